@@ -1,0 +1,1 @@
+"""Temporal activities: thin wrappers (heartbeats, cancellation, errors) over the media engine."""

@@ -1,0 +1,90 @@
+"""ffprobe: what a media file really holds, for checks before and after joins."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from activities.media.process import run_tool
+
+
+class ProbeError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    codec: str
+    packets: int
+    duration_s: float
+    width: int = 0
+    height: int = 0
+    fps: str = ""
+    sample_rate: int = 0
+    signature: str = ""
+    """Codec parameters that must match for a stream-copy join."""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    video: StreamInfo | None
+    audio: StreamInfo | None
+    duration_s: float
+
+
+async def probe(path: Path) -> MediaInfo:
+    code, out, err = await run_tool(
+        "ffprobe", "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", str(path)
+    )
+    if code != 0:
+        raise ProbeError(f"ffprobe could not read {path.name}: {err.decode(errors='replace').strip()[-500:]}")
+    data = json.loads(out)
+    streams: dict[str, StreamInfo] = {}
+    for s in data.get("streams", []):
+        kind = s.get("codec_type")
+        if kind not in ("video", "audio") or kind in streams:
+            continue
+        signature = "|".join(
+            str(s.get(k, ""))
+            for k in (
+                "codec_name",
+                "profile",
+                "level",
+                "width",
+                "height",
+                "pix_fmt",
+                "r_frame_rate",
+                "time_base",
+                "sample_rate",
+                "channels",
+                "sample_fmt",
+            )
+        )
+        streams[kind] = StreamInfo(
+            codec=s.get("codec_name", ""),
+            packets=int(s.get("nb_read_packets", 0) or 0),
+            duration_s=float(s.get("duration", 0) or 0),
+            width=int(s.get("width", 0) or 0),
+            height=int(s.get("height", 0) or 0),
+            fps=s.get("r_frame_rate", ""),
+            sample_rate=int(s.get("sample_rate", 0) or 0),
+            signature=signature,
+        )
+    duration = float(data.get("format", {}).get("duration", 0) or 0)
+    return MediaInfo(video=streams.get("video"), audio=streams.get("audio"), duration_s=duration)
+
+
+async def decode_check(path: Path, kind: str) -> None:
+    """Decode the asset (one frame of an image, all of an audio file); raise if ffmpeg objects.
+
+    ffprobe alone accepts a text file named .png, and a looped image that cannot be
+    decoded would stall the render instead of failing it.
+    """
+    stream = "0:v:0" if kind == "image" else "0:a:0"
+    limit = ["-frames:v", "1"] if kind == "image" else []
+    code, _, err = await run_tool(
+        "ffmpeg", "-v", "error", "-xerror", "-i", str(path), "-map", stream, *limit, "-f", "null", "-"
+    )
+    if code != 0 or err.strip():
+        raise ProbeError(err.decode(errors="replace").strip()[-300:] or f"ffmpeg exited with {code}")

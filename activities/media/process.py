@@ -1,0 +1,107 @@
+"""Run ffmpeg as a child that reports progress and never outlives its caller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Sequence
+
+PR_SET_PDEATHSIG = 1
+
+
+class FfmpegError(Exception):
+    """ffmpeg exited non-zero; the end of its stderr says why."""
+
+    def __init__(self, returncode: int, stderr_tail: str) -> None:
+        super().__init__(f"ffmpeg exited with {returncode}: {stderr_tail[-1500:]}")
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+
+def _die_with_parent() -> None:
+    # If the worker is SIGKILLed (preemption, OOM), the kernel kills ffmpeg too:
+    # no orphan keeps burning a GPU for a render nobody will collect.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+STALL_SECONDS = 120.0
+"""ffmpeg writes a progress block every half second; this long without one is a hang."""
+
+
+async def run_ffmpeg(
+    args: Sequence[str], on_frames: Callable[[int], None] | None = None, stall_seconds: float = STALL_SECONDS
+) -> None:
+    """Run `args` (ffmpeg with `-progress pipe:1 -nostats`), calling `on_frames` as frames complete.
+
+    On cancellation, or when ffmpeg stops reporting progress, the whole process
+    group is killed before the error propagates.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    tail: deque[str] = deque(maxlen=30)
+
+    async def read_stderr() -> None:
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            tail.append(raw.decode(errors="replace").rstrip())
+
+    stderr_task = asyncio.ensure_future(read_stderr())
+    try:
+        while raw := await _next_line(proc.stdout, stall_seconds):
+            line = raw.decode(errors="replace").strip()
+            if on_frames and line.startswith("frame="):
+                value = line.partition("=")[2]
+                if value.isdigit():
+                    on_frames(int(value))
+        await stderr_task
+        returncode = await proc.wait()
+    except BaseException:
+        kill_group(proc.pid)
+        await proc.wait()
+        stderr_task.cancel()
+        raise
+    if returncode != 0:
+        raise FfmpegError(returncode, "\n".join(tail))
+
+
+async def _next_line(stream: asyncio.StreamReader, stall_seconds: float) -> bytes:
+    try:
+        return await asyncio.wait_for(stream.readline(), stall_seconds)
+    except TimeoutError:
+        raise FfmpegError(-1, f"no progress for {stall_seconds:g} s; ffmpeg was killed") from None
+
+
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def run_tool(*args: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """Run a short helper (ffprobe, espeak-ng) to completion; killed if the caller is canceled."""
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        out, err = await proc.communicate(stdin)
+    except BaseException:
+        kill_group(proc.pid)
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out, err

@@ -1,0 +1,59 @@
+"""Worker-side configuration, read from the environment once per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def _uri_list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+
+
+def file_uri(path: Path | str) -> str:
+    return "file://" + str(Path(path).resolve())
+
+
+@dataclass(frozen=True)
+class Settings:
+    work_uri: str
+    """Root for intermediates (clips, the joined video). Must be shared by all workers."""
+    output_roots: tuple[str, ...]
+    """Where finished videos may be written; the first is the default destination."""
+    asset_roots: tuple[str, ...]
+    """Where jobs may read images and audio from."""
+    scratch_dir: Path
+    encoder: str = "auto"
+    """auto (NVENC when a probe encode works, else libx264), h264_nvenc or libx264."""
+    ffmpeg_threads: int = 0
+    """Encoder threads per render; 0 lets ffmpeg decide."""
+    font: Path = DEJAVU / "DejaVuSans.ttf"
+    font_bold: Path = DEJAVU / "DejaVuSans-Bold.ttf"
+    tts: str = "auto"
+    """auto (espeak-ng when installed, else silence), espeak or none."""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        data = Path(env.get("RENDER_DATA_DIR", "var")).resolve()
+        return cls(
+            work_uri=env.get("RENDER_WORK_URI", file_uri(data / "work")).rstrip("/"),
+            output_roots=_uri_list(env.get("RENDER_OUTPUT_ROOTS", file_uri(data / "output"))),
+            asset_roots=_uri_list(env.get("RENDER_ASSET_ROOTS", file_uri(data / "assets"))),
+            scratch_dir=Path(env.get("RENDER_SCRATCH_DIR", str(data / "scratch"))).resolve(),
+            encoder=env.get("RENDER_ENCODER", "auto"),
+            ffmpeg_threads=int(env.get("RENDER_FFMPEG_THREADS", "0")),
+            font=Path(env.get("RENDER_FONT", str(DEJAVU / "DejaVuSans.ttf"))),
+            font_bold=Path(env.get("RENDER_FONT_BOLD", str(DEJAVU / "DejaVuSans-Bold.ttf"))),
+            tts=env.get("RENDER_TTS", "auto"),
+            s3_endpoint_url=env.get("RENDER_S3_ENDPOINT_URL") or None,
+            s3_region=env.get("RENDER_S3_REGION") or None,
+        )
+
+    def work_uri_for(self, key: str) -> str:
+        return f"{self.work_uri}/{key}"

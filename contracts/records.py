@@ -1,0 +1,104 @@
+"""Activity inputs and results: one dataclass each, so fields can be added compatibly.
+
+History carries these records and URIs only, never media bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contracts.job import Profile
+from contracts.plan import PlannedClip
+
+
+@dataclass(frozen=True)
+class CheckJobInput:
+    video_id: str
+    output_uri: str | None
+    asset_uris: list[str]
+
+
+@dataclass(frozen=True)
+class CheckJobResult:
+    output_uri: str
+    """The destination, resolved against the configured output root when the job gave none."""
+
+
+@dataclass(frozen=True)
+class RenderClipInput:
+    video_id: str
+    clip: PlannedClip
+    profile: Profile
+    tts_voice: str
+    tts_speed: float
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    index: int
+    uri: str
+    frames: int
+    encoder: str
+    render_seconds: float
+    skipped: bool
+    """True when a finished intermediate was found and reused instead of rendered."""
+    narration: str = "none"
+    """'tts', 'asset', or 'none' (silent track)."""
+
+
+@dataclass(frozen=True)
+class ConcatInput:
+    video_id: str
+    clip_uris: list[str]
+    fps: int
+    expected_frames: int
+
+
+@dataclass(frozen=True)
+class ConcatResult:
+    uri: str
+    frames: int
+    reencoded: bool
+    """True when the clips' codec parameters differed and the video was re-encoded."""
+
+
+@dataclass(frozen=True)
+class UploadInput:
+    video_id: str
+    source_uri: str
+    output_uri: str
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    output_uri: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class DiscardInput:
+    video_id: str
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    video_id: str
+    output_uri: str
+    duration_s: float
+    frames: int
+    bytes: int
+    encoder: str
+    reencoded_at_concat: bool
+    clips: list[ClipResult] = field(default_factory=list)
+
+
+@dataclass
+class Progress:
+    """What the `progress` query returns."""
+
+    stage: str = "validating"
+    clips_total: int = 0
+    clips_done: int = 0
+    frames_total: int = 0
+    frames_done: int = 0
+    error: str | None = None

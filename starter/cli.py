@@ -1,0 +1,181 @@
+"""`render`: submit, status, watch, result, cancel and list renders; run the local demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowFailureError
+
+from starter.client import JobRefused, RenderClient, VideoStatus, root_cause
+from starter.connection import TemporalTarget
+
+SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
+
+
+def progress_line(status: VideoStatus, width: int = 30) -> str:
+    filled = int(status.fraction * width)
+    bar = "#" * filled + "." * (width - filled)
+    return (
+        f"[{bar}] {status.fraction:6.1%}  clips {status.clips_done}/{status.clips_total}"
+        f"  frames {status.frames_done}/{status.frames_total}  {status.stage}"
+    )
+
+
+async def watch(client: RenderClient, video_id: str) -> VideoStatus:
+    tty = sys.stderr.isatty()
+    last = ""
+    status = VideoStatus(video_id, "running")
+    async for status in client.watch(video_id, interval=0.5):
+        line = progress_line(status)
+        if tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+        elif line != last:
+            print(line, file=sys.stderr, flush=True)
+        last = line
+    if tty:
+        print(file=sys.stderr)
+    return status
+
+
+def load_job(path: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise SystemExit(f"cannot read job {path}: {err}") from None
+    if not isinstance(raw, dict):
+        raise SystemExit(f"job {path}: expected a JSON object")
+    return raw
+
+
+def print_result(client: RenderClient, status: VideoStatus) -> int:
+    url = client.target.workflow_url(status.video_id)
+    if status.state == "completed":
+        print(f"rendered {status.video_id}: {status.output_uri}\nhistory: {url}")
+        return 0
+    print(f"{status.video_id} {status.state}: {status.error or status.stage}\nhistory: {url}", file=sys.stderr)
+    return 1
+
+
+async def submit(args: argparse.Namespace, client: RenderClient) -> int:
+    job = load_job(args.job)
+    if args.video_id:
+        job["video_id"] = args.video_id
+    try:
+        video_id = await client.submit(job)
+    except JobRefused as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return 2
+    print(f"started {video_id}\nwatch: render watch {video_id}\nhistory: {client.target.workflow_url(video_id)}")
+    return print_result(client, await watch(client, video_id)) if args.wait else 0
+
+
+async def demo(args: argparse.Namespace) -> int:
+    """Render the sample job end to end on the embedded default."""
+    from activities.common import Deps
+    from activities.settings import Settings
+    from workers import devserver
+    from workers.main import WorkerOptions, build_workers, run_until_stopped
+
+    target = TemporalTarget.from_env()
+    data_dir = Path(os.environ.get("RENDER_DATA_DIR", "var")).resolve()
+    if not devserver.port_open("127.0.0.1", 7233) and target.address == "localhost:7233":
+        pid = devserver.start(data_dir)
+        print(
+            f"started the Temporal dev server (pid {pid}, Web UI {target.ui_url}); stop it with: render dev-server stop"
+        )
+    client = await RenderClient.connect(target)
+    workers = await build_workers(client.client, WorkerOptions(mode="all"), Deps.from_settings(Settings.from_env()))
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(run_until_stopped(workers, stop))
+    try:
+        job = load_job(args.job)
+        job["video_id"] = f"{job['video_id']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        video_id = await client.submit(job)
+        print(f"rendering {video_id}; history: {target.workflow_url(video_id)}")
+        status = await watch(client, video_id)
+        if status.state == "completed":
+            result = await client.result(video_id)
+            print(f"{result.duration_s:.2f} s, {result.bytes} bytes, encoder {result.encoder}")
+        return print_result(client, status)
+    finally:
+        stop.set()
+        await running
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return await demo(args)
+    if args.command == "dev-server":
+        from workers import devserver
+
+        data_dir = Path(os.environ.get("RENDER_DATA_DIR", "var")).resolve()
+        if args.action == "start":
+            print(f"dev server pid {devserver.start(data_dir)}; Web UI {TemporalTarget.from_env().ui_url}")
+        else:
+            print("stopped" if devserver.stop(data_dir) else "no dev server started from here")
+        return 0
+    client = await RenderClient.connect()
+    if args.command == "submit":
+        return await submit(args, client)
+    if args.command == "status":
+        status = await client.status(args.video_id)
+        print(json.dumps(asdict(status), indent=2))
+        return 0
+    if args.command == "watch":
+        return print_result(client, await watch(client, args.video_id))
+    if args.command == "result":
+        try:
+            print(json.dumps(asdict(await client.result(args.video_id)), indent=2))
+        except WorkflowFailureError as err:
+            print(f"{args.video_id} failed: {root_cause(err)}", file=sys.stderr)
+            return 1
+        return 0
+    if args.command == "cancel":
+        await client.cancel(args.video_id)
+        print(f"cancel requested for {args.video_id}")
+        return 0
+    for video_id, state in await client.list(args.query, args.limit):
+        print(f"{state:10} {video_id}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="render", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("submit", help="validate and start a render from a job JSON file")
+    s.add_argument("job")
+    s.add_argument("--video-id", help="override the job's video_id")
+    s.add_argument("--wait", action="store_true", help="watch until the render ends")
+    for name, text in (
+        ("status", "print a render's status"),
+        ("watch", "live progress until the render ends"),
+        ("result", "wait for and print the result"),
+        ("cancel", "cancel a render"),
+    ):
+        sub.add_parser(name, help=text).add_argument("video_id")
+    ls = sub.add_parser("list", help="recent renders")
+    ls.add_argument("--query", help="extra visibility query, e.g. \"ExecutionStatus = 'Failed'\"")
+    ls.add_argument("--limit", type=int, default=50)
+    d = sub.add_parser("demo", help="render the sample video end to end on the embedded default")
+    d.add_argument("--job", default=str(SAMPLE_JOB))
+    sub.add_parser("dev-server", help="start or stop the local Temporal dev server").add_argument(
+        "action", choices=("start", "stop")
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    from activities.logs import configure_logging
+    from workers.main import exit_now
+
+    args = parser().parse_args(argv)
+    configure_logging(os.environ.get("RENDER_LOG_FORMAT", "console"), os.environ.get("RENDER_LOG_LEVEL", "WARNING"))
+    exit_now(asyncio.run(run(args)))

@@ -1,0 +1,99 @@
+"""Shared fixtures: one real Temporal dev server and one set of real workers per session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.common import Deps
+from activities.settings import Settings, file_uri
+from workers.devserver import temporal_binary
+from workers.main import WorkerOptions, build_workers, run_until_stopped
+
+SEED_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
+_exit_status = 0
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("render-data")
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    for sub in ("work", "output", "assets", "scratch"):
+        (data_dir / sub).mkdir(exist_ok=True)
+    return Settings(
+        work_uri=file_uri(data_dir / "work"),
+        output_roots=(file_uri(data_dir / "output"),),
+        asset_roots=(file_uri(data_dir / "assets"),),
+        scratch_dir=data_dir / "scratch",
+        encoder="libx264",
+        ffmpeg_threads=1,
+    )
+
+
+@pytest.fixture(scope="session")
+def deps(settings: Settings) -> Deps:
+    return Deps.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    # The installed `temporal` binary: nothing is downloaded at test time.
+    async with await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary()) as environment:
+        yield environment
+
+
+@pytest.fixture(scope="session")
+def client(env: WorkflowEnvironment) -> Client:
+    return env.client
+
+
+@pytest.fixture(scope="session")
+async def workers(client: Client, deps: Deps) -> AsyncIterator[None]:
+    """A control and a render worker in this process, polling the real queues."""
+    running = await build_workers(client, WorkerOptions(mode="all", render_slots=2, drain_seconds=5), deps)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run_until_stopped(running, stop))
+    yield
+    stop.set()
+    await task
+
+
+@pytest.fixture
+def seed_job() -> dict[str, Any]:
+    """The trivia farm's job format, small enough for CI: 320x180, short clips."""
+    job: dict[str, Any] = json.loads(SEED_JOB.read_text())
+    job["profile"] = {"width": 320, "height": 180, "fps": 30}
+    job["question_seconds"] = 1.5
+    job["reveal_seconds"] = 1
+    job["questions"] = job["questions"][:2]
+    job["total_questions"] = 2
+    job["clips"] = [{"kind": "recipe", "recipe": "mandelbrot", "duration": 0.5}]
+    return job
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A process that ran a temporalio worker can abort while the interpreter tears
+    # down the SDK's native runtime (temporalio/sdk-python#300). By now pytest has
+    # printed its summary and written its reports, so leave with the real status
+    # instead of letting that teardown turn a green run red at random.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)

@@ -1,0 +1,1 @@
+"""Worker processes: which queues, which activities, how many at once, clean shutdown."""

