@@ -43,7 +43,7 @@ class AssembleActivities:
                 confine(uri, settings.asset_roots, "asset")
                 if not await asyncio.to_thread(self.deps.storages.for_uri(uri).exists, uri):
                     raise StorageError(f"asset {uri} does not exist", names.BAD_ASSET)
-        return CheckJobResult(output_uri=output)
+        return CheckJobResult(output_uri=output, heartbeat_seconds=settings.heartbeat_seconds)
 
     @activity.defn(name=names.CONCAT_CLIPS)
     async def concat_clips(self, inp: ConcatInput) -> ConcatResult:
@@ -68,8 +68,9 @@ class AssembleActivities:
                 list_file.write_text(concat_list(paths), encoding="utf-8")
                 out = tmp / "video.mp4"
 
-                def heartbeat(frames_done: int) -> None:
+                async def heartbeat(frames_done: int) -> bool:
                     activity.heartbeat({"frames_done": frames_done, "frames_total": inp.expected_frames})
+                    return True
 
                 await run_ffmpeg(concat_command(list_file, out, extra), heartbeat)
                 joined = await probe(out)

@@ -1,4 +1,4 @@
-"""render_clip: one planned clip → one intermediate in the work store."""
+"""render_clip: one planned clip → one intermediate in the work store, resumable mid-clip."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from pathlib import Path
 
 from temporalio import activity
 
-from activities.common import Deps, fetch_asset, scratch, temporal_errors
+from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
 from activities.logs import activity_log
 from activities.media.encoder import choose_encoder, video_args
-from activities.media.graphs import ClipInputs, Fonts, build_clip_command
+from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
 from activities.media.probe import ProbeError, probe
-from activities.media.process import run_ffmpeg
+from activities.media.process import FfmpegStopped, run_ffmpeg
+from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, make_tts
 from contracts import names
 from contracts.records import ClipResult, RenderClipInput
+
+WORKER_DRAINING = "WorkerDraining"
 
 
 class RenderActivities:
@@ -26,43 +29,89 @@ class RenderActivities:
 
     @activity.defn(name=names.RENDER_CLIP)
     async def render_clip(self, inp: RenderClipInput) -> ClipResult:
-        clip = inp.clip
+        clip, info = inp.clip, activity.info()
         log = activity_log(clip_index=clip.index, video_id=inp.video_id)
         uri = self.deps.settings.work_uri_for(clip.key)
-        storage = self.deps.storages.for_uri(uri)
         started = time.monotonic()
         with temporal_errors():
             if await self._finished(uri, clip.frames):
                 # Same video id + same spec hash = same pixels: never render it twice.
                 log.info("clip already rendered, reusing", uri=uri)
-                return ClipResult(clip.index, uri, clip.frames, "reused", 0.0, skipped=True)
-            encoder = await choose_encoder(self.deps.settings.encoder)
+                return ClipResult(clip.index, uri, clip.frames, "reused", 0.0, skipped=True, attempt=info.attempt)
+            store = SegmentStore(
+                self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.segment_seconds)
+            )
             async with scratch(self.deps.settings, f"{inp.video_id}-{clip.index}") as tmp:
-                inputs, narration = await self._inputs(inp, tmp)
-                text_dir = tmp / "text"
-                text_dir.mkdir()
-                command = build_clip_command(
-                    clip.spec,
-                    inp.profile,
-                    clip.frames,
-                    inputs=inputs,
-                    fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold),
-                    video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads),
-                    text_dir=text_dir,
-                    output=tmp / "clip.mov",
-                )
-                for path, text in command.text_files.items():
-                    path.write_text(text, encoding="utf-8")
-                log.info("rendering clip", label=clip.label, frames=clip.frames, encoder=encoder)
-
-                def heartbeat(frames_done: int) -> None:
-                    activity.heartbeat({"frames_done": frames_done, "frames_total": clip.frames})
-
-                await run_ffmpeg(command.args, heartbeat)
-                await asyncio.to_thread(storage.upload, tmp / "clip.mov", uri)
+                claimed = claimed_segments(info.heartbeat_details)
+                done = await store.verified_prefix(claimed, tmp)
+                if claimed or done:
+                    log.info("resuming clip", segments_claimed=claimed, segments_verified=done, of=store.count)
+                encoder, narration = await self._render(inp, store, done, tmp)
+                out = tmp / "clip.mov"
+                (tmp / "segments.ffconcat").write_text(concat_list([store.local[n] for n in range(store.count)]))
+                await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
+                await self._check_frames(out, clip.frames)
+                await asyncio.to_thread(self.deps.storages.for_uri(uri).upload, out, uri)
+            await store.discard()
         seconds = time.monotonic() - started
-        log.info("clip rendered", seconds=round(seconds, 3), fps=round(clip.frames / max(seconds, 1e-6), 1))
-        return ClipResult(clip.index, uri, clip.frames, encoder, round(seconds, 3), skipped=False, narration=narration)
+        reused = min(clip.frames, done * store.frames_per_segment)
+        log.info("clip rendered", seconds=round(seconds, 3), reused_frames=reused, encoder=encoder)
+        return ClipResult(
+            clip.index,
+            uri,
+            clip.frames,
+            encoder,
+            round(seconds, 3),
+            skipped=False,
+            narration=narration,
+            reused_frames=reused,
+            attempt=info.attempt,
+        )
+
+    async def _render(self, inp: RenderClipInput, store: SegmentStore, done: int, tmp: Path) -> tuple[str, str]:
+        """Render the audio track and every video segment not yet stored."""
+        clip = inp.clip
+        encoder = await choose_encoder(self.deps.settings.encoder)
+        inputs, narration = await self._inputs(inp, tmp)
+        segments = Segments(directory=tmp / "segments", frames=store.frames_per_segment, start=done)
+        segments.directory.mkdir()
+        (tmp / "text").mkdir()
+        commands = build_clip_commands(
+            clip.spec,
+            inp.profile,
+            clip.frames,
+            inputs=inputs,
+            fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold),
+            video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads),
+            text_dir=tmp / "text",
+            segments=segments,
+            audio_out=tmp / "audio.wav",
+        )
+        for path, text in commands.text_files.items():
+            path.write_text(text, encoding="utf-8")
+        await run_ffmpeg(commands.audio)
+        if done < store.count:
+            tracker = SegmentTracker(store, segments, done)
+            try:
+                await run_ffmpeg(commands.video, tracker.on_progress)
+            except FfmpegStopped:
+                fail(
+                    f"worker shutting down: {tracker.done}/{store.count} segments stored, the clip resumes elsewhere",
+                    WORKER_DRAINING,
+                    non_retryable=False,
+                )
+            await tracker.publish_finished()
+            if tracker.done != store.count:
+                fail(
+                    f"ffmpeg wrote {tracker.done} of {store.count} segments", names.MEDIA_MISMATCH, non_retryable=False
+                )
+        return encoder, narration
+
+    async def _check_frames(self, path: Path, frames: int) -> None:
+        info = await probe(path)
+        found = info.video.packets if info.video else 0
+        if found != frames:
+            fail(f"clip has {found} frames, the plan has {frames}", names.MEDIA_MISMATCH, non_retryable=False)
 
     async def _finished(self, uri: str, frames: int) -> bool:
         storage = self.deps.storages.for_uri(uri)

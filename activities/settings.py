@@ -37,6 +37,10 @@ class Settings:
     """auto (espeak-ng when installed, else silence), espeak or none."""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    segment_seconds: float = 2.0
+    """Checkpoint granularity of a clip render: at most this much work is redone after a worker loss."""
+    heartbeat_seconds: float = 30.0
+    """Render heartbeat timeout: how soon a silent (dead, preempted) worker's clip is retried elsewhere."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -53,6 +57,8 @@ class Settings:
             tts=env.get("RENDER_TTS", "auto"),
             s3_endpoint_url=env.get("RENDER_S3_ENDPOINT_URL") or None,
             s3_region=env.get("RENDER_S3_REGION") or None,
+            segment_seconds=float(env.get("RENDER_SEGMENT_SECONDS", "2")),
+            heartbeat_seconds=float(env.get("RENDER_HEARTBEAT_SECONDS", "30")),
         )
 
     def work_uri_for(self, key: str) -> str:

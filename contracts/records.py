@@ -22,6 +22,8 @@ class CheckJobInput:
 class CheckJobResult:
     output_uri: str
     """The destination, resolved against the configured output root when the job gave none."""
+    heartbeat_seconds: float = 30.0
+    """Render heartbeat timeout from the control workers' configuration, recorded in history."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class ClipResult:
     """True when a finished intermediate was found and reused instead of rendered."""
     narration: str = "none"
     """'tts', 'asset', or 'none' (silent track)."""
+    reused_frames: int = 0
+    """Frames taken from verified checkpoints of an earlier attempt instead of rendered again."""
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from activities.media.encoder import NVENC, X264, video_args
-from activities.media.graphs import ClipInputs, Fonts, build_clip_command, concat_list
+from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
 from activities.settings import DEJAVU
 from contracts.job import parse_job
 from contracts.plan import plan_video
@@ -14,10 +14,10 @@ HOSTILE = "It's 100% \"x\": %{pts} \\n ; [out] ' ; rm -rf / 🎬"
 FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")
 
 
-def command_for(clip: dict[str, object], tmp: Path) -> tuple[list[str], dict[Path, str]]:
+def command_for(clip: dict[str, object], tmp: Path, start: int = 0) -> tuple[list[str], dict[Path, str], list[str]]:
     plan = plan_video(parse_job({"video_id": "v", "profile": {"width": 640, "height": 360}, "clips": [clip]}))
     planned = plan.clips[0]
-    cmd = build_clip_command(
+    cmd = build_clip_commands(
         planned.spec,
         plan.profile,
         planned.frames,
@@ -25,13 +25,14 @@ def command_for(clip: dict[str, object], tmp: Path) -> tuple[list[str], dict[Pat
         fonts=FONTS,
         video_args=video_args(X264, plan.profile),
         text_dir=tmp,
-        output=tmp / "out.mov",
+        segments=Segments(tmp / "seg", frames=60, start=start),
+        audio_out=tmp / "audio.wav",
     )
-    return cmd.args, cmd.text_files
+    return cmd.video, cmd.text_files, cmd.audio
 
 
 def test_user_text_goes_through_textfiles_with_expansion_off(tmp_path: Path) -> None:
-    args, files = command_for({"kind": "card", "duration": 1, "lines": [HOSTILE]}, tmp_path)
+    args, files, _ = command_for({"kind": "card", "duration": 1, "lines": [HOSTILE]}, tmp_path)
     graph = args[args.index("-filter_complex") + 1]
     assert "%{pts}" not in graph and "rm -rf" not in graph
     assert " ".join(files.values()) == HOSTILE  # wrapped at spaces, otherwise byte for byte
@@ -41,7 +42,7 @@ def test_user_text_goes_through_textfiles_with_expansion_off(tmp_path: Path) -> 
 
 def test_question_countdown_is_the_only_expanded_text(tmp_path: Path) -> None:
     clip = {"kind": "question", "question": HOSTILE, "answers": ["a", "b", "c", "%{n}"], "correct": 0, "duration": 3}
-    args, files = command_for(clip, tmp_path)
+    args, files, _ = command_for(clip, tmp_path)
     graph = args[args.index("-filter_complex") + 1]
     assert graph.count("expansion=normal") == 1
     expanded = [text for text in files.values() if text.startswith("%{eif")]
@@ -49,14 +50,34 @@ def test_question_countdown_is_the_only_expanded_text(tmp_path: Path) -> None:
     assert "D. %{n}" in files.values()
 
 
-def test_clip_is_exact_frames_with_pcm_audio_and_closed_gop(tmp_path: Path) -> None:
-    args, _ = command_for({"kind": "card", "duration": 1.5, "lines": ["x"]}, tmp_path)
-    graph = args[args.index("-filter_complex") + 1]
-    assert "trim=end_frame=45" in graph
-    assert "atrim=end_sample=72000" in graph
-    assert args[args.index("-acodec") + 1] == "pcm_s16le"
-    assert args[args.index("-g") + 1] == "60" and "open-gop=0" in args
-    assert args[-1].endswith("out.mov") and args[args.index("-progress") + 1] == "pipe:1"
+def test_clip_is_exact_frames_in_keyframe_segments_with_exact_audio(tmp_path: Path) -> None:
+    video, _, audio = command_for({"kind": "card", "duration": 5, "lines": ["x"]}, tmp_path)
+    graph = video[video.index("-filter_complex") + 1]
+    assert "trim=end_frame=150:start_frame=0" in graph
+    assert video[video.index("-g") + 1] == "60" and "open-gop=0" in video
+    assert video[video.index("-segment_time") + 1] == "2.000000"
+    last_format = max(i for i, arg in enumerate(video) if arg == "-f")
+    assert video[last_format + 1] == "segment"
+    assert video[-1].endswith("seg/%05d.mov")
+    assert video[video.index("-progress") + 1] == "pipe:1"
+    audio_graph = audio[audio.index("-filter_complex") + 1]
+    assert "atrim=end_sample=240000" in audio_graph  # 150 frames x 1600 samples
+    assert audio[audio.index("-acodec") + 1] == "pcm_s16le"
+
+
+def test_resume_starts_at_a_segment_boundary_in_clip_time(tmp_path: Path) -> None:
+    video, _, _ = command_for({"kind": "question", "question": "Q", "answers": ["a", "b", "c", "d"], "correct": 0,
+                               "duration": 5}, tmp_path, start=2)  # fmt: skip
+    graph = video[video.index("-filter_complex") + 1]
+    # Trimmed after the countdown and bar are drawn, so they show clip time, not segment time.
+    assert graph.index("trim=end_frame=150:start_frame=120") > graph.index("overlay")
+    assert video[video.index("-segment_start_number") + 1] == "2"
+
+
+def test_join_copies_video_and_takes_the_exact_audio(tmp_path: Path) -> None:
+    args = join_clip_command(tmp_path / "list", tmp_path / "a.wav", tmp_path / "clip.mov")
+    assert args[args.index("-c:v") + 1] == "copy"
+    assert args[args.index("-map") : args.index("-map") + 4] == ["-map", "0:v:0", "-map", "1:a:0"]
 
 
 def test_nvenc_uses_the_seed_settings() -> None:

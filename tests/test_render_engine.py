@@ -58,7 +58,7 @@ async def test_card_with_image_audio_and_hostile_text(deps: Deps) -> None:
     assert (info["video"]["width"], info["video"]["height"]) == (320, 180)
     assert info["audio"]["codec_name"] == "pcm_s16le"
     assert int(info["audio"]["duration_ts"]) == 45 * 1600  # audio exactly as long as the frames
-    assert beats and beats[-1] == {"frames_done": 45, "frames_total": 45}
+    assert beats and beats[-1] == {"frames_done": 45, "frames_total": 45, "segments_done": 1}
 
     again = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
     assert again.skipped and again.uri == result.uri

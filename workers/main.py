@@ -27,6 +27,7 @@ from workflows import RenderVideo
 
 log = structlog.get_logger(__name__)
 MODES = ("all", "control", "gpu")
+HEARTBEAT_THROTTLE = timedelta(seconds=2)
 FFMPEG_PER_NVENC_GPU = 3
 """The trivia farm's measured sweet spot on T4s."""
 
@@ -79,6 +80,10 @@ async def build_workers(client: Client, options: WorkerOptions, deps: Deps) -> l
                 activities=[RenderActivities(deps).render_clip],
                 max_concurrent_activities=slots,
                 graceful_shutdown_timeout=drain,
+                # Heartbeats carry checkpoints and bring back cancellation: send them
+                # at least this often rather than at 80 % of the heartbeat timeout.
+                max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+                default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             )
         )
         log.info("render worker ready", queue=names.GPU_QUEUE, slots=slots)

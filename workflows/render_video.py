@@ -43,10 +43,15 @@ TRANSIENT_RETRY = RetryPolicy(
     non_retryable_error_types=list(names.NON_RETRYABLE_ERRORS),
 )
 
-# Short, so a dead or preempted worker is noticed in tens of seconds, not at the
-# start-to-close deadline. ffmpeg reports progress twice a second, so a healthy
-# render heartbeats far more often than this.
-RENDER_HEARTBEAT = timedelta(seconds=30)
+# Clip renders retry more often: every preemption or worker loss costs an attempt,
+# and each attempt resumes from the last stored segment, so retrying is cheap.
+RENDER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=list(names.NON_RETRYABLE_ERRORS),
+)
 
 SLOWEST_EXPECTED_FPS = 5
 """Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
@@ -84,7 +89,7 @@ class RenderVideo:
             summary=f"check job: {len(plan.clips)} clips, {len(job.asset_uris())} assets",
         )
         try:
-            clips = await self._render_all(job, plan)
+            clips = await self._render_all(job, plan, timedelta(seconds=checked.heartbeat_seconds))
         except asyncio.CancelledError:
             self._set_stage("canceled: discarding intermediates")
             await self._discard(job.video_id)
@@ -146,8 +151,13 @@ class RenderVideo:
         self._set_stage("rendering")
         return job
 
-    async def _render_all(self, job: Job, plan: VideoPlan) -> list[ClipResult]:
-        """Fan out one render per clip, at most `max_parallel_clips` at a time."""
+    async def _render_all(self, job: Job, plan: VideoPlan, heartbeat: timedelta) -> list[ClipResult]:
+        """Fan out one render per clip, at most `max_parallel_clips` at a time.
+
+        `heartbeat` is short (tens of seconds) so a dead or preempted worker is
+        noticed quickly rather than at the start-to-close deadline; a healthy render
+        reports progress twice a second.
+        """
         slots = asyncio.Semaphore(job.max_parallel_clips)
 
         async def render(clip: PlannedClip) -> ClipResult:
@@ -164,8 +174,8 @@ class RenderVideo:
                     result_type=ClipResult,
                     task_queue=names.GPU_QUEUE,
                     start_to_close_timeout=render_timeout(clip),
-                    heartbeat_timeout=RENDER_HEARTBEAT,
-                    retry_policy=TRANSIENT_RETRY,
+                    heartbeat_timeout=heartbeat,
+                    retry_policy=RENDER_RETRY,
                     # On cancel, wait until ffmpeg is stopped and partial files are gone.
                     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     summary=clip.label,

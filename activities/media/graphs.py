@@ -1,8 +1,10 @@
 """Clip → ffmpeg command. Pure: builds the argument list and the text files to write.
 
-Every clip is whole frames (`trim=end_frame`) with audio exactly as long
-(`apad`, `atrim=end_sample`), H.264 in a closed GOP and PCM audio in a .mov, so
-clips join by stream copy and AAC is encoded once, at concat, with no drift.
+Every clip is whole frames (`trim`) with audio exactly as long (`apad`,
+`atrim=end_sample`), H.264 in a closed GOP and PCM audio in a .mov, so clips join
+by stream copy and AAC is encoded once, at concat, with no drift. The video is
+written as keyframe-aligned segments, each a durable checkpoint; the audio is
+cheap and is rendered whole, then joined to the segments.
 """
 
 from __future__ import annotations
@@ -39,13 +41,27 @@ class ClipInputs:
 
 
 @dataclass
-class ClipCommand:
-    args: list[str]
+class ClipCommands:
+    video: list[str]
+    audio: list[str]
     text_files: dict[Path, str] = field(default_factory=dict)
 
 
 def progress_args() -> list[str]:
-    return ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-progress", "pipe:1", "-nostats"]
+    # A progress block every 0.2 s: finished segments are noticed, published and
+    # heartbeated promptly, and a drain stops soon after the segment in progress.
+    return [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-progress",
+        "pipe:1",
+        "-nostats",
+        "-stats_period",
+        "0.2",
+    ]
 
 
 def text_layers(spec: ClipSpec, profile: Profile, fonts: Fonts) -> tuple[list[TextLine], list[tuple[int, int]]]:
@@ -107,7 +123,7 @@ def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInp
         )
     else:
         stream = ffmpeg.input(f"color=c=0x{spec.background.lstrip('#')}:s={size}:r={profile.fps}", f="lavfi")
-    return stream.trim(end_frame=frames).setpts("PTS-STARTPTS")
+    return stream
 
 
 def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
@@ -127,7 +143,25 @@ def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
     )
 
 
-def build_clip_command(
+@dataclass(frozen=True)
+class Segments:
+    """How a clip's video is cut into durable checkpoints."""
+
+    directory: Path
+    frames: int
+    """Frames per segment: a whole number of GOPs, so every segment starts on a keyframe."""
+    start: int = 0
+    """First segment to render; earlier ones are already stored."""
+
+    @property
+    def list_file(self) -> Path:
+        return self.directory / "segments.csv"
+
+    def path(self, number: int) -> Path:
+        return self.directory / f"{number:05d}.mov"
+
+
+def build_clip_commands(
     spec: ClipSpec,
     profile: Profile,
     frames: int,
@@ -136,8 +170,14 @@ def build_clip_command(
     fonts: Fonts,
     video_args: list[str],
     text_dir: Path,
-    output: Path,
-) -> ClipCommand:
+    segments: Segments,
+    audio_out: Path,
+) -> ClipCommands:
+    """The clip's video as numbered segments from `segments.start` on, and its whole audio track.
+
+    Trimming happens after every layer is drawn, so `t` in the countdown and the
+    recipes is clip time and a resumed segment is the same picture as the original.
+    """
     video = _video_source(spec, profile, frames, inputs)
     lines, highlights = text_layers(spec, profile, fonts)
     for top, height in highlights:
@@ -162,10 +202,37 @@ def build_clip_command(
         bar_height = max(4, profile.height // 40)
         bar = ffmpeg.input(f"color=c=white:s={profile.width}x{bar_height}:r={profile.fps}", f="lavfi")
         video = ffmpeg.overlay(video, bar, x=f"-w*t/{spec.duration:g}", y=profile.height - bar_height, shortest=1)
+    first = segments.start * segments.frames
+    video = video.trim(start_frame=first, end_frame=frames).setpts("PTS-STARTPTS")
+    segment_options = {
+        "f": "segment",
+        "segment_format": "mov",
+        "segment_time": f"{segments.frames / profile.fps:.6f}",
+        "segment_start_number": segments.start,
+        "reset_timestamps": 1,
+        # Without this the first segment keeps the encoder's B-frame delay while the
+        # others start at zero, leaving a gap (a frozen frame) at the first join.
+        "avoid_negative_ts": "disabled",
+        "segment_list": str(segments.list_file),
+        "segment_list_type": "csv",
+        "map_metadata": -1,
+    }
+    video_cmd: list[str] = ffmpeg.output(video, str(segments.directory / "%05d.mov"), **segment_options).compile()
     audio = _audio_source(profile, frames, inputs)
-    cmd = ffmpeg.output(video, audio, str(output), f="mov", acodec="pcm_s16le", map_metadata=-1)
-    args: list[str] = cmd.compile()
-    return ClipCommand(args=[args[0], *progress_args(), *args[1:-1], *video_args, args[-1]], text_files=text_files)
+    audio_cmd: list[str] = ffmpeg.output(audio, str(audio_out), f="wav", acodec="pcm_s16le").compile()
+    return ClipCommands(
+        video=[video_cmd[0], *progress_args(), *video_cmd[1:-1], *video_args, video_cmd[-1]],
+        audio=[audio_cmd[0], *progress_args(), *audio_cmd[1:]],
+        text_files=text_files,
+    )
+
+
+def join_clip_command(segment_list: Path, audio: Path, output: Path) -> list[str]:
+    """Segments joined by stream copy, with the clip's exact-length PCM track beside them."""
+    return [
+        "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(segment_list), "-i", str(audio),
+        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "pcm_s16le", "-f", "mov", str(output),
+    ]  # fmt: skip
 
 
 def concat_list(paths: list[Path]) -> str:

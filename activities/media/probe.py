@@ -76,12 +76,12 @@ async def probe(path: Path) -> MediaInfo:
 
 
 async def decode_check(path: Path, kind: str) -> None:
-    """Decode the asset (one frame of an image, all of an audio file); raise if ffmpeg objects.
+    """Decode the file (one frame of an image, all of an audio or video file); raise if ffmpeg objects.
 
     ffprobe alone accepts a text file named .png, and a looped image that cannot be
     decoded would stall the render instead of failing it.
     """
-    stream = "0:v:0" if kind == "image" else "0:a:0"
+    stream = "0:a:0" if kind == "audio" else "0:v:0"
     limit = ["-frames:v", "1"] if kind == "image" else []
     code, _, err = await run_tool(
         "ffmpeg", "-v", "error", "-xerror", "-i", str(path), "-map", stream, *limit, "-f", "null", "-"

@@ -8,7 +8,7 @@ import ctypes
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 PR_SET_PDEATHSIG = 1
 
@@ -33,13 +33,21 @@ STALL_SECONDS = 120.0
 """ffmpeg writes a progress block every half second; this long without one is a hang."""
 
 
-async def run_ffmpeg(
-    args: Sequence[str], on_frames: Callable[[int], None] | None = None, stall_seconds: float = STALL_SECONDS
-) -> None:
-    """Run `args` (ffmpeg with `-progress pipe:1 -nostats`), calling `on_frames` as frames complete.
+class FfmpegStopped(Exception):
+    """The caller asked ffmpeg to stop early (its progress callback returned False)."""
 
-    On cancellation, or when ffmpeg stops reporting progress, the whole process
-    group is killed before the error propagates.
+
+ProgressCallback = Callable[[int], Awaitable[bool]]
+
+
+async def run_ffmpeg(
+    args: Sequence[str], on_frames: ProgressCallback | None = None, stall_seconds: float = STALL_SECONDS
+) -> None:
+    """Run `args` (ffmpeg with `-progress pipe:1 -nostats`), awaiting `on_frames` as frames complete.
+
+    `on_frames` returns False to stop ffmpeg early (FfmpegStopped). On that, on
+    cancellation, or when ffmpeg stops reporting progress, the whole process group
+    is killed before the error propagates.
     """
     proc = await asyncio.create_subprocess_exec(
         *args,
@@ -58,15 +66,25 @@ async def run_ffmpeg(
             tail.append(raw.decode(errors="replace").rstrip())
 
     stderr_task = asyncio.ensure_future(read_stderr())
+    loop = asyncio.get_running_loop()
     try:
-        while raw := await _next_line(proc.stdout, stall_seconds):
-            line = raw.decode(errors="replace").strip()
-            if on_frames and line.startswith("frame="):
-                value = line.partition("=")[2]
-                if value.isdigit():
-                    on_frames(int(value))
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that arrives as a line is read, and the render runs on.
+        async with asyncio.timeout(stall_seconds) as deadline:
+            while raw := await proc.stdout.readline():
+                deadline.reschedule(loop.time() + stall_seconds)
+                line = raw.decode(errors="replace").strip()
+                if on_frames and line.startswith("frame="):
+                    value = line.partition("=")[2]
+                    if value.isdigit() and not await on_frames(int(value)):
+                        raise FfmpegStopped()
         await stderr_task
         returncode = await proc.wait()
+    except TimeoutError:
+        kill_group(proc.pid)
+        await proc.wait()
+        stderr_task.cancel()
+        raise FfmpegError(-1, f"no progress for {stall_seconds:g} s; ffmpeg was killed") from None
     except BaseException:
         kill_group(proc.pid)
         await proc.wait()
@@ -74,13 +92,6 @@ async def run_ffmpeg(
         raise
     if returncode != 0:
         raise FfmpegError(returncode, "\n".join(tail))
-
-
-async def _next_line(stream: asyncio.StreamReader, stall_seconds: float) -> bytes:
-    try:
-        return await asyncio.wait_for(stream.readline(), stall_seconds)
-    except TimeoutError:
-        raise FfmpegError(-1, f"no progress for {stall_seconds:g} s; ffmpeg was killed") from None
 
 
 def kill_group(pid: int) -> None:
