@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Replayer
 
 from activities.settings import Settings
@@ -21,6 +21,7 @@ from activities.storage import file_path
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
+from contracts.records import Progress
 from starter import JobRefused, RenderClient
 from starter.client import root_cause
 from tests.media import streams
@@ -70,12 +71,18 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
 
     status = await renders.status(video_id)
     assert (status.state, status.clips_done, status.frames_done) == ("completed", 5, 165)
-    history = await client.get_workflow_handle(video_id).fetch_history()
-    await Replayer(workflows=[RenderVideo]).replay_workflow(history)
+    history = await replay_and_save(client, video_id)
     payload_bytes = sum(len(p.data) for e in history.events for p in _payloads(e))
     assert payload_bytes < 64 * 1024  # URIs and small records, never media
+
+
+async def replay_and_save(client: Client, video_id: str) -> WorkflowHistory:
+    """Replay a fresh history with today's code; with UPDATE_HISTORIES=1 keep it for future replays."""
+    history = await client.get_workflow_handle(video_id).fetch_history()
+    await Replayer(workflows=[RenderVideo]).replay_workflow(history)
     if os.environ.get("UPDATE_HISTORIES"):
         (HISTORIES / f"{video_id}.json").write_text(history.to_json())
+    return history
 
 
 def _payloads(event: Any) -> list[Any]:
@@ -95,9 +102,8 @@ def _payloads(event: Any) -> list[Any]:
 
 @pytest.mark.parametrize("history_file", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_saved_histories_replay(history_file: Path) -> None:
-    from temporalio.client import WorkflowHistory
-
-    history = WorkflowHistory.from_json(history_file.stem, history_file.read_text())
+    # Files are <workflow id>.json, or <workflow id>@<label>.json for histories kept from older code.
+    history = WorkflowHistory.from_json(history_file.stem.split("@")[0], history_file.read_text())
     await Replayer(workflows=[RenderVideo]).replay_workflow(history)
 
 
@@ -203,3 +209,29 @@ async def test_missing_asset_fails_the_video_cleanly(client: Client, settings: S
     assert error.type == names.BAD_ASSET and asset in error.message
     status = await RenderClient(client).status(video_id)
     assert status.state == "failed" and asset in (status.error or "")
+
+
+async def test_cancel_stops_ffmpeg_and_removes_intermediates(client: Client, settings: Settings) -> None:
+    video_id = "cancel-e2e"
+    job = {"video_id": video_id, "profile": {"width": 640, "height": 360},
+           "clips": [{"kind": "recipe", "recipe": "testsrc", "duration": 60}] * 2}  # fmt: skip
+    renders = RenderClient(client)
+    await renders.submit(job)
+    segments = file_path(settings.work_uri) / video_id / "segments"
+    async with asyncio.timeout(60):
+        while not list(segments.glob("*/*.mov")):
+            await asyncio.sleep(0.05)
+    await renders.cancel(video_id)
+    with pytest.raises(WorkflowFailureError) as caught:
+        await asyncio.wait_for(renders.result(video_id), timeout=60)
+    assert isinstance(caught.value.cause, CancelledError)
+
+    status = await renders.status(video_id)
+    assert status.state == "canceled"
+    progress = await client.get_workflow_handle(video_id).query(names.PROGRESS_QUERY, result_type=Progress)
+    assert progress.stage.startswith("canceled: renders stopped")
+    alive = subprocess.run(["pgrep", "-f", video_id], capture_output=True, text=True).stdout
+    assert alive == ""  # no ffmpeg left for this video
+    assert not (file_path(settings.work_uri) / video_id).exists()
+    assert not [p for p in settings.scratch_dir.iterdir() if p.name.startswith(video_id)]
+    await replay_and_save(client, video_id)

@@ -79,11 +79,29 @@ def start(data_dir: Path, port: int = 7233, ui_port: int = 8233, timeout: float 
     return proc.pid
 
 
-def stop(data_dir: Path) -> bool:
+def stop(data_dir: Path, timeout: float = 30.0) -> bool:
+    """Stop the dev server started from `data_dir` and wait until it has let go of its database."""
     pid_file = data_dir / "temporal.pid"
     if not pid_file.exists():
         return False
-    with contextlib.suppress(ProcessLookupError, ValueError):
-        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+    pid = int(pid_file.read_text())
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _running(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
     pid_file.unlink()
+    return True
+
+
+def _running(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
     return True

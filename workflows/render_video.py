@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -90,9 +90,15 @@ class RenderVideo:
         )
         try:
             clips = await self._render_all(job, plan, timedelta(seconds=checked.heartbeat_seconds))
-        except asyncio.CancelledError:
-            self._set_stage("canceled: discarding intermediates")
-            await self._discard(job.video_id)
+        except BaseException as err:
+            # A cancel surfaces as asyncio.CancelledError or as an ActivityError caused
+            # by one; either way every render has stopped its ffmpeg by now
+            # (WAIT_CANCELLATION_COMPLETED), so the intermediates can go.
+            if not is_cancelled_exception(err):
+                raise
+            self._set_stage("canceling: discarding intermediates")
+            removed = await self._discard(job.video_id)
+            self._set_stage(f"canceled: renders stopped, {removed} intermediate files removed")
             raise
 
         self._set_stage("concatenating")
@@ -196,15 +202,17 @@ class RenderVideo:
             raise
         return sorted(results, key=lambda r: r.index)
 
-    async def _discard(self, video_id: str) -> None:
-        await workflow.execute_activity(
+    async def _discard(self, video_id: str) -> int:
+        removed: int = await workflow.execute_activity(
             names.DISCARD_INTERMEDIATES,
             DiscardInput(video_id=video_id),
+            result_type=int,
             task_queue=names.CONTROL_QUEUE,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=TRANSIENT_RETRY,
             summary="discard intermediates",
         )
+        return removed
 
     def _set_stage(self, stage: str, *, error: str | None = None) -> None:
         self._progress.stage = stage

@@ -1,0 +1,190 @@
+"""Preemption as it happens: worker processes killed or drained mid-clip, the server restarted.
+
+These tests run their own dev server (with a database file, so it can be restarted)
+and workers as separate OS processes, so signals hit real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from contracts import names
+from contracts.records import VideoResult
+from starter import RenderClient
+from workers import devserver
+
+REPO = Path(__file__).resolve().parent.parent
+SEGMENT = 60
+HEARTBEAT_SECONDS = 10
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    """A dev server and worker processes sharing one data directory."""
+
+    data: Path
+    port: int = field(default_factory=free_port)
+    ui_port: int = field(default_factory=free_port)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start_server(self) -> None:
+        devserver.start(self.data, self.port, self.ui_port)
+
+    def stop_server(self) -> None:
+        devserver.stop(self.data)
+
+    def start_worker(self, mode: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "TEMPORAL_ADDRESS": self.address,
+            "RENDER_DATA_DIR": str(self.data),
+            "RENDER_ENCODER": "libx264",
+            "RENDER_FFMPEG_THREADS": "1",
+            "RENDER_TTS": "none",
+            "RENDER_SLOTS": "2",
+            "RENDER_DRAIN_SECONDS": "20",
+            "RENDER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+            "RENDER_LOG_FORMAT": "json",
+        }
+        with open(self.data / f"worker-{mode}-{len(self.workers)}.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "workers", "--mode", mode], env=env, stdout=log, stderr=log)
+        self.workers.append(proc)
+        return proc
+
+    def segments(self, video_id: str) -> list[Path]:
+        return sorted((self.data / "work" / video_id / "segments").glob("*/*.mov"))
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        devserver.stop(self.data)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    for sub in ("work", "output", "assets", "scratch"):
+        (tmp_path / sub).mkdir()
+    running = Cluster(tmp_path)
+    running.start_server()
+    running.start_worker("control")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def renders(cluster: Cluster) -> AsyncIterator[RenderClient]:
+    yield RenderClient(await Client.connect(cluster.address))
+
+
+def long_job(video_id: str, clips: int = 1, seconds: int = 60) -> dict[str, Any]:
+    """Moving test pattern at 640x360: about five seconds of encoding per clip here."""
+    recipe = {"kind": "recipe", "recipe": "testsrc", "duration": seconds}
+    return {"video_id": video_id, "profile": {"width": 640, "height": 360}, "clips": [recipe] * clips}
+
+
+async def wait_for_segments(cluster: Cluster, video_id: str, count: int) -> None:
+    async with asyncio.timeout(120):
+        while len(cluster.segments(video_id)) < count:
+            await asyncio.sleep(0.05)
+
+
+async def render_attempts(client: Client, video_id: str) -> list[Any]:
+    """Started events of render_clip: their attempt and the failure that caused the retry."""
+    history = await client.get_workflow_handle(video_id).fetch_history()
+    scheduled = {
+        e.event_id for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == names.RENDER_CLIP
+    }  # fmt: skip
+    return [
+        e.activity_task_started_event_attributes for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]  # fmt: skip
+
+
+async def finish(renders: RenderClient, video_id: str) -> VideoResult:
+    async with asyncio.timeout(180):
+        return await renders.result(video_id)
+
+
+async def test_sigkill_mid_clip_resumes_from_the_last_stored_segment(cluster: Cluster, renders: RenderClient) -> None:
+    video_id = f"kill-{uuid.uuid4().hex[:6]}"
+    first = cluster.start_worker("gpu")
+    await renders.submit(long_job(video_id))
+    await wait_for_segments(cluster, video_id, 3)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    stored = len(cluster.segments(video_id))
+    cluster.start_worker("gpu")
+
+    result = await finish(renders, video_id)
+    [clip] = result.clips
+    assert clip.attempt == 2  # retried after the heartbeat timeout noticed the dead worker
+    assert clip.reused_frames == stored * SEGMENT  # every stored segment reused: waste ≤ the one in progress
+    assert result.frames == 1800
+    alive = subprocess.run(["pgrep", "-f", video_id], capture_output=True, text=True).stdout
+    assert alive == ""  # the killed worker's ffmpeg died with it
+
+
+async def test_sigterm_drains_and_hands_the_clip_over_at_once(cluster: Cluster, renders: RenderClient) -> None:
+    video_id = f"drain-{uuid.uuid4().hex[:6]}"
+    first = cluster.start_worker("gpu")
+    await renders.submit(long_job(video_id))
+    await wait_for_segments(cluster, video_id, 3)
+    cluster.start_worker("gpu")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 0  # drained and exited cleanly
+
+    result = await finish(renders, video_id)
+    [clip] = result.clips
+    [*_, last] = await render_attempts(renders.client, video_id)
+    assert last.attempt == 2
+    # Handed over by the drain itself, not found dead by the heartbeat timeout.
+    assert last.last_failure.application_failure_info.type == "WorkerDraining"
+    assert clip.reused_frames > 0 and clip.reused_frames % SEGMENT == 0
+    assert result.frames == 1800
+
+
+async def test_server_restart_mid_render_loses_nothing(cluster: Cluster, renders: RenderClient) -> None:
+    video_id = f"restart-{uuid.uuid4().hex[:6]}"
+    cluster.start_worker("gpu")
+    await renders.submit(long_job(video_id, clips=2, seconds=30))
+    await wait_for_segments(cluster, video_id, 2)
+    cluster.stop_server()
+    await asyncio.sleep(1)
+    cluster.start_server()  # same database file, same port
+
+    result = await finish(renders, video_id)
+    assert result.frames == 1800 and len(result.clips) == 2
+    for clip in result.clips:
+        # Either the attempt survived the restart, or its retry reused what was stored.
+        assert clip.attempt == 1 or clip.reused_frames > 0
+    assert result.output_uri.endswith(f"{video_id}.mp4")
