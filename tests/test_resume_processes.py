@@ -7,14 +7,10 @@ and workers as separate OS processes, so signals hit real processes.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,73 +21,23 @@ from temporalio.client import Client
 from contracts import names
 from contracts.records import VideoResult
 from starter import RenderClient
-from workers import devserver
+from workers.local import LocalCluster
 
-REPO = Path(__file__).resolve().parent.parent
 SEGMENT = 60
 HEARTBEAT_SECONDS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Cluster:
-    """A dev server and worker processes sharing one data directory."""
-
-    data: Path
-    port: int = field(default_factory=free_port)
-    ui_port: int = field(default_factory=free_port)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start_server(self) -> None:
-        devserver.start(self.data, self.port, self.ui_port)
-
-    def stop_server(self) -> None:
-        devserver.stop(self.data)
-
-    def start_worker(self, mode: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "TEMPORAL_ADDRESS": self.address,
-            "RENDER_DATA_DIR": str(self.data),
-            "RENDER_ENCODER": "libx264",
-            "RENDER_FFMPEG_THREADS": "1",
-            "RENDER_TTS": "none",
-            "RENDER_SLOTS": "2",
-            "RENDER_DRAIN_SECONDS": "20",
-            "RENDER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-            "RENDER_LOG_FORMAT": "json",
-        }
-        with open(self.data / f"worker-{mode}-{len(self.workers)}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "workers", "--mode", mode], env=env, stdout=log, stderr=log)
-        self.workers.append(proc)
-        return proc
-
-    def segments(self, video_id: str) -> list[Path]:
-        return sorted((self.data / "work" / video_id / "segments").glob("*/*.mov"))
-
-    def stop(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        devserver.stop(self.data)
+WORKER_ENV = {
+    "RENDER_ENCODER": "libx264",
+    "RENDER_FFMPEG_THREADS": "1",
+    "RENDER_TTS": "none",
+    "RENDER_SLOTS": "2",
+    "RENDER_DRAIN_SECONDS": "20",
+    "RENDER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+}
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    for sub in ("work", "output", "assets", "scratch"):
-        (tmp_path / sub).mkdir()
-    running = Cluster(tmp_path)
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    running = LocalCluster(tmp_path, env=WORKER_ENV)
     running.start_server()
     running.start_worker("control")
     yield running
@@ -99,7 +45,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-async def renders(cluster: Cluster) -> AsyncIterator[RenderClient]:
+async def renders(cluster: LocalCluster) -> AsyncIterator[RenderClient]:
     yield RenderClient(await Client.connect(cluster.address))
 
 
@@ -109,7 +55,7 @@ def long_job(video_id: str, clips: int = 1, seconds: int = 60) -> dict[str, Any]
     return {"video_id": video_id, "profile": {"width": 640, "height": 360}, "clips": [recipe] * clips}
 
 
-async def wait_for_segments(cluster: Cluster, video_id: str, count: int) -> None:
+async def wait_for_segments(cluster: LocalCluster, video_id: str, count: int) -> None:
     async with asyncio.timeout(120):
         while len(cluster.segments(video_id)) < count:
             await asyncio.sleep(0.05)
@@ -135,7 +81,9 @@ async def finish(renders: RenderClient, video_id: str) -> VideoResult:
         return await renders.result(video_id)
 
 
-async def test_sigkill_mid_clip_resumes_from_the_last_stored_segment(cluster: Cluster, renders: RenderClient) -> None:
+async def test_sigkill_mid_clip_resumes_from_the_last_stored_segment(
+    cluster: LocalCluster, renders: RenderClient
+) -> None:
     video_id = f"kill-{uuid.uuid4().hex[:6]}"
     first = cluster.start_worker("gpu")
     await renders.submit(long_job(video_id))
@@ -154,7 +102,7 @@ async def test_sigkill_mid_clip_resumes_from_the_last_stored_segment(cluster: Cl
     assert alive == ""  # the killed worker's ffmpeg died with it
 
 
-async def test_sigterm_drains_and_hands_the_clip_over_at_once(cluster: Cluster, renders: RenderClient) -> None:
+async def test_sigterm_drains_and_hands_the_clip_over_at_once(cluster: LocalCluster, renders: RenderClient) -> None:
     video_id = f"drain-{uuid.uuid4().hex[:6]}"
     first = cluster.start_worker("gpu")
     await renders.submit(long_job(video_id))
@@ -173,7 +121,7 @@ async def test_sigterm_drains_and_hands_the_clip_over_at_once(cluster: Cluster, 
     assert result.frames == 1800
 
 
-async def test_server_restart_mid_render_loses_nothing(cluster: Cluster, renders: RenderClient) -> None:
+async def test_server_restart_mid_render_loses_nothing(cluster: LocalCluster, renders: RenderClient) -> None:
     video_id = f"restart-{uuid.uuid4().hex[:6]}"
     cluster.start_worker("gpu")
     await renders.submit(long_job(video_id, clips=2, seconds=30))

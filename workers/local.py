@@ -1,0 +1,70 @@
+"""A local cluster: a dev server and worker processes sharing one data directory.
+
+Used to exercise real preemption (signals to real processes) in tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workers import devserver
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalCluster:
+    data: Path
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra RENDER_* settings for every worker."""
+    port: int = field(default_factory=free_port)
+    ui_port: int = field(default_factory=free_port)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start_server(self) -> None:
+        for sub in ("work", "output", "assets", "scratch"):
+            (self.data / sub).mkdir(parents=True, exist_ok=True)
+        devserver.start(self.data, self.port, self.ui_port)
+
+    def stop_server(self) -> None:
+        devserver.stop(self.data)
+
+    def start_worker(self, mode: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "TEMPORAL_ADDRESS": self.address,
+            "RENDER_DATA_DIR": str(self.data),
+            "RENDER_LOG_FORMAT": "json",
+            **self.env,
+        }
+        with open(self.data / f"worker-{mode}-{len(self.workers)}.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "workers", "--mode", mode], env=env, stdout=log, stderr=log)
+        self.workers.append(proc)
+        return proc
+
+    def segments(self, video_id: str) -> list[Path]:
+        """Checkpointed segments of the video's clips currently in the work store."""
+        return sorted((self.data / "work" / video_id / "segments").glob("*/*.mov"))
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        devserver.stop(self.data)
