@@ -6,6 +6,7 @@ import asyncio
 
 from temporalio import activity
 
+from activities import metrics
 from activities.common import Deps, fail, fetch, scratch, temporal_errors
 from activities.logs import activity_log
 from activities.media.encoder import choose_encoder, video_args
@@ -43,7 +44,7 @@ class AssembleActivities:
                 confine(uri, settings.asset_roots, "asset")
                 if not await asyncio.to_thread(self.deps.storages.for_uri(uri).exists, uri):
                     raise StorageError(f"asset {uri} does not exist", names.BAD_ASSET)
-        return CheckJobResult(output_uri=output, heartbeat_seconds=settings.heartbeat_seconds)
+        return CheckJobResult(output, settings.heartbeat_seconds, dict(settings.usd_per_hour))
 
     @activity.defn(name=names.CONCAT_CLIPS)
     async def concat_clips(self, inp: ConcatInput) -> ConcatResult:
@@ -72,7 +73,7 @@ class AssembleActivities:
                     activity.heartbeat({"frames_done": frames_done, "frames_total": inp.expected_frames})
                     return True
 
-                await run_ffmpeg(concat_command(list_file, out, extra), heartbeat)
+                cpu = await run_ffmpeg(concat_command(list_file, out, extra), heartbeat)
                 joined = await probe(out)
                 frames = joined.video.packets if joined.video else 0
                 if frames != inp.expected_frames:
@@ -83,7 +84,7 @@ class AssembleActivities:
                     )
                 await asyncio.to_thread(self.deps.storages.for_uri(target).upload, out, target)
         log.info("clips joined", frames=frames, reencoded=reencode)
-        return ConcatResult(uri=target, frames=frames, reencoded=reencode)
+        return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3))
 
     @activity.defn(name=names.UPLOAD_VIDEO)
     async def upload_video(self, inp: UploadInput) -> UploadResult:
@@ -101,6 +102,7 @@ class AssembleActivities:
                 fail(f"neither {inp.source_uri} nor {inp.output_uri} exists", names.MEDIA_MISMATCH, non_retryable=True)
             size = await asyncio.to_thread(dest.size, inp.output_uri)
             await self._discard(inp.video_id)
+        metrics.UPLOADED_BYTES.inc(size)
         log.info("video published", bytes=size)
         return UploadResult(output_uri=inp.output_uri, bytes=size)
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 
+from activities import metrics
 from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
+from activities.gpu_slots import GpuSlots
 from activities.logs import activity_log
-from activities.media.encoder import choose_encoder, video_args
+from activities.media.encoder import NVENC, choose_encoder, video_args
 from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
@@ -22,53 +28,84 @@ from contracts.records import ClipResult, RenderClipInput
 WORKER_DRAINING = "WorkerDraining"
 
 
+@dataclass
+class RenderWork:
+    """What one attempt's ffmpeg runs used, for the cost of the video."""
+
+    encoder: str
+    narration: str
+    cpu_seconds: float = 0.0
+    gpu_seconds: float = 0.0
+
+
 class RenderActivities:
-    def __init__(self, deps: Deps, tts: TtsEngine | None = None) -> None:
+    def __init__(self, deps: Deps, tts: TtsEngine | None = None, gpus: int = 0) -> None:
         self.deps = deps
         self.tts = tts or make_tts(deps.settings.tts)
+        self.gpu_slots = GpuSlots(gpus)
 
     @activity.defn(name=names.RENDER_CLIP)
     async def render_clip(self, inp: RenderClipInput) -> ClipResult:
-        clip, info = inp.clip, activity.info()
+        clip = inp.clip
         log = activity_log(clip_index=clip.index, video_id=inp.video_id)
         uri = self.deps.settings.work_uri_for(clip.key)
         started = time.monotonic()
-        with temporal_errors():
-            if await self._finished(uri, clip.frames):
-                # Same video id + same spec hash = same pixels: never render it twice.
-                log.info("clip already rendered, reusing", uri=uri)
-                return ClipResult(clip.index, uri, clip.frames, "reused", 0.0, skipped=True, attempt=info.attempt)
-            store = SegmentStore(
-                self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.segment_seconds)
-            )
-            async with scratch(self.deps.settings, f"{inp.video_id}-{clip.index}") as tmp:
-                claimed = claimed_segments(info.heartbeat_details)
-                done = await store.verified_prefix(claimed, tmp)
-                if claimed or done:
-                    log.info("resuming clip", segments_claimed=claimed, segments_verified=done, of=store.count)
-                encoder, narration = await self._render(inp, store, done, tmp)
-                out = tmp / "clip.mov"
-                (tmp / "segments.ffconcat").write_text(concat_list([store.local[n] for n in range(store.count)]))
-                await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
-                await self._check_frames(out, clip.frames)
-                await asyncio.to_thread(self.deps.storages.for_uri(uri).upload, out, uri)
-            await store.discard()
+        try:
+            with temporal_errors():
+                result = await self._render_clip(inp, uri, log)
+        except BaseException:
+            metrics.CLIPS.labels("failed").inc()
+            raise
+        finally:
+            metrics.IN_FLIGHT.pop((inp.video_id, clip.index), None)
+        if result.skipped:
+            metrics.CLIPS.labels("reused").inc()
+            return result
         seconds = time.monotonic() - started
-        reused = min(clip.frames, done * store.frames_per_segment)
-        log.info("clip rendered", seconds=round(seconds, 3), reused_frames=reused, encoder=encoder)
+        metrics.CLIPS.labels("rendered").inc()
+        metrics.CLIP_SECONDS.observe(seconds)
+        metrics.ENCODE_FPS.observe((clip.frames - result.reused_frames) / max(seconds, 1e-6))
+        if result.reused_frames:
+            metrics.RESUMES.inc()
+        log.info("clip rendered", seconds=round(seconds, 3), reused_frames=result.reused_frames, encoder=result.encoder)
+        return dataclasses.replace(result, render_seconds=round(seconds, 3))
+
+    async def _render_clip(self, inp: RenderClipInput, uri: str, log: Any) -> ClipResult:
+        clip, info = inp.clip, activity.info()
+        if await self._finished(uri, clip.frames):
+            # Same video id + same spec hash = same pixels: never render it twice.
+            log.info("clip already rendered, reusing", uri=uri)
+            return ClipResult(clip.index, uri, clip.frames, "reused", 0.0, skipped=True, attempt=info.attempt)
+        store = SegmentStore(
+            self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.segment_seconds)
+        )
+        async with scratch(self.deps.settings, f"{inp.video_id}-{clip.index}") as tmp:
+            claimed = claimed_segments(info.heartbeat_details)
+            done = await store.verified_prefix(claimed, tmp)
+            if claimed or done:
+                log.info("resuming clip", segments_claimed=claimed, segments_verified=done, of=store.count)
+            work = await self._render(inp, store, done, tmp)
+            out = tmp / "clip.mov"
+            (tmp / "segments.ffconcat").write_text(concat_list([store.local[n] for n in range(store.count)]))
+            work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
+            await self._check_frames(out, clip.frames)
+            await asyncio.to_thread(self.deps.storages.for_uri(uri).upload, out, uri)
+        await store.discard()
         return ClipResult(
             clip.index,
             uri,
             clip.frames,
-            encoder,
-            round(seconds, 3),
+            work.encoder,
+            0.0,
             skipped=False,
-            narration=narration,
-            reused_frames=reused,
+            narration=work.narration,
+            reused_frames=min(clip.frames, done * store.frames_per_segment),
             attempt=info.attempt,
+            gpu_seconds=round(work.gpu_seconds, 3),
+            cpu_seconds=round(work.cpu_seconds, 3),
         )
 
-    async def _render(self, inp: RenderClipInput, store: SegmentStore, done: int, tmp: Path) -> tuple[str, str]:
+    async def _render(self, inp: RenderClipInput, store: SegmentStore, done: int, tmp: Path) -> RenderWork:
         """Render the audio track and every video segment not yet stored."""
         clip = inp.clip
         encoder = await choose_encoder(self.deps.settings.encoder)
@@ -76,36 +113,39 @@ class RenderActivities:
         segments = Segments(directory=tmp / "segments", frames=store.frames_per_segment, start=done)
         segments.directory.mkdir()
         (tmp / "text").mkdir()
-        commands = build_clip_commands(
-            clip.spec,
-            inp.profile,
-            clip.frames,
-            inputs=inputs,
-            fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold),
-            video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads),
-            text_dir=tmp / "text",
-            segments=segments,
-            audio_out=tmp / "audio.wav",
-        )
-        for path, text in commands.text_files.items():
-            path.write_text(text, encoding="utf-8")
-        await run_ffmpeg(commands.audio)
-        if done < store.count:
-            tracker = SegmentTracker(store, segments, done)
+        with self.gpu_slots.hold() if encoder == NVENC else nullcontext() as gpu:
+            commands = build_clip_commands(
+                clip.spec,
+                inp.profile,
+                clip.frames,
+                inputs=inputs,
+                fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold),
+                video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
+                text_dir=tmp / "text",
+                segments=segments,
+                audio_out=tmp / "audio.wav",
+            )
+            for path, text in commands.text_files.items():
+                path.write_text(text, encoding="utf-8")
+            work = RenderWork(encoder, narration, cpu_seconds=await run_ffmpeg(commands.audio))
+            if done == store.count:
+                return work
+            tracker = SegmentTracker(store, segments, done, encoder=encoder, gpu=gpu)
+            started = time.monotonic()
             try:
-                await run_ffmpeg(commands.video, tracker.on_progress)
+                work.cpu_seconds += await run_ffmpeg(commands.video, tracker.on_progress)
             except FfmpegStopped:
                 fail(
                     f"worker shutting down: {tracker.done}/{store.count} segments stored, the clip resumes elsewhere",
                     WORKER_DRAINING,
                     non_retryable=False,
                 )
-            await tracker.publish_finished()
-            if tracker.done != store.count:
-                fail(
-                    f"ffmpeg wrote {tracker.done} of {store.count} segments", names.MEDIA_MISMATCH, non_retryable=False
-                )
-        return encoder, narration
+            if encoder == NVENC:
+                work.gpu_seconds = time.monotonic() - started
+        await tracker.publish_finished()
+        if tracker.done != store.count:
+            fail(f"ffmpeg wrote {tracker.done} of {store.count} segments", names.MEDIA_MISMATCH, non_retryable=False)
+        return work
 
     async def _check_frames(self, path: Path, frames: int) -> None:
         info = await probe(path)

@@ -15,6 +15,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities import metrics
 from activities.common import Deps, fetch
 from activities.media.encoder import gop_frames
 from activities.media.graphs import Segments
@@ -111,16 +112,17 @@ class SegmentTracker:
     store: SegmentStore
     segments: Segments
     done: int
+    encoder: str = ""
+    gpu: int | None = None
     draining_from: int | None = None
 
     async def on_progress(self, frames: int) -> bool:
         await self.publish_finished()
-        activity.heartbeat(
-            {
-                "frames_done": self.segments.start * self.store.frames_per_segment + frames,
-                "frames_total": self.store.clip.frames,
-                "segments_done": self.done,
-            }
+        clip = self.store.clip
+        frames_done = self.segments.start * self.store.frames_per_segment + frames
+        activity.heartbeat({"frames_done": frames_done, "frames_total": clip.frames, "segments_done": self.done})
+        metrics.IN_FLIGHT[(self.store.video_id, clip.index)] = metrics.ClipInFlight(
+            self.store.video_id, clip.index, frames_done, clip.frames, self.encoder, self.gpu
         )
         if activity.is_worker_shutdown():
             if self.draining_from is None:

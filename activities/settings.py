@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
 
 def _uri_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+
+
+def default_rates() -> dict[str, float]:
+    return {name: c.usd_per_hour for name, c in GPU_CLASSES.items()} | {
+        "gpu": GPU_CLASSES["t4"].usd_per_hour,
+        "cpu": CPU_USD_PER_CORE_HOUR,
+    }
+
+
+def parse_rates(value: str) -> dict[str, float]:
+    """'t4=0.35,cpu=0.04' → {'t4': 0.35, 'cpu': 0.04}; a bad entry names itself."""
+    rates = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        name, _, price = entry.partition("=")
+        try:
+            rates[name.strip()] = float(price)
+        except ValueError:
+            raise ValueError(f"RENDER_RATES: {entry!r} is not NAME=USD_PER_HOUR") from None
+    return rates
 
 
 def file_uri(path: Path | str) -> str:
@@ -41,6 +62,10 @@ class Settings:
     """Checkpoint granularity of a clip render: at most this much work is redone after a worker loss."""
     heartbeat_seconds: float = 30.0
     """Render heartbeat timeout: how soon a silent (dead, preempted) worker's clip is retried elsewhere."""
+    usd_per_hour: dict[str, float] = field(default_factory=lambda: default_rates())
+    """Prices by GPU class, 'gpu' (renders on the unclassed queue) and 'cpu' (per core)."""
+    webhook_secret: str = ""
+    """Key for the HMAC-SHA256 signature of completion webhooks."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -59,6 +84,8 @@ class Settings:
             s3_region=env.get("RENDER_S3_REGION") or None,
             segment_seconds=float(env.get("RENDER_SEGMENT_SECONDS", "2")),
             heartbeat_seconds=float(env.get("RENDER_HEARTBEAT_SECONDS", "30")),
+            usd_per_hour=default_rates() | parse_rates(env.get("RENDER_RATES", "")),
+            webhook_secret=env.get("RENDER_WEBHOOK_SECRET", ""),
         )
 
     def work_uri_for(self, key: str) -> str:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.gpus import GPU_CLASSES, class_for_memory
 from contracts.recipes import RECIPES
 
 VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -31,6 +32,7 @@ NAMED_COLOURS = {
 # Control characters break text layout; newline is allowed and means "new line".
 FORBIDDEN_TEXT_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 URI_SCHEMES = ("file://", "s3://")
+WEBHOOK_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
 MAX_CLIPS = 500
 """Each clip costs a handful of history events; 500 keeps a video far inside
@@ -93,6 +95,9 @@ class Job:
     tts_voice: str = "en"
     tts_speed: float = 1.0
     max_parallel_clips: int = 8
+    gpu_class: str | None = None
+    """Render on this GPU class's queue (render-gpu-<class>); None = any render worker."""
+    webhook_url: str | None = None
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
@@ -339,6 +344,9 @@ JOB_FIELDS = {
     "question_seconds",
     "reveal_seconds",
     "max_parallel_clips",
+    "gpu_class",
+    "min_gpu_memory_gb",
+    "webhook_url",
 }
 
 
@@ -370,6 +378,9 @@ def parse_job(raw: Any) -> Job:
     if len(clips) > MAX_CLIPS:
         raise JobError("clips", f"the job plans {len(clips)} clips; the limit is {MAX_CLIPS} per video")
     output_uri = r.optional_string("output_uri", limit=MAX_URI_CHARS)
+    webhook_url = r.optional_string("webhook_url", limit=MAX_URI_CHARS)
+    if webhook_url is not None and not WEBHOOK_PATTERN.match(webhook_url):
+        raise JobError("webhook_url", f"expected an http:// or https:// URL, got {webhook_url[:80]!r}")
     return Job(
         video_id=video_id,
         clips=tuple(clips),
@@ -379,4 +390,24 @@ def parse_job(raw: Any) -> Job:
         tts_voice=voice,
         tts_speed=r.number("tts_speed", 1.0, 0.5, 2.0),
         max_parallel_clips=r.integer("max_parallel_clips", 8, 1, 64),
+        gpu_class=_gpu_class(r),
+        webhook_url=webhook_url,
     )
+
+
+def _gpu_class(r: _Reader) -> str | None:
+    """The class asked for by name, or the cheapest that meets `min_gpu_memory_gb`."""
+    name = r.optional_string("gpu_class", limit=32)
+    if name is not None and name not in GPU_CLASSES:
+        raise JobError("gpu_class", f"unknown GPU class {name!r} (known: {', '.join(sorted(GPU_CLASSES))})")
+    if not r.has("min_gpu_memory_gb"):
+        return name
+    memory = r.number("min_gpu_memory_gb", None, 1, 1024)
+    if name is not None:
+        if GPU_CLASSES[name].memory_gb < memory:
+            raise JobError("min_gpu_memory_gb", f"{name} has {GPU_CLASSES[name].memory_gb} GB, less than {memory:g}")
+        return name
+    fitting = class_for_memory(memory)
+    if fitting is None:
+        raise JobError("min_gpu_memory_gb", f"no known GPU class with NVENC has {memory:g} GB")
+    return fitting

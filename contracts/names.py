@@ -13,6 +13,8 @@ RENDER_CLIP = "render_clip"
 CONCAT_CLIPS = "concat_clips"
 UPLOAD_VIDEO = "upload_video"
 DISCARD_INTERMEDIATES = "discard_intermediates"
+NOTIFY_WEBHOOK = "notify_webhook"
+NOTIFY_WORKFLOW_NAME = "NotifyWebhook"
 
 PROGRESS_QUERY = "progress"
 

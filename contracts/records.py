@@ -6,6 +6,7 @@ History carries these records and URIs only, never media bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from contracts.job import Profile
 from contracts.plan import PlannedClip
@@ -24,6 +25,8 @@ class CheckJobResult:
     """The destination, resolved against the configured output root when the job gave none."""
     heartbeat_seconds: float = 30.0
     """Render heartbeat timeout from the control workers' configuration, recorded in history."""
+    usd_per_hour: dict[str, float] = field(default_factory=dict)
+    """Prices by GPU class, 'gpu' (unclassed) and 'cpu' (per core), from the control workers' configuration."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class ClipResult:
     reused_frames: int = 0
     """Frames taken from verified checkpoints of an earlier attempt instead of rendered again."""
     attempt: int = 1
+    gpu_seconds: float = 0.0
+    """Seconds this attempt held an NVENC session (0 on the CPU encoder)."""
+    cpu_seconds: float = 0.0
+    """CPU time of this attempt's ffmpeg processes."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class ConcatResult:
     frames: int
     reencoded: bool
     """True when the clips' codec parameters differed and the video was re-encoded."""
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,17 @@ class VideoResult:
     encoder: str
     reencoded_at_concat: bool
     clips: list[ClipResult] = field(default_factory=list)
+    gpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    cost_usd: float = 0.0
+    costliest_clips: list[str] = field(default_factory=list)
+    """The clips that cost most, most expensive first, e.g. 'clip 3/10 · recipe mandelbrot · 4 s: $0.0012'."""
+
+
+@dataclass(frozen=True)
+class WebhookInput:
+    url: str
+    body: dict[str, Any]
 
 
 @dataclass

@@ -58,7 +58,10 @@ def load_job(path: str) -> dict[str, Any]:
 def print_result(client: RenderClient, status: VideoStatus) -> int:
     url = client.target.workflow_url(status.video_id)
     if status.state == "completed":
-        print(f"rendered {status.video_id}: {status.output_uri}\nhistory: {url}")
+        print(f"rendered {status.video_id}: {status.output_uri}\ncost: ${status.cost_usd or 0:.6f}")
+        for clip in status.costliest_clips or []:
+            print(f"  {clip}")
+        print(f"history: {url}")
         return 0
     print(f"{status.video_id} {status.state}: {status.error or status.stage}\nhistory: {url}", file=sys.stderr)
     return 1
@@ -142,6 +145,13 @@ async def run(args: argparse.Namespace) -> int:
         await client.cancel(args.video_id)
         print(f"cancel requested for {args.video_id}")
         return 0
+    if args.command == "workers":
+        for queue, pollers in (await client.pollers()).items():
+            if pollers or args.all:
+                print(f"{queue}: {len(pollers)} worker(s)")
+            for poller in pollers:
+                print(f"  {poller.identity}  last seen {poller.last_seen}")
+        return 0
     for video_id, state in await client.list(args.query, args.limit):
         print(f"{state:10} {video_id}")
     return 0
@@ -164,6 +174,8 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="recent renders")
     ls.add_argument("--query", help="extra visibility query, e.g. \"ExecutionStatus = 'Failed'\"")
     ls.add_argument("--limit", type=int, default=50)
+    workers = sub.add_parser("workers", help="workers polling each render queue now")
+    workers.add_argument("--all", action="store_true", help="also list queues nobody polls")
     d = sub.add_parser("demo", help="render the sample video end to end on the embedded default")
     d.add_argument("--job", default=str(SAMPLE_JOB))
     sub.add_parser("dev-server", help="start or stop the local Temporal dev server").add_argument(

@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from contracts import names
+from contracts.gpus import GPU_CLASSES, render_queue
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
@@ -36,6 +41,13 @@ def root_cause(err: WorkflowFailureError) -> BaseException:
     return cause
 
 
+@dataclass(frozen=True)
+class Poller:
+    identity: str
+    """The worker's identity: pid@host by default."""
+    last_seen: str
+
+
 class JobRefused(Exception):
     """The job was not started; `field` names what is wrong with it."""
 
@@ -57,6 +69,8 @@ class VideoStatus:
     frames_total: int = 0
     error: str | None = None
     output_uri: str | None = None
+    cost_usd: float | None = None
+    costliest_clips: list[str] | None = None
 
     @property
     def fraction(self) -> float:
@@ -114,6 +128,7 @@ class RenderClient:
             result = await self.result(video_id)
             status.stage = "completed"
             status.output_uri = result.output_uri
+            status.cost_usd, status.costliest_clips = result.cost_usd, result.costliest_clips
             status.clips_done = status.clips_total = len(result.clips)
             status.frames_done = status.frames_total = result.frames
             return status
@@ -165,6 +180,24 @@ class RenderClient:
             if status.closed:
                 return
             await asyncio.sleep(interval)
+
+    async def pollers(self) -> dict[str, list[Poller]]:
+        """Workers polling each render queue now (the server's poller lists), by queue name."""
+        queues = [names.CONTROL_QUEUE, names.GPU_QUEUE, *(render_queue(c) for c in sorted(GPU_CLASSES))]
+        found: dict[str, list[Poller]] = {}
+        for queue in queues:
+            response = await self.client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self.client.namespace,
+                    task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                )
+            )
+            found[queue] = [
+                Poller(p.identity, p.last_access_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds"))
+                for p in response.pollers
+            ]
+        return found
 
     async def list(self, query: str | None = None, limit: int = 50) -> list[tuple[str, str]]:
         """(video id, state) of recent renders, newest first."""

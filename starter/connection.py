@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -31,5 +32,7 @@ class TemporalTarget:
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.ui_url}/namespaces/{self.namespace}/workflows/{workflow_id}"
 
-    async def connect(self) -> Client:
-        return await Client.connect(self.address, namespace=self.namespace, api_key=self.api_key, tls=self.tls)
+    async def connect(self, runtime: Runtime | None = None) -> Client:
+        return await Client.connect(
+            self.address, namespace=self.namespace, api_key=self.api_key, tls=self.tls, runtime=runtime
+        )

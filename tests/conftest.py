@@ -16,10 +16,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.common import Deps
 from activities.settings import Settings, file_uri
+from contracts import search
 from workers.devserver import temporal_binary
 from workers.main import WorkerOptions, build_workers, run_until_stopped
 
 SEED_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
+WEBHOOK_SECRET = "webhook-test-secret"
 _exit_status = 0
 
 
@@ -39,6 +41,7 @@ def settings(data_dir: Path) -> Settings:
         scratch_dir=data_dir / "scratch",
         encoder="libx264",
         ffmpeg_threads=1,
+        webhook_secret=WEBHOOK_SECRET,
     )
 
 
@@ -50,7 +53,9 @@ def deps(settings: Settings) -> Deps:
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     # The installed `temporal` binary: nothing is downloaded at test time.
-    async with await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary()) as environment:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), search_attributes=search.ALL
+    ) as environment:
         yield environment
 
 

@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-SEARCH_ATTRIBUTES: dict[str, str] = {}
+from contracts.search import cli_definitions
+
+SEARCH_ATTRIBUTES = cli_definitions()
 """Custom search attributes the service uses, registered when the dev server starts."""
 
 

@@ -31,6 +31,8 @@ class LocalCluster:
     port: int = field(default_factory=free_port)
     ui_port: int = field(default_factory=free_port)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    health_ports: list[int] = field(default_factory=list)
+    """Each worker's /healthz, /status and /metrics port, in start order."""
 
     @property
     def address(self) -> str:
@@ -51,8 +53,11 @@ class LocalCluster:
             "TEMPORAL_ADDRESS": self.address,
             "RENDER_DATA_DIR": str(self.data),
             "RENDER_LOG_FORMAT": "json",
+            "RENDER_HEALTH_PORT": str(free_port()),
+            "RENDER_HEALTH_ADDRESS": "127.0.0.1",
             **self.env,
         }
+        self.health_ports.append(int(env["RENDER_HEALTH_PORT"]))
         with open(self.data / f"worker-{mode}-{len(self.workers)}.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "workers", "--mode", mode], env=env, stdout=log, stderr=log)
         self.workers.append(proc)

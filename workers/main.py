@@ -7,23 +7,31 @@ import asyncio
 import os
 import signal
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.logs import configure_logging
-from activities.media.encoder import NVENC, encoder_works
+from activities.media.encoder import NVENC, choose_encoder, encoder_works
+from activities.notify import NotifyActivities
 from activities.render import RenderActivities
 from activities.settings import Settings
-from contracts import names
+from contracts import names, search
+from contracts.gpus import GPU_CLASSES, render_queue
 from starter.connection import TemporalTarget
-from workers.gpus import discover_gpus
-from workflows import RenderVideo
+from workers.gpus import Gpu, discover_gpus
+from workers.health import HealthServer, WorkerState
+from workers.local import free_port
+from workflows import NotifyWebhook, RenderVideo
 
 log = structlog.get_logger(__name__)
 MODES = ("all", "control", "gpu")
@@ -36,48 +44,87 @@ FFMPEG_PER_NVENC_GPU = 3
 class WorkerOptions:
     mode: str = "all"
     render_slots: int = 0
-    """Concurrent clip renders; 0 = 3 per NVENC GPU, else one per CPU core."""
+    """Concurrent clip renders; 0 = `per_gpu` per NVENC GPU, else one per CPU core."""
     control_slots: int = 8
     drain_seconds: float = 60.0
     """On SIGTERM, how long running activities get before they are cancelled and retried elsewhere."""
+    gpu_class: str | None = None
+    """Poll render-gpu-<class> instead of render-gpu: this worker serves jobs that ask for its class."""
+    per_gpu: int = FFMPEG_PER_NVENC_GPU
+    health_port: int = 9464
+    """/healthz, /readyz, /status, /metrics; 0 turns the server off."""
+    health_address: str = "0.0.0.0"
 
 
-async def default_render_slots() -> int:
-    gpus = discover_gpus()
+class WorkerConfigError(RuntimeError):
+    pass
+
+
+async def default_render_slots(gpus: list[Gpu], per_gpu: int) -> int:
     if gpus and await encoder_works(NVENC):
-        return FFMPEG_PER_NVENC_GPU * len(gpus)
+        return per_gpu * len(gpus)
     return os.cpu_count() or 1
 
 
-async def build_workers(client: Client, options: WorkerOptions, deps: Deps) -> list[Worker]:
+def task_queues(options: WorkerOptions) -> list[str]:
+    control = [names.CONTROL_QUEUE] if options.mode in ("all", "control") else []
+    return control + ([render_queue(options.gpu_class)] if options.mode in ("all", "gpu") else [])
+
+
+async def check_search_attributes(client: Client) -> None:
+    """Refuse to run workflows that would fail to upsert unregistered search attributes."""
+    try:
+        registered = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError as err:
+        log.warning("cannot list search attributes; assuming they are registered", reason=err.message)
+        return
+    missing = {n: t for n, t in search.cli_definitions().items() if n not in registered.custom_attributes}
+    if missing:
+        commands = "; ".join(
+            f"temporal operator search-attribute create --name {n} --type {t}" for n, t in missing.items()
+        )
+        raise WorkerConfigError(f"search attributes not registered in namespace {client.namespace!r}: {commands}")
+
+
+async def build_workers(
+    client: Client, options: WorkerOptions, deps: Deps, gpus: list[Gpu] | None = None
+) -> list[Worker]:
     if options.mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
+        raise WorkerConfigError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
+    if options.gpu_class is not None and options.gpu_class not in GPU_CLASSES:
+        raise WorkerConfigError(f"RENDER_GPU_CLASS: unknown class {options.gpu_class!r} (known: {sorted(GPU_CLASSES)})")
     drain = timedelta(seconds=options.drain_seconds)
     workers = []
     if options.mode in ("all", "control"):
+        await check_search_attributes(client)
         assemble = AssembleActivities(deps)
         workers.append(
             Worker(
                 client,
                 task_queue=names.CONTROL_QUEUE,
-                workflows=[RenderVideo],
+                workflows=[RenderVideo, NotifyWebhook],
                 activities=[
                     assemble.check_job,
                     assemble.concat_clips,
                     assemble.upload_video,
                     assemble.discard_intermediates,
+                    NotifyActivities(deps.settings.webhook_secret).notify_webhook,
                 ],
                 max_concurrent_activities=options.control_slots,
                 graceful_shutdown_timeout=drain,
             )
         )
     if options.mode in ("all", "gpu"):
-        slots = options.render_slots or await default_render_slots()
+        gpus = discover_gpus() if gpus is None else gpus
+        slots = options.render_slots or await default_render_slots(gpus, options.per_gpu)
+        queue = render_queue(options.gpu_class)
         workers.append(
             Worker(
                 client,
-                task_queue=names.GPU_QUEUE,
-                activities=[RenderActivities(deps).render_clip],
+                task_queue=queue,
+                activities=[RenderActivities(deps, gpus=len(gpus)).render_clip],
                 max_concurrent_activities=slots,
                 graceful_shutdown_timeout=drain,
                 # Heartbeats carry checkpoints and bring back cancellation: send them
@@ -86,15 +133,19 @@ async def build_workers(client: Client, options: WorkerOptions, deps: Deps) -> l
                 default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             )
         )
-        log.info("render worker ready", queue=names.GPU_QUEUE, slots=slots)
+        log.info("render worker ready", queue=queue, slots=slots, gpus=len(gpus))
     return workers
 
 
-async def run_until_stopped(workers: list[Worker], stop: asyncio.Event) -> None:
+async def run_until_stopped(workers: list[Worker], stop: asyncio.Event, state: WorkerState | None = None) -> None:
     """Run the workers until `stop` is set (or one dies), then drain them."""
     runs = [asyncio.ensure_future(w.run()) for w in workers]
     stopper = asyncio.ensure_future(stop.wait())
+    if state:
+        state.ready = True
     done, _ = await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if state:
+        state.ready = False
     await asyncio.gather(*(w.shutdown() for w in workers))
     stopper.cancel()
     for run in runs:
@@ -102,16 +153,38 @@ async def run_until_stopped(workers: list[Worker], stop: asyncio.Event) -> None:
             raise run.exception()  # type: ignore[misc]
 
 
+def sdk_runtime() -> tuple[Runtime, str]:
+    """A runtime exporting the SDK's metrics on a loopback port, for /metrics to relay."""
+    port = free_port()
+    telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+    return Runtime(telemetry=telemetry), f"http://127.0.0.1:{port}/metrics"
+
+
 async def serve(options: WorkerOptions) -> int:
     target = TemporalTarget.from_env()
-    client = await target.connect()
-    workers = await build_workers(client, options, Deps.from_settings(Settings.from_env()))
+    settings = Settings.from_env()
+    runtime, sdk_metrics_url = sdk_runtime()
+    client = await target.connect(runtime=runtime)
+    gpus = discover_gpus() if options.mode in ("all", "gpu") else []
+    workers = await build_workers(client, options, Deps.from_settings(settings), gpus)
+    state = WorkerState(
+        mode=options.mode,
+        task_queues=task_queues(options),
+        render_slots=options.render_slots or await default_render_slots(gpus, options.per_gpu),
+        encoder=await choose_encoder(settings.encoder),
+        gpus=gpus,
+        sdk_metrics_url=sdk_metrics_url,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", mode=options.mode, address=target.address, namespace=target.namespace)
-    await run_until_stopped(workers, stop)
+    with ExitStack() as stack:
+        if options.health_port:
+            health = stack.enter_context(HealthServer(state, options.health_address, options.health_port))
+            log.info("health server listening", port=health.port)
+        log.info("worker started", mode=options.mode, queues=state.task_queues, address=target.address)
+        await run_until_stopped(workers, stop, state)
     log.info("worker stopped")
     return 0
 
@@ -135,11 +208,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render-slots", type=int, default=int(os.environ.get("RENDER_SLOTS", "0")))
     parser.add_argument("--control-slots", type=int, default=int(os.environ.get("RENDER_CONTROL_SLOTS", "8")))
     parser.add_argument("--drain-seconds", type=float, default=float(os.environ.get("RENDER_DRAIN_SECONDS", "60")))
+    parser.add_argument("--gpu-class", default=os.environ.get("RENDER_GPU_CLASS") or None)
+    parser.add_argument("--per-gpu", type=int, default=int(os.environ.get("RENDER_SESSIONS_PER_GPU", "3")))
+    parser.add_argument("--health-port", type=int, default=int(os.environ.get("RENDER_HEALTH_PORT", "9464")))
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("RENDER_LOG_FORMAT", "console"), os.environ.get("RENDER_LOG_LEVEL", "INFO"))
-    options = WorkerOptions(args.mode, args.render_slots, args.control_slots, args.drain_seconds)
+    options = WorkerOptions(
+        args.mode, args.render_slots, args.control_slots, args.drain_seconds, args.gpu_class, args.per_gpu,
+        args.health_port, os.environ.get("RENDER_HEALTH_ADDRESS", "0.0.0.0"),
+    )  # fmt: skip
     try:
         code = asyncio.run(serve(options))
+    except WorkerConfigError as err:
+        log.error("worker not started", reason=str(err))
+        code = 2
     except Exception:
         log.exception("worker failed")
         code = 1

@@ -11,12 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, is_cancelled_exception
-from temporalio.workflow import ActivityCancellationType
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from contracts import names
+    from contracts import names, search
+    from contracts.gpus import render_queue
     from contracts.job import Job, JobError, parse_job
     from contracts.plan import PlannedClip, VideoPlan, plan_video
     from contracts.records import (
@@ -31,7 +32,10 @@ with workflow.unsafe.imports_passed_through():
         UploadInput,
         UploadResult,
         VideoResult,
+        WebhookInput,
     )
+    from workflows.cost import video_cost
+    from workflows.notify import NotifyWebhook
 
 # Transient failures (storage hiccups, a lost worker) retry with backoff; errors a
 # retry cannot fix (bad job, bad asset, forbidden path) carry a non-retryable type.
@@ -75,6 +79,21 @@ class RenderVideo:
         # The input is taken as plain JSON (Any) so that no job, however malformed,
         # can fail to decode: every problem surfaces here as a failed workflow.
         job = self._validate(raw_job)
+        self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
+                      search.CLIP_COUNT.value_set(len(job.clips)))  # fmt: skip
+        try:
+            result = await self._render_video(job)
+        except BaseException as err:
+            state = "canceled" if is_cancelled_exception(err) else "failed"
+            self._publish(search.VIDEO_STATUS.value_set(state))
+            await self._notify(job, state, error=str(err.cause if isinstance(err, ActivityError) else err))
+            raise
+        self._publish(search.VIDEO_STATUS.value_set("completed"), search.ENCODER.value_set(result.encoder),
+                      search.COST_USD.value_set(result.cost_usd))  # fmt: skip
+        await self._notify(job, "completed", result=result)
+        return result
+
+    async def _render_video(self, job: Job) -> VideoResult:
         plan = plan_video(job)
         self._progress.clips_total = len(plan.clips)
         self._progress.frames_total = plan.frames
@@ -132,6 +151,7 @@ class RenderVideo:
         )
         self._set_stage("completed")
         encoders = sorted({c.encoder for c in clips if not c.skipped} or {c.encoder for c in clips})
+        cost = video_cost(plan, clips, concat, checked.usd_per_hour, job.gpu_class)
         return VideoResult(
             video_id=job.video_id,
             output_uri=upload.output_uri,
@@ -141,6 +161,10 @@ class RenderVideo:
             encoder="+".join(encoders),
             reencoded_at_concat=concat.reencoded,
             clips=clips,
+            gpu_seconds=cost.gpu_seconds,
+            cpu_seconds=cost.cpu_seconds,
+            cost_usd=cost.usd,
+            costliest_clips=cost.costliest,
         )
 
     def _validate(self, raw_job: Any) -> Job:
@@ -148,11 +172,13 @@ class RenderVideo:
             job = parse_job(raw_job)
         except JobError as err:
             self._set_stage("invalid", error=str(err))
+            self._publish(search.VIDEO_STATUS.value_set("invalid"))
             raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
         workflow_id = workflow.info().workflow_id
         if job.video_id != workflow_id:
             message = f"video_id: {job.video_id!r} must equal the workflow id {workflow_id!r}: one video, one workflow"
             self._set_stage("invalid", error=message)
+            self._publish(search.VIDEO_STATUS.value_set("invalid"))
             raise ApplicationError(message, {"field": "video_id"}, type=names.INVALID_JOB, non_retryable=True)
         self._set_stage("rendering")
         return job
@@ -178,7 +204,7 @@ class RenderVideo:
                         tts_speed=job.tts_speed,
                     ),
                     result_type=ClipResult,
-                    task_queue=names.GPU_QUEUE,
+                    task_queue=render_queue(job.gpu_class),
                     start_to_close_timeout=render_timeout(clip),
                     heartbeat_timeout=heartbeat,
                     retry_policy=RENDER_RETRY,
@@ -213,6 +239,34 @@ class RenderVideo:
             summary="discard intermediates",
         )
         return removed
+
+    def _publish(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        """Search attributes for list queries and the Web UI's filters.
+
+        Histories recorded before they existed carry no such commands, so they
+        replay unchanged on this side of the patch.
+        """
+        if workflow.patched("search-attributes"):
+            workflow.upsert_search_attributes(list(updates))
+
+    async def _notify(
+        self, job: Job, state: str, *, result: VideoResult | None = None, error: str | None = None
+    ) -> None:
+        """Start the completion webhook as an abandoned child: it retries on its own, never delaying the result."""
+        if not job.webhook_url:
+            return
+        body = {"video_id": job.video_id, "state": state, "error": error,
+                "output_uri": result.output_uri if result else None,
+                "duration_s": result.duration_s if result else None,
+                "cost_usd": result.cost_usd if result else None}  # fmt: skip
+        await workflow.start_child_workflow(
+            NotifyWebhook.run,
+            WebhookInput(url=job.webhook_url, body=body),
+            id=f"{job.video_id}.notify",
+            task_queue=names.CONTROL_QUEUE,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"notify {state}",
+        )
 
     def _set_stage(self, stage: str, *, error: str | None = None) -> None:
         self._progress.stage = stage

@@ -39,48 +39,15 @@ def gop_frames(profile: Profile) -> int:
     return 2 * profile.fps
 
 
-def video_args(encoder: str, profile: Profile, threads: int = 0) -> list[str]:
+def video_args(encoder: str, profile: Profile, threads: int = 0, gpu: int | None = None) -> list[str]:
+    """Encoder options; both encoders share the GOP, pixel format and rate cap so clips join by copy."""
     gop = str(gop_frames(profile))
     common = ["-pix_fmt", "yuv420p", "-r", str(profile.fps), "-g", gop, "-maxrate", "5M", "-bufsize", "6M"]
     if encoder == NVENC:
-        # The trivia farm's tuned T4 settings, quality from the profile.
-        return [
-            "-c:v",
-            NVENC,
-            "-preset",
-            "p4",
-            "-profile:v",
-            "high",
-            "-rc",
-            "vbr",
-            "-cq",
-            str(profile.quality),
-            "-b:v",
-            "3M",
-            "-forced-idr",
-            "1",
-            "-strict_gop",
-            "1",
-            "-bf",
-            "0",
-            *common,
-        ]
-    return [
-        "-c:v",
-        X264,
-        "-preset",
-        "veryfast",
-        "-profile:v",
-        "high",
-        "-crf",
-        str(profile.quality),
-        "-keyint_min",
-        gop,
-        "-sc_threshold",
-        "0",
-        "-x264-params",
-        "open-gop=0",
-        "-threads",
-        str(threads),
-        *common,
-    ]
+        # The trivia farm's tuned T4 settings, quality from the profile, pinned to one GPU.
+        tuned = ["-preset", "p4", "-profile:v", "high", "-rc", "vbr", "-b:v", "3M"]
+        tuned += ["-forced-idr", "1", "-strict_gop", "1", "-bf", "0"]
+        pinned = ["-gpu", str(gpu)] if gpu is not None else []
+        return ["-c:v", NVENC, *tuned, "-cq", str(profile.quality), *pinned, *common]
+    tuned = ["-preset", "veryfast", "-profile:v", "high", "-sc_threshold", "0", "-x264-params", "open-gop=0"]
+    return ["-c:v", X264, *tuned, "-crf", str(profile.quality), "-keyint_min", gop, "-threads", str(threads), *common]

@@ -9,8 +9,10 @@ import os
 import signal
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class FfmpegError(Exception):
@@ -40,14 +42,24 @@ class FfmpegStopped(Exception):
 ProgressCallback = Callable[[int], Awaitable[bool]]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a running process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 async def run_ffmpeg(
     args: Sequence[str], on_frames: ProgressCallback | None = None, stall_seconds: float = STALL_SECONDS
-) -> None:
+) -> float:
     """Run `args` (ffmpeg with `-progress pipe:1 -nostats`), awaiting `on_frames` as frames complete.
 
     `on_frames` returns False to stop ffmpeg early (FfmpegStopped). On that, on
     cancellation, or when ffmpeg stops reporting progress, the whole process group
-    is killed before the error propagates.
+    is killed before the error propagates. Returns the CPU seconds ffmpeg used, as
+    last sampled (each progress block, the last one just before it exits).
     """
     proc = await asyncio.create_subprocess_exec(
         *args,
@@ -67,6 +79,7 @@ async def run_ffmpeg(
 
     stderr_task = asyncio.ensure_future(read_stderr())
     loop = asyncio.get_running_loop()
+    used = 0.0
     try:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
         # cancellation that arrives as a line is read, and the render runs on.
@@ -74,6 +87,8 @@ async def run_ffmpeg(
             while raw := await proc.stdout.readline():
                 deadline.reschedule(loop.time() + stall_seconds)
                 line = raw.decode(errors="replace").strip()
+                if line.startswith("progress="):
+                    used = cpu_seconds(proc.pid) or used
                 if on_frames and line.startswith("frame="):
                     value = line.partition("=")[2]
                     if value.isdigit() and not await on_frames(int(value)):
@@ -92,6 +107,7 @@ async def run_ffmpeg(
         raise
     if returncode != 0:
         raise FfmpegError(returncode, "\n".join(tail))
+    return used
 
 
 def kill_group(pid: int) -> None:

@@ -1,0 +1,71 @@
+"""A worker process's HTTP side, scraped while it renders: /healthz, /readyz, /status, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from starter import RenderClient
+from workers.local import LocalCluster
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    running = LocalCluster(tmp_path, env={"RENDER_ENCODER": "libx264", "RENDER_TTS": "none", "RENDER_SLOTS": "1"})
+    running.start_server()
+    running.start_worker("control")
+    running.start_worker("gpu")
+    yield running
+    running.stop()
+
+
+async def test_status_and_metrics_during_a_render(cluster: LocalCluster) -> None:
+    port = cluster.health_ports[1]
+    async with asyncio.timeout(30):
+        while get_or_none(port, "/readyz") != 200:
+            await asyncio.sleep(0.1)
+    assert get(port, "/healthz") == (200, "ok\n")
+
+    renders = RenderClient(await Client.connect(cluster.address))
+    job = {"video_id": "scraped", "profile": {"width": 640, "height": 360},
+           "clips": [{"kind": "recipe", "recipe": "testsrc", "duration": 40}]}  # fmt: skip
+    await renders.submit(job)
+    async with asyncio.timeout(60):
+        while not (status := json.loads(get(port, "/status")[1]))["clips_in_flight"]:
+            await asyncio.sleep(0.1)
+    assert status["mode"] == "gpu" and status["task_queues"] == ["render-gpu"] and status["ready"]
+    assert status["render_slots"] == {"total": 1, "used": 1}
+    [clip] = status["clips_in_flight"]
+    assert clip["video_id"] == "scraped" and clip["frames_total"] == 1200 and clip["encoder"] == "libx264"
+    assert status["gpus"] == []
+
+    await asyncio.wait_for(renders.result("scraped"), timeout=120)
+    code, metrics = get(port, "/metrics")
+    assert code == 200
+    assert 'render_clips_total{outcome="rendered"} 1.0' in metrics
+    assert "render_clip_seconds_bucket" in metrics and "render_encode_fps_count 1.0" in metrics
+    assert "temporal_worker_task_slots_available" in metrics  # the SDK's own, relayed
+    control = cluster.health_ports[0]
+    assert "render_uploaded_bytes_total" in get(control, "/metrics")[1]
+    assert json.loads(get(control, "/status")[1])["task_queues"] == ["render-control"]
+
+
+def get_or_none(port: int, path: str) -> int | None:
+    try:
+        return get(port, path)[0]
+    except OSError:
+        return None
