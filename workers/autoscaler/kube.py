@@ -1,7 +1,7 @@
 """Replica counts through the Deployments' scale subresource: the only Kubernetes calls the autoscaler makes.
 
-`get` and `patch` on `deployments/scale` in the pools' namespace is all the RBAC it needs (k8s/autoscaler.yaml);
-the tests hold the Role to exactly these calls.
+`get` and `patch` on `deployments/scale` in the pools' namespace is all the RBAC it needs (the Role in
+k8s/autoscaler.yaml); the tests hold the Role to exactly these calls.
 """
 
 from __future__ import annotations

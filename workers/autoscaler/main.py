@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import signal
+from dataclasses import replace
 
 import structlog
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         log.error("bad autoscaler configuration", error=str(err))
         exit_now(2)
     if args.dry_run:
-        config = AutoscalerConfig(**{**config.__dict__, "dry_run": True})
+        config = replace(config, dry_run=True)
     try:
         code = asyncio.run(serve(config, args.once))
     except Exception:

@@ -10,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
+
 
 class Metrics:
     """Gauges and counters in a registry of their own, so nothing else in the process leaks into them."""
@@ -70,9 +73,9 @@ def serve_http(metrics: Metrics, health: Health, port: int, host: str = "0.0.0.0
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path == "/metrics":
+            if self.path == METRICS_PATH:
                 self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
-            elif self.path == "/healthz":
+            elif self.path == HEALTH_PATH:
                 ok, body = health.report()
                 self._reply(200 if ok else 503, json.dumps(body).encode(), "application/json")
             else:
