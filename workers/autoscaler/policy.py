@@ -94,7 +94,7 @@ class PolicyState:
     """What the policy remembers between ticks; start with `PolicyState()`."""
 
     history: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
-    """Per pool key: (time, desire) pairs inside the stabilisation window."""
+    """Per pool key: (time, desire) pairs of the stabilisation window, and the one in force at its start."""
     idle_since: Mapping[str, float] = field(default_factory=dict)
     """Per task queue: when it last became idle (absent while busy)."""
 
