@@ -1,0 +1,3 @@
+from workers.autoscaler.main import main
+
+main()

@@ -1,0 +1,127 @@
+"""The control loop: read signals and replicas, ask the policy, patch what changed, report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import structlog
+
+from workers.autoscaler.config import AutoscalerConfig
+from workers.autoscaler.kube import Scaler
+from workers.autoscaler.metrics import Health, Metrics
+from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide
+from workers.autoscaler.signals import Signals
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One pass of the loop, for observers (tests, the benchmark) and the log."""
+
+    at: float
+    signals: dict[str, QueueSignal] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    patched: dict[str, int] = field(default_factory=dict)
+    """Pool key -> replicas patched (empty in dry-run)."""
+    idle_since: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Autoscaler:
+    def __init__(
+        self,
+        config: AutoscalerConfig,
+        signals: Signals,
+        scaler: Scaler,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        observer: Callable[[Tick], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._signals = signals
+        self._scaler = scaler
+        self._metrics = metrics or Metrics()
+        self._health = health or Health(config.interval_seconds, clock)
+        self._clock = clock
+        self._observer = observer
+        self._state = PolicyState()
+
+    async def _read(self) -> tuple[dict[str, QueueSignal], dict[str, int]]:
+        config = self.config
+        queues = await asyncio.gather(*(self._signals.queue(q) for q in config.queues))
+        running = await self._signals.running(config.in_flight_query) if config.in_flight_query else 0
+        replicas = await asyncio.gather(*(self._scaler.replicas(p) for p in config.pools))
+        signals = {q: replace(s, running=running) for q, s in zip(config.queues, queues, strict=True)}
+        return signals, {p.key: n for p, n in zip(config.pools, replicas, strict=True)}
+
+    async def tick(self) -> Tick:
+        """One decision round. Never raises: a failed read skips the round, a failed patch skips that pool."""
+        try:
+            signals, current = await self._read()
+        except Exception as err:
+            self._metrics.errors.labels("read").inc()
+            log.warning("autoscaler read failed, nothing changed", error=f"{type(err).__name__}: {err}")
+            return self._finish(Tick(at=self._clock(), error=f"read: {err}"))
+        now = self._clock()
+        decisions, self._state = decide(self.config.policy, self.config.pools, signals, current, self._state, now)
+        self._report(signals, decisions)
+        patched: dict[str, int] = {}
+        errors = []
+        for decision in decisions:
+            if decision.changed and not self.config.dry_run:
+                try:
+                    await self._scaler.scale(decision.pool, decision.desired)
+                except Exception as err:
+                    self._metrics.errors.labels("patch").inc()
+                    errors.append(f"{decision.pool.key}: {err}")
+                    log.warning("scale patch failed", pool=decision.pool.key, error=f"{type(err).__name__}: {err}")
+                    continue
+                patched[decision.pool.key] = decision.desired
+                direction = "up" if decision.desired > decision.current else "down"
+                self._metrics.patches.labels(decision.pool.key, direction).inc()
+        tick = Tick(now, signals, decisions, patched, dict(self._state.idle_since), "; ".join(errors) or None)
+        return self._finish(tick)
+
+    def _report(self, signals: dict[str, QueueSignal], decisions: list[Decision]) -> None:
+        m = self._metrics
+        for queue, s in signals.items():
+            m.backlog.labels(queue).set(s.backlog)
+            m.backlog_age.labels(queue).set(s.backlog_age_seconds)
+            m.add_rate.labels(queue).set(s.add_rate)
+            m.dispatch_rate.labels(queue).set(s.dispatch_rate)
+            m.running.set(s.running)
+        for d in decisions:
+            m.current.labels(d.pool.key).set(d.current)
+            m.desired.labels(d.pool.key).set(d.desired)
+            fields = {"pool": d.pool.key, "current": d.current, "desired": d.desired, "reason": d.reason}
+            if d.changed:
+                log.info("scaling" if not self.config.dry_run else "would scale (dry run)", **fields)
+            else:
+                log.debug("holding", **fields)
+
+    def _finish(self, tick: Tick) -> Tick:
+        self._metrics.last_tick.set(time.time())
+        self._health.ticked(tick.error)
+        if self._observer is not None:
+            self._observer(tick)
+        return tick
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every `interval_seconds` until `stop` is set."""
+        log.info(
+            "autoscaler started",
+            pools=[p.key for p in self.config.pools],
+            queues=self.config.queues,
+            dry_run=self.config.dry_run,
+            interval_seconds=self.config.interval_seconds,
+        )
+        while not stop.is_set():
+            await self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.interval_seconds)

@@ -1,0 +1,64 @@
+"""`render-autoscaler`: scale the GPU worker Deployments by their task queues' backlog until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from dataclasses import replace
+
+import structlog
+
+from activities.logs import configure_logging
+from starter.connection import TemporalTarget
+from workers.autoscaler.config import CONFIG_ENV, AutoscalerConfig, ConfigError, load_config
+from workers.autoscaler.kube import KubeScaler, apps_api
+from workers.autoscaler.loop import Autoscaler
+from workers.autoscaler.metrics import Health, Metrics, serve_http
+from workers.autoscaler.signals import TemporalSignals
+from workers.main import exit_now
+
+log = structlog.get_logger(__name__)
+
+
+async def serve(config: AutoscalerConfig, once: bool) -> int:
+    target = TemporalTarget.from_env()
+    client = await target.connect()
+    metrics, health = Metrics(), Health(config.interval_seconds)
+    autoscaler = Autoscaler(config, TemporalSignals(client), KubeScaler(apps_api()), metrics, health)
+    if once:
+        tick = await autoscaler.tick()
+        return 1 if tick.error else 0
+    server = serve_http(metrics, health, config.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("serving /metrics and /healthz", port=server.server_address[1], temporal=target.address)
+    await autoscaler.run(stop)
+    server.shutdown()
+    log.info("autoscaler stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="render-autoscaler", description=__doc__)
+    parser.add_argument("--config", default=os.environ.get(CONFIG_ENV), help=f"JSON or YAML file (${CONFIG_ENV})")
+    parser.add_argument("--dry-run", action="store_true", help="log decisions, patch nothing")
+    parser.add_argument("--once", action="store_true", help="one decision round, then exit (1 if it failed)")
+    args = parser.parse_args(argv)
+    configure_logging(os.environ.get("RENDER_LOG_FORMAT", "console"), os.environ.get("RENDER_LOG_LEVEL", "INFO"))
+    try:
+        config = load_config(path=args.config)
+    except ConfigError as err:
+        log.error("bad autoscaler configuration", error=str(err))
+        exit_now(2)
+    if args.dry_run:
+        config = replace(config, dry_run=True)
+    try:
+        code = asyncio.run(serve(config, args.once))
+    except Exception:
+        log.exception("autoscaler failed")
+        code = 1
+    exit_now(code)

@@ -1,0 +1,96 @@
+"""The autoscaler's own `/metrics` (Prometheus text) and `/healthz`, on one small threaded HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
+
+
+class Metrics:
+    """Gauges and counters in a registry of their own, so nothing else in the process leaks into them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        queue, pool = ["task_queue"], ["pool"]
+        self.backlog = Gauge("render_autoscaler_backlog", "Approximate backlog count", queue, registry=self.registry)
+        self.backlog_age = Gauge(
+            "render_autoscaler_backlog_age_seconds", "Age of the oldest waiting task", queue, registry=self.registry
+        )
+        self.add_rate = Gauge(
+            "render_autoscaler_tasks_add_rate", "Tasks added per second", queue, registry=self.registry
+        )
+        self.dispatch_rate = Gauge(
+            "render_autoscaler_tasks_dispatch_rate", "Tasks dispatched per second", queue, registry=self.registry
+        )
+        self.running = Gauge("render_autoscaler_running", "Work in flight (running workflows)", registry=self.registry)
+        self.current = Gauge("render_autoscaler_current_replicas", "Replicas read", pool, registry=self.registry)
+        self.desired = Gauge("render_autoscaler_desired_replicas", "Replicas decided", pool, registry=self.registry)
+        self.patches = Counter(
+            "render_autoscaler_patches", "Scale patches sent", ["pool", "direction"], registry=self.registry
+        )
+        self.errors = Counter("render_autoscaler_errors", "Failed reads or patches", ["stage"], registry=self.registry)
+        self.last_tick = Gauge(
+            "render_autoscaler_last_tick_timestamp_seconds", "Unix time of the last tick", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class Health:
+    """Alive while ticks keep completing (failed ones too: a restart would not bring Temporal back)."""
+
+    def __init__(self, interval_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stale_after = 3 * interval_seconds + 10
+        self._clock = clock
+        self._last = clock()
+        self.last_error: str | None = None
+
+    def ticked(self, error: str | None = None) -> None:
+        self._last = self._clock()
+        self.last_error = error
+
+    def report(self) -> tuple[bool, dict[str, object]]:
+        age = self._clock() - self._last
+        ok = age <= self.stale_after
+        return ok, {
+            "status": "ok" if ok else "stale",
+            "seconds_since_tick": round(age, 3),
+            "last_error": self.last_error,
+        }
+
+
+def serve_http(metrics: Metrics, health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; `server.server_address` has the port when `port` is 0."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == METRICS_PATH:
+                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+            elif self.path == HEALTH_PATH:
+                ok, body = health.report()
+                self._reply(200 if ok else 503, json.dumps(body).encode(), "application/json")
+            else:
+                self._reply(404, b"not found\n", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Probes every few seconds would drown the decision log."""
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="autoscaler-http", daemon=True).start()
+    return server

@@ -1,0 +1,59 @@
+"""What the autoscaler reads from Temporal: a queue's backlog statistics and the work in flight.
+
+Backlog comes from DescribeTaskQueue with `report_stats` on the activity queue (count, age of the oldest
+task, add and dispatch rates). Work in flight comes from a visibility count of running workflows (by default
+`RenderVideo`), chosen over the queue's poller and dispatch figures because:
+
+* a running video may have clips rendering right now: the backlog is empty exactly when workers are busy;
+* a running video may still schedule clips (at most `max_parallel_clips` are in flight, the rest wait
+  inside the workflow, invisible to the queue);
+* pollers only show idle slots (a worker with every slot busy stops polling), and the rates are moving
+  averages that take about half a minute to fall to zero.
+
+The rates still feed `QueueSignal.effective_backlog`, where they reveal a backlog the cached count misses.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from workers.autoscaler.policy import QueueSignal
+
+
+class Signals(Protocol):
+    async def queue(self, task_queue: str) -> QueueSignal: ...
+
+    async def running(self, query: str) -> int: ...
+
+
+class TemporalSignals:
+    """`Signals` from a Temporal frontend through the client's raw workflow service."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def queue(self, task_queue: str) -> QueueSignal:
+        """Backlog of the activity side of `task_queue` (`running` left at 0; see `running`)."""
+        response = await self._client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=self._client.namespace,
+                task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                report_stats=True,
+            )
+        )
+        stats = response.stats
+        return QueueSignal(
+            backlog=int(stats.approximate_backlog_count),
+            backlog_age_seconds=stats.approximate_backlog_age.ToTimedelta().total_seconds(),
+            add_rate=float(stats.tasks_add_rate),
+            dispatch_rate=float(stats.tasks_dispatch_rate),
+        )
+
+    async def running(self, query: str) -> int:
+        return (await self._client.count_workflows(query)).count
