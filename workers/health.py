@@ -7,16 +7,16 @@ metrics, which the SDK serves on a loopback port that this server relays.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from activities import metrics
 from workers.gpus import Gpu, sample_gpus
+from workers.http import Reply, Routes, serve_routes
 
 
 @dataclass
@@ -56,43 +56,28 @@ class WorkerState:
 
 class HealthServer:
     def __init__(self, state: WorkerState, address: str, port: int) -> None:
-        self.state = state
-        handler = _handler(state)
-        self.httpd = ThreadingHTTPServer((address, port), handler)
-        self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="health", daemon=True)
+        self.state, self.address, self.port = state, address, port
+        self.httpd: ThreadingHTTPServer | None = None
+
+    def routes(self) -> Routes:
+        state = self.state
+
+        def ready() -> Reply:
+            return (200, b"ready\n", "text/plain") if state.ready else (503, b"not ready\n", "text/plain")
+
+        return {
+            "/healthz": lambda: (200, b"ok\n", "text/plain"),
+            "/readyz": ready,
+            "/status": lambda: (200, json.dumps(state.status(), indent=2).encode(), "application/json"),
+            "/metrics": lambda: (200, state.metrics_text(), CONTENT_TYPE_LATEST),
+        }
 
     def __enter__(self) -> HealthServer:
-        self.thread.start()
+        self.httpd = serve_routes(self.routes(), self.address, self.port, "health")
+        self.port = int(self.httpd.server_address[1])
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _handler(state: WorkerState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
-                self._send(200, b"ok\n", "text/plain")
-            elif self.path == "/readyz":
-                self._send(200 if state.ready else 503, b"ready\n" if state.ready else b"not ready\n", "text/plain")
-            elif self.path == "/status":
-                self._send(200, json.dumps(state.status(), indent=2).encode(), "application/json")
-            elif self.path == "/metrics":
-                self._send(200, state.metrics_text(), CONTENT_TYPE_LATEST)
-            else:
-                self._send(404, b"not found\n", "text/plain")
-
-        def _send(self, code: int, body: bytes, content_type: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: Any) -> None:
-            pass  # probes every few seconds would drown the real logs
-
-    return Handler
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()

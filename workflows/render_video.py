@@ -7,6 +7,7 @@ in history is small (URIs, counts, names), never media bytes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -49,13 +50,7 @@ TRANSIENT_RETRY = RetryPolicy(
 
 # Clip renders retry more often: every preemption or worker loss costs an attempt,
 # and each attempt resumes from the last stored segment, so retrying is cheap.
-RENDER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
-    non_retryable_error_types=list(names.NON_RETRYABLE_ERRORS),
-)
+RENDER_RETRY = dataclasses.replace(TRANSIENT_RETRY, maximum_attempts=10)
 
 SLOWEST_EXPECTED_FPS = 5
 """Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from workers.http import Reply, Routes, serve_routes
 
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
@@ -71,26 +72,9 @@ class Health:
 def serve_http(metrics: Metrics, health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
     """Start serving in a daemon thread; `server.server_address` has the port when `port` is 0."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == METRICS_PATH:
-                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
-            elif self.path == HEALTH_PATH:
-                ok, body = health.report()
-                self._reply(200 if ok else 503, json.dumps(body).encode(), "application/json")
-            else:
-                self._reply(404, b"not found\n", "text/plain")
+    def healthz() -> Reply:
+        ok, body = health.report()
+        return 200 if ok else 503, json.dumps(body).encode(), "application/json"
 
-        def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Probes every few seconds would drown the decision log."""
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="autoscaler-http", daemon=True).start()
-    return server
+    routes: Routes = {METRICS_PATH: lambda: (200, metrics.render(), CONTENT_TYPE_LATEST), HEALTH_PATH: healthz}
+    return serve_routes(routes, host, port, "autoscaler-http")
