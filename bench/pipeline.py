@@ -28,6 +28,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from activities.storage import file_path
+from bench.anatomy import Step, join_anatomy
 from bench.cluster import data_dir, dev_server, settings_for, workers
 from bench.history import Timeline
 from bench.jobs import parse_size, trivia_job
@@ -60,6 +61,8 @@ class Results:
     baseline: dict[str, list[BaselineResult]] = field(default_factory=lambda: {PLAIN: [], MONO: []})
     memory: dict[str, MemoryPeaks] = field(default_factory=dict)
     """Sampled peaks per process tree: control, render, bench (the baselines' children), server."""
+    anatomy: list[Step] = field(default_factory=list)
+    """concat_clips step by step, replayed once on the plain script's clips."""
     rss: dict[str, dict[str, int]] = field(default_factory=dict)
     """KiB read at given moments: idle (before any render), hwm (VmHWM at the end), after (idle at the end)."""
 
@@ -82,8 +85,11 @@ class Bench:
     def job(self, video_id: str, parallel: int, clips: int | None = None) -> dict[str, object]:
         return trivia_job(video_id, clips or self.clips, size=self.size, fps=self.fps, max_parallel_clips=parallel)
 
-    async def run(self, config: str, video_id: str, results: Results) -> None:
-        """One measured run of `config`; its memory is sampled and its output checked for the planned frames."""
+    async def run(self, config: str, video_id: str, results: Results, *, dissect: bool = False) -> None:
+        """One measured run of `config`; its memory is sampled and its output checked for the planned frames.
+
+        With `dissect`, a plain-script run is followed (outside the measured time) by the join's anatomy.
+        """
         sampler = Sampler(self.roots, skip=self.skip)
         folder = self.data / "baseline" / video_id
         folder.mkdir(parents=True)
@@ -99,6 +105,8 @@ class Bench:
                 results.baseline[config].append(base)
                 seconds, output = base.seconds, base.output
         results.cpu[config].append(cpu_total(self.roots.values()) - cpu)
+        if config == PLAIN and dissect:
+            results.anatomy = await join_anatomy(base.clips, folder / "anatomy")
         results.seconds[config].append(seconds)
         for name, peaks in sampler.peaks.items():
             results.memory.setdefault(name, MemoryPeaks()).merge(peaks)
@@ -130,7 +138,7 @@ async def measure(clips: int, size: tuple[int, int], fps: int, repeat: int) -> R
             order = list(LABELS)
             for r in range(repeat):
                 for config in order[r % 4 :] + order[: r % 4]:
-                    await bench.run(config, f"pipeline-{config}-{r}", results)
+                    await bench.run(config, f"pipeline-{config}-{r}", results, dissect=r == 0)
             results.rss["hwm"] = {name: status_kib(pid, "VmHWM") for name, pid in pids.items()}
             results.rss["after"] = {name: status_kib(pid, "VmRSS") for name, pid in pids.items()}
     return results
@@ -228,6 +236,8 @@ def print_report(results: Results, clips: int, size: tuple[int, int], fps: int, 
     share_table, worst = shares(results)
     print(share_table)
     print(f"concat + upload share: {worst:.2%} at most ({verdict(worst, SHARE_GOAL, at_most=True)})\n")
+    rows = [[what, wall, cpu] for what, wall, cpu in results.anatomy]
+    print(table(rows, ["concat_clips step by step (plain script's clips)", "wall s", "CPU s"]) + "\n")
     print(memory(results) + "\n")
     goal = verdict(overhead, OVERHEAD_GOAL, at_most=True)
     print(f"headline: service ÷ plain script, one clip at a time = {overhead:.3f} ({goal})")

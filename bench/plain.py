@@ -45,6 +45,8 @@ class BaselineResult:
     join_seconds: float
     """The join alone (0 for the monolithic render, which has none)."""
     output: Path
+    clips: list[Path]
+    """The rendered clips (none for the monolithic render)."""
 
 
 async def run(args: Sequence[str]) -> None:
@@ -91,7 +93,8 @@ async def render_plain(job: dict[str, Any], kit: Toolkit, work: Path, output: Pa
     list_file.write_text(concat_list([Path(args[-1]) for args in commands]), encoding="utf-8")
     await run(concat_command(list_file, output, None))
     done = time.monotonic()
-    return BaselineResult(done - started, rendering - started, done - rendering, done - joining, output)
+    clips = [Path(args[-1]) for args in commands]
+    return BaselineResult(done - started, rendering - started, done - rendering, done - joining, output, clips)
 
 
 async def render_monolithic(job: dict[str, Any], kit: Toolkit, work: Path, output: Path) -> BaselineResult:
@@ -102,7 +105,7 @@ async def render_monolithic(job: dict[str, Any], kit: Toolkit, work: Path, outpu
     rendering = time.monotonic()
     await run(merge_clip_commands(commands, output, kit.video_args))
     done = time.monotonic()
-    return BaselineResult(done - started, rendering - started, done - rendering, 0.0, output)
+    return BaselineResult(done - started, rendering - started, done - rendering, 0.0, output, [])
 
 
 def merge_clip_commands(commands: Sequence[Sequence[str]], output: Path, video_args: Sequence[str]) -> list[str]:
