@@ -51,23 +51,25 @@ def record(pid: int, output: Path, rate: int = 100) -> Recording:
 
 
 def package_of(path: str) -> str:
-    """'…/site-packages/temporalio/worker/_activity.py' → 'temporalio'; repo modules by their top folder."""
-    parts = Path(path).parts
-    for marker in ("site-packages", "dist-packages"):
-        if marker in parts:
-            return parts[parts.index(marker) + 1].removesuffix(".py")
-    for top in ("activities", "workflows", "workers", "contracts", "starter", "bench"):
-        if top in parts:
-            return top
-    if "python3.11" in parts or "lib" in parts:
-        name = Path(path).stem
-        folder = Path(path).parent.name
-        return f"stdlib {folder}" if folder in ("asyncio", "concurrent", "json", "logging") else f"stdlib {name}"
-    return path or "?"
+    """py-spy's short file names → a package: 'temporalio/worker/_activity.py' → 'temporalio.worker'.
+
+    temporalio is split one level down (worker, bridge, converter) because that is
+    where the interesting difference between its parts lies.
+    """
+    path = path.removeprefix("<frozen ").removesuffix(">")
+    parts = path.split("/")
+    if len(parts) == 1:
+        return parts[0].removesuffix(".py")
+    if parts[0] == "temporalio" and len(parts) > 2:
+        return f"temporalio.{parts[1]}"
+    return parts[0]
 
 
 def summarise(raw: str, top: int = 12) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
-    """(samples, hottest functions by own samples, packages by samples they appear in)."""
+    """(samples, hottest functions by own samples, packages by samples they appear in).
+
+    Packages on nearly every stack (the entry point, the event loop) say nothing and are left out.
+    """
     leaves: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     total = 0
@@ -85,4 +87,5 @@ def summarise(raw: str, top: int = 12) -> tuple[int, list[tuple[str, int]], list
         leaves[f"{func} ({package_of(file)})"] += count
         for package in {package_of(f) for _, f in parsed}:
             packages[package] += count
-    return total, leaves.most_common(top), packages.most_common(top)
+    telling = [(name, n) for name, n in packages.most_common() if n < 0.95 * total]
+    return total, leaves.most_common(top), telling[:top]
