@@ -130,3 +130,12 @@ class Sampler:
 def cpu_total(pids: Iterable[int]) -> float:
     """CPU seconds used so far by these processes and the children they have reaped."""
     return sum(sum(cpu_seconds(pid)) for pid in pids)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, ours and others'), from /proc/stat."""
+    with contextlib.suppress(OSError):
+        fields = [int(x) for x in (PROC / "stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return (sum(fields[:8]) - idle) / TICKS
+    return 0.0

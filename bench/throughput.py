@@ -32,7 +32,7 @@ from temporalio.client import Client
 from bench.bare import BARE_CONTROL_QUEUE, BARE_FANOUT_QUEUE, BARE_WORKFLOW
 from bench.cluster import ACTIVITY_QUEUE, WORKFLOW_QUEUE, WorkerProcess, Workers, data_dir, dev_server, workers
 from bench.flame import Recording, record, summarise
-from bench.procstat import cpu_seconds
+from bench.procstat import cpu_seconds, machine_busy_seconds
 from bench.report import machine, progress, table, verdict
 from bench.service import start_service_workers
 from contracts import names
@@ -101,6 +101,8 @@ class Phase:
     cpu: dict[str, float] = field(default_factory=dict)
     """CPU seconds in the measured window by process: server, control, control children, fanout, …"""
     profiles: dict[str, Path] = field(default_factory=dict)
+    others: float = 0.0
+    """Share of the machine's CPUs that other processes used during the measured window."""
 
     @property
     def per_second(self) -> float:
@@ -141,10 +143,11 @@ async def run_phase(
     recordings: dict[str, Recording] = {}
     if spy is not None:
         recordings = {name: record(pids[name], spy / f"{flavour}-{name}.txt") for name in ("control", "fanout")}
-    before = cpu_snapshot(pids)
+    before, busy = cpu_snapshot(pids), machine_busy_seconds()
     seconds = await drive(submit, flavour, videos, in_flight)
-    after = cpu_snapshot(pids)
+    after, busy = cpu_snapshot(pids), machine_busy_seconds() - busy
     phase = Phase(flavour, videos, seconds, {k: after[k] - before[k] for k in before})
+    phase.others = max(0.0, busy - sum(phase.cpu.values())) / (seconds * (os.cpu_count() or 1))
     phase.profiles = {name: rec.stop() for name, rec in recordings.items()}
     await group.stop(control)
     await group.stop(fanout)
@@ -168,10 +171,17 @@ def print_report(phases: list[Phase], videos: int, in_flight: int) -> None:
     print(machine())
     print("workers: a control and a fan-out worker per phase, each its own subprocess; dev server in-memory\n")
     rows = [
-        [LABELS[p.flavour], p.seconds, p.per_second, p.per_second * ACTIVITIES_PER_VIDEO, p.per_second / bare]
+        [
+            LABELS[p.flavour],
+            p.seconds,
+            p.per_second,
+            p.per_second * ACTIVITIES_PER_VIDEO,
+            p.per_second / bare,
+            f"{p.others:.0%}",
+        ]
         for p in phases
     ]
-    print(table(rows, ["phase", "seconds", "videos/s", "activities/s", "÷ bare (mean)"]) + "\n")
+    print(table(rows, ["phase", "seconds", "videos/s", "activities/s", "÷ bare (mean)", "others' load"]) + "\n")
     names_ = list(phases[0].cpu)
     cpu_rows = [[name, *(f"{1000 * p.cpu[name] / p.videos:.0f}" for p in phases)] for name in names_]
     cpu_rows.append(["total", *(f"{1000 * sum(p.cpu.values()) / p.videos:.0f}" for p in phases)])
