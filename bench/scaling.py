@@ -68,6 +68,8 @@ def print_report(results: dict[int, Results], size: tuple[int, int], fps: int, r
         return out
 
     print(table(steps(SERIAL) + steps(DEFAULT), ["per clip, from the history", *map(str, counts)]) + "\n")
+    loads = [x for n in counts for c in CONFIGS for x in results[n].others[c]]
+    print(f"others' load during the runs: median {median(loads):.0%}, highest {max(loads):.0%}\n")
     first, last = counts[0], counts[-1]
     for config in CONFIGS:
         growth = per_clip[last, config] / per_clip[first, config]
