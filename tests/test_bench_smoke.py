@@ -1,0 +1,91 @@
+"""The benchmarks' pure helpers: cheap checks that the commands they time are built as intended.
+
+The benchmarks themselves never run here: timing goals do not belong in a test suite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from activities.media.graphs import Fonts, concat_command
+from activities.settings import DEJAVU
+from bench.anatomy import with_fast_aac, without_audio_encode
+from bench.flame import package_of, summarise
+from bench.jobs import parse_size, trivia_job
+from bench.plain import merge_clip_commands
+from bench.report import table, verdict
+from bench.throughput import CLIPS, one_frame_job
+from contracts.job import parse_job
+from contracts.plan import plan_video
+
+FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")
+
+
+@pytest.mark.parametrize("clips", [1, 5, 10, 20])
+def test_trivia_job_has_the_asked_number_of_distinct_clips(clips: int) -> None:
+    plan = plan_video(parse_job(trivia_job("bench-job", clips, size=(640, 360), max_parallel_clips=1)))
+    assert len(plan.clips) == clips
+    assert len({c.spec_hash for c in plan.clips}) == clips
+    assert plan.frames == clips * 6 * 30
+
+
+def test_parse_size() -> None:
+    assert parse_size("1920x1080") == (1920, 1080)
+    with pytest.raises(ValueError):
+        parse_size("1080p")
+
+
+def test_one_frame_job_is_ten_one_frame_clips() -> None:
+    plan = plan_video(parse_job(one_frame_job("tp-1")))
+    assert [c.frames for c in plan.clips] == [1] * CLIPS
+
+
+def test_merged_command_renumbers_inputs_and_labels() -> None:
+    head = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-progress", "pipe:1", "-nostats"]
+    clip = [
+        *head,
+        *["-f", "lavfi", "-i", "color", "-i", "speech.wav"],
+        *["-filter_complex", "[0]trim=end_frame=3[s0];[1:a]apad[s1]", "-map", "[s0]", "-map", "[s1]"],
+        *["-f", "mov", "out.mov"],
+    ]
+    merged = merge_clip_commands([clip, clip], Path("video.mp4"), ["-c:v", "libx264"])
+    graph = merged[merged.index("-filter_complex") + 1]
+    assert merged.count("-i") == 4
+    assert "[2]trim=end_frame=3[c1s0]" in graph and "[3:a]apad[c1s1]" in graph
+    assert graph.endswith("[c0s0][c0s1][c1s0][c1s1]concat=n=2:v=1:a=1[outv][outa]")
+    assert merged[-1] == "video.mp4" and "aac" in merged
+
+
+def test_merge_refuses_a_command_of_another_shape() -> None:
+    with pytest.raises(ValueError):
+        merge_clip_commands([["ffmpeg", "-i", "x", "y"]], Path("video.mp4"), [])
+
+
+def test_join_variants_change_only_the_audio() -> None:
+    join = concat_command(Path("list"), Path("out.mp4"), None)
+    bare = without_audio_encode(join)
+    assert "-an" in bare and "aac" not in bare and bare[-1] == "out.mp4"
+    fast = with_fast_aac(join)
+    assert fast[fast.index("aac") + 1 : fast.index("aac") + 3] == ["-aac_coder", "fast"]
+
+
+def test_py_spy_summary() -> None:
+    raw = "\n".join(
+        [
+            "<module> (<frozen runpy>:1);run (asyncio/runners.py:2);spawn (subprocess.py:3) 6",
+            "<module> (<frozen runpy>:1);run (asyncio/runners.py:2);poll (temporalio/bridge/worker.py:9) 4",
+        ]
+    )
+    total, hot, packages = summarise(raw)
+    assert total == 10
+    assert hot[0] == ("spawn (subprocess)", 6)
+    assert dict(packages) == {"subprocess": 6, "temporalio.bridge": 4}
+    assert package_of("temporalio/worker/_activity.py") == "temporalio.worker"
+
+
+def test_report_helpers() -> None:
+    assert verdict(1.02, 1.05, at_most=True).endswith("met")
+    assert verdict(0.5, 0.8, at_most=False).endswith("MISSED")
+    assert table([["a", 1.0], ["bb", 22.5]], ["x", "y"]).splitlines() == ["x       y", "a    1.00", "bb  22.50"]
