@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from temporalio import activity
 
@@ -53,13 +54,11 @@ class AssembleActivities:
         with temporal_errors():
             async with scratch(self.deps.settings, f"{inp.video_id}-concat") as tmp:
                 paths = [await fetch(self.deps, uri, tmp / f"clip-{i:04d}.mov") for i, uri in enumerate(inp.clip_uris)]
-                infos = [await probe(p) for p in paths]
-                signatures = {i.video.signature for i in infos if i.video}
-                reencode = len(signatures) > 1
+                reencode = await self._mixed_parameters(inp, paths)
                 extra: list[str] | None = None
                 if reencode:
                     # A retry landed on a different encoder: a stream-copy join would glitch.
-                    first = infos[0].video
+                    first = (await probe(paths[0])).video
                     assert first is not None
                     profile = Profile(width=first.width, height=first.height, fps=inp.fps)
                     encoder = await choose_encoder(self.deps.settings.encoder)
@@ -85,6 +84,21 @@ class AssembleActivities:
                 await asyncio.to_thread(self.deps.storages.for_uri(target).upload, out, target)
         log.info("clips joined", frames=frames, reencoded=reencode)
         return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3))
+
+    async def _mixed_parameters(self, inp: ConcatInput, paths: list[Path]) -> bool:
+        """Whether the clips' codec parameters differ.
+
+        Clips of one video share a profile, so one encoder means one parameter set;
+        only when the renders report different or unknown encoders are the clips probed.
+        """
+        if (
+            len(inp.clip_encoders) == len(paths)
+            and len(set(inp.clip_encoders)) == 1
+            and "reused" not in inp.clip_encoders
+        ):
+            return False
+        infos = await asyncio.gather(*(probe(p) for p in paths))
+        return len({i.video.signature for i in infos if i.video}) > 1
 
     @activity.defn(name=names.UPLOAD_VIDEO)
     async def upload_video(self, inp: UploadInput) -> UploadResult:

@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import Settings
 from bench.procstat import children, command_name
+from contracts import search
 from workers.devserver import temporal_binary
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +64,9 @@ async def dev_server() -> AsyncIterator[tuple[Client, int]]:
     """A dev server on a free port, from the installed `temporal` binary; (client, server pid)."""
     before = set(children(os.getpid()))
     with _stdout_to_stderr():
-        env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary())
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(), search_attributes=search.ALL
+        )
     async with env:
         started = [pid for pid in children(os.getpid()) if pid not in before and command_name(pid) == "temporal"]
         yield env.client, started[0] if started else 0
@@ -115,6 +118,7 @@ class Workers:
             "TEMPORAL_ADDRESS": address_of(self.client),
             "TEMPORAL_NAMESPACE": self.client.namespace,
             "RENDER_DATA_DIR": str(self.data),
+            "RENDER_HEALTH_PORT": "0",  # several workers on one machine: no shared port
             "RENDER_DRAIN_SECONDS": "5",
             **extra,
         }

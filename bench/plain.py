@@ -10,6 +10,7 @@ writes the finished MP4 directly: one encoder start, no intermediates, no join.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import subprocess
 import time
@@ -18,11 +19,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from activities.media.graphs import ClipInputs, Fonts, build_clip_command, concat_command, concat_list, progress_args
+from activities.media.graphs import (
+    ClipInputs,
+    Fonts,
+    Segments,
+    build_clip_commands,
+    concat_command,
+    concat_list,
+    join_clip_command,
+    progress_args,
+)
+from activities.segments import segment_frames
 from activities.tts import TtsEngine
 from contracts.job import parse_job
 from contracts.plan import VideoPlan, plan_video
 
+SEGMENT_SECONDS = 2.0
+"""The render workers' default checkpoint size."""
 INPUT_REF = re.compile(r"\[(\d+)(:[av])?\]")
 LABEL_REF = re.compile(r"\[(s\d+)\]")
 
@@ -54,17 +67,31 @@ async def run(args: Sequence[str]) -> None:
     await asyncio.to_thread(subprocess.run, list(args), check=True, stdout=subprocess.DEVNULL)
 
 
-async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit, work: Path) -> list[list[str]]:
-    """Narration and text files for every clip, then each clip's command exactly as the activity builds it."""
-    commands = []
+@dataclass(frozen=True)
+class ClipRun:
+    """One clip as the render activity runs it: the audio track, the segmented video, the join."""
+
+    audio: list[str]
+    video: list[str]
+    join: list[str]
+    segment_list: Path
+    segments: list[Path]
+    output: Path
+
+
+async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit, work: Path) -> list[ClipRun]:
+    """Narration and text files for every clip, then each clip's commands exactly as the activity builds them."""
+    runs = []
     for clip in plan.clips:
         folder = work / f"clip-{clip.index:04d}"
         (folder / "text").mkdir(parents=True)
+        (folder / "segments").mkdir()
         narration = folder / "narration.wav"
         spoken = bool(clip.spec.narration) and await kit.tts.synthesize(
             clip.spec.narration or "", voice, speed, narration
         )
-        command = build_clip_command(
+        segments = Segments(folder / "segments", frames=segment_frames(plan.profile, SEGMENT_SECONDS))
+        commands = build_clip_commands(
             clip.spec,
             plan.profile,
             clip.frames,
@@ -72,28 +99,44 @@ async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit,
             fonts=kit.fonts,
             video_args=kit.video_args,
             text_dir=folder / "text",
-            output=folder / "clip.mov",
+            segments=segments,
+            audio_out=folder / "audio.wav",
         )
-        for path, text in command.text_files.items():
+        for path, text in commands.text_files.items():
             path.write_text(text, encoding="utf-8")
-        commands.append(command.args)
-    return commands
+        count = math.ceil(clip.frames / segments.frames)
+        segment_list = folder / "segments.ffconcat"
+        output = folder / "clip.mov"
+        runs.append(
+            ClipRun(
+                audio=commands.audio,
+                video=commands.video,
+                join=join_clip_command(segment_list, folder / "audio.wav", output),
+                segment_list=segment_list,
+                segments=[segments.path(n) for n in range(count)],
+                output=output,
+            )
+        )
+    return runs
 
 
 async def render_plain(job: dict[str, Any], kit: Toolkit, work: Path, output: Path) -> BaselineResult:
     """Every clip rendered back to back, then joined: the service's commands without the service."""
     started = time.monotonic()
     parsed = parse_job(job)
-    commands = await clip_commands(plan_video(parsed), parsed.tts_voice, parsed.tts_speed, kit, work)
+    runs = await clip_commands(plan_video(parsed), parsed.tts_voice, parsed.tts_speed, kit, work)
     rendering = time.monotonic()
-    for args in commands:
-        await run(args)
+    for clip in runs:
+        await run(clip.audio)
+        await run(clip.video)
+        clip.segment_list.write_text(concat_list(clip.segments), encoding="utf-8")
+        await run(clip.join)
     joining = time.monotonic()
     list_file = work / "clips.ffconcat"
-    list_file.write_text(concat_list([Path(args[-1]) for args in commands]), encoding="utf-8")
+    list_file.write_text(concat_list([clip.output for clip in runs]), encoding="utf-8")
     await run(concat_command(list_file, output, None))
     done = time.monotonic()
-    clips = [Path(args[-1]) for args in commands]
+    clips = [clip.output for clip in runs]
     return BaselineResult(done - started, rendering - started, done - rendering, done - joining, output, clips)
 
 
@@ -101,43 +144,46 @@ async def render_monolithic(job: dict[str, Any], kit: Toolkit, work: Path, outpu
     """The same clip graphs merged into one ffmpeg process that writes the finished MP4."""
     started = time.monotonic()
     parsed = parse_job(job)
-    commands = await clip_commands(plan_video(parsed), parsed.tts_voice, parsed.tts_speed, kit, work)
+    runs = await clip_commands(plan_video(parsed), parsed.tts_voice, parsed.tts_speed, kit, work)
     rendering = time.monotonic()
-    await run(merge_clip_commands(commands, output, kit.video_args))
+    await run(merge_clip_commands([(clip.video, clip.audio) for clip in runs], output, kit.video_args))
     done = time.monotonic()
     return BaselineResult(done - started, rendering - started, done - rendering, 0.0, output, [])
 
 
-def merge_clip_commands(commands: Sequence[Sequence[str]], output: Path, video_args: Sequence[str]) -> list[str]:
-    """One ffmpeg command from many clip commands: inputs renumbered, graphs relabelled, a concat filter at the end.
+def merge_clip_commands(
+    clips: Sequence[tuple[Sequence[str], Sequence[str]]], output: Path, video_args: Sequence[str]
+) -> list[str]:
+    """One ffmpeg command from each clip's video and audio commands: inputs renumbered, graphs
+    relabelled, a concat filter at the end.
 
     Only the shape ffmpeg-python compiles is understood: input options ending in
-    `-i SRC`, one `-filter_complex`, then `-map [video] -map [audio]`.
+    `-i SRC`, one `-filter_complex`, then `-map [label]`.
     """
     head = ["ffmpeg", *progress_args()]
     inputs: list[str] = []
     graphs: list[str] = []
     joins = ""
     offset = 0
-    for n, args in enumerate(commands):
-        if list(args[: len(head)]) != head or "-filter_complex" not in args:
-            raise ValueError(f"clip command {n} is not in the expected shape")
-        at = args.index("-filter_complex")
-        clip_inputs = list(args[len(head) : at])
-        count = sum(1 for token in clip_inputs if token == "-i")
-        maps = args[at + 2 : at + 6]
-        if count == 0 or maps[0::2] != ["-map", "-map"]:
-            raise ValueError(f"clip command {n} is not in the expected shape")
+    for n, pair in enumerate(clips):
+        for part, args in zip("va", pair, strict=True):
+            if list(args[: len(head)]) != head or "-filter_complex" not in args:
+                raise ValueError(f"clip {n} {part} command is not in the expected shape")
+            at = args.index("-filter_complex")
+            part_inputs = list(args[len(head) : at])
+            count = part_inputs.count("-i")
+            if count == 0 or args[at + 2] != "-map":
+                raise ValueError(f"clip {n} {part} command is not in the expected shape")
 
-        def relabel(text: str, n: int = n, offset: int = offset) -> str:
-            text = INPUT_REF.sub(lambda m: f"[{int(m.group(1)) + offset}{m.group(2) or ''}]", text)
-            return LABEL_REF.sub(lambda m: f"[c{n}{m.group(1)}]", text)
+            def relabel(text: str, prefix: str = f"c{n}{part}", offset: int = offset) -> str:
+                text = INPUT_REF.sub(lambda m: f"[{int(m.group(1)) + offset}{m.group(2) or ''}]", text)
+                return LABEL_REF.sub(lambda m: f"[{prefix}{m.group(1)}]", text)
 
-        inputs += clip_inputs
-        graphs.append(relabel(args[at + 1]))
-        joins += relabel(maps[1]) + relabel(maps[3])
-        offset += count
-    graph = ";".join([*graphs, f"{joins}concat=n={len(commands)}:v=1:a=1[outv][outa]"])
+            inputs += part_inputs
+            graphs.append(relabel(args[at + 1]))
+            joins += relabel(args[at + 3])
+            offset += count
+    graph = ";".join([*graphs, f"{joins}concat=n={len(clips)}:v=1:a=1[outv][outa]"])
     return [
         *head,
         *inputs,

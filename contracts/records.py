@@ -64,6 +64,8 @@ class ConcatInput:
     clip_uris: list[str]
     fps: int
     expected_frames: int
+    clip_encoders: list[str] = field(default_factory=list)
+    """Each clip's encoder as its render reported it ('reused' when unknown)."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.media.graphs import Fonts, concat_command
+from activities.media.graphs import Fonts, concat_command, progress_args
 from activities.settings import DEJAVU
 from bench.anatomy import with_fast_aac, without_audio_encode
 from bench.flame import package_of, summarise
@@ -43,24 +43,21 @@ def test_one_frame_job_is_ten_one_frame_clips() -> None:
 
 
 def test_merged_command_renumbers_inputs_and_labels() -> None:
-    head = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-progress", "pipe:1", "-nostats"]
-    clip = [
-        *head,
-        *["-f", "lavfi", "-i", "color", "-i", "speech.wav"],
-        *["-filter_complex", "[0]trim=end_frame=3[s0];[1:a]apad[s1]", "-map", "[s0]", "-map", "[s1]"],
-        *["-f", "mov", "out.mov"],
-    ]
-    merged = merge_clip_commands([clip, clip], Path("video.mp4"), ["-c:v", "libx264"])
+    head = ["ffmpeg", *progress_args()]
+    video = [*head, "-f", "lavfi", "-i", "color", "-filter_complex", "[0]trim=end_frame=3[s0]", "-map", "[s0]",
+             "-f", "segment", "seg/%05d.mov"]  # fmt: skip
+    audio = [*head, "-i", "speech.wav", "-filter_complex", "[0:a]apad[s0]", "-map", "[s0]", "-f", "wav", "a.wav"]
+    merged = merge_clip_commands([(video, audio), (video, audio)], Path("video.mp4"), ["-c:v", "libx264"])
     graph = merged[merged.index("-filter_complex") + 1]
     assert merged.count("-i") == 4
-    assert "[2]trim=end_frame=3[c1s0]" in graph and "[3:a]apad[c1s1]" in graph
-    assert graph.endswith("[c0s0][c0s1][c1s0][c1s1]concat=n=2:v=1:a=1[outv][outa]")
+    assert "[2]trim=end_frame=3[c1vs0]" in graph and "[3:a]apad[c1as0]" in graph
+    assert graph.endswith("[c0vs0][c0as0][c1vs0][c1as0]concat=n=2:v=1:a=1[outv][outa]")
     assert merged[-1] == "video.mp4" and "aac" in merged
 
 
 def test_merge_refuses_a_command_of_another_shape() -> None:
     with pytest.raises(ValueError):
-        merge_clip_commands([["ffmpeg", "-i", "x", "y"]], Path("video.mp4"), [])
+        merge_clip_commands([(["ffmpeg", "-i", "x", "y"], ["ffmpeg", "-i", "x", "y"])], Path("video.mp4"), [])
 
 
 def test_join_variants_change_only_the_audio() -> None:

@@ -136,3 +136,27 @@ async def test_joins_keep_audio_in_sync_and_publish_once(deps: Deps) -> None:
     assert not file_path(deps.settings.work_uri_for("engine-join")).exists()  # intermediates cleaned
     again = await ActivityEnvironment().run(assemble.upload_video, UploadInput("engine-join", joined.uri, output))
     assert again.bytes == published.bytes  # a retried upload after success is harmless
+
+
+async def test_clips_from_different_encoders_are_reencoded_at_the_join(deps: Deps) -> None:
+    """As when a retry lands on a CPU worker mid-video: stream copy would glitch, so the join re-encodes."""
+    [inp] = clip_inputs("engine-mixed", [{"kind": "card", "duration": 1, "lines": ["cpu"]}])
+    rendered = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    other = file_path(deps.settings.work_uri) / "engine-mixed" / "other.mov"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=1", "-f", "lavfi",
+         "-i", "anullsrc=r=48000:cl=stereo:d=1", "-c:v", "libx264", "-profile:v", "baseline", "-g", "60",
+         "-c:a", "pcm_s16le", "-shortest", str(other)],
+        check=True,
+    )  # fmt: skip
+    uris = [rendered.uri, file_uri(other)]
+    assemble = AssembleActivities(deps)
+    same = await ActivityEnvironment().run(
+        assemble.concat_clips, ConcatInput("engine-mixed", uris, 30, 60, clip_encoders=["libx264", "libx264"])
+    )
+    assert not same.reencoded  # one encoder reported: trusted, no probing
+    mixed = await ActivityEnvironment().run(
+        assemble.concat_clips, ConcatInput("engine-mixed", uris, 30, 60, clip_encoders=["libx264", "h264_nvenc"])
+    )
+    assert mixed.reencoded and mixed.frames == 60
+    assert int(streams(file_path(mixed.uri))["video"]["nb_read_frames"]) == 60

@@ -123,6 +123,7 @@ class RenderVideo:
                 clip_uris=[c.uri for c in clips],
                 fps=plan.profile.fps,
                 expected_frames=plan.frames,
+                clip_encoders=[c.encoder for c in clips],
             ),
             result_type=ConcatResult,
             task_queue=names.CONTROL_QUEUE,
