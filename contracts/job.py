@@ -244,7 +244,8 @@ def parse_profile(raw: Any) -> Profile:
     fps = r.integer("fps", 30, 1, 60)
     if AUDIO_RATE % fps:
         raise JobError(r.name("fps"), f"must divide {AUDIO_RATE} so every frame holds whole audio samples, got {fps}")
-    return Profile(width=width, height=height, fps=fps, quality=r.integer("quality", 23, 0, 51))
+    # 0 would ask libx264 for lossless, which the high profile every clip uses cannot encode.
+    return Profile(width=width, height=height, fps=fps, quality=r.integer("quality", 23, 1, 51))
 
 
 def parse_clip(raw: Any, path: str, defaults: dict[str, float]) -> list[ClipSpec]:

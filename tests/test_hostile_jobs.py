@@ -98,6 +98,12 @@ def test_text_limits_are_named(text: str, needle: str) -> None:
     assert caught.value.field == "clips[0].lines[0]" and needle in caught.value.message
 
 
+def test_quality_zero_is_refused() -> None:
+    """CRF 0 is lossless, which libx264's high profile refuses: every attempt would fail the same way."""
+    with pytest.raises(JobError, match=r"profile\.quality: must be between 1 and 51, got 0"):
+        parse_job({"video_id": "v", "profile": {"quality": 0}, "clips": [{"kind": "card", "duration": 1}]})
+
+
 @pytest.mark.parametrize(
     ("uri", "needle"),
     [
