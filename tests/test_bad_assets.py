@@ -54,6 +54,14 @@ def running_ffmpeg(video_id: str) -> str:
     return subprocess.run(["pgrep", "-af", video_id], capture_output=True, text=True).stdout
 
 
+ENDINGS = {
+    "activity_task_completed_event_attributes": "completed",
+    "activity_task_failed_event_attributes": "failed",
+    "activity_task_canceled_event_attributes": "canceled",
+    "activity_task_timed_out_event_attributes": "timed out",
+}
+
+
 async def activity_outcomes(client: Client, video_id: str) -> dict[str, list[str]]:
     """Per activity type, how each scheduled activity ended: completed, failed, canceled or (still) open."""
     history = await client.get_workflow_handle(video_id).fetch_history()
@@ -62,14 +70,10 @@ async def activity_outcomes(client: Client, video_id: str) -> dict[str, list[str
     for e in history.events:
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             types[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
-        for kind, attr in (
-            ("completed", "activity_task_completed_event_attributes"),
-            ("failed", "activity_task_failed_event_attributes"),
-            ("canceled", "activity_task_canceled_event_attributes"),
-            ("timed out", "activity_task_timed_out_event_attributes"),
-        ):
-            if e.HasField(attr):
-                ended[getattr(e, attr).scheduled_event_id] = kind
+        attr = e.WhichOneof("attributes")
+        kind = ENDINGS.get(attr or "")
+        if kind:
+            ended[getattr(e, attr or "").scheduled_event_id] = kind
     outcomes: dict[str, list[str]] = {}
     for event_id, name in types.items():
         outcomes.setdefault(name, []).append(ended.get(event_id, "open"))
