@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.media.probe import ProbeError, decode_check
 from activities.media.process import FfmpegError
+from activities.scratch import process_dir
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
 from contracts import names
@@ -50,9 +51,12 @@ def temporal_errors() -> Iterator[None]:
 
 @asynccontextmanager
 async def scratch(settings: Settings, prefix: str) -> AsyncIterator[Path]:
-    """A private working directory, removed whatever happens (success, failure, cancel)."""
-    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=settings.scratch_dir))
+    """A private working directory, removed whatever happens (success, failure, cancel).
+
+    It lives in this process's own scratch directory, so if the process is
+    killed before it can clean up, the next worker on the node removes it.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=process_dir(settings.scratch_dir)))
     try:
         yield path
     finally:

@@ -19,6 +19,7 @@ from activities.common import Deps
 from activities.logs import configure_logging
 from activities.media.encoder import NVENC, encoder_works
 from activities.render import RenderActivities
+from activities.scratch import sweep_stale
 from activities.settings import Settings
 from contracts import names
 from starter.connection import TemporalTarget
@@ -105,7 +106,11 @@ async def run_until_stopped(workers: list[Worker], stop: asyncio.Event) -> None:
 async def serve(options: WorkerOptions) -> int:
     target = TemporalTarget.from_env()
     client = await target.connect()
-    workers = await build_workers(client, options, Deps.from_settings(Settings.from_env()))
+    settings = Settings.from_env()
+    stale = await asyncio.to_thread(sweep_stale, settings.scratch_dir)
+    if stale:
+        log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
+    workers = await build_workers(client, options, Deps.from_settings(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
