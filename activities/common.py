@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -15,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.media.probe import ProbeError, decode_check
 from activities.media.process import FfmpegError
+from activities.scratch import process_dir
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
 from contracts import names
@@ -37,6 +40,22 @@ def fail(message: str, error_type: str, *, non_retryable: bool, details: str | N
     ) from None
 
 
+SCRATCH_FULL_BYTES = 1 << 20
+"""Less free scratch space than this when an activity fails: the full disk is why."""
+DISK_FULL = "DiskFull"
+"""Retryable: another worker (or this one, later) may have room."""
+FFMPEG_DISK_FULL = "No space left on device"
+
+
+def ffmpeg_failure(err: FfmpegError) -> str:
+    """One line that says what happened: the signal that killed ffmpeg, or its last word on stderr."""
+    if err.returncode < 0 and err.returncode != -1:
+        with suppress(ValueError):
+            return f"ffmpeg was killed by {signal.Signals(-err.returncode).name}"
+    last = next((line.strip() for line in reversed(err.stderr_tail.splitlines()) if line.strip()), "")
+    return f"ffmpeg exited with {err.returncode}" + (f": {last[:200]}" if last else "")
+
+
 @contextmanager
 def temporal_errors() -> Iterator[None]:
     """Turn engine errors into ApplicationErrors whose type says whether to retry."""
@@ -45,16 +64,49 @@ def temporal_errors() -> Iterator[None]:
     except StorageError as err:
         fail(str(err), err.error_type or "StorageError", non_retryable=not err.retryable)
     except FfmpegError as err:
-        fail(f"ffmpeg exited with {err.returncode}", "FfmpegError", non_retryable=False, details=err.stderr_tail)
+        if says_disk_full(err):
+            fail(
+                f"no space left on device; {ffmpeg_failure(err)}",
+                DISK_FULL,
+                non_retryable=False,
+                details=err.stderr_tail,
+            )
+        fail(ffmpeg_failure(err), "FfmpegError", non_retryable=False, details=err.stderr_tail)
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        fail(f"no space left on device{where}: {err.strerror}", DISK_FULL, non_retryable=False)
+
+
+def says_disk_full(err: BaseException) -> bool:
+    if isinstance(err, OSError):
+        return err.errno == errno.ENOSPC
+    return isinstance(err, FfmpegError) and FFMPEG_DISK_FULL in err.stderr_tail
 
 
 @asynccontextmanager
 async def scratch(settings: Settings, prefix: str) -> AsyncIterator[Path]:
-    """A private working directory, removed whatever happens (success, failure, cancel)."""
-    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=settings.scratch_dir))
+    """A private working directory, removed whatever happens (success, failure, cancel).
+
+    It lives in this process's own scratch directory, so if the process is
+    killed before it can clean up, the next worker on the node removes it.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=process_dir(settings.scratch_dir)))
     try:
         yield path
+    except Exception as err:
+        # ffmpeg 5.1 can lose writes to a full disk and still exit 0, so the failure
+        # shows up later and looks like something else (a short clip, a bad join).
+        # Whatever failed, a full scratch disk is the reason to report: a retry,
+        # perhaps on another worker, has a chance.
+        if not says_disk_full(err):
+            usage = await asyncio.to_thread(shutil.disk_usage, path)
+            if usage.free < SCRATCH_FULL_BYTES:
+                where = f"{settings.scratch_dir}: {usage.free} of {usage.total} bytes free"
+                seen = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+                raise OSError(errno.ENOSPC, f"the scratch disk is full ({where}); it caused: {seen}") from err
+        raise
     finally:
         await asyncio.to_thread(shutil.rmtree, path, True)
 

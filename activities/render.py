@@ -23,6 +23,8 @@ from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, make_tts
 from contracts import names
+from contracts.job import AUDIO_RATE
+from contracts.plan import samples_for
 from contracts.records import ClipResult, RenderClipInput
 
 WORKER_DRAINING = "WorkerDraining"
@@ -88,7 +90,7 @@ class RenderActivities:
             out = tmp / "clip.mov"
             (tmp / "segments.ffconcat").write_text(concat_list([store.local[n] for n in range(store.count)]))
             work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
-            await self._check_frames(out, clip.frames)
+            await self._check_clip(out, clip.frames, inp.profile.fps)
             await asyncio.to_thread(self.deps.storages.for_uri(uri).upload, out, uri)
         await store.discard()
         return ClipResult(
@@ -147,11 +149,16 @@ class RenderActivities:
             fail(f"ffmpeg wrote {tracker.done} of {store.count} segments", names.MEDIA_MISMATCH, non_retryable=False)
         return work
 
-    async def _check_frames(self, path: Path, frames: int) -> None:
+    async def _check_clip(self, path: Path, frames: int, fps: int) -> None:
+        """Every frame and every audio sample the plan asks for, before the clip is stored."""
         info = await probe(path)
         found = info.video.packets if info.video else 0
         if found != frames:
             fail(f"clip has {found} frames, the plan has {frames}", names.MEDIA_MISMATCH, non_retryable=False)
+        samples = round(info.audio.duration_s * AUDIO_RATE) if info.audio else 0
+        if samples != samples_for(frames, fps):
+            message = f"clip has {samples} audio samples, the plan has {samples_for(frames, fps)}"
+            fail(message, names.MEDIA_MISMATCH, non_retryable=False)
 
     async def _finished(self, uri: str, frames: int) -> bool:
         storage = self.deps.storages.for_uri(uri)

@@ -90,6 +90,21 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+REFUSED_CODES = frozenset(
+    {
+        "403",  # a HEAD answer has no body, so no code: only the status
+        "Forbidden",
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "ExpiredToken",
+        "AuthorizationHeaderMalformed",
+    }
+)
+"""S3 answers that mean the credentials (or their permissions) are wrong: retrying cannot help."""
+
+
 class S3Storage:
     """S3 and S3-compatible stores (MinIO, IBM COS, GCS interop) by endpoint URL.
 
@@ -110,7 +125,7 @@ class S3Storage:
 
     def _call(self, uri: str, action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         bucket, _ = split_s3(uri)
         try:
@@ -120,10 +135,19 @@ class S3Storage:
             cause = err if isinstance(err, ClientError) else err.__cause__ or err.__context__
             response = cause.response if isinstance(cause, ClientError) else {}
             code = str(response.get("Error", {}).get("Code", "")) or type(err).__name__
-            fatal = code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"}
+            failed = f"s3 {action} {uri} failed in bucket {bucket!r}: {code}"
+            if code in REFUSED_CODES:
+                # A retry sends the same credentials: fail now, and say where to look.
+                raise StorageError(
+                    f"{failed} (the credentials were refused, or lack access to this bucket)", names.FORBIDDEN_PATH
+                ) from None
+            if code == "NoSuchBucket":
+                raise StorageError(f"{failed} (the bucket does not exist)", names.FORBIDDEN_PATH) from None
             missing = code in {"404", "NoSuchKey", "NotFound"}
-            error_type = names.FORBIDDEN_PATH if fatal else names.BAD_ASSET if missing else None
-            raise StorageError(f"s3 {action} {uri} failed in bucket {bucket!r}: {code}", error_type) from None
+            raise StorageError(failed, names.BAD_ASSET if missing else None) from None
+        except NoCredentialsError:
+            message = f"s3 {action} {uri} failed in bucket {bucket!r}: no credentials found (AWS_ACCESS_KEY_ID, ...)"
+            raise StorageError(message, names.FORBIDDEN_PATH) from None
         except BotoCoreError as err:
             raise StorageError(f"s3 {action} {uri} failed in bucket {bucket!r}: {type(err).__name__}") from None
 

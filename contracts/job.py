@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from contracts.gpus import GPU_CLASSES, class_for_memory
 from contracts.recipes import RECIPES
@@ -31,6 +32,10 @@ NAMED_COLOURS = {
 }
 # Control characters break text layout; newline is allowed and means "new line".
 FORBIDDEN_TEXT_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+# JSON can carry half of a surrogate pair ("\\ud83c"): such text cannot be written as UTF-8.
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+FORBIDDEN_URI_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 URI_SCHEMES = ("file://", "s3://")
 WEBHOOK_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
@@ -118,9 +123,9 @@ class _Reader:
         return f"{self.path}.{key}" if self.path else key
 
     def reject_unknown(self, allowed: set[str]) -> None:
-        unknown = sorted(set(self.raw) - allowed)
+        unknown = sorted((key for key in self.raw if key not in allowed), key=str)
         if unknown:
-            raise JobError(self.name(unknown[0]), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+            raise JobError(self.name(_key(unknown[0])), f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
     def has(self, key: str) -> bool:
         return self.raw.get(key) is not None
@@ -142,8 +147,10 @@ class _Reader:
             raise JobError(self.name(key), "is required")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise JobError(self.name(key), f"expected a number, got {_type_name(value)}")
-        if not math.isfinite(value) or not low <= value <= high:
-            raise JobError(self.name(key), f"must be between {low:g} and {high:g}, got {value!r}")
+        # Integers are compared as integers: JSON allows 10**400, which no float holds.
+        finite = isinstance(value, int) or math.isfinite(value)
+        if not finite or not low <= value <= high:
+            raise JobError(self.name(key), f"must be between {low:g} and {high:g}, got {_brief(value)}")
         return float(value)
 
     def integer(self, key: str, default: int | None, low: int, high: int) -> int:
@@ -153,7 +160,7 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             raise JobError(self.name(key), f"expected an integer, got {_type_name(value)}")
         if not low <= value <= high:
-            raise JobError(self.name(key), f"must be between {low} and {high}, got {value}")
+            raise JobError(self.name(key), f"must be between {low} and {high}, got {_brief(value)}")
         return value
 
     def array(self, key: str, *, low: int, high: int) -> list[Any]:
@@ -172,6 +179,19 @@ def _type_name(value: Any) -> str:
     )
 
 
+def _brief(value: Any, limit: int = 60) -> str:
+    """A value as an error message may quote it: bounded, whatever the job sent."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"an integer of about {value.bit_length() * 3 // 10} digits"  # str() refuses > 4300 digits
+    text = repr(value) if isinstance(value, (str, int, float)) else _type_name(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _key(key: Any) -> str:
+    """An unknown field's name as it appears in a field path: plain names as they are, others quoted and cut."""
+    return key if isinstance(key, str) and PLAIN_KEY.match(key) else _brief(str(key), 40)
+
+
 def check_text(name: str, value: str, *, limit: int = MAX_TEXT_CHARS) -> str:
     """Refuse text that cannot be laid out; everything else renders literally."""
     if len(value) > limit:
@@ -179,15 +199,27 @@ def check_text(name: str, value: str, *, limit: int = MAX_TEXT_CHARS) -> str:
     bad = FORBIDDEN_TEXT_CHARS.search(value)
     if bad:
         raise JobError(name, f"contains control character U+{ord(bad.group()):04X}; only newlines are allowed")
+    half = LONE_SURROGATE.search(value)
+    if half:
+        raise JobError(name, f"contains an unpaired surrogate U+{ord(half.group()):04X}; text must be valid Unicode")
     return value
 
 
 def check_uri(name: str, value: str) -> str:
-    """Structural URI check; confinement to allowed roots happens where the roots are known."""
+    """Structural URI check; confinement to allowed roots happens where the roots are known.
+
+    Checked as written and percent-decoded, since `file://` paths are decoded before
+    use: `%2e%2e` is `..` and `%00` would cut the path short.
+    """
     if not value.startswith(URI_SCHEMES):
         raise JobError(name, f"must be a file:// or s3:// URI, got {value[:80]!r}")
-    if any(part in ("..", ".") for part in value.split("://", 1)[1].split("/")):
-        raise JobError(name, "must not contain '.' or '..' path segments")
+    path = value.split("://", 1)[1]
+    for form in (path, unquote(path)):
+        bad = FORBIDDEN_URI_CHARS.search(form)
+        if bad:
+            raise JobError(name, f"contains control character U+{ord(bad.group()):04X}")
+        if any(part in ("..", ".") for part in form.split("/")):
+            raise JobError(name, "must not contain '.' or '..' path segments")
     return value
 
 
@@ -217,7 +249,8 @@ def parse_profile(raw: Any) -> Profile:
     fps = r.integer("fps", 30, 1, 60)
     if AUDIO_RATE % fps:
         raise JobError(r.name("fps"), f"must divide {AUDIO_RATE} so every frame holds whole audio samples, got {fps}")
-    return Profile(width=width, height=height, fps=fps, quality=r.integer("quality", 23, 0, 51))
+    # 0 would ask libx264 for lossless, which the high profile every clip uses cannot encode.
+    return Profile(width=width, height=height, fps=fps, quality=r.integer("quality", 23, 1, 51))
 
 
 def parse_clip(raw: Any, path: str, defaults: dict[str, float]) -> list[ClipSpec]:
@@ -310,7 +343,7 @@ def _correct(r: _Reader, answers: tuple[str, ...]) -> int:
             return answers.index(value)
         if value.upper() in ("A", "B", "C", "D"):
             return "ABCD".index(value.upper())
-    raise JobError(r.name("correct"), f"must be one of the answers, a letter A-D or an index 0-3, got {value!r}")
+    raise JobError(r.name("correct"), f"must be one of the answers, a letter A-D or an index 0-3, got {_brief(value)}")
 
 
 def _seed_question(raw: Any, path: str) -> dict[str, Any]:

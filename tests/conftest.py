@@ -6,11 +6,12 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.server import ThreadedMotoServer
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,6 +19,7 @@ from activities.common import Deps
 from activities.settings import Settings, file_uri
 from contracts import search
 from workers.devserver import temporal_binary
+from workers.local import free_port
 from workers.main import WorkerOptions, build_workers, run_until_stopped
 
 SEED_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
@@ -73,6 +75,16 @@ async def workers(client: Client, deps: Deps) -> AsyncIterator[None]:
     yield
     stop.set()
     await task
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 API over HTTP on loopback (moto's server), shared by every S3 test; each uses its own buckets."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
 @pytest.fixture

@@ -233,5 +233,5 @@ async def test_cancel_stops_ffmpeg_and_removes_intermediates(client: Client, set
     alive = subprocess.run(["pgrep", "-f", video_id], capture_output=True, text=True).stdout
     assert alive == ""  # no ffmpeg left for this video
     assert not (file_path(settings.work_uri) / video_id).exists()
-    assert not [p for p in settings.scratch_dir.iterdir() if p.name.startswith(video_id)]
+    assert not list(settings.scratch_dir.rglob(f"{video_id}*"))
     await replay_and_save(client, video_id)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from activities.settings import file_uri
 from activities.storage import FileStorage, S3Storage, StorageError, confine
@@ -50,22 +47,6 @@ def test_confine_refuses_escapes(tmp_path: Path) -> None:
     assert confine("s3://media/assets/a.png", ("s3://media/assets",), "image")
     with pytest.raises(StorageError):
         confine("s3://media/assets-evil/a.png", ("s3://media/assets",), "image")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A real S3 API over HTTP on loopback."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,8 @@ class LocalCluster:
     def stop_server(self) -> None:
         devserver.stop(self.data)
 
-    def start_worker(self, mode: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, mode: str, *, wrapper: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        """Start a worker process; `wrapper` runs it under another command (say, in its own mount namespace)."""
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
@@ -59,7 +61,8 @@ class LocalCluster:
         }
         self.health_ports.append(int(env["RENDER_HEALTH_PORT"]))
         with open(self.data / f"worker-{mode}-{len(self.workers)}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "workers", "--mode", mode], env=env, stdout=log, stderr=log)
+            command = [*wrapper, sys.executable, "-m", "workers", "--mode", mode]
+            proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         self.workers.append(proc)
         return proc
 

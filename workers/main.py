@@ -24,6 +24,7 @@ from activities.logs import configure_logging
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
 from activities.notify import NotifyActivities
 from activities.render import RenderActivities
+from activities.scratch import sweep_stale
 from activities.settings import Settings
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
@@ -163,6 +164,9 @@ def sdk_runtime() -> tuple[Runtime, str]:
 async def serve(options: WorkerOptions) -> int:
     target = TemporalTarget.from_env()
     settings = Settings.from_env()
+    stale = await asyncio.to_thread(sweep_stale, settings.scratch_dir)
+    if stale:
+        log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
     runtime, sdk_metrics_url = sdk_runtime()
     client = await target.connect(runtime=runtime)
     gpus = discover_gpus() if options.mode in ("all", "gpu") else []

@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.api.common.v1 import Payload
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
@@ -56,8 +57,21 @@ SLOWEST_EXPECTED_FPS = 5
 """Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
 
 
+NO_INPUT = RawValue(Payload(metadata={"encoding": b"binary/null"}))
+"""What `run` sees when a workflow is started with no input at all (decodes to null)."""
+
+
 def render_timeout(clip: PlannedClip) -> timedelta:
     return timedelta(seconds=max(300, clip.frames / SLOWEST_EXPECTED_FPS))
+
+
+def _decode(raw_job: RawValue) -> Any:
+    """The job as JSON, or a JobError when the payload is not something Python can decode."""
+    try:
+        return workflow.payload_converter().from_payload(raw_job.payload)
+    except Exception as err:
+        reason = str(err.__cause__ or err) or type(err).__name__
+        raise JobError("job", f"could not be decoded as JSON: {reason[:200]}") from None
 
 
 @workflow.defn(name=names.WORKFLOW_NAME)
@@ -70,9 +84,12 @@ class RenderVideo:
         return self._progress
 
     @workflow.run
-    async def run(self, raw_job: Any) -> VideoResult:
-        # The input is taken as plain JSON (Any) so that no job, however malformed,
-        # can fail to decode: every problem surfaces here as a failed workflow.
+    async def run(self, raw_job: RawValue = NO_INPUT) -> VideoResult:
+        # The input is taken raw and decoded here, so that no job, however malformed,
+        # can fail before the workflow runs (JSON that Python refuses, such as a
+        # 5,000-digit number or nesting deeper than the recursion limit, would
+        # otherwise fail every workflow task, forever): every problem surfaces
+        # here as a failed workflow.
         job = self._validate(raw_job)
         self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
                       search.CLIP_COUNT.value_set(len(job.clips)))  # fmt: skip
@@ -163,9 +180,9 @@ class RenderVideo:
             costliest_clips=cost.costliest,
         )
 
-    def _validate(self, raw_job: Any) -> Job:
+    def _validate(self, raw_job: RawValue) -> Job:
         try:
-            job = parse_job(raw_job)
+            job = parse_job(_decode(raw_job))
         except JobError as err:
             self._set_stage("invalid", error=str(err))
             self._publish(search.VIDEO_STATUS.value_set("invalid"))

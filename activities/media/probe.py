@@ -75,12 +75,33 @@ async def probe(path: Path) -> MediaInfo:
     return MediaInfo(video=streams.get("video"), audio=streams.get("audio"), duration_s=duration)
 
 
+async def container_format(path: Path) -> str:
+    """The demuxer ffmpeg picks for the file ('png_pipe', 'image2', 'mov,mp4,m4a,3gp,3g2,mj2', ...)."""
+    code, out, err = await run_tool(
+        "ffprobe", "-v", "error", "-show_entries", "format=format_name", "-of", "default=nw=1:nk=1", str(path)
+    )
+    if code != 0:
+        raise ProbeError(err.decode(errors="replace").strip()[-300:] or f"ffprobe exited with {code}")
+    return out.decode(errors="replace").strip()
+
+
+def is_still_image(format_name: str) -> bool:
+    return format_name == "image2" or format_name.endswith("_pipe")
+
+
 async def decode_check(path: Path, kind: str) -> None:
     """Decode the file (one frame of an image, all of an audio or video file); raise if ffmpeg objects.
 
     ffprobe alone accepts a text file named .png, and a looped image that cannot be
-    decoded would stall the render instead of failing it.
+    decoded would stall the render instead of failing it. An image must also be a
+    still-image format: a video or a GIF decodes a first frame happily, but the
+    render loops the image (`-loop 1`), which only image demuxers accept, so it
+    would fail every attempt.
     """
+    if kind == "image":
+        found = await container_format(path)
+        if not is_still_image(found):
+            raise ProbeError(f"is {found.split(',')[0]} media, not a still image (PNG, JPEG, WebP, BMP or TIFF)")
     stream = "0:a:0" if kind == "audio" else "0:v:0"
     limit = ["-frames:v", "1"] if kind == "image" else []
     code, _, err = await run_tool(

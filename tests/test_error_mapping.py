@@ -1,0 +1,77 @@
+"""Engine errors become ApplicationErrors that say what happened and whether a retry can help."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from collections import namedtuple
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.common import DISK_FULL, scratch, temporal_errors
+from activities.media.process import FfmpegError
+from activities.settings import Settings, file_uri
+from contracts import names
+
+Usage = namedtuple("Usage", "total used free")
+
+
+def settings_in(tmp_path: Path) -> Settings:
+    root = file_uri(tmp_path)
+    return Settings(work_uri=root, output_roots=(root,), asset_roots=(root,), scratch_dir=tmp_path / "scratch")
+
+
+@pytest.mark.parametrize(
+    ("error", "error_type", "message"),
+    [
+        (FfmpegError(-9, ""), "FfmpegError", "ffmpeg was killed by SIGKILL"),
+        (
+            FfmpegError(1, "frame=1\nsome detail\nConversion failed!\n"),
+            "FfmpegError",
+            "ffmpeg exited with 1: Conversion failed!",
+        ),
+        (
+            FfmpegError(1, "Error closing file /s/a.wav: No space left on device"),
+            DISK_FULL,
+            "no space left on device; ffmpeg exited with 1: Error closing file /s/a.wav: No space left on device",
+        ),
+        (OSError(errno.ENOSPC, "No space left on device", "/s/clip.mov"), DISK_FULL, "writing /s/clip.mov"),
+    ],
+)
+def test_messages_say_what_happened(error: Exception, error_type: str, message: str) -> None:
+    with pytest.raises(ApplicationError) as caught, temporal_errors():
+        raise error
+    assert caught.value.type == error_type and not caught.value.non_retryable
+    assert message in caught.value.message
+
+
+def test_other_os_errors_pass_through() -> None:
+    with pytest.raises(PermissionError), temporal_errors():
+        raise PermissionError(errno.EACCES, "denied")
+
+
+async def test_a_failure_on_a_full_scratch_disk_is_reported_as_the_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg 5.1 can lose writes to a full disk and exit 0; what fails later must still say 'disk full'."""
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(262144, 262144, 0))
+    with pytest.raises(ApplicationError) as caught, temporal_errors():
+        async with scratch(settings_in(tmp_path), "clip") as tmp:
+            (tmp / "clip.mov").write_bytes(b"")
+            raise ApplicationError("clip has 0 frames, the plan has 90", type=names.MEDIA_MISMATCH)
+    assert caught.value.type == DISK_FULL and not caught.value.non_retryable
+    assert "the scratch disk is full" in caught.value.message and "0 of 262144 bytes free" in caught.value.message
+    assert "clip has 0 frames" in caught.value.message
+    assert not list((tmp_path / "scratch").glob("*/*"))  # and the scratch directory is gone
+
+
+async def test_with_room_to_spare_a_failure_stays_what_it_was(tmp_path: Path) -> None:
+    error: Any
+    with pytest.raises(ApplicationError) as caught:
+        async with scratch(settings_in(tmp_path), "clip"):
+            error = ApplicationError("clip has 0 frames", type=names.MEDIA_MISMATCH)
+            raise error
+    assert caught.value is error
