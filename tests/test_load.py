@@ -56,7 +56,7 @@ async def renders(cluster: LocalCluster) -> AsyncIterator[RenderClient]:
 
 
 def tiny_job(video_id: str, n: int) -> dict[str, Any]:
-    """64x64 at 10 fps: a card of one frame and a pattern of two (or the other way round); 0.1 s is the shortest clip."""
+    """64x64 at 10 fps (0.1 s, the shortest clip, is one frame): a card and a pattern of one or two frames."""
     card = {"kind": "card", "duration": (1 + n % 2) / 10, "lines": [str(n)]}
     pattern = {"kind": "recipe", "recipe": "testsrc", "duration": (2 - n % 2) / 10}
     return {"video_id": video_id, "profile": {"width": 64, "height": 64, "fps": 10}, "clips": [card, pattern]}
