@@ -6,6 +6,7 @@ with the raw `temporal` CLI is held to exactly the same rules.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ WEBHOOK_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 MAX_CLIPS = 500
 """Each clip costs a handful of history events; 500 keeps a video far inside
 Temporal's 50,000-event history limit without continue-as-new."""
+MAX_JOB_BYTES = 512 * 1024
+"""The job as JSON (ASCII, as Temporal sends it). Its text is carried again by every clip's
+render input, so this bounds the video's history to a few MB; it is also the SDK's payload
+warning threshold, far below the server's 2 MB blob limit and 4 MB message limit."""
 MAX_CLIP_SECONDS = 600.0
 MIN_CLIP_SECONDS = 0.1
 MAX_TEXT_CHARS = 500
@@ -364,6 +369,17 @@ def _seed_question(raw: Any, path: str) -> dict[str, Any]:
     }
 
 
+def _check_size(raw: Any) -> None:
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=True))
+    except (TypeError, ValueError) as err:
+        raise JobError("job", f"is not plain JSON: {str(err)[:100]}") from None
+    if size > MAX_JOB_BYTES:
+        raise JobError(
+            "job", f"is {size} bytes as JSON; the limit is {MAX_JOB_BYTES} (it is kept in the video's history)"
+        )
+
+
 JOB_FIELDS = {
     "video_id",
     "output_uri",
@@ -414,7 +430,7 @@ def parse_job(raw: Any) -> Job:
     webhook_url = r.optional_string("webhook_url", limit=MAX_URI_CHARS)
     if webhook_url is not None and not WEBHOOK_PATTERN.match(webhook_url):
         raise JobError("webhook_url", f"expected an http:// or https:// URL, got {webhook_url[:80]!r}")
-    return Job(
+    job = Job(
         video_id=video_id,
         clips=tuple(clips),
         profile=parse_profile(r.raw.get("profile")),
@@ -426,6 +442,8 @@ def parse_job(raw: Any) -> Job:
         gpu_class=_gpu_class(r),
         webhook_url=webhook_url,
     )
+    _check_size(raw)  # last: a specific field's problem is the more useful answer
+    return job
 
 
 def _gpu_class(r: _Reader) -> str | None:

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from temporalio.converter import DataConverter
 
-from contracts.job import JOB_FIELDS, MAX_CLIPS, Job, JobError, parse_job
+from contracts.job import JOB_FIELDS, MAX_CLIPS, MAX_JOB_BYTES, Job, JobError, parse_job
 from contracts.plan import plan_video
+from contracts.records import RenderClipInput
 from tests.hostile import TEMPLATE, hostile_text, json_values, mutated_jobs
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -139,6 +141,36 @@ def test_thousands_of_clips_are_refused_with_the_limit_named() -> None:
     # Questions expand into two clips each: the planned total is what counts.
     with pytest.raises(JobError, match=f"plans 1000 clips; the limit is {MAX_CLIPS}"):
         parse_job({"video_id": "v", "questions": [question] * 250, "clips": [card] * 500})
+
+
+def big_job(clips: int, chars: int) -> dict[str, Any]:
+    """`clips` cards of twelve lines, `chars` characters each, half of them emoji (twelve bytes each as JSON)."""
+    line = ("🎬" * chars)[: chars // 2] + "x" * (chars - chars // 2)
+    return {"video_id": "v", "clips": [{"kind": "card", "duration": 1, "lines": [line] * 12} for _ in range(clips)]}
+
+
+def test_a_job_too_big_for_its_history_is_refused_with_the_limit() -> None:
+    with pytest.raises(JobError) as caught:
+        parse_job(big_job(MAX_CLIPS, 499))  # every clip and every line at its own limit: 25 MB as JSON
+    assert caught.value.field == "job"
+    assert f"the limit is {MAX_JOB_BYTES}" in caught.value.message and "history" in caught.value.message
+
+
+def test_the_largest_job_accepted_keeps_the_history_small() -> None:
+    """At the limit, with every clip allowed: the render inputs the workflow will record stay a few MB."""
+    chars = 0
+    while len(json.dumps(big_job(MAX_CLIPS, chars + 1))) <= MAX_JOB_BYTES:
+        chars += 1
+    job = parse_job(big_job(MAX_CLIPS, chars))
+    plan = plan_video(job)
+    converter = DataConverter.default.payload_converter
+    inputs = [
+        converter.to_payloads([RenderClipInput(job.video_id, c, plan.profile, job.tts_voice, job.tts_speed)])[0]
+        for c in plan.clips
+    ]
+    sizes = [p.ByteSize() for p in inputs]
+    assert len(sizes) == MAX_CLIPS and max(sizes) < 64 * 1024
+    assert MAX_JOB_BYTES + sum(sizes) < 4 * 1024 * 1024, sum(sizes)  # Temporal warns at 10 MB, fails at 50 MB
 
 
 @given(st.integers(min_value=MAX_CLIPS - 2, max_value=MAX_CLIPS + 2))

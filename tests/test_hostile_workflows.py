@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.settings import Settings, file_uri
 from activities.storage import file_path
 from contracts import names
-from contracts.job import MAX_CLIPS
+from contracts.job import MAX_CLIPS, MAX_JOB_BYTES
 from starter import JobRefused, RenderClient
 from starter.client import root_cause
 
@@ -99,6 +99,20 @@ async def test_thousands_of_clips_started_raw_are_refused_with_the_limit(client:
     # The same job through the starter never reaches the server.
     with pytest.raises(JobRefused, match=f"between 0 and {MAX_CLIPS} items"):
         await RenderClient(client).submit({**job, "video_id": unique("huge")})
+
+
+async def test_a_job_too_big_for_its_history_started_raw_is_refused_with_the_limit(client: Client) -> None:
+    video_id = unique("too-big")
+    line = "%{pts} " * 70  # 490 characters
+    job = {"video_id": video_id, "clips": [{"kind": "card", "duration": 1, "lines": [line] * 12}] * 100}
+    await client.start_workflow(names.WORKFLOW_NAME, job, id=video_id, task_queue=names.CONTROL_QUEUE)
+    error = await failure(client, video_id)
+    assert error.type == names.INVALID_JOB and error.message.startswith("job: is ")
+    assert f"the limit is {MAX_JOB_BYTES}" in error.message
+    history = await events(client, video_id)
+    assert task_failures(history) == 0 and scheduled(history) == []
+    with pytest.raises(JobRefused, match=f"the limit is {MAX_JOB_BYTES}"):
+        await RenderClient(client).submit({**job, "video_id": unique("too-big")})
 
 
 def escapes(settings: Settings) -> list[tuple[str, dict[str, Any], str]]:
