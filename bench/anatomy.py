@@ -63,7 +63,7 @@ async def join_anatomy(clips: list[Path], work: Path) -> list[Step]:
         await asyncio.to_thread(FileStorage().upload, joined, file_uri(work / "published.mp4"))
 
     return [
-        await timed(f"ffprobe {len(clips)} clips one after another (as now)", probe_each),
+        await timed(f"ffprobe {len(clips)} clips (only when their encoders differ)", probe_each),
         await timed("join: video stream copy + AAC encode (as now)", lambda: run(join)),
         await timed("ffprobe the joined video (as now)", lambda: probe(joined)),
         await timed("publish to the work store: copy + fsync (as now)", publish),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from activities.media.probe import mov_is_whole
 from activities.media.process import FfmpegError, run_ffmpeg
 
 
@@ -72,3 +73,14 @@ def test_children_die_with_a_killed_worker(tmp_path: Path) -> None:
             break
         time.sleep(0.05)
     assert not alive(int(children[0]))
+
+
+def test_a_truncated_segment_is_not_whole(tmp_path: Path) -> None:
+    segment = tmp_path / "segment.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=30:d=2", "-c:v", "libx264",
+                    "-f", "mov", str(segment)], check=True)  # fmt: skip
+    assert mov_is_whole(segment)
+    data = segment.read_bytes()
+    for cut in (len(data) - 1, len(data) // 2, 7):
+        (tmp_path / "cut.mov").write_bytes(data[:cut])
+        assert not mov_is_whole(tmp_path / "cut.mov")

@@ -109,3 +109,29 @@ async def decode_check(path: Path, kind: str) -> None:
     )
     if code != 0 or err.strip():
         raise ProbeError(err.decode(errors="replace").strip()[-300:] or f"ffmpeg exited with {code}")
+
+
+def mov_is_whole(path: Path) -> bool:
+    """Whether a finished .mov is structurally complete: its top-level atoms tile the file exactly
+    and include the movie header and the media data.
+
+    A cheap check (headers only, no process) for lost or truncated writes; frame counts are
+    checked by ffprobe when the whole clip is joined and when a retry verifies checkpoints.
+    """
+    size = path.stat().st_size
+    seen: set[bytes] = set()
+    with open(path, "rb") as handle:
+        offset = 0
+        while offset < size:
+            handle.seek(offset)
+            header = handle.read(16)
+            if len(header) < 8:
+                return False
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            if length < 8 or offset + length > size:
+                return False
+            seen.add(kind)
+            offset += length
+    return {b"moov", b"mdat"} <= seen
