@@ -18,8 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.common import Deps
 from activities.settings import Settings, file_uri
 from contracts import search
+from starter import RenderClient
 from workers.devserver import temporal_binary
-from workers.local import free_port
+from workers.local import LocalCluster, free_port
 from workers.main import WorkerOptions, build_workers, run_until_stopped
 
 SEED_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
@@ -85,6 +86,12 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+async def renders(cluster: LocalCluster) -> AsyncIterator[RenderClient]:
+    """A starter client on the test module's own local cluster (modules that run worker processes)."""
+    yield RenderClient(await Client.connect(cluster.address))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +48,6 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     running.start_worker("gpu")
     yield running
     running.stop()
-
-
-@pytest.fixture
-async def renders(cluster: LocalCluster) -> AsyncIterator[RenderClient]:
-    yield RenderClient(await Client.connect(cluster.address))
 
 
 def tiny_job(video_id: str, n: int) -> dict[str, Any]:

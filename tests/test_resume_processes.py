@@ -10,7 +10,7 @@ import asyncio
 import signal
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,6 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     running.start_worker("control")
     yield running
     running.stop()
-
-
-@pytest.fixture
-async def renders(cluster: LocalCluster) -> AsyncIterator[RenderClient]:
-    yield RenderClient(await Client.connect(cluster.address))
 
 
 def long_job(video_id: str, clips: int = 1, seconds: int = 60) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import shlex
 import signal
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     running.start_worker("control")
     yield running
     running.stop()
-
-
-@pytest.fixture
-async def renders(cluster: LocalCluster) -> AsyncIterator[RenderClient]:
-    yield RenderClient(await Client.connect(cluster.address))
 
 
 @pytest.fixture
