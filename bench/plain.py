@@ -26,6 +26,7 @@ from activities.media.graphs import (
     build_clip_commands,
     concat_command,
     concat_list,
+    final_mp4_args,
     join_clip_command,
     progress_args,
 )
@@ -194,13 +195,5 @@ def merge_clip_commands(
         "-map",
         "[outa]",
         *video_args,
-        "-c:a",
-        "aac",
-        "-b:a",
-        "160k",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        str(output),
+        *final_mp4_args(output),
     ]

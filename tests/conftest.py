@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.common import Deps
 from activities.settings import Settings, file_uri
 from contracts import search
 from starter import RenderClient
+from starter.client import root_cause
 from workers.devserver import temporal_binary
 from workers.local import LocalCluster, free_port
 from workers.main import WorkerOptions, build_workers, run_until_stopped
@@ -105,6 +107,15 @@ def seed_job() -> dict[str, Any]:
     job["total_questions"] = 2
     job["clips"] = [{"kind": "recipe", "recipe": "mandelbrot", "duration": 0.5}]
     return job
+
+
+async def failure_of(client: Client, video_id: str) -> ApplicationError:
+    """Wait (bounded) for the render to fail; return the root ApplicationError."""
+    with pytest.raises(WorkflowFailureError) as caught:
+        await asyncio.wait_for(client.get_workflow_handle(video_id).result(), timeout=60)
+    cause = root_cause(caught.value)
+    assert isinstance(cause, ApplicationError), cause
+    return cause
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

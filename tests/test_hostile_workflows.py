@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -11,16 +10,15 @@ from typing import Any
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
 
 from activities.settings import Settings, file_uri
 from activities.storage import file_path
 from contracts import names
 from contracts.job import MAX_CLIPS, MAX_JOB_BYTES
 from starter import JobRefused, RenderClient
-from starter.client import root_cause
+from tests.conftest import failure_of
 
 pytestmark = pytest.mark.usefixtures("workers")
 
@@ -32,14 +30,6 @@ def unique(prefix: str) -> str:
 def raw_json(text: str) -> RawValue:
     """A job exactly as these bytes, the way the `temporal` CLI would send a file."""
     return RawValue(Payload(metadata={"encoding": b"json/plain"}, data=text.encode()))
-
-
-async def failure(client: Client, video_id: str) -> ApplicationError:
-    with pytest.raises(WorkflowFailureError) as caught:
-        await asyncio.wait_for(client.get_workflow_handle(video_id).result(), timeout=60)
-    cause = root_cause(caught.value)
-    assert isinstance(cause, ApplicationError), cause
-    return cause
 
 
 async def events(client: Client, video_id: str) -> list[Any]:
@@ -72,7 +62,7 @@ async def test_input_that_cannot_even_be_decoded_fails_the_workflow_by_name(clie
     await client.start_workflow(
         names.WORKFLOW_NAME, raw_json(body.replace("ID", video_id)), id=video_id, task_queue=names.CONTROL_QUEUE
     )
-    error = await failure(client, video_id)
+    error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.non_retryable
     assert error.message.startswith("job: ")
     history = await events(client, video_id)
@@ -82,7 +72,7 @@ async def test_input_that_cannot_even_be_decoded_fails_the_workflow_by_name(clie
 async def test_a_start_with_no_input_fails_by_name(client: Client) -> None:
     video_id = unique("no-input")
     await client.start_workflow(names.WORKFLOW_NAME, id=video_id, task_queue=names.CONTROL_QUEUE)
-    error = await failure(client, video_id)
+    error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.message == "job: expected a JSON object, got null"
     assert task_failures(await events(client, video_id)) == 0
 
@@ -91,7 +81,7 @@ async def test_thousands_of_clips_started_raw_are_refused_with_the_limit(client:
     video_id = unique("huge")
     job = {"video_id": video_id, "clips": [{"kind": "card", "duration": 1}] * 5000}
     await client.start_workflow(names.WORKFLOW_NAME, job, id=video_id, task_queue=names.CONTROL_QUEUE)
-    error = await failure(client, video_id)
+    error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.non_retryable
     assert error.message == f"clips: must have between 0 and {MAX_CLIPS} items, got 5000"
     history = await events(client, video_id)
@@ -106,7 +96,7 @@ async def test_a_job_too_big_for_its_history_started_raw_is_refused_with_the_lim
     line = "%{pts} " * 70  # 490 characters
     job = {"video_id": video_id, "clips": [{"kind": "card", "duration": 1, "lines": [line] * 12}] * 100}
     await client.start_workflow(names.WORKFLOW_NAME, job, id=video_id, task_queue=names.CONTROL_QUEUE)
-    error = await failure(client, video_id)
+    error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.message.startswith("job: is ")
     assert f"the limit is {MAX_JOB_BYTES}" in error.message
     history = await events(client, video_id)
@@ -150,7 +140,7 @@ async def test_paths_out_of_the_roots_are_refused_before_any_render(
     for key, value in fields.items():
         (job if key == "output_uri" else clip)[key] = value
     await client.start_workflow(names.WORKFLOW_NAME, job, id=video_id, task_queue=names.CONTROL_QUEUE)
-    error = await failure(client, video_id)
+    error = await failure_of(client, video_id)
     assert error.type == names.FORBIDDEN_PATH and error.non_retryable
     assert error.message.startswith(f"{field}: ") and "outside the allowed roots" in error.message
     assert scheduled(await events(client, video_id)) == [names.CHECK_JOB]
@@ -165,7 +155,7 @@ async def test_encoded_escapes_are_refused_by_the_workflow_itself(client: Client
     image = uri.replace("file:///ASSETS", settings.asset_roots[0])
     job = {"video_id": video_id, "clips": [{"kind": "card", "duration": 1, "image": image}]}
     await client.start_workflow(names.WORKFLOW_NAME, job, id=video_id, task_queue=names.CONTROL_QUEUE)
-    error = await failure(client, video_id)
+    error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.message.startswith("clips[0].image: ")
     assert scheduled(await events(client, video_id)) == []
     assert os.path.exists("/etc/passwd")  # untouched, of course

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import CancelledError
 from temporalio.worker import Replayer
 
 from activities.settings import Settings
@@ -23,7 +23,7 @@ from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress
 from starter import JobRefused, RenderClient
-from starter.client import root_cause
+from tests.conftest import failure_of
 from tests.media import streams
 from workers.devserver import temporal_binary
 from workflows import RenderVideo
@@ -34,15 +34,6 @@ pytestmark = pytest.mark.usefixtures("workers")
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-async def failure_of(client: Client, video_id: str) -> ApplicationError:
-    """Wait (bounded) for the render to fail; return the root ApplicationError."""
-    with pytest.raises(WorkflowFailureError) as caught:
-        await asyncio.wait_for(client.get_workflow_handle(video_id).result(), timeout=60)
-    cause = root_cause(caught.value)
-    assert isinstance(cause, ApplicationError), cause
-    return cause
 
 
 async def workflow_task_failures(client: Client, video_id: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -170,11 +171,14 @@ async def serve(options: WorkerOptions) -> int:
     runtime, sdk_metrics_url = sdk_runtime()
     client = await target.connect(runtime=runtime)
     gpus = discover_gpus() if options.mode in ("all", "gpu") else []
+    options = dataclasses.replace(
+        options, render_slots=options.render_slots or await default_render_slots(gpus, options.per_gpu)
+    )
     workers = await build_workers(client, options, Deps.from_settings(settings), gpus)
     state = WorkerState(
         mode=options.mode,
         task_queues=task_queues(options),
-        render_slots=options.render_slots or await default_render_slots(gpus, options.per_gpu),
+        render_slots=options.render_slots,
         encoder=await choose_encoder(settings.encoder),
         gpus=gpus,
         sdk_metrics_url=sdk_metrics_url,

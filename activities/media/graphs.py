@@ -240,6 +240,11 @@ def concat_list(paths: list[Path]) -> str:
     return "ffconcat version 1.0\n" + "".join("file '" + str(p).replace("'", "'\\''") + "'\n" for p in paths)
 
 
+def final_mp4_args(output: Path) -> list[str]:
+    """How every finished video is written: AAC once, the index up front for streaming."""
+    return ["-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart", "-f", "mp4", str(output)]
+
+
 def concat_command(list_file: Path, output: Path, video_args: list[str] | None) -> list[str]:
     """Join clips: video by stream copy (or re-encoded when `video_args` is given), AAC once."""
     return [
@@ -254,13 +259,5 @@ def concat_command(list_file: Path, output: Path, video_args: list[str] | None) 
         *(video_args or ["-c:v", "copy"]),
         "-af",
         "aresample=async=1:min_hard_comp=0.001:first_pts=0",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "160k",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        str(output),
+        *final_mp4_args(output),
     ]
