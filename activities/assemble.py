@@ -1,20 +1,28 @@
-"""Control-queue activities: pre-flight checks, the join, publishing, clean-up."""
+"""Control-queue activities: pre-flight checks, the join, publishing, clean-up.
+
+Each heartbeats through all of its work (`keep_heartbeating`) and stops its
+transfers and ffmpeg when its attempt is canceled or abandoned, so a superseded
+attempt never publishes.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import dataclasses
+from pathlib import Path, PurePosixPath
 
 from temporalio import activity
 
 from activities import metrics
 from activities.common import Deps, fail, fetch, scratch, temporal_errors
+from activities.keeper import Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
+from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.graphs import concat_command, concat_list
 from activities.media.probe import probe
 from activities.media.process import run_ffmpeg
-from activities.storage import StorageError, confine
+from activities.storage import StorageError, confine, file_path, split_s3
 from contracts import names
 from contracts.job import Profile
 from contracts.records import (
@@ -27,6 +35,50 @@ from contracts.records import (
     UploadResult,
 )
 
+MAX_NAME_BYTES = 200
+"""Longest output file name: 255 bytes on common file systems, less room for the publishing temp name."""
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+MAX_S3_KEY_BYTES = 1024 - len(".render.json")
+"""S3 keys are at most 1024 bytes, and the manifest's key is the output's plus its suffix."""
+
+
+def check_output_place(output: str) -> None:
+    """Refuse an output that can never be written: a directory, under a file, or a key S3 refuses."""
+    if output.startswith("s3://"):
+        key = split_s3(output)[1]
+        if len(key.encode()) > MAX_S3_KEY_BYTES:
+            message = f"output_uri: the key is {len(key.encode())} bytes long; S3 allows {MAX_S3_KEY_BYTES} here"
+            fail(message, names.INVALID_JOB, non_retryable=True)
+        return
+    path = file_path(output)
+    if path.exists() and not path.is_file():
+        fail(f"output_uri: {output[:200]} is not a regular file", names.INVALID_JOB, non_retryable=True)
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        fail(f"output_uri: {parent} is a file, not a directory", names.INVALID_JOB, non_retryable=True)
+
+
+def check_output_name(output: str) -> None:
+    name = PurePosixPath(output.split("://", 1)[-1]).name
+    if not name.endswith(OUTPUT_SUFFIXES):
+        fail(f"output_uri: {output[:200]} must end in .mp4, .m4v or .mov", names.INVALID_JOB, non_retryable=True)
+    if len(name.encode()) > MAX_NAME_BYTES:
+        message = f"output_uri: the file name is {len(name.encode())} bytes long; at most {MAX_NAME_BYTES}"
+        fail(message, names.INVALID_JOB, non_retryable=True)
+
+
+def published_before(manifest: Manifest | None, exists: bool, video_id: str, job_hash: str) -> bool:
+    """Whether this video already published this very job at the output (a restart of a completed id)."""
+    return bool(
+        job_hash
+        and exists
+        and manifest
+        and manifest.result
+        and (manifest.video_id, manifest.job_hash) == (video_id, job_hash)
+    )
+
 
 class AssembleActivities:
     def __init__(self, deps: Deps) -> None:
@@ -34,26 +86,57 @@ class AssembleActivities:
 
     @activity.defn(name=names.CHECK_JOB)
     async def check_job(self, inp: CheckJobInput) -> CheckJobResult:
-        """Refuse what would only fail after minutes of rendering: bad destinations, missing assets."""
+        """Refuse what would only fail after minutes of rendering: bad or taken destinations, missing assets.
+
+        When this video already published this job at its output, its result is
+        returned instead and nothing is rendered.
+        """
         settings = self.deps.settings
         output = inp.output_uri or f"{settings.output_roots[0]}/{inp.video_id}.mp4"
+        checked = CheckJobResult(
+            output, settings.heartbeat_seconds, dict(settings.usd_per_hour), settings.queue_wait_seconds
+        )
         with temporal_errors():
-            confine(output, settings.output_roots, "output_uri")
-            if not output.endswith((".mp4", ".m4v", ".mov")):
-                fail(f"output_uri: {output} must end in .mp4, .m4v or .mov", names.INVALID_JOB, non_retryable=True)
-            for uri in inp.asset_uris:
-                confine(uri, settings.asset_roots, "asset")
-                if not await asyncio.to_thread(self.deps.storages.for_uri(uri).exists, uri):
-                    raise StorageError(f"asset {uri} does not exist", names.BAD_ASSET)
-        return CheckJobResult(output, settings.heartbeat_seconds, dict(settings.usd_per_hour))
+            async with keep_heartbeating() as beats:
+                beats.stage("checking the output")
+                confine(output, settings.output_roots, "output_uri")
+                check_output_name(output)
+                check_output_place(output)
+                manifest, exists = await self._owner(inp.video_id, output)
+                if published_before(manifest, exists, inp.video_id, inp.job_hash):
+                    assert manifest is not None
+                    return dataclasses.replace(checked, published=manifest.result)
+                if reason := refusal(manifest, exists, inp.video_id, inp.job_hash, output):
+                    fail(reason, names.OUTPUT_TAKEN, non_retryable=True)
+                for number, uri in enumerate(inp.asset_uris, 1):
+                    beats.stage(f"checking asset {number}/{len(inp.asset_uris)}")
+                    confine(uri, settings.asset_roots, "asset")
+                    if not await stoppable(lambda uri, stop: self.deps.storages.for_uri(uri).exists(uri), uri):
+                        raise StorageError(f"asset {uri} does not exist", names.BAD_ASSET)
+        return checked
+
+    async def _owner(self, video_id: str, output: str) -> tuple[Manifest | None, bool]:
+        """The output's manifest, if any, and whether the output itself exists."""
+        storage = self.deps.storages.for_uri(output)
+        async with scratch(self.deps.settings, f"{video_id}-owner") as tmp:
+            manifest = await stoppable(lambda stop: read_manifest(storage, output, tmp))
+        exists = await stoppable(lambda stop: storage.exists(output))
+        return manifest, exists
 
     @activity.defn(name=names.CONCAT_CLIPS)
     async def concat_clips(self, inp: ConcatInput) -> ConcatResult:
         log = activity_log(video_id=inp.video_id, clips=len(inp.clip_uris))
         target = self.deps.settings.work_uri_for(f"{inp.video_id}/video.mp4")
         with temporal_errors():
-            async with scratch(self.deps.settings, f"{inp.video_id}-concat") as tmp:
-                paths = [await fetch(self.deps, uri, tmp / f"clip-{i:04d}.mov") for i, uri in enumerate(inp.clip_uris)]
+            async with (
+                keep_heartbeating() as beats,
+                scratch(self.deps.settings, f"{inp.video_id}-concat") as tmp,
+            ):
+                paths = []
+                for i, uri in enumerate(inp.clip_uris):
+                    beats.stage(f"fetching clip {i + 1}/{len(inp.clip_uris)}")
+                    paths.append(await fetch(self.deps, uri, tmp / f"clip-{i:04d}.mov"))
+                beats.stage("checking codec parameters")
                 reencode = await self._mixed_parameters(inp, paths)
                 extra: list[str] | None = None
                 if reencode:
@@ -68,22 +151,29 @@ class AssembleActivities:
                 list_file.write_text(concat_list(paths), encoding="utf-8")
                 out = tmp / "video.mp4"
 
-                async def heartbeat(frames_done: int) -> bool:
-                    activity.heartbeat({"frames_done": frames_done, "frames_total": inp.expected_frames})
+                async def joined(frames_done: int) -> bool:
+                    beats.update(stage="joining", frames_done=frames_done, frames_total=inp.expected_frames)
                     return True
 
-                cpu = await run_ffmpeg(concat_command(list_file, out, extra), heartbeat)
-                joined = await probe(out)
-                frames = joined.video.packets if joined.video else 0
+                cpu = await run_ffmpeg(concat_command(list_file, out, extra), joined)
+                beats.stage("checking the joined video")
+                info = await probe(out)
+                frames = info.video.packets if info.video else 0
                 if frames != inp.expected_frames:
                     fail(
                         f"joined video has {frames} frames, the plan has {inp.expected_frames}",
                         names.MEDIA_MISMATCH,
                         non_retryable=True,
                     )
-                await asyncio.to_thread(self.deps.storages.for_uri(target).upload, out, target)
+                await self._store(beats, "storing the joined video", out, target)
         log.info("clips joined", frames=frames, reencoded=reencode)
         return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3))
+
+    async def _store(self, beats: Heartbeats, stage: str, src: Path, uri: str) -> None:
+        total = src.stat().st_size
+        beats.update(stage=stage, bytes_done=0, bytes_total=total)
+        storage = self.deps.storages.for_uri(uri)
+        await stoppable(storage.upload, src, uri, progress=lambda done: beats.update(bytes_done=done))
 
     async def _mixed_parameters(self, inp: ConcatInput, paths: list[Path]) -> bool:
         """Whether the clips' codec parameters differ.
@@ -102,32 +192,70 @@ class AssembleActivities:
 
     @activity.defn(name=names.UPLOAD_VIDEO)
     async def upload_video(self, inp: UploadInput) -> UploadResult:
-        """Publish atomically, then remove intermediates. Safe to retry at any point."""
+        """Publish atomically under this video's manifest, then remove intermediates. Safe to retry at any point."""
         log = activity_log(video_id=inp.video_id, output_uri=inp.output_uri)
         source = self.deps.storages.for_uri(inp.source_uri)
         dest = self.deps.storages.for_uri(inp.output_uri)
         with temporal_errors():
             confine(inp.output_uri, self.deps.settings.output_roots, "output_uri")
-            if await asyncio.to_thread(source.exists, inp.source_uri):
-                async with scratch(self.deps.settings, f"{inp.video_id}-upload") as tmp:
+            async with (
+                keep_heartbeating() as beats,
+                scratch(self.deps.settings, f"{inp.video_id}-upload") as tmp,
+            ):
+                beats.stage("claiming the output")
+                manifest, exists = await self._owner(inp.video_id, inp.output_uri)
+                if reason := refusal(manifest, exists and manifest is None, inp.video_id, inp.job_hash, inp.output_uri):
+                    fail(reason, names.OUTPUT_TAKEN, non_retryable=True)
+                claim = Manifest(inp.video_id, inp.job_hash)
+                if manifest is None and not await stoppable(lambda stop: claim_manifest(dest, inp.output_uri, claim)):
+                    # Another video claimed the output between our look and our claim: exactly one wins.
+                    manifest, exists = await self._owner(inp.video_id, inp.output_uri)
+                    if reason := refusal(manifest, exists and manifest is None, inp.video_id, "", inp.output_uri):
+                        fail(reason, names.OUTPUT_TAKEN, non_retryable=True)
+                if await stoppable(lambda stop: source.exists(inp.source_uri)):
+                    beats.stage("fetching the joined video")
                     local = await fetch(self.deps, inp.source_uri, tmp / "video.mp4")
-                    await asyncio.to_thread(dest.upload, local, inp.output_uri)
-            elif not await asyncio.to_thread(dest.exists, inp.output_uri):
-                fail(f"neither {inp.source_uri} nor {inp.output_uri} exists", names.MEDIA_MISMATCH, non_retryable=True)
-            size = await asyncio.to_thread(dest.size, inp.output_uri)
-            await self._discard(inp.video_id)
+                    await self._store(beats, "publishing", local, inp.output_uri)
+                elif not exists:
+                    fail(
+                        f"neither {inp.source_uri} nor {inp.output_uri} exists",
+                        names.MEDIA_MISMATCH,
+                        non_retryable=True,
+                    )
+                size = await stoppable(lambda stop: dest.size(inp.output_uri))
+                if inp.result is not None:
+                    result = dataclasses.replace(inp.result, output_uri=inp.output_uri, bytes=size)
+                    done = dataclasses.replace(claim, result=result)
+                    await stoppable(lambda stop: write_manifest(dest, inp.output_uri, done, tmp))
+                beats.stage("removing intermediates")
+                await self._discard(inp.video_id)
         metrics.UPLOADED_BYTES.inc(size)
         log.info("video published", bytes=size)
         return UploadResult(output_uri=inp.output_uri, bytes=size)
 
     @activity.defn(name=names.DISCARD_INTERMEDIATES)
     async def discard_intermediates(self, inp: DiscardInput) -> int:
+        """Remove a video's intermediates; after a cancel that raced the upload, also what it published."""
         with temporal_errors():
-            removed = await self._discard(inp.video_id)
+            async with keep_heartbeating() as beats:
+                beats.stage("removing intermediates")
+                removed = await self._discard(inp.video_id)
+                if inp.output_uri:
+                    beats.stage("unpublishing")
+                    removed += await self._unpublish(inp.video_id, inp.output_uri)
         activity_log(video_id=inp.video_id).info("intermediates discarded", files=removed)
         return removed
+
+    async def _unpublish(self, video_id: str, output_uri: str) -> int:
+        """Remove the output and its manifest, but only where the manifest says this video owns them."""
+        manifest, _ = await self._owner(video_id, output_uri)
+        if manifest is None or manifest.video_id != video_id:
+            return 0
+        storage = self.deps.storages.for_uri(output_uri)
+        removed = await stoppable(lambda stop: storage.delete(output_uri))
+        return int(removed) + int(await stoppable(lambda stop: storage.delete(manifest_uri(output_uri))))
 
     async def _discard(self, video_id: str) -> int:
         prefix = self.deps.settings.work_uri_for(f"{video_id}/")
         storage = self.deps.storages.for_uri(prefix)
-        return await asyncio.to_thread(storage.delete_prefix, prefix)
+        return await stoppable(lambda stop: storage.delete_prefix(prefix))

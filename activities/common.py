@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
 import shutil
 import signal
 import tempfile
@@ -15,6 +16,7 @@ from typing import NoReturn
 
 from temporalio.exceptions import ApplicationError
 
+from activities.keeper import stoppable
 from activities.media.probe import ProbeError, decode_check
 from activities.media.process import FfmpegError
 from activities.scratch import process_dir
@@ -47,18 +49,53 @@ DISK_FULL = "DiskFull"
 FFMPEG_DISK_FULL = "No space left on device"
 
 
+TRANSIENT_FFMPEG = (
+    "Input/output error",
+    "Cannot allocate memory",
+    "Resource temporarily unavailable",
+    "Connection reset",
+    "Broken pipe",
+    "Stale file handle",
+    "OpenEncodeSessionEx failed",  # every NVENC session on the GPU is taken: another worker has room
+    "out of memory",
+)
+"""ffmpeg's words for trouble with the machine rather than with the input: another attempt may succeed."""
+
+ERROR_WORDS = ("error", "invalid", "cannot", "could not", "unsupported", "failed", "not ")
+"""Lines that explain a failure; ffmpeg's last line is often only 'Conversion failed!'."""
+
+
+CONTEXT_TAG = re.compile(r"\[[^\]\[]* @ 0x[0-9a-f]+\] ")
+"""ffmpeg's `[aresample @ 0x55d0…]` prefixes: memory addresses, noise in a message meant for people."""
+
+
 def ffmpeg_failure(err: FfmpegError) -> str:
-    """One line that says what happened: the signal that killed ffmpeg, or its last word on stderr."""
+    """One line that says what happened: the signal that killed ffmpeg, or its words on stderr."""
     if err.returncode < 0 and err.returncode != -1:
         with suppress(ValueError):
             return f"ffmpeg was killed by {signal.Signals(-err.returncode).name}"
-    last = next((line.strip() for line in reversed(err.stderr_tail.splitlines()) if line.strip()), "")
-    return f"ffmpeg exited with {err.returncode}" + (f": {last[:200]}" if last else "")
+    lines = [CONTEXT_TAG.sub("", line).strip() for line in err.stderr_tail.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    cause = next((line for line in lines[:-1] if any(w in line.lower() for w in ERROR_WORDS)), "")
+    said = f"{cause[:200]} ({last[:80]})" if cause and cause != last else last[:200]
+    return f"ffmpeg exited with {err.returncode}" + (f": {said}" if said else "")
+
+
+def ffmpeg_will_repeat(err: FfmpegError) -> bool:
+    """Whether the same command on the same input would fail the same way.
+
+    ffmpeg that exits with an error of its own (a graph it rejects, a stream it
+    cannot convert, an impossible output name) is deterministic; a signal, a stall
+    or the machine's trouble (I/O, memory, a full disk, no free NVENC session) is not.
+    """
+    if err.returncode <= 0 or says_disk_full(err):
+        return False
+    return not any(word in err.stderr_tail for word in TRANSIENT_FFMPEG)
 
 
 @contextmanager
 def temporal_errors() -> Iterator[None]:
-    """Turn engine errors into ApplicationErrors whose type says whether to retry."""
+    """Turn engine errors into ApplicationErrors whose type says whether to retry: decided here, once."""
     try:
         yield
     except StorageError as err:
@@ -71,8 +108,13 @@ def temporal_errors() -> Iterator[None]:
                 non_retryable=False,
                 details=err.stderr_tail,
             )
-        fail(ffmpeg_failure(err), "FfmpegError", non_retryable=False, details=err.stderr_tail)
+        if ffmpeg_will_repeat(err):
+            fail(ffmpeg_failure(err), names.FFMPEG_REJECTED, non_retryable=True, details=err.stderr_tail)
+        fail(ffmpeg_failure(err), names.FFMPEG_FAILED, non_retryable=False, details=err.stderr_tail)
     except OSError as err:
+        if err.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR):
+            # The same path fails the same way on every attempt and every worker.
+            fail(f"{err.strerror}: {str(err.filename)[:200]}", names.INVALID_JOB, non_retryable=True)
         if err.errno != errno.ENOSPC:
             raise
         where = f" writing {err.filename}" if err.filename else ""
@@ -117,7 +159,7 @@ async def fetch(deps: Deps, uri: str, dest: Path) -> Path:
     local = storage.local_path(uri)
     if local is not None:
         return local
-    await asyncio.to_thread(storage.download, uri, dest)
+    await stoppable(storage.download, uri, dest)
     return dest
 
 

@@ -15,6 +15,7 @@ from temporalio import activity
 from activities import metrics
 from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
 from activities.gpu_slots import GpuSlots
+from activities.keeper import Beat, Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.encoder import NVENC, choose_encoder, video_args
 from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
@@ -54,7 +55,8 @@ class RenderActivities:
         started = time.monotonic()
         try:
             with temporal_errors():
-                result = await self._render_clip(inp, uri, log)
+                async with keep_heartbeating(Beat(frames_total=clip.frames)) as beats:
+                    result = await self._render_clip(inp, uri, log, beats)
         except BaseException:
             metrics.CLIPS.labels("failed").inc()
             raise
@@ -72,8 +74,9 @@ class RenderActivities:
         log.info("clip rendered", seconds=round(seconds, 3), reused_frames=result.reused_frames, encoder=result.encoder)
         return dataclasses.replace(result, render_seconds=round(seconds, 3))
 
-    async def _render_clip(self, inp: RenderClipInput, uri: str, log: Any) -> ClipResult:
+    async def _render_clip(self, inp: RenderClipInput, uri: str, log: Any, beats: Heartbeats) -> ClipResult:
         clip, info = inp.clip, activity.info()
+        beats.stage("looking for a finished clip")
         if await self._finished(uri, clip.frames):
             # Same video id + same spec hash = same pixels: never render it twice.
             log.info("clip already rendered, reusing", uri=uri)
@@ -83,15 +86,20 @@ class RenderActivities:
         )
         async with scratch(self.deps.settings, f"{inp.video_id}-{clip.index}") as tmp:
             claimed = claimed_segments(info.heartbeat_details)
-            done = await store.verified_prefix(claimed, tmp)
+            beats.update(stage="verifying checkpoints", segments_done=claimed)
+            done = await store.verified_prefix(claimed, tmp, beats)
             if claimed or done:
                 log.info("resuming clip", segments_claimed=claimed, segments_verified=done, of=store.count)
-            work = await self._render(inp, store, done, tmp)
+            work = await self._render(inp, store, done, tmp, beats)
             out = tmp / "clip.mov"
+            beats.update(stage="joining segments", frames_done=clip.frames, segments_done=store.count)
             (tmp / "segments.ffconcat").write_text(concat_list([store.local[n] for n in range(store.count)]))
             work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
+            beats.stage("checking the clip")
             await self._check_clip(out, clip.frames, inp.profile.fps)
-            await asyncio.to_thread(self.deps.storages.for_uri(uri).upload, out, uri)
+            beats.stage("storing the clip")
+            await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
+        beats.stage("removing checkpoints")
         await store.discard()
         return ClipResult(
             clip.index,
@@ -107,10 +115,14 @@ class RenderActivities:
             cpu_seconds=round(work.cpu_seconds, 3),
         )
 
-    async def _render(self, inp: RenderClipInput, store: SegmentStore, done: int, tmp: Path) -> RenderWork:
+    async def _render(
+        self, inp: RenderClipInput, store: SegmentStore, done: int, tmp: Path, beats: Heartbeats
+    ) -> RenderWork:
         """Render the audio track and every video segment not yet stored."""
         clip = inp.clip
+        beats.stage("choosing the encoder")
         encoder = await choose_encoder(self.deps.settings.encoder)
+        beats.stage("fetching assets and narration")
         inputs, narration = await self._inputs(inp, tmp)
         segments = Segments(directory=tmp / "segments", frames=store.frames_per_segment, start=done)
         segments.directory.mkdir()
@@ -129,10 +141,12 @@ class RenderActivities:
             )
             for path, text in commands.text_files.items():
                 path.write_text(text, encoding="utf-8")
+            beats.stage("rendering audio")
             work = RenderWork(encoder, narration, cpu_seconds=await run_ffmpeg(commands.audio))
             if done == store.count:
                 return work
-            tracker = SegmentTracker(store, segments, done, encoder=encoder, gpu=gpu)
+            beats.stage("rendering")
+            tracker = SegmentTracker(store, segments, done, beats=beats, encoder=encoder, gpu=gpu)
             started = time.monotonic()
             try:
                 work.cpu_seconds += await run_ffmpeg(commands.video, tracker.on_progress)

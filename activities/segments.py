@@ -1,25 +1,35 @@
 """Clip checkpoints: keyframe-aligned video segments stored durably as they finish.
 
 A segment is published (atomically) before any heartbeat names it, so a claim in
-heartbeat details always points at a whole file; a retry still verifies each one
-(exists, decodes, right frame count) before trusting it, and renders only the rest.
+heartbeat details always points at a whole file. Beside each segment goes its
+record (`<n>.json`: size, SHA-256 and video frame count), written after the
+segment, so a record always describes a whole stored segment. A retry trusts a
+segment only when its bytes match its record, which costs a read (or a download)
+and a hash, never a probe or a decode: recovery after a late kill takes about as
+long as after an early one. Segments without a sound record are rendered again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import math
-from dataclasses import dataclass, field
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from temporalio import activity
 
 from activities import metrics
-from activities.common import Deps, fail, fetch
+from activities.common import Deps, fail
+from activities.keeper import Heartbeats, stoppable
 from activities.media.encoder import gop_frames
 from activities.media.graphs import Segments
-from activities.media.probe import ProbeError, decode_check, mov_is_whole, probe
+from activities.media.probe import mov_is_whole
+from activities.storage import Progress, StorageError, sha256_of
 from contracts import names
 from contracts.job import Profile
 from contracts.plan import PlannedClip
@@ -37,6 +47,90 @@ def claimed_segments(details: Any) -> int:
         value = details[0].get("segments_done", 0)
         return value if isinstance(value, int) and value >= 0 else 0
     return 0
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """What a stored segment must be for a retry to reuse it without decoding it."""
+
+    size: int
+    sha256: str
+    frames: int
+    """Video samples in the segment's header, counted when it was published; -1 if unreadable."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SegmentRecord | None:
+        try:
+            data = json.loads(text)
+            record = cls(size=data["size"], sha256=data["sha256"], frames=data["frames"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        fields_ok = isinstance(record.size, int) and isinstance(record.frames, int) and isinstance(record.sha256, str)
+        return record if fields_ok else None
+
+    @classmethod
+    def of(cls, path: Path) -> SegmentRecord | None:
+        """The record of a finished segment, or None when the file is not whole (ffmpeg can lose writes)."""
+        if not mov_is_whole(path):
+            return None
+        frames = video_samples(path)
+        return cls(size=path.stat().st_size, sha256=sha256_of(path), frames=-1 if frames is None else frames)
+
+
+def _atoms(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(kind, payload start, end) of each atom between `start` and `end`."""
+    offset = start
+    while offset + 8 <= end:
+        handle.seek(offset)
+        header = handle.read(16)
+        length, kind, head = int.from_bytes(header[:4], "big"), header[4:8], 8
+        if length == 1 and len(header) == 16:
+            length, head = int.from_bytes(header[8:16], "big"), 16
+        elif length == 0:
+            length = end - offset
+        if length < head or offset + length > end:
+            return
+        yield kind, offset + head, offset + length
+        offset += length
+
+
+def _child(handle: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    return next(((s, e) for k, s, e in _atoms(handle, start, end) if k == kind), None)
+
+
+def video_samples(path: Path) -> int | None:
+    """Samples (frames) of the first video track of a .mov, from its sample size table: headers only."""
+    with open(path, "rb") as handle:
+        moov = _child(handle, 0, os.fstat(handle.fileno()).st_size, b"moov")
+        for kind, start, end in _atoms(handle, *moov) if moov else ():
+            mdia = _child(handle, start, end, b"mdia") if kind == b"trak" else None
+            hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
+            if mdia is None or hdlr is None:
+                continue
+            handle.seek(hdlr[0] + 8)  # version and flags, pre_defined, then the handler type
+            if handle.read(4) != b"vide":
+                continue
+            minf = _child(handle, *mdia, b"minf")
+            stbl = _child(handle, *minf, b"stbl") if minf else None
+            stsz = _child(handle, *stbl, b"stsz") if stbl else None
+            if stsz is None:
+                return None
+            handle.seek(stsz[0] + 8)  # version and flags, sample size, then the sample count
+            return int.from_bytes(handle.read(4), "big")
+    return None
+
+
+def _reporting(beats: Heartbeats, total: int) -> Progress:
+    """A progress callback for a transfer thread: the bytes go into the heartbeat on the event loop."""
+    loop = asyncio.get_running_loop()
+
+    def report(done: int) -> None:
+        loop.call_soon_threadsafe(functools.partial(beats.update, bytes_done=done, bytes_total=total))
+
+    return report
 
 
 @dataclass
@@ -62,42 +156,69 @@ class SegmentStore:
     def uri(self, number: int) -> str:
         return f"{self.prefix}{number:05d}.mov"
 
+    def record_uri(self, number: int) -> str:
+        return f"{self.prefix}{number:05d}.json"
+
     def frames_in(self, number: int) -> int:
         return min(self.frames_per_segment, self.clip.frames - number * self.frames_per_segment)
 
-    async def verified_prefix(self, claimed: int, scratch: Path) -> int:
-        """Leading segments that are really stored and sound.
+    async def verified_prefix(self, claimed: int, scratch: Path, beats: Heartbeats) -> int:
+        """Leading segments that are really stored and match their records.
 
         `claimed` comes from the last heartbeat that reached the server; segments
         stored after it are found by looking past it, so a lost heartbeat costs nothing.
+        Each segment costs a hash (and on an object store a download, which the join
+        needs anyway), and each one checked is heartbeated.
         """
+        beats.stage("verifying checkpoints")
         for number in range(self.count):
-            if not await self._sound(number, scratch):
+            if not await self._trusted(number, scratch, beats):
                 return number
+            beats.update(stage="verifying checkpoints", segments_done=number + 1)
         return self.count
 
-    async def _sound(self, number: int, scratch: Path) -> bool:
-        uri = self.uri(number)
-        storage = self.deps.storages.for_uri(uri)
-        if not await asyncio.to_thread(storage.exists, uri):
+    async def _trusted(self, number: int, scratch: Path, beats: Heartbeats) -> bool:
+        record_path = await self._obtain(self.record_uri(number), scratch / f"stored-{number:05d}.json")
+        if record_path is None:
             return False
-        path = await fetch(self.deps, uri, scratch / f"stored-{number:05d}.mov")
-        try:
-            info = await probe(path)
-            await decode_check(path, "video")
-        except ProbeError:
+        record = SegmentRecord.from_json(await asyncio.to_thread(record_path.read_text, errors="replace"))
+        if record is None or record.frames != self.frames_in(number):
             return False
-        if info.video is None or info.video.packets != self.frames_in(number):
+        path = await self._obtain(self.uri(number), scratch / f"stored-{number:05d}.mov", beats, record.size)
+        if path is None or (await asyncio.to_thread(path.stat)).st_size != record.size:
+            return False
+        if await stoppable(sha256_of, path) != record.sha256:
             return False
         self.local[number] = path
         return True
 
-    async def publish(self, number: int, path: Path) -> None:
-        """Store a finished segment once it is known whole: ffmpeg can lose writes (a full disk) and carry on."""
-        if not await asyncio.to_thread(mov_is_whole, path):
+    async def _obtain(self, uri: str, dest: Path, beats: Heartbeats | None = None, size: int = 0) -> Path | None:
+        """The stored file itself when it is on local disk, else a copy in `dest`; None when missing."""
+        storage = self.deps.storages.for_uri(uri)
+        local = storage.local_path(uri)
+        if local is not None:
+            return local if await asyncio.to_thread(local.is_file) else None
+        progress = _reporting(beats, size) if beats is not None else None
+        try:
+            await stoppable(storage.download, uri, dest, progress=progress)
+        except StorageError as err:
+            if err.error_type == names.BAD_ASSET:
+                return None
+            raise
+        return dest
+
+    async def publish(self, number: int, path: Path, beats: Heartbeats | None = None) -> None:
+        """Store a finished segment once it is known whole (ffmpeg can lose writes and carry on), then its record."""
+        record = await asyncio.to_thread(SegmentRecord.of, path)
+        if record is None:
             fail(f"segment {number} was not written whole, not stored", names.MEDIA_MISMATCH, non_retryable=False)
         uri = self.uri(number)
-        await asyncio.to_thread(self.deps.storages.for_uri(uri).upload, path, uri)
+        storage = self.deps.storages.for_uri(uri)
+        progress = _reporting(beats, record.size) if beats is not None else None
+        await stoppable(storage.upload, path, uri, progress=progress)
+        record_path = path.with_suffix(".json")
+        await asyncio.to_thread(record_path.write_text, record.to_json())
+        await stoppable(storage.upload, record_path, self.record_uri(number))
         self.local[number] = path
 
     async def discard(self) -> None:
@@ -116,6 +237,7 @@ class SegmentTracker:
     store: SegmentStore
     segments: Segments
     done: int
+    beats: Heartbeats
     encoder: str = ""
     gpu: int | None = None
     draining_from: int | None = None
@@ -124,7 +246,7 @@ class SegmentTracker:
         await self.publish_finished()
         clip = self.store.clip
         frames_done = self.segments.start * self.store.frames_per_segment + frames
-        activity.heartbeat({"frames_done": frames_done, "frames_total": clip.frames, "segments_done": self.done})
+        self.beats.update(stage="rendering", frames_done=frames_done, frames_total=clip.frames, segments_done=self.done)
         metrics.IN_FLIGHT[(self.store.video_id, clip.index)] = metrics.ClipInFlight(
             self.store.video_id, clip.index, frames_done, clip.frames, self.encoder, self.gpu
         )
@@ -137,7 +259,7 @@ class SegmentTracker:
     async def publish_finished(self) -> None:
         for number in self._listed():
             if number == self.done:
-                await self.store.publish(number, self.segments.path(number))
+                await self.store.publish(number, self.segments.path(number), self.beats)
                 self.done += 1
 
     def _listed(self) -> list[int]:

@@ -66,6 +66,12 @@ class Settings:
     """Prices by GPU class, 'gpu' (renders on the unclassed queue) and 'cpu' (per core)."""
     webhook_secret: str = ""
     """Key for the HMAC-SHA256 signature of completion webhooks."""
+    queue_wait_seconds: float = 1800.0
+    """How long a clip render may wait for a worker to pick it up before the video fails, naming the queue."""
+    work_max_age_seconds: float = 7 * 86400.0
+    """Intermediates older than this are removed by the control workers' periodic sweep."""
+    sweep_interval_seconds: float = 3600.0
+    """How often a control worker sweeps the work store; 0 turns the sweep off."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -86,6 +92,9 @@ class Settings:
             heartbeat_seconds=float(env.get("RENDER_HEARTBEAT_SECONDS", "30")),
             usd_per_hour=default_rates() | parse_rates(env.get("RENDER_RATES", "")),
             webhook_secret=env.get("RENDER_WEBHOOK_SECRET", ""),
+            queue_wait_seconds=float(env.get("RENDER_QUEUE_WAIT_SECONDS", "1800")),
+            work_max_age_seconds=float(env.get("RENDER_WORK_MAX_AGE_HOURS", "168")) * 3600,
+            sweep_interval_seconds=float(env.get("RENDER_SWEEP_INTERVAL_SECONDS", "3600")),
         )
 
     def work_uri_for(self, key: str) -> str:

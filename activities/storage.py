@@ -1,19 +1,66 @@
 """Storage by URI: `file://` on local or shared disk, `s3://` through boto3.
 
-Both publish atomically (write then rename, or a single PUT), so a reader never
-sees a half-written file under a final key, and a retried write simply overwrites.
+Both publish atomically (write then rename; an S3 upload becomes visible only when
+its completing request lands), so a reader never sees a half-written file under a
+final key, and a retried write simply overwrites.
+
+Transfers can be stopped. An activity attempt that timed out or was canceled has
+already been handed to another worker, so its upload must not land afterwards and
+overwrite the newer one: `upload` and `download` take a `threading.Event`, check it
+between chunks (and right before the publishing step), and raise `Stopped` without
+publishing anything once it is set. `progress` hears the bytes done so far.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shutil
+import socket
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote
 
+from activities.keeper import Stopped
 from contracts import names
+
+Progress = Callable[[int], None]
+"""Called with the bytes transferred so far (never decreasing), on the thread doing the transfer.
+
+An activity's heartbeat must be sent from its event loop (`loop.call_soon_threadsafe`).
+A progress callback that raises is reported once and then left out: it never fails a transfer.
+"""
+
+log = logging.getLogger(__name__)
+
+
+def guarded(progress: Progress | None) -> Progress | None:
+    """`progress`, except that its first exception is logged and it is not called again."""
+    if progress is None:
+        return None
+    failed = False
+
+    def report(done: int) -> None:
+        nonlocal failed
+        if failed:
+            return
+        try:
+            progress(done)
+        except Exception:
+            failed = True
+            log.warning("transfer progress callback failed; progress is no longer reported", exc_info=True)
+
+    return report
+
+
+CHUNK = 1 << 20
+"""FileStorage copies this much between checks of the stop event."""
 
 
 class StorageError(Exception):
@@ -31,19 +78,72 @@ class StorageError(Exception):
 class Storage(Protocol):
     def exists(self, uri: str) -> bool: ...
     def size(self, uri: str) -> int: ...
-    def download(self, uri: str, dest: Path) -> None: ...
-    def upload(self, src: Path, uri: str) -> None: ...
+    def download(
+        self, uri: str, dest: Path, *, stop: threading.Event | None = None, progress: Progress | None = None
+    ) -> None:
+        """Copy `uri` to `dest` (whole, or not at all); raise `Stopped` once `stop` is set."""
+        ...
+
+    def upload(
+        self, src: Path, uri: str, *, stop: threading.Event | None = None, progress: Progress | None = None
+    ) -> None:
+        """Publish `src` at `uri` atomically; once `stop` is set, raise `Stopped` and publish nothing."""
+        ...
+
     def local_path(self, uri: str) -> Path | None:
         """The file itself when it is on this machine's disk, to avoid a copy."""
         ...
 
     def delete_prefix(self, uri: str) -> int: ...
+    def delete(self, uri: str) -> bool:
+        """Remove one file or object (never a directory, never others sharing its name as a prefix)."""
+        ...
+
+    def create(self, data: bytes, uri: str) -> bool:
+        """Store a small object only if nothing is there yet; False if something was (atomic: one winner)."""
+        ...
 
 
 def file_path(uri: str) -> Path:
     if not uri.startswith("file://"):
         raise StorageError(f"not a file:// URI: {uri}", names.FORBIDDEN_PATH)
     return Path(unquote(uri[len("file://") :]))
+
+
+def check_stop(stop: threading.Event | None, what: str) -> None:
+    if stop is not None and stop.is_set():
+        raise Stopped(f"{what} stopped")
+
+
+def sha256_of(path: Path, *, stop: threading.Event | None = None) -> str:
+    """Hex SHA-256 of a file, read in chunks so that a stop is noticed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            check_stop(stop, f"hashing {path.name}")
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def partial_name(dest: Path) -> Path:
+    """A private name beside `dest` for the bytes until they are whole."""
+    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
+
+
+def copy_chunks(
+    src: Path, dest: Path, stop: threading.Event | None, progress: Progress | None, *, sync: bool, what: str
+) -> None:
+    done = 0
+    with open(src, "rb") as reader, open(dest, "wb") as writer:
+        while chunk := reader.read(CHUNK):
+            check_stop(stop, what)
+            writer.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
+        if sync:
+            writer.flush()
+            os.fsync(writer.fileno())
 
 
 class FileStorage:
@@ -53,17 +153,27 @@ class FileStorage:
     def size(self, uri: str) -> int:
         return file_path(uri).stat().st_size
 
-    def download(self, uri: str, dest: Path) -> None:
-        shutil.copyfile(file_path(uri), dest)
+    def download(
+        self, uri: str, dest: Path, *, stop: threading.Event | None = None, progress: Progress | None = None
+    ) -> None:
+        partial = partial_name(dest)
+        try:
+            copy_chunks(file_path(uri), partial, stop, guarded(progress), sync=False, what=f"download of {uri}")
+            check_stop(stop, f"download of {uri}")
+            os.replace(partial, dest)
+        finally:
+            partial.unlink(missing_ok=True)
 
-    def upload(self, src: Path, uri: str) -> None:
+    def upload(
+        self, src: Path, uri: str, *, stop: threading.Event | None = None, progress: Progress | None = None
+    ) -> None:
         dest = file_path(uri)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
+        partial = partial_name(dest)
         try:
-            shutil.copyfile(src, partial)
-            with open(partial, "rb") as handle:
-                os.fsync(handle.fileno())
+            copy_chunks(src, partial, stop, guarded(progress), sync=True, what=f"upload to {uri}")
+            # The rename publishes: a stopped attempt never reaches it.
+            check_stop(stop, f"upload to {uri}")
             os.replace(partial, dest)
         finally:
             partial.unlink(missing_ok=True)
@@ -81,6 +191,26 @@ class FileStorage:
             path.unlink()
             return 1
         return 0
+
+    def delete(self, uri: str) -> bool:
+        path = file_path(uri)
+        if not path.is_file() or path.is_symlink():
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
+    def create(self, data: bytes, uri: str) -> bool:
+        dest = file_path(uri)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = partial_name(dest)
+        try:
+            partial.write_bytes(data)
+            os.link(partial, dest)  # fails if dest exists: exactly one creator wins
+        except FileExistsError:
+            return False
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -105,6 +235,143 @@ REFUSED_CODES = frozenset(
 """S3 answers that mean the credentials (or their permissions) are wrong: retrying cannot help."""
 
 
+PART = 8 << 20
+"""S3 part size (boto3's default); the last part may be smaller."""
+SINGLE_PUT_MAX = 64 << 10
+"""Files up to this size go in one PUT after a last check of the stop event: a send about as short as a
+completing request's. Larger ones go in parts."""
+PARTS_IN_FLIGHT = 4
+WIRE_CHUNK = 16 << 10
+"""Bytes read from a download between checks of the stop event (about a second at tens of KB/s)."""
+DOWNLOAD_ATTEMPTS = 5
+"""Reads of an object cut short mid-body: each retry resumes with a Range request."""
+
+
+class _Halt(CancelledError):
+    """Raised inside botocore when the stop event is set.
+
+    botocore retries errors raised while sending (it wraps them as HTTP client
+    errors), except a `concurrent.futures.CancelledError`, which passes through
+    at once: a stopped transfer is not retried and its connection is dropped.
+    """
+
+
+class Flag(Protocol):
+    """What a transfer checks to know it was stopped: a `threading.Event`, or `_Either`."""
+
+    def is_set(self) -> bool: ...
+
+
+class _Either:
+    def __init__(self, *flags: Flag) -> None:
+        self._flags = flags
+
+    def is_set(self) -> bool:
+        return any(flag.is_set() for flag in self._flags)
+
+
+_watched = threading.local()
+"""The stop event of the transfer running on this thread, seen by the client's event hooks."""
+
+
+@contextmanager
+def _watching(stop: Flag | None) -> Iterator[None]:
+    previous = getattr(_watched, "stop", None)
+    _watched.stop = stop
+    try:
+        yield
+    finally:
+        _watched.stop = previous
+
+
+def _halt_if_stopped(**_: Any) -> None:
+    """Before each request is sent and before each retry: give up once the transfer was stopped."""
+    stop: Flag | None = getattr(_watched, "stop", None)
+    if stop is not None and stop.is_set():
+        raise _Halt()
+
+
+class _Meter:
+    """Bytes on the wire across the parts of one upload, reported as a running total."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self._total += count
+            if self._progress is not None:
+                self._progress(self._total)
+
+
+class _PartBody:
+    """One byte range of a file as a request body.
+
+    Every read checks the stop event, so a send in progress stops within one
+    socket write. Reads made before the request leaves (checksums, the payload
+    signature) and re-reads after a retry rewinds are not counted as sent.
+    """
+
+    def __init__(self, path: Path, offset: int, length: int, stop: Flag, meter: _Meter) -> None:
+        self._file: BinaryIO = open(path, "rb")  # noqa: SIM115 (closed by close())
+        self._offset = offset
+        self._length = length
+        self._position = 0
+        self._counted = 0
+        self._stop = stop
+        self._meter = meter
+        self.sending = False
+
+    def read(self, amount: int | None = -1) -> bytes:
+        if self._stop.is_set():
+            raise _Halt()
+        left = self._length - self._position
+        want = left if amount is None or amount < 0 else min(amount, left)
+        self._file.seek(self._offset + self._position)
+        data = self._file.read(want)
+        self._position += len(data)
+        if self.sending and self._position > self._counted:
+            self._meter.add(self._position - self._counted)
+            self._counted = self._position
+        return data
+
+    def seek(self, position: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._length}[whence]
+        self._position = max(0, min(self._length, base + position))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def __len__(self) -> int:
+        return self._length
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _part_body(request: Any) -> _PartBody | None:
+    body = getattr(request, "body", None)
+    body = getattr(body, "_raw", body)  # inside botocore's aws-chunked wrapper (trailing checksums)
+    return body if isinstance(body, _PartBody) else None
+
+
+def _not_sending(request: Any, **_: Any) -> None:
+    if (body := _part_body(request)) is not None:
+        body.sending = False
+
+
+def _sending(request: Any, **_: Any) -> None:
+    if (body := _part_body(request)) is not None:
+        body.sending = True
+
+
+RETRYABLE_READS: tuple[type[BaseException], ...] = (socket.timeout, ConnectionError)
+"""A download body cut short: resumed from where it broke off (with botocore's streaming errors)."""
+
+
 class S3Storage:
     """S3 and S3-compatible stores (MinIO, IBM COS, GCS interop) by endpoint URL.
 
@@ -122,6 +389,12 @@ class S3Storage:
             region_name=region,
             config=Config(retries={"max_attempts": 5, "mode": "standard"}),
         )
+        events = self._client.meta.events
+        events.register_first("before-send.s3", _halt_if_stopped)
+        events.register_first("needs-retry.s3", _halt_if_stopped)
+        # Around the signer, which reads the whole body to hash it when the endpoint is plain HTTP.
+        events.register_first("request-created.s3", _not_sending)
+        events.register_last("request-created.s3", _sending)
 
     def _call(self, uri: str, action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from boto3.exceptions import S3UploadFailedError
@@ -165,18 +438,167 @@ class S3Storage:
         head = self._call(uri, "head", self._client.head_object, Bucket=bucket, Key=key)
         return int(head["ContentLength"])
 
-    def download(self, uri: str, dest: Path) -> None:
-        bucket, key = split_s3(uri)
-        self._call(uri, "download", self._client.download_file, bucket, key, str(dest))
+    def download(
+        self, uri: str, dest: Path, *, stop: threading.Event | None = None, progress: Progress | None = None
+    ) -> None:
+        stop = stop or threading.Event()
+        partial = partial_name(dest)
+        try:
+            with _watching(stop):
+                self._call(uri, "download", self._download, uri, partial, stop, guarded(progress))
+            check_stop(stop, f"download of {uri}")
+            os.replace(partial, dest)
+        except _Halt:
+            raise Stopped(f"download of {uri} stopped") from None
+        finally:
+            partial.unlink(missing_ok=True)
 
-    def upload(self, src: Path, uri: str) -> None:
-        # upload_file switches to multipart above 8 MiB; S3 makes the object
-        # visible only when the upload completes, so readers never see a partial one.
+    def _download(self, uri: str, partial: Path, stop: threading.Event, progress: Progress | None) -> None:
+        from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+
+        botocore_errors = (IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
+        retryable: tuple[type[BaseException], ...] = (*botocore_errors, *RETRYABLE_READS)
         bucket, key = split_s3(uri)
-        self._call(uri, "upload", self._client.upload_file, str(src), bucket, key)
+        done, etag, cut = 0, "", 0
+        with open(partial, "wb") as out:
+            while True:
+                # After a cut, go on from where it broke off, and only if the object is still the same one.
+                resume = {"Range": f"bytes={done}-", "IfMatch": etag} if etag else {}
+                response = self._client.get_object(Bucket=bucket, Key=key, **resume)
+                etag = etag or response.get("ETag", "")
+                body = response["Body"]
+                try:
+                    for chunk in body.iter_chunks(WIRE_CHUNK):
+                        if stop.is_set():
+                            raise _Halt()
+                        out.write(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done)
+                    return
+                except retryable:
+                    cut += 1
+                    if cut >= DOWNLOAD_ATTEMPTS or not etag:
+                        raise
+                finally:
+                    body.close()
+
+    def upload(
+        self, src: Path, uri: str, *, stop: threading.Event | None = None, progress: Progress | None = None
+    ) -> None:
+        """Publish `src` at `uri`; nothing is visible under the key until the last request.
+
+        Small files go in one PUT. Larger ones go as a multipart upload: its parts
+        are invisible, the stop event is checked once they are all stored, and only
+        then is the short completing request sent. A stopped or failed upload is
+        aborted, so no parts are left behind either.
+        """
+        stop = stop or threading.Event()
+        try:
+            with _watching(stop):
+                self._call(uri, "upload", self._upload, uri, src, stop, guarded(progress))
+        except _Halt:
+            raise Stopped(f"upload to {uri} stopped") from None
+
+    def _checksum(self) -> dict[str, str]:
+        """What s3transfer sends by default: CRC32 of every part, listed again when completing."""
+        if self._client.meta.config.request_checksum_calculation == "when_supported":
+            return {"ChecksumAlgorithm": "CRC32"}
+        return {}
+
+    def _upload(self, uri: str, src: Path, stop: threading.Event, progress: Progress | None) -> None:
+        bucket, key = split_s3(uri)
+        size = src.stat().st_size
+        if size <= SINGLE_PUT_MAX:
+            data = src.read_bytes()
+            check_stop(stop, f"upload to {uri}")
+            self._client.put_object(Bucket=bucket, Key=key, Body=data)
+            if progress is not None:
+                progress(len(data))
+            return
+        checksum = self._checksum()
+        upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key, **checksum)["UploadId"]
+        try:
+            parts = self._send_parts(src, size, bucket, key, upload_id, stop, _Meter(progress), checksum)
+            # The last moment a stopped attempt can back out: nothing under the key yet.
+            check_stop(stop, f"upload to {uri}")
+            self._client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            with _watching(None), suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def _send_parts(
+        self,
+        src: Path,
+        size: int,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        stop: threading.Event,
+        meter: _Meter,
+        checksum: dict[str, str],
+    ) -> list[dict[str, Any]]:
+        # One failed part stops the others: the whole upload is aborted anyway.
+        halt = threading.Event()
+        either = _Either(stop, halt)
+
+        def send(number: int) -> dict[str, Any]:
+            offset = (number - 1) * PART
+            body = _PartBody(src, offset, min(PART, size - offset), either, meter)
+            try:
+                with _watching(either):
+                    answer = self._client.upload_part(
+                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, **checksum
+                    )
+            except BaseException:
+                halt.set()
+                raise
+            finally:
+                body.close()
+            part = {"ETag": answer["ETag"], "PartNumber": number}
+            for name in ("ChecksumCRC32",) if checksum else ():
+                if name in answer:
+                    part[name] = answer[name]
+            return part
+
+        numbers = range(1, (size + PART - 1) // PART + 1)
+        with ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-part") as pool:
+            futures = [pool.submit(send, number) for number in numbers]
+        errors = [error for future in futures if (error := future.exception()) is not None]
+        # The error that halted the others, not the halts it caused.
+        for error in sorted(errors, key=lambda e: isinstance(e, _Halt)):
+            raise error
+        return [future.result() for future in futures]
 
     def local_path(self, uri: str) -> Path | None:
         return None
+
+    def delete(self, uri: str) -> bool:
+        bucket, key = split_s3(uri)
+        if not self.exists(uri):
+            return False
+        self._call(uri, "delete", self._client.delete_object, Bucket=bucket, Key=key)
+        return True
+
+    def create(self, data: bytes, uri: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        bucket, key = split_s3(uri)
+
+        def put() -> bool:
+            try:
+                # A conditional PUT: S3 answers 412 when the key already exists.
+                self._client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+            except ClientError as err:
+                if str(err.response.get("Error", {}).get("Code", "")) in {"PreconditionFailed", "412"}:
+                    return False
+                raise
+            return True
+
+        return bool(self._call(uri, "create", put))
 
     def delete_prefix(self, uri: str) -> int:
         bucket, prefix = split_s3(uri)

@@ -1,24 +1,36 @@
 """Resume benchmark: what a worker loss costs, measured against an uninterrupted render in the same run.
 
-One long clip is rendered three times on a local cluster (dev server + worker processes):
+One clip is rendered three times on a local cluster (dev server + worker processes):
 uninterrupted; with its worker SIGKILLed at a random point (found dead by the heartbeat
 timeout); and with its worker SIGTERMed at a random point (drained and handed over).
 Printed: seconds of video rendered twice, recovery delay (signal → work resumed on the
 other worker) and total time ÷ the uninterrupted render.
 
+Then late kills: a long clip (many segments) rendered uninterrupted, then SIGKILLed once
+10 % and once 90 % of its segments are stored. The retry checks every stored segment
+before it renders again, so this shows whether recovery grows with the work done.
+Recovery here runs from the signal to the first segment the retry stores (the heartbeat
+timeout, the retry's checks of what is stored, one segment's render); the 90 % figures
+should match the 10 % ones.
+
     .venv/bin/python bench/resume.py [--seconds 30] [--size 1280x720] [--heartbeat 10] [--seed N]
+                                     [--long-seconds 120] [--long-size 640x360]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import random
 import signal
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,13 +67,7 @@ def job(video_id: str, seconds: int, size: str) -> dict[str, object]:
 
 async def second_attempt_started(client: Client, video_id: str) -> None:
     """Wait until the clip's retry is running on a worker."""
-    handle = client.get_workflow_handle(video_id)
-    while True:
-        desc = await handle.describe()
-        for pending in desc.raw_description.pending_activities:
-            if pending.activity_type.name == names.RENDER_CLIP and pending.attempt >= 2 and pending.state == 2:
-                return  # PENDING_ACTIVITY_STATE_STARTED
-        await asyncio.sleep(0.05)
+    await retry_started_at(client, video_id)
 
 
 async def render(
@@ -94,6 +100,120 @@ async def render(
     return run, result
 
 
+@dataclass
+class LateKill:
+    fraction: float
+    stored: int
+    """Segments stored (with their records) when the worker was killed."""
+    wasted_s: float
+    reused_s: float
+    recovery_s: float
+    """Signal → the retry's first stored segment: the sum of the three phases below."""
+    detect_s: float
+    """Signal → the retry started (the heartbeat timeout, then the retry's backoff)."""
+    verify_s: float
+    """Retry started → stored segments checked ("resuming clip" in the worker's log)."""
+    first_segment_s: float
+    """Checked → the retry's first segment stored (audio track, ffmpeg start, one segment)."""
+    total_s: float
+
+
+def records(cluster: LocalCluster, video_id: str) -> list[Path]:
+    """Integrity records of the stored segments; each is written after its segment."""
+    return sorted((cluster.data / "work" / video_id / "segments").glob("*/*.json"))
+
+
+def newest(paths: list[Path]) -> float:
+    """The latest modification time among `paths` (files may be replaced or removed meanwhile)."""
+    times = [0.0]
+    for path in paths:
+        with suppress(FileNotFoundError):
+            times.append(path.stat().st_mtime)
+    return max(times)
+
+
+async def retry_started_at(client: Client, video_id: str) -> float:
+    """Wall time the clip's retry started on a worker, as the server recorded it."""
+    handle = client.get_workflow_handle(video_id)
+    while True:
+        desc = await handle.describe()
+        for pending in desc.raw_description.pending_activities:
+            if pending.activity_type.name == names.RENDER_CLIP and pending.attempt >= 2 and pending.state == 2:
+                return pending.last_started_time.ToDatetime(tzinfo=UTC).timestamp()
+        await asyncio.sleep(0.05)
+
+
+def resumed_at(cluster: LocalCluster, video_id: str) -> float:
+    """Wall time the retry finished checking the stored segments, from the render workers' logs."""
+    for log in cluster.data.glob("worker-gpu-*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if '"resuming clip"' in line and video_id in line:
+                entry = json.loads(line)
+                if entry.get("workflow_id") == video_id and entry.get("attempt", 1) >= 2:
+                    return datetime.fromisoformat(entry["timestamp"]).timestamp()
+    raise LookupError(f"no 'resuming clip' line for {video_id}")
+
+
+async def late_kill(
+    cluster: LocalCluster, renders: RenderClient, video_id: str, args: argparse.Namespace, fraction: float, fps: float
+) -> LateKill:
+    """SIGKILL the clip's worker once `fraction` of its segments are stored; time until the retry stores one."""
+    count = math.ceil(args.long_seconds * FPS / SEGMENT_FRAMES)
+    started = time.monotonic()
+    await renders.submit(job(video_id, args.long_seconds, args.long_size))
+    victim = cluster.workers[-1]
+    cluster.start_worker("gpu")  # a standby already polling
+    while len(records(cluster, video_id)) < max(1, round(fraction * count)):
+        await asyncio.sleep(0.02)
+    stored = records(cluster, video_id)
+    last_stored = newest(cluster.segments(video_id))
+    signalled_wall = time.time()
+    victim.send_signal(signal.SIGKILL)
+    retry_started = await retry_started_at(renders.client, video_id)
+    while (first_new := newest(cluster.segments(video_id))) <= signalled_wall:
+        await asyncio.sleep(0.02)
+    result = await renders.result(video_id)
+    resumed = resumed_at(cluster, video_id)
+    reused = result.clips[0].reused_frames
+    # Frames encoded since the last stored segment, and stored segments the retry did not reuse.
+    lost = (signalled_wall - last_stored) * fps + max(0, len(stored) * SEGMENT_FRAMES - reused)
+    return LateKill(
+        fraction,
+        len(stored),
+        wasted_s=lost / FPS,
+        reused_s=reused / FPS,
+        recovery_s=first_new - signalled_wall,
+        detect_s=retry_started - signalled_wall,
+        verify_s=resumed - retry_started,
+        first_segment_s=first_new - resumed,
+        total_s=time.monotonic() - started,
+    )
+
+
+async def late_kills(
+    cluster: LocalCluster, renders: RenderClient, args: argparse.Namespace
+) -> tuple[LateKill, LateKill]:
+    base, reference = await render(cluster, renders, job("resume-late-base", args.long_seconds, args.long_size))
+    encode_fps = reference.frames / reference.clips[0].render_seconds
+    count = math.ceil(args.long_seconds * FPS / SEGMENT_FRAMES)
+    print(
+        f"late kills: {args.long_seconds} s clip at {args.long_size} ({count} segments), "
+        f"uninterrupted {base.total_s:.2f} s ({encode_fps:.0f} fps)"
+    )
+    runs = []
+    for fraction in (0.1, 0.9):
+        run = await late_kill(cluster, renders, f"resume-late-{round(fraction * 100)}", args, fraction, encode_fps)
+        runs.append(run)
+        print(
+            f"SIGKILL at {run.fraction:4.0%} ({run.stored:3d}/{count} segments stored): "
+            f"re-rendered {run.wasted_s:4.2f} s of video, reused {run.reused_s:6.2f} s, "
+            f"recovery {run.recovery_s:5.2f} s = found dead {run.detect_s:5.2f} s + checks {run.verify_s:4.2f} s "
+            f"+ first segment {run.first_segment_s:4.2f} s, total ÷ uninterrupted {run.total_s / base.total_s:4.2f}"
+        )
+    early, late = runs
+    return early, late
+
+
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-resume-") as tmp:
@@ -124,6 +244,7 @@ async def main(args: argparse.Namespace) -> None:
                     f"recovery {run.recovery_s:5.2f} s (goal ≤ heartbeat {args.heartbeat} s + 5 s), "
                     f"total ÷ uninterrupted {run.total_s / base.total_s:4.2f}"
                 )
+            early, late = await late_kills(cluster, renders, args)
         finally:
             cluster.stop()
     kill = results[signal.SIGKILL]
@@ -135,6 +256,12 @@ async def main(args: argparse.Namespace) -> None:
         f"{results[signal.SIGTERM].recovery_s:.2f} s; SIGKILL total ÷ uninterrupted {kill.total_s / base.total_s:.2f}"
         + ("" if recovery_ok else " (recovery goal missed)")
     )
+    print(
+        f"headline (late kills): recovery at 90 % ÷ at 10 %: {late.recovery_s / early.recovery_s:.2f} "
+        f"({late.recovery_s:.2f} s ÷ {early.recovery_s:.2f} s), checks of stored segments {late.verify_s:.2f} s "
+        f"÷ {early.verify_s:.2f} s; re-rendered {late.wasted_s:.2f} s at 90 %, {early.wasted_s:.2f} s at 10 % "
+        f"(segment {SEGMENT_FRAMES / FPS:g} s)"
+    )
 
 
 if __name__ == "__main__":
@@ -143,5 +270,7 @@ if __name__ == "__main__":
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--heartbeat", type=int, default=10, help="render heartbeat timeout, seconds")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--long-seconds", type=int, default=120, help="clip length for the late kills")
+    parser.add_argument("--long-size", default="640x360", help="frame size for the late kills")
     asyncio.run(main(parser.parse_args()))
     exit_now(0)

@@ -8,8 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.job import Profile
-from contracts.plan import PlannedClip
+from contracts.job import Job, Profile
+from contracts.plan import PlannedClip, VideoPlan
+
+
+@dataclass(frozen=True)
+class ValidatedJob:
+    """The job as validated and planned once, recorded in history by a local activity.
+
+    A later, stricter contract cannot change what a running video already
+    accepted: replay reads this record instead of validating again.
+    """
+
+    job: Job
+    plan: VideoPlan
+    job_hash: str
+    """sha256 of the canonical job: which job a published output was rendered from."""
 
 
 @dataclass(frozen=True)
@@ -17,6 +31,8 @@ class CheckJobInput:
     video_id: str
     output_uri: str | None
     asset_uris: list[str]
+    job_hash: str = ""
+    """When set, an output this video already published from the same job is returned instead of rendered."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,10 @@ class CheckJobResult:
     """Render heartbeat timeout from the control workers' configuration, recorded in history."""
     usd_per_hour: dict[str, float] = field(default_factory=dict)
     """Prices by GPU class, 'gpu' (unclassed) and 'cpu' (per core), from the control workers' configuration."""
+    queue_wait_seconds: float = 0.0
+    """How long a clip may wait for a render worker before the video fails (0: no limit)."""
+    published: VideoResult | None = None
+    """This video's result when it was already published from the same job: nothing is rendered again."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,10 @@ class UploadInput:
     video_id: str
     source_uri: str
     output_uri: str
+    job_hash: str = ""
+    """Written to the output's manifest: the output belongs to this video and this job."""
+    result: VideoResult | None = None
+    """The video's result (bytes filled in on publish), kept in the manifest for a restart of a completed id."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +117,8 @@ class UploadResult:
 @dataclass(frozen=True)
 class DiscardInput:
     video_id: str
+    output_uri: str | None = None
+    """Also unpublish this output, if this video's manifest claims it (a cancel that raced the upload)."""
 
 
 @dataclass(frozen=True)
@@ -128,3 +154,5 @@ class Progress:
     frames_total: int = 0
     frames_done: int = 0
     error: str | None = None
+    notify_error: str | None = None
+    """Why the completion webhook could not be started; the render itself stands."""

@@ -72,7 +72,7 @@ async def submit(args: argparse.Namespace, client: RenderClient) -> int:
     if args.video_id:
         job["video_id"] = args.video_id
     try:
-        video_id = await client.submit(job)
+        video_id = await client.submit(job, require_worker=not args.allow_no_worker)
     except JobRefused as err:
         print(f"refused: {err}", file=sys.stderr)
         return 2
@@ -164,6 +164,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("job")
     s.add_argument("--video-id", help="override the job's video_id")
     s.add_argument("--wait", action="store_true", help="watch until the render ends")
+    s.add_argument(
+        "--allow-no-worker",
+        action="store_true",
+        help="start even when no worker polls the job's render queue (workers that scale from zero)",
+    )
     for name, text in (
         ("status", "print a render's status"),
         ("watch", "live progress until the render ends"),

@@ -91,17 +91,22 @@ class RenderClient:
         target = target or TemporalTarget.from_env()
         return cls(await target.connect(), target)
 
-    async def submit(self, job: dict[str, Any]) -> str:
+    async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
         """Validate and start a render; the workflow id is the video id.
 
         A second submit of the same id is refused while it runs or once it has
         completed; a failed or canceled render may be submitted again, and reuses
-        every clip it had already finished.
+        every clip it had already finished. A job whose render queue no worker
+        polls is refused, naming the queue, unless `require_worker` is False (for
+        workers that scale from zero on the queue's backlog).
         """
         try:
-            plan = plan_video(parse_job(job))
+            parsed = parse_job(job)
+            plan = plan_video(parsed)
         except JobError as err:
             raise JobRefused(err.field, err.message) from None
+        if require_worker:
+            await self._require_worker(parsed.gpu_class)
         try:
             await self.client.start_workflow(
                 names.WORKFLOW_NAME,
@@ -181,9 +186,28 @@ class RenderClient:
                 return
             await asyncio.sleep(interval)
 
-    async def pollers(self) -> dict[str, list[Poller]]:
+    async def _require_worker(self, gpu_class: str | None, grace_seconds: float = 5.0) -> None:
+        """Refuse a job nobody would render; a worker that is just starting gets a few seconds to poll."""
+        queue = render_queue(gpu_class)
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while not (await self.pollers([queue]))[queue]:
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            return
+        field = "gpu_class" if gpu_class else "task_queue"
+        start = f"RENDER_GPU_CLASS={gpu_class} " if gpu_class else ""
+        raise JobRefused(
+            field,
+            f"no worker polls task queue {queue}; start one with `{start}render-worker --mode gpu`, "
+            "or submit with --allow-no-worker where render workers scale from zero",
+        )
+
+    async def pollers(self, queues: list[str] | None = None) -> dict[str, list[Poller]]:
         """Workers polling each render queue now (the server's poller lists), by queue name."""
-        queues = [names.CONTROL_QUEUE, names.GPU_QUEUE, *(render_queue(c) for c in sorted(GPU_CLASSES))]
+        if queues is None:
+            queues = [names.CONTROL_QUEUE, names.GPU_QUEUE, *(render_queue(c) for c in sorted(GPU_CLASSES))]
         found: dict[str, list[Poller]] = {}
         for queue in queues:
             response = await self.client.workflow_service.describe_task_queue(

@@ -21,6 +21,7 @@ from activities.settings import Settings, file_uri
 from contracts import search
 from starter import RenderClient
 from starter.client import root_cause
+from tests.fault_proxy import FaultProxy, fault_proxy
 from workers.devserver import temporal_binary
 from workers.local import LocalCluster, free_port
 from workers.main import WorkerOptions, build_workers, run_until_stopped
@@ -88,6 +89,13 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
+    """The S3 endpoint behind a proxy that injects faults and slows the link on cue."""
+    with fault_proxy(s3_endpoint) as running:
+        yield running
 
 
 @pytest.fixture

@@ -4,6 +4,11 @@ It sits on 127.0.0.1 in front of the moto server, one thread per connection, and
 forwards every request byte for byte (the signature still checks out), unless a
 rule says to fail it. Rules match on method and path/query and fire a set number
 of times, so a test knows exactly how many faults the client had to ride out.
+
+`throttle(bytes_per_second)` makes it a slow link: request bodies are read and
+response bodies written at that rate in each direction, shared by all connections.
+A request whose body stops short (the client gave up) is never forwarded, as S3
+itself would refuse a body shorter than its Content-Length.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import http.client
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -46,6 +52,30 @@ class Rule:
         return True
 
 
+PACE_CHUNK = 4096
+"""Bytes moved at a time on a throttled link."""
+WINDOW = 16384
+"""Receive buffer of a throttled proxy's connections."""
+
+
+class Pace:
+    """One direction of a slow link: callers wait until their bytes would have gone through."""
+
+    def __init__(self) -> None:
+        self.rate: float | None = None
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> None:
+        with self._lock:
+            if not self.rate:
+                return
+            now = time.monotonic()
+            self._free_at = max(self._free_at, now) + count / self.rate
+            wait = self._free_at - now
+        time.sleep(wait)
+
+
 @dataclass
 class Record:
     method: str
@@ -61,6 +91,10 @@ class FaultProxy:
     log: list[Record] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    upstream_pace: Pace = field(default_factory=Pace)
+    """Request bodies, client → S3."""
+    downstream_pace: Pace = field(default_factory=Pace)
+    """Response bodies, S3 → client."""
 
     @property
     def url(self) -> str:
@@ -70,6 +104,11 @@ class FaultProxy:
     def add(self, *rules: Rule) -> None:
         with self.lock:
             self.rules.extend(rules)
+
+    def throttle(self, bytes_per_second: float | None) -> None:
+        """Limit both directions to this many bytes per second (None: full speed)."""
+        self.upstream_pace.rate = bytes_per_second
+        self.downstream_pace.rate = bytes_per_second
 
     def clear(self) -> None:
         with self.lock:
@@ -109,7 +148,11 @@ class FaultProxy:
 
             def relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.receive(length)
+                if len(body) < length:
+                    proxy.record(Record(self.command, self.path, None, None))  # the client gave up mid-body
+                    self.hang_up()
+                    return
                 fault = proxy.choose(self.command, self.path)
                 if fault == "drop":
                     proxy.record(Record(self.command, self.path, fault, None))
@@ -146,7 +189,27 @@ class FaultProxy:
                     self.wfile.flush()
                     self.hang_up()
                     return
-                self.wfile.write(data)
+                self.send(data)
+
+            def receive(self, length: int) -> bytes:
+                chunks, left = [], length
+                while left > 0:
+                    proxy.upstream_pace.take(min(left, PACE_CHUNK))
+                    chunk = self.rfile.read(min(left, PACE_CHUNK) if proxy.upstream_pace.rate else left)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    left -= len(chunk)
+                return b"".join(chunks)
+
+            def send(self, data: bytes) -> None:
+                if not proxy.downstream_pace.rate:
+                    self.wfile.write(data)
+                    return
+                for start in range(0, len(data), PACE_CHUNK):
+                    proxy.downstream_pace.take(len(data[start : start + PACE_CHUNK]))
+                    self.wfile.write(data[start : start + PACE_CHUNK])
+                    self.wfile.flush()
 
             def answer_error(self, status: int) -> None:
                 code = "InternalError" if status == 500 else "SlowDown"
@@ -165,7 +228,15 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def server_bind(self) -> None:
+                # A slow link holds little in flight: a small receive window (inherited by
+                # accepted connections) keeps the client from queueing megabytes in the kernel.
+                if proxy.upstream_pace.rate:
+                    self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, WINDOW)
+                super().server_bind()
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, name="fault-proxy", daemon=True).start()
 
@@ -176,8 +247,9 @@ class FaultProxy:
 
 
 @contextmanager
-def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
+def fault_proxy(upstream: str, bytes_per_second: float | None = None) -> Iterator[FaultProxy]:
     proxy = FaultProxy(upstream)
+    proxy.throttle(bytes_per_second)
     proxy.start()
     try:
         yield proxy

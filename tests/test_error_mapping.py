@@ -25,27 +25,50 @@ def settings_in(tmp_path: Path) -> Settings:
 
 
 @pytest.mark.parametrize(
-    ("error", "error_type", "message"),
+    ("error", "error_type", "message", "will_repeat"),
     [
-        (FfmpegError(-9, ""), "FfmpegError", "ffmpeg was killed by SIGKILL"),
+        (FfmpegError(-9, ""), "FfmpegError", "ffmpeg was killed by SIGKILL", False),
+        (FfmpegError(-1, "no progress for 120 s; ffmpeg was killed"), "FfmpegError", "no progress for 120 s", False),
         (
             FfmpegError(1, "frame=1\nsome detail\nConversion failed!\n"),
-            "FfmpegError",
+            names.FFMPEG_REJECTED,
             "ffmpeg exited with 1: Conversion failed!",
+            True,
+        ),
+        (
+            # The reason, not only ffmpeg's last word, and no memory addresses.
+            FfmpegError(
+                1,
+                "[Parsed_amix_0 @ 0x55d0c0de] Input link in0:v0 parameters do not match\n"
+                "Error reinitializing filters!\nConversion failed!",
+            ),
+            names.FFMPEG_REJECTED,
+            "ffmpeg exited with 1: Input link in0:v0 parameters do not match (Conversion failed!)",
+            True,
+        ),
+        (
+            FfmpegError(1, "av_interleaved_write_frame(): Input/output error\nConversion failed!"),
+            "FfmpegError",
+            "Input/output error",
+            False,
         ),
         (
             FfmpegError(1, "Error closing file /s/a.wav: No space left on device"),
             DISK_FULL,
             "no space left on device; ffmpeg exited with 1: Error closing file /s/a.wav: No space left on device",
+            False,
         ),
-        (OSError(errno.ENOSPC, "No space left on device", "/s/clip.mov"), DISK_FULL, "writing /s/clip.mov"),
+        (OSError(errno.ENOSPC, "No space left on device", "/s/clip.mov"), DISK_FULL, "writing /s/clip.mov", False),
+        (OSError(errno.ENAMETOOLONG, "File name too long", "/out/" + "n" * 300), names.INVALID_JOB, "too long", True),
     ],
 )
-def test_messages_say_what_happened(error: Exception, error_type: str, message: str) -> None:
+def test_messages_say_what_happened_and_whether_it_will_repeat(
+    error: Exception, error_type: str, message: str, will_repeat: bool
+) -> None:
     with pytest.raises(ApplicationError) as caught, temporal_errors():
         raise error
-    assert caught.value.type == error_type and not caught.value.non_retryable
-    assert message in caught.value.message
+    assert caught.value.type == error_type and caught.value.non_retryable is will_repeat
+    assert message in caught.value.message and " @ 0x" not in caught.value.message
 
 
 def test_other_os_errors_pass_through() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 
+from activities import storage
 from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.storage import file_path
@@ -104,17 +104,20 @@ async def test_a_retried_upload_publishes_once_and_never_a_partial_file(
     upload = AssembleActivities(deps).upload_video
     inp = UploadInput(video_id, source, output)
 
-    real_copy = shutil.copyfile
+    real_copy = storage.copy_chunks
 
-    def copy_half_then_die(src: Any, dst: Any, **kwargs: Any) -> Any:
-        Path(dst).write_bytes(Path(src).read_bytes()[: 1 << 19])
+    def copy_half_then_die(src: Path, dest: Path, *args: Any, **kwargs: Any) -> None:
+        if ".render.json" in dest.name:
+            return real_copy(src, dest, *args, **kwargs)  # the manifest's claim goes through
+        dest.write_bytes(src.read_bytes()[: 1 << 19])
         raise ConnectionResetError("the worker lost its storage mid-write")
 
-    monkeypatch.setattr(shutil, "copyfile", copy_half_then_die)
+    monkeypatch.setattr(storage, "copy_chunks", copy_half_then_die)
     with pytest.raises(ConnectionResetError):
         await ActivityEnvironment().run(upload, inp)
-    assert not [p for p in out_dir.iterdir() if video_id in p.name]  # neither the video nor a partial file
-    monkeypatch.setattr(shutil, "copyfile", real_copy)
+    # Neither the video nor a partial file: only this video's claim on the output.
+    assert [p.name for p in out_dir.iterdir() if video_id in p.name] == [f"{video_id}.mp4.render.json"]
+    monkeypatch.setattr(storage, "copy_chunks", real_copy)
 
     first = await ActivityEnvironment().run(upload, inp)  # the retry
     published = file_path(output).stat()
@@ -125,4 +128,7 @@ async def test_a_retried_upload_publishes_once_and_never_a_partial_file(
     assert again == first
     after = file_path(output).stat()
     assert (after.st_ino, after.st_mtime_ns) == (published.st_ino, published.st_mtime_ns)  # not written again
-    assert [p.name for p in out_dir.iterdir() if video_id in p.name] == [f"{video_id}.mp4"]
+    assert sorted(p.name for p in out_dir.iterdir() if video_id in p.name) == [
+        f"{video_id}.mp4",
+        f"{video_id}.mp4.render.json",
+    ]

@@ -94,7 +94,10 @@ async def test_cost_per_video_names_the_costliest_clips(client: Client) -> None:
 async def test_gpu_class_jobs_wait_for_that_class(client: Client, deps: Deps) -> None:
     video_id = f"l4-{uuid.uuid4().hex[:6]}"
     renders = RenderClient(client)
-    await renders.submit(small_job(video_id, gpu_class="l4"))
+    with pytest.raises(JobRefused) as refused:  # nobody serves l4 yet: said at submit, naming the queue
+        await renders.submit(small_job(video_id, gpu_class="l4"))
+    assert refused.value.field == "gpu_class" and "render-gpu-l4" in str(refused.value)
+    await renders.submit(small_job(video_id, gpu_class="l4"), require_worker=False)  # workers scaling from zero
     handle = client.get_workflow_handle(video_id)
     async with asyncio.timeout(30):
         while not (pending := (await handle.describe()).raw_description.pending_activities):
@@ -168,7 +171,8 @@ async def test_webhook_is_signed_retried_and_delivered_once(client: Client, rece
     renders = RenderClient(client)
     await renders.submit(small_job(video_id, webhook_url=url))
     result = await asyncio.wait_for(renders.result(video_id), timeout=120)
-    await asyncio.wait_for(client.get_workflow_handle(f"{video_id}.notify").result(), timeout=60)
+    run_id = (await client.get_workflow_handle(video_id).describe()).run_id
+    await asyncio.wait_for(client.get_workflow_handle(f"{video_id}.notify.{run_id}").result(), timeout=60)
 
     assert [code for code, _, _ in hook.requests] == [500, 200]  # retried after the failure, then delivered once
     _, headers, body = hook.requests[-1]

@@ -220,7 +220,7 @@ async def test_cancel_stops_ffmpeg_and_removes_intermediates(client: Client, set
     status = await renders.status(video_id)
     assert status.state == "canceled"
     progress = await client.get_workflow_handle(video_id).query(names.PROGRESS_QUERY, result_type=Progress)
-    assert progress.stage.startswith("canceled: renders stopped")
+    assert progress.stage.startswith("canceled: work stopped")
     alive = subprocess.run(["pgrep", "-f", video_id], capture_output=True, text=True).stdout
     assert alive == ""  # no ffmpeg left for this video
     assert not (file_path(settings.work_uri) / video_id).exists()

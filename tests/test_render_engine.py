@@ -47,7 +47,7 @@ async def test_card_with_image_audio_and_hostile_text(deps: Deps) -> None:
     [inp] = clip_inputs(
         "engine-card", [{"kind": "card", "duration": 1.5, "image": image, "audio": audio, "lines": [HOSTILE]}]
     )
-    beats: list[dict[str, int]] = []
+    beats: list[dict[str, Any]] = []
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: beats.append(details[0])
     result = await env.run(RenderActivities(deps).render_clip, inp)
@@ -58,7 +58,9 @@ async def test_card_with_image_audio_and_hostile_text(deps: Deps) -> None:
     assert (info["video"]["width"], info["video"]["height"]) == (320, 180)
     assert info["audio"]["codec_name"] == "pcm_s16le"
     assert int(info["audio"]["duration_ts"]) == 45 * 1600  # audio exactly as long as the frames
-    assert beats and beats[-1] == {"frames_done": 45, "frames_total": 45, "segments_done": 1}
+    rendered = [b for b in beats if b["stage"] == "rendering"]  # every phase beats; the encode reports frames
+    assert rendered and rendered[-1]["frames_done"] == 45 and rendered[-1]["segments_done"] == 1
+    assert beats[-1]["stage"] == "removing checkpoints"
 
     again = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
     assert again.skipped and again.uri == result.uri

@@ -21,15 +21,9 @@ from temporalio.exceptions import ApplicationError
 from activities.common import temporal_errors
 from activities.storage import S3Storage, StorageError
 from contracts import names
-from tests.fault_proxy import FaultProxy, Rule, fault_proxy
+from tests.fault_proxy import FaultProxy, Rule
 
 MiB = 2**20
-
-
-@pytest.fixture
-def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
-    with fault_proxy(s3_endpoint) as running:
-        yield running
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from contracts import names
 from starter import RenderClient
 from starter.client import root_cause
-from tests.fault_proxy import FaultProxy, Rule, fault_proxy
+from tests.fault_proxy import FaultProxy, Rule
 from tests.media import streams
 from tests.report import report
 from tests.test_resume_processes import render_attempts
@@ -62,12 +62,6 @@ def s3_env(proxy: FaultProxy, named: dict[str, str], key_id: str, secret: str) -
         "RENDER_SLOTS": "2",
         "RENDER_HEARTBEAT_SECONDS": "15",
     }
-
-
-@pytest.fixture
-def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
-    with fault_proxy(s3_endpoint) as running:
-        yield running
 
 
 @pytest.fixture
@@ -146,7 +140,8 @@ async def test_a_whole_render_on_s3_rides_out_faults_and_publishes_once(
     assert int(info["video"]["nb_read_frames"]) == 495 and info["audio"]["codec_name"] == "aac"
 
     s3 = admin(s3_endpoint)
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=named["videos"])["Contents"]] == [f"out/{video_id}.mp4"]
+    published = [o["Key"] for o in s3.list_objects_v2(Bucket=named["videos"])["Contents"]]
+    assert published == [f"out/{video_id}.mp4", f"out/{video_id}.mp4.render.json"]  # the video and its manifest
     assert "Contents" not in s3.list_objects_v2(Bucket=named["work"])  # intermediates removed
     for bucket in named.values():
         assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
@@ -191,11 +186,11 @@ async def test_wrong_credentials_fail_the_render_at_once_naming_the_bucket(
                 await renders.result(video_id)
     error = root_cause(caught.value)
     assert isinstance(error, ApplicationError) and error.non_retryable and error.type == names.FORBIDDEN_PATH
-    assert repr(named["work"]) in error.message and "credentials were refused" in error.message
-    [attempt] = await render_attempts(renders.client, video_id)  # one attempt: no retry can fix credentials
-    assert attempt.attempt == 1
+    # The first request is the check of the output's owner: it names the bucket that refused.
+    assert repr(named["videos"]) in error.message and "credentials were refused" in error.message
+    assert await render_attempts(renders.client, video_id) == []  # refused before any render, on the first attempt
     history = await renders.client.get_workflow_handle(video_id).fetch_history()
     logs = "".join(p.read_text(errors="replace") for p in cluster.data.glob("worker-*.log"))
     for text in (history.to_json(), logs):
         assert wrong_secret not in text
-    assert repr(named["work"]) in logs  # the workers' own logs say which bucket refused them
+    assert repr(named["videos"]) in logs  # the workers' own logs say which bucket refused them

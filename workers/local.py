@@ -5,10 +5,13 @@ Used to exercise real preemption (signals to real processes) in tests and benchm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +50,13 @@ class LocalCluster:
     def stop_server(self) -> None:
         devserver.stop(self.data)
 
-    def start_worker(self, mode: str, *, wrapper: Sequence[str] = ()) -> subprocess.Popen[bytes]:
-        """Start a worker process; `wrapper` runs it under another command (say, in its own mount namespace)."""
+    def start_worker(
+        self, mode: str, *, wrapper: Sequence[str] = (), wait_ready: float = 60.0
+    ) -> subprocess.Popen[bytes]:
+        """Start a worker process and wait (up to `wait_ready` s; 0: not at all) until it polls.
+
+        `wrapper` runs it under another command (say, in its own mount namespace).
+        """
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
@@ -64,7 +72,21 @@ class LocalCluster:
             command = [*wrapper, sys.executable, "-m", "workers", "--mode", mode]
             proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         self.workers.append(proc)
+        if wait_ready:
+            self._wait_ready(proc, int(env["RENDER_HEALTH_PORT"]), wait_ready)
         return proc
+
+    @staticmethod
+    def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer,
+            ):
+                if answer.status == 200:
+                    return
+            time.sleep(0.2)
 
     def segments(self, video_id: str) -> list[Path]:
         """Checkpointed segments of the video's clips currently in the work store."""

@@ -24,9 +24,12 @@ from activities.common import Deps
 from activities.logs import configure_logging
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
 from activities.notify import NotifyActivities
+from activities.queues import queue_has_workers
 from activities.render import RenderActivities
+from activities.retention import sweeping
 from activities.scratch import sweep_stale
 from activities.settings import Settings
+from activities.validate import validate_job
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
 from starter.connection import TemporalTarget
@@ -113,9 +116,14 @@ async def build_workers(
                     assemble.upload_video,
                     assemble.discard_intermediates,
                     NotifyActivities(deps.settings.webhook_secret).notify_webhook,
+                    validate_job,
+                    queue_has_workers,
                 ],
                 max_concurrent_activities=options.control_slots,
                 graceful_shutdown_timeout=drain,
+                # A cancel reaches concat and upload through a heartbeat: no later than this.
+                max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+                default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             )
         )
     if options.mode in ("all", "gpu"):
@@ -192,7 +200,10 @@ async def serve(options: WorkerOptions) -> int:
             health = stack.enter_context(HealthServer(state, options.health_address, options.health_port))
             log.info("health server listening", port=health.port)
         log.info("worker started", mode=options.mode, queues=state.task_queues, address=target.address)
-        await run_until_stopped(workers, stop, state)
+        # Control workers remove intermediates older than RENDER_WORK_MAX_AGE_HOURS in the background.
+        sweep_every = settings.sweep_interval_seconds if options.mode in ("all", "control") else 0
+        async with sweeping(Deps.from_settings(settings), sweep_every, settings.work_max_age_seconds):
+            await run_until_stopped(workers, stop, state)
     log.info("worker stopped")
     return 0
 

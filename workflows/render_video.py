@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    TimeoutType,
+    is_cancelled_exception,
+)
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -33,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         RenderClipInput,
         UploadInput,
         UploadResult,
+        ValidatedJob,
         VideoResult,
         WebhookInput,
     )
@@ -57,12 +65,33 @@ SLOWEST_EXPECTED_FPS = 5
 """Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
 
 
+T = TypeVar("T")
+
 NO_INPUT = RawValue(Payload(metadata={"encoding": b"binary/null"}))
 """What `run` sees when a workflow is started with no input at all (decodes to null)."""
 
 
+NO_WORKER = "NoWorker"
+"""A clip waited longer than the queue wait limit: nothing polls its task queue."""
+
+VALIDATED_ONCE = "validated-once"
+"""Patch: the job validated and planned by a local activity (recorded once), outputs owned through a
+manifest, cancels that stop concat and upload too, and webhook children that cannot fail the video."""
+
+
+TRANSFER_ALLOWANCE = timedelta(minutes=30)
+"""Added to every start-to-close budget: assets, checkpoints and videos may cross a slow link.
+Liveness is the heartbeat's job (every activity beats every 2 s); these budgets only end livelock."""
+
+
 def render_timeout(clip: PlannedClip) -> timedelta:
-    return timedelta(seconds=max(300, clip.frames / SLOWEST_EXPECTED_FPS))
+    return timedelta(seconds=clip.frames / SLOWEST_EXPECTED_FPS) + TRANSFER_ALLOWANCE
+
+
+def canceling() -> bool:
+    """Whether this workflow task is being canceled: a failure now (a dead worker's timeout) is the cancel's."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _decode(raw_job: RawValue) -> Any:
@@ -74,10 +103,29 @@ def _decode(raw_job: RawValue) -> Any:
         raise JobError("job", f"could not be decoded as JSON: {reason[:200]}") from None
 
 
+def failure_reason(err: ActivityError) -> tuple[str, str | None]:
+    """One line for what ended an activity, and its error type: the cause, not "Activity task failed"."""
+    cause = err.cause
+    if isinstance(cause, TimeoutError):
+        if cause.type == TimeoutType.SCHEDULE_TO_START:
+            return "no worker picked it up in time", NO_WORKER
+        last = f": last failure: {cause.cause}" if cause.cause else ""
+        return f"{cause.type.name.lower().replace('_', '-') if cause.type else 'activity'} timeout{last}", "Timeout"
+    if isinstance(cause, ApplicationError):
+        return cause.message, cause.type
+    return str(cause or err), None
+
+
 @workflow.defn(name=names.WORKFLOW_NAME)
 class RenderVideo:
     def __init__(self) -> None:
         self._progress = Progress()
+        self._searchable = False
+        """Whether this run sets search attributes (every run since; the first histories replay without)."""
+        self._durable = False
+        """Whether this run follows VALIDATED_ONCE (every run started since; histories before it replay without)."""
+        self._owned = False
+        """Whether this run has started publishing: a cancel must then unpublish what it may have written."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -85,92 +133,114 @@ class RenderVideo:
 
     @workflow.run
     async def run(self, raw_job: RawValue = NO_INPUT) -> VideoResult:
-        # The input is taken raw and decoded here, so that no job, however malformed,
-        # can fail before the workflow runs (JSON that Python refuses, such as a
-        # 5,000-digit number or nesting deeper than the recursion limit, would
-        # otherwise fail every workflow task, forever): every problem surfaces
-        # here as a failed workflow.
-        job = self._validate(raw_job)
+        # The input is taken raw and decoded by our own code, so that no job, however
+        # malformed, can fail before the workflow runs (JSON that Python refuses, such
+        # as a 5,000-digit number or nesting deeper than the recursion limit, would
+        # otherwise fail every workflow task, forever): every problem surfaces here
+        # as a failed workflow.
+        # Patches are decided before anything else: on replay, code that runs right after a
+        # local activity resolves cannot yet see the markers of the task that follows it.
+        self._searchable = workflow.patched("search-attributes")
+        self._durable = workflow.patched(VALIDATED_ONCE)
+        validated = await self._validate(raw_job)
+        job = validated.job
         self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
                       search.CLIP_COUNT.value_set(len(job.clips)))  # fmt: skip
         try:
-            result = await self._render_video(job)
+            result = await self._render_video(validated)
         except BaseException as err:
             state = "canceled" if is_cancelled_exception(err) else "failed"
+            message = str(err.cause if isinstance(err, ActivityError) else err)
             self._publish(search.VIDEO_STATUS.value_set(state))
-            await self._notify(job, state, error=str(err.cause if isinstance(err, ActivityError) else err))
+            if state == "failed":  # a cancel already said what it stopped and removed
+                self._set_stage("failed", error=message)
+            await self._notify(job, state, error=message)
             raise
         self._publish(search.VIDEO_STATUS.value_set("completed"), search.ENCODER.value_set(result.encoder),
                       search.COST_USD.value_set(result.cost_usd))  # fmt: skip
         await self._notify(job, "completed", result=result)
         return result
 
-    async def _render_video(self, job: Job) -> VideoResult:
-        plan = plan_video(job)
+    async def _render_video(self, validated: ValidatedJob) -> VideoResult:
+        job, plan = validated.job, validated.plan
         self._progress.clips_total = len(plan.clips)
         self._progress.frames_total = plan.frames
 
-        checked = await workflow.execute_activity(
-            names.CHECK_JOB,
-            CheckJobInput(video_id=job.video_id, output_uri=job.output_uri, asset_uris=job.asset_uris()),
-            result_type=CheckJobResult,
-            task_queue=names.CONTROL_QUEUE,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=TRANSIENT_RETRY,
-            summary=f"check job: {len(plan.clips)} clips, {len(job.asset_uris())} assets",
+        checked: CheckJobResult = await self._step(
+            None,
+            workflow.execute_activity(
+                names.CHECK_JOB,
+                CheckJobInput(
+                    video_id=job.video_id,
+                    output_uri=job.output_uri,
+                    asset_uris=job.asset_uris(),
+                    job_hash=validated.job_hash,
+                ),
+                result_type=CheckJobResult,
+                task_queue=names.CONTROL_QUEUE,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=60),
+                retry_policy=TRANSIENT_RETRY,
+                summary=f"check job: {len(plan.clips)} clips, {len(job.asset_uris())} assets",
+            ),
         )
+        if checked.published is not None:
+            # A restart of a video that already completed (any id reuse policy): its result, not a second render.
+            self._progress.clips_done, self._progress.frames_done = len(plan.clips), plan.frames
+            self._set_stage("completed: already published, nothing rendered")
+            return checked.published
         try:
-            clips = await self._render_all(job, plan, timedelta(seconds=checked.heartbeat_seconds))
+            return await self._produce(validated, checked)
         except BaseException as err:
             # A cancel surfaces as asyncio.CancelledError or as an ActivityError caused
-            # by one; either way every render has stopped its ffmpeg by now
+            # by one; either way every activity has stopped by now
             # (WAIT_CANCELLATION_COMPLETED), so the intermediates can go.
             if not is_cancelled_exception(err):
                 raise
             self._set_stage("canceling: discarding intermediates")
-            removed = await self._discard(job.video_id)
-            self._set_stage(f"canceled: renders stopped, {removed} intermediate files removed")
+            removed = await self._discard(job.video_id, checked.output_uri if self._owned else None, checked)
+            self._set_stage(f"canceled: work stopped, {removed} intermediate files removed")
             raise
 
+    async def _produce(self, validated: ValidatedJob, checked: CheckJobResult) -> VideoResult:
+        job, plan = validated.job, validated.plan
+        durable = self._durable
+        # Every activity heartbeats at least every 2 s whatever it is doing, so a
+        # silent one is a dead worker: the configured render timeout applies here too.
+        heartbeat = timedelta(seconds=checked.heartbeat_seconds)
+        clips = await self._render_all(job, plan, checked)
+        # Concat and upload see a cancel through their heartbeats and stop; the
+        # workflow waits for them, so nothing is published after a cancel.
         self._set_stage("concatenating")
-        concat = await workflow.execute_activity(
-            names.CONCAT_CLIPS,
-            ConcatInput(
-                video_id=job.video_id,
-                clip_uris=[c.uri for c in clips],
-                fps=plan.profile.fps,
-                expected_frames=plan.frames,
-                clip_encoders=[c.encoder for c in clips],
+        concat = await self._step(
+            "concat",
+            workflow.execute_activity(
+                names.CONCAT_CLIPS,
+                ConcatInput(
+                    video_id=job.video_id,
+                    clip_uris=[c.uri for c in clips],
+                    fps=plan.profile.fps,
+                    expected_frames=plan.frames,
+                    clip_encoders=[c.encoder for c in clips],
+                ),
+                result_type=ConcatResult,
+                task_queue=names.CONTROL_QUEUE,
+                # Stream copy plus one audio encode: seconds per minute of video.
+                start_to_close_timeout=timedelta(seconds=plan.frames / 100) + TRANSFER_ALLOWANCE,
+                heartbeat_timeout=heartbeat,
+                retry_policy=TRANSIENT_RETRY,
+                summary=f"concat {len(clips)} clips · {plan.duration_s:.1f} s",
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             ),
-            result_type=ConcatResult,
-            task_queue=names.CONTROL_QUEUE,
-            # Stream copy plus one audio encode: seconds per minute of video.
-            start_to_close_timeout=timedelta(seconds=max(600, plan.frames / 100)),
-            heartbeat_timeout=timedelta(seconds=60),
-            retry_policy=TRANSIENT_RETRY,
-            summary=f"concat {len(clips)} clips · {plan.duration_s:.1f} s",
         )
-
-        self._set_stage("uploading")
-        upload = await workflow.execute_activity(
-            names.UPLOAD_VIDEO,
-            UploadInput(video_id=job.video_id, source_uri=concat.uri, output_uri=checked.output_uri),
-            result_type=UploadResult,
-            task_queue=names.CONTROL_QUEUE,
-            start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(seconds=60),
-            retry_policy=TRANSIENT_RETRY,
-            summary=f"upload to {checked.output_uri}",
-        )
-        self._set_stage("completed")
         encoders = sorted({c.encoder for c in clips if not c.skipped} or {c.encoder for c in clips})
         cost = video_cost(plan, clips, concat, checked.usd_per_hour, job.gpu_class)
-        return VideoResult(
+        result = VideoResult(
             video_id=job.video_id,
-            output_uri=upload.output_uri,
+            output_uri=checked.output_uri,
             duration_s=concat.frames / plan.profile.fps,
             frames=concat.frames,
-            bytes=upload.bytes,
+            bytes=0,
             encoder="+".join(encoders),
             reencoded_at_concat=concat.reencoded,
             clips=clips,
@@ -180,51 +250,139 @@ class RenderVideo:
             costliest_clips=cost.costliest,
         )
 
-    def _validate(self, raw_job: RawValue) -> Job:
-        try:
-            job = parse_job(_decode(raw_job))
-        except JobError as err:
-            self._set_stage("invalid", error=str(err))
-            self._publish(search.VIDEO_STATUS.value_set("invalid"))
-            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
-        workflow_id = workflow.info().workflow_id
-        if job.video_id != workflow_id:
-            message = f"video_id: {job.video_id!r} must equal the workflow id {workflow_id!r}: one video, one workflow"
-            self._set_stage("invalid", error=message)
-            self._publish(search.VIDEO_STATUS.value_set("invalid"))
-            raise ApplicationError(message, {"field": "video_id"}, type=names.INVALID_JOB, non_retryable=True)
-        self._set_stage("rendering")
-        return job
+        self._set_stage("uploading")
+        self._owned = durable
+        upload = await self._step(
+            "upload",
+            workflow.execute_activity(
+                names.UPLOAD_VIDEO,
+                UploadInput(
+                    video_id=job.video_id,
+                    source_uri=concat.uri,
+                    output_uri=checked.output_uri,
+                    job_hash=validated.job_hash,
+                    result=result if durable else None,
+                ),
+                result_type=UploadResult,
+                task_queue=names.CONTROL_QUEUE,
+                start_to_close_timeout=2 * TRANSFER_ALLOWANCE,
+                heartbeat_timeout=heartbeat,
+                retry_policy=TRANSIENT_RETRY,
+                summary=f"upload to {checked.output_uri}",
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            ),
+        )
+        self._set_stage("completed")
+        return dataclasses.replace(result, output_uri=upload.output_uri, bytes=upload.bytes)
 
-    async def _render_all(self, job: Job, plan: VideoPlan, heartbeat: timedelta) -> list[ClipResult]:
+    async def _step(self, what: str | None, running: Awaitable[T]) -> T:
+        """Await an activity; a failure for good becomes one line naming the step (if any) and its cause."""
+        try:
+            return await running
+        except ActivityError as err:
+            self._raise_if_canceled(err)
+            reason, error_type = failure_reason(err)
+            message = f"{what}: {reason}" if what else reason
+            raise ApplicationError(message, type=error_type, non_retryable=True) from err
+
+    def _raise_if_canceled(self, err: ActivityError) -> None:
+        """A cancel stays a cancel, even when the activity it stopped ended otherwise (its worker was dead)."""
+        if is_cancelled_exception(err):
+            raise err
+        if self._durable and canceling():
+            raise asyncio.CancelledError() from err
+
+    async def _validate(self, raw_job: RawValue) -> ValidatedJob:
+        if self._durable:
+            try:
+                validated: ValidatedJob = await workflow.execute_local_activity(
+                    names.VALIDATE_JOB,
+                    raw_job,
+                    result_type=ValidatedJob,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=TRANSIENT_RETRY,
+                    summary="validate and plan the job",
+                )
+            except ActivityError as err:
+                cause = err.cause
+                if not isinstance(cause, ApplicationError) or cause.type != names.INVALID_JOB:
+                    raise
+                field = (
+                    cause.details[0].get("field", "job")
+                    if cause.details and isinstance(cause.details[0], dict)
+                    else "job"
+                )
+                self._invalid(cause.message, field)
+        else:
+            try:
+                job = parse_job(_decode(raw_job))
+            except JobError as err:
+                self._invalid(str(err), err.field)
+            validated = ValidatedJob(job=job, plan=plan_video(job), job_hash="")
+        workflow_id = workflow.info().workflow_id
+        if validated.job.video_id != workflow_id:
+            self._invalid(
+                f"video_id: {validated.job.video_id!r} must equal the workflow id {workflow_id!r}: "
+                "one video, one workflow",
+                "video_id",
+            )
+        self._set_stage("rendering")
+        return validated
+
+    def _invalid(self, message: str, field: str) -> NoReturn:
+        self._set_stage("invalid", error=message)
+        self._publish(search.VIDEO_STATUS.value_set("invalid"))
+        raise ApplicationError(message, {"field": field}, type=names.INVALID_JOB, non_retryable=True) from None
+
+    async def _render_all(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> list[ClipResult]:
         """Fan out one render per clip, at most `max_parallel_clips` at a time.
 
-        `heartbeat` is short (tens of seconds) so a dead or preempted worker is
-        noticed quickly rather than at the start-to-close deadline; a healthy render
-        reports progress twice a second.
+        The heartbeat timeout is short (tens of seconds) so a dead or preempted
+        worker is noticed quickly rather than at the start-to-close deadline; a
+        healthy render heartbeats every two seconds whatever it is doing. A clip
+        that no worker picks up within the queue wait limit fails the video, naming
+        the queue, instead of waiting forever.
         """
         slots = asyncio.Semaphore(job.max_parallel_clips)
+        queue = render_queue(job.gpu_class)
+        wait = timedelta(seconds=checked.queue_wait_seconds) if checked.queue_wait_seconds else None
 
         async def render(clip: PlannedClip) -> ClipResult:
             async with slots:
-                result: ClipResult = await workflow.execute_activity(
-                    names.RENDER_CLIP,
-                    RenderClipInput(
-                        video_id=job.video_id,
-                        clip=clip,
-                        profile=plan.profile,
-                        tts_voice=job.tts_voice,
-                        tts_speed=job.tts_speed,
-                    ),
-                    result_type=ClipResult,
-                    task_queue=render_queue(job.gpu_class),
-                    start_to_close_timeout=render_timeout(clip),
-                    heartbeat_timeout=heartbeat,
-                    retry_policy=RENDER_RETRY,
-                    # On cancel, wait until ffmpeg is stopped and partial files are gone.
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                    summary=clip.label,
-                )
+                while True:
+                    try:
+                        result: ClipResult = await workflow.execute_activity(
+                            names.RENDER_CLIP,
+                            RenderClipInput(
+                                video_id=job.video_id,
+                                clip=clip,
+                                profile=plan.profile,
+                                tts_voice=job.tts_voice,
+                                tts_speed=job.tts_speed,
+                            ),
+                            result_type=ClipResult,
+                            task_queue=queue,
+                            start_to_close_timeout=render_timeout(clip),
+                            schedule_to_start_timeout=wait,
+                            heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
+                            retry_policy=RENDER_RETRY,
+                            # On cancel, wait until ffmpeg is stopped and partial files are gone.
+                            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                            summary=clip.label,
+                        )
+                        break
+                    except ActivityError as err:
+                        self._raise_if_canceled(err)
+                        reason, error_type = failure_reason(err)
+                        if error_type == NO_WORKER and await self._queue_served(queue):
+                            continue  # a backlog on a served queue, not a missing worker: wait again
+                        if error_type == NO_WORKER:
+                            start = f"RENDER_GPU_CLASS={job.gpu_class} " if job.gpu_class else ""
+                            reason = (
+                                f"no worker polls task queue {queue} (waited {checked.queue_wait_seconds:g} s); "
+                                f"start one with `{start}render-worker --mode gpu`"
+                            )
+                        raise ApplicationError(f"{clip.label}: {reason}", type=error_type, non_retryable=True) from err
             self._progress.clips_done += 1
             self._progress.frames_done += clip.frames
             self._set_stage("rendering")
@@ -241,15 +399,29 @@ class RenderVideo:
             raise
         return sorted(results, key=lambda r: r.index)
 
-    async def _discard(self, video_id: str) -> int:
+    async def _queue_served(self, queue: str) -> bool:
+        """Whether any worker polls `queue` now: asked of the server by an activity, so replay reads the answer."""
+        served: bool = await workflow.execute_activity(
+            names.QUEUE_HAS_WORKERS,
+            queue,
+            result_type=bool,
+            task_queue=names.CONTROL_QUEUE,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=TRANSIENT_RETRY,
+            summary=f"who polls {queue}",
+        )
+        return served
+
+    async def _discard(self, video_id: str, output_uri: str | None, checked: CheckJobResult) -> int:
         removed: int = await workflow.execute_activity(
             names.DISCARD_INTERMEDIATES,
-            DiscardInput(video_id=video_id),
+            DiscardInput(video_id=video_id, output_uri=output_uri),
             result_type=int,
             task_queue=names.CONTROL_QUEUE,
-            start_to_close_timeout=timedelta(minutes=2),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
             retry_policy=TRANSIENT_RETRY,
-            summary="discard intermediates",
+            summary="discard intermediates" + (" and unpublish" if output_uri else ""),
         )
         return removed
 
@@ -259,27 +431,42 @@ class RenderVideo:
         Histories recorded before they existed carry no such commands, so they
         replay unchanged on this side of the patch.
         """
-        if workflow.patched("search-attributes"):
+        if self._searchable:
             workflow.upsert_search_attributes(list(updates))
 
     async def _notify(
         self, job: Job, state: str, *, result: VideoResult | None = None, error: str | None = None
     ) -> None:
-        """Start the completion webhook as an abandoned child: it retries on its own, never delaying the result."""
+        """Start the completion webhook as an abandoned child: it retries on its own, never delaying the result.
+
+        A notice can never fail the video: its id carries this run's id, so a
+        resubmit's notice cannot collide with an earlier one still retrying, and
+        if the start fails anyway the failure is recorded and the render stands.
+        """
         if not job.webhook_url:
             return
         body = {"video_id": job.video_id, "state": state, "error": error,
                 "output_uri": result.output_uri if result else None,
                 "duration_s": result.duration_s if result else None,
                 "cost_usd": result.cost_usd if result else None}  # fmt: skip
-        await workflow.start_child_workflow(
+        start = workflow.start_child_workflow(
             NotifyWebhook.run,
             WebhookInput(url=job.webhook_url, body=body),
-            id=f"{job.video_id}.notify",
+            id=f"{job.video_id}.notify.{workflow.info().run_id}" if self._durable else f"{job.video_id}.notify",
             task_queue=names.CONTROL_QUEUE,
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"notify {state}",
         )
+        if not self._durable:
+            await start
+            return
+        try:
+            await start
+        except Exception as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("webhook notice not started: %s", err)
+            self._progress.notify_error = f"webhook notice not started: {err}"
 
     def _set_stage(self, stage: str, *, error: str | None = None) -> None:
         self._progress.stage = stage

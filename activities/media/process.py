@@ -91,8 +91,11 @@ async def run_ffmpeg(
                     used = cpu_seconds(proc.pid) or used
                 if on_frames and line.startswith("frame="):
                     value = line.partition("=")[2]
+                    # The callback may store a checkpoint over a slow link: that is not ffmpeg stalling.
+                    deadline.reschedule(None)
                     if value.isdigit() and not await on_frames(int(value)):
                         raise FfmpegStopped()
+                    deadline.reschedule(loop.time() + stall_seconds)
         await stderr_task
         returncode = await proc.wait()
     except TimeoutError:

@@ -1,0 +1,119 @@
+"""Heartbeats through every phase of an activity, and blocking work that can be stopped.
+
+The server cannot tell a silent activity from a dead one: a download, a decode
+check, a join or an upload on a slow link or a busy machine takes longer than a
+heartbeat timeout. `keep_heartbeating` re-sends the latest details on a timer
+around the whole activity, so only a dead (or frozen) worker goes silent.
+
+A heartbeat is also how an attempt learns it was abandoned: when its heartbeat
+timeout passed, or the workflow canceled it, the SDK cancels the activity's task.
+Work in a thread does not see that cancel, so `stoppable` hands the thread a
+`threading.Event` that it checks between chunks, and waits for the thread to
+finish before the cancel goes on: an abandoned attempt never publishes afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from temporalio import activity
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MIN_INTERVAL = 0.5
+MAX_INTERVAL = 2.0
+"""At least this often; the SDK throttles what reaches the server to its own interval."""
+
+
+@dataclass(frozen=True)
+class Beat:
+    """What an activity reports in each heartbeat: its stage and how far it got.
+
+    `segments_done` is the checkpoint a render's next attempt resumes from; the
+    rest is for people (the Web UI's pending activities, `render status`).
+    """
+
+    stage: str = "starting"
+    frames_done: int = 0
+    frames_total: int = 0
+    segments_done: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+
+    def as_details(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Heartbeats:
+    """The latest `Beat` of the running activity, sent now and re-sent on a timer.
+
+    `update` may be called from a worker thread (a transfer's progress): there it
+    only records the beat, and the keeper on the event loop sends it.
+    """
+
+    def __init__(self, beat: Beat) -> None:
+        self.beat = beat
+        self._loop_thread = threading.get_ident()
+
+    def update(self, **changes: Any) -> None:
+        self.beat = replace(self.beat, **changes)
+        if threading.get_ident() == self._loop_thread:
+            activity.heartbeat(self.beat.as_details())
+
+    def stage(self, stage: str) -> None:
+        self.update(stage=stage)
+
+
+def _interval(timeout: timedelta | None) -> float:
+    if timeout is None:
+        return MAX_INTERVAL
+    return min(MAX_INTERVAL, max(MIN_INTERVAL, timeout.total_seconds() / 4))
+
+
+@asynccontextmanager
+async def keep_heartbeating(beat: Beat | None = None) -> AsyncIterator[Heartbeats]:
+    """Heartbeat at a steady cadence for as long as the block runs, whatever it is doing."""
+    beats = Heartbeats(beat or Beat())
+    interval = _interval(activity.info().heartbeat_timeout)
+
+    async def keep() -> None:
+        while True:
+            activity.heartbeat(beats.beat.as_details())
+            await asyncio.sleep(interval)
+
+    task = asyncio.ensure_future(keep())
+    try:
+        yield beats
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+class Stopped(Exception):
+    """Blocking work saw its stop event and gave up before finishing (or publishing)."""
+
+
+async def stoppable(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `fn(*args, stop=event, **kwargs)` in a thread; a cancel sets `event` and waits for the thread.
+
+    `fn` checks `stop` between chunks and raises `Stopped` (or returns) without
+    publishing anything once it is set. The cancel is re-raised only after the
+    thread has finished, so nothing runs on behind the activity's back.
+    """
+    stop = threading.Event()
+    future = asyncio.ensure_future(asyncio.to_thread(fn, *args, stop=stop, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        stop.set()
+        with suppress(BaseException):
+            await future
+        raise
