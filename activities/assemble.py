@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from temporalio import activity
 
 from activities import metrics
-from activities.common import Deps, fail, fetch, scratch, temporal_errors
+from activities.common import Deps, fetch, scratch, temporal_errors
+from activities.errors import BadAsset, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
 from activities.keeper import Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
@@ -22,7 +23,7 @@ from activities.media.encoder import choose_encoder, video_args
 from activities.media.graphs import concat_command, concat_list
 from activities.media.probe import probe
 from activities.media.process import run_ffmpeg
-from activities.storage import StorageError, confine, file_path, split_s3
+from activities.storage import confine, file_path, split_s3
 from contracts import names
 from contracts.job import Profile
 from contracts.records import (
@@ -50,23 +51,23 @@ def check_output_place(output: str) -> None:
         key = split_s3(output)[1]
         if len(key.encode()) > MAX_S3_KEY_BYTES:
             message = f"output_uri: the key is {len(key.encode())} bytes long; S3 allows {MAX_S3_KEY_BYTES} here"
-            fail(message, names.INVALID_JOB, non_retryable=True)
+            raise InvalidOutput(message)
         return
     path = file_path(output)
     if path.exists() and not path.is_file():
-        fail(f"output_uri: {output[:200]} is not a regular file", names.INVALID_JOB, non_retryable=True)
+        raise InvalidOutput(f"output_uri: {output[:200]} is not a regular file")
     parent = next((p for p in path.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
-        fail(f"output_uri: {parent} is a file, not a directory", names.INVALID_JOB, non_retryable=True)
+        raise InvalidOutput(f"output_uri: {parent} is a file, not a directory")
 
 
 def check_output_name(output: str) -> None:
     name = PurePosixPath(output.split("://", 1)[-1]).name
     if not name.endswith(OUTPUT_SUFFIXES):
-        fail(f"output_uri: {output[:200]} must end in .mp4, .m4v or .mov", names.INVALID_JOB, non_retryable=True)
+        raise InvalidOutput(f"output_uri: {output[:200]} must end in .mp4, .m4v or .mov")
     if len(name.encode()) > MAX_NAME_BYTES:
         message = f"output_uri: the file name is {len(name.encode())} bytes long; at most {MAX_NAME_BYTES}"
-        fail(message, names.INVALID_JOB, non_retryable=True)
+        raise InvalidOutput(message)
 
 
 def published_before(manifest: Manifest | None, exists: bool, video_id: str, job_hash: str) -> bool:
@@ -107,12 +108,12 @@ class AssembleActivities:
                     assert manifest is not None
                     return dataclasses.replace(checked, published=manifest.result)
                 if reason := refusal(manifest, exists, inp.video_id, inp.job_hash, output):
-                    fail(reason, names.OUTPUT_TAKEN, non_retryable=True)
+                    raise OutputTaken(reason)
                 for number, uri in enumerate(inp.asset_uris, 1):
                     beats.stage(f"checking asset {number}/{len(inp.asset_uris)}")
                     confine(uri, settings.asset_roots, "asset")
                     if not await stoppable(lambda uri, stop: self.deps.storages.for_uri(uri).exists(uri), uri):
-                        raise StorageError(f"asset {uri} does not exist", names.BAD_ASSET)
+                        raise BadAsset(f"asset {uri} does not exist")
         return checked
 
     async def _owner(self, video_id: str, output: str) -> tuple[Manifest | None, bool]:
@@ -160,11 +161,7 @@ class AssembleActivities:
                 info = await probe(out)
                 frames = info.video.packets if info.video else 0
                 if frames != inp.expected_frames:
-                    fail(
-                        f"joined video has {frames} frames, the plan has {inp.expected_frames}",
-                        names.MEDIA_MISMATCH,
-                        non_retryable=True,
-                    )
+                    raise MediaMismatch(f"joined video has {frames} frames, the plan has {inp.expected_frames}")
                 await self._store(beats, "storing the joined video", out, target)
         log.info("clips joined", frames=frames, reencoded=reencode)
         return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3))
@@ -205,23 +202,19 @@ class AssembleActivities:
                 beats.stage("claiming the output")
                 manifest, exists = await self._owner(inp.video_id, inp.output_uri)
                 if reason := refusal(manifest, exists and manifest is None, inp.video_id, inp.job_hash, inp.output_uri):
-                    fail(reason, names.OUTPUT_TAKEN, non_retryable=True)
+                    raise OutputTaken(reason)
                 claim = Manifest(inp.video_id, inp.job_hash)
                 if manifest is None and not await stoppable(lambda stop: claim_manifest(dest, inp.output_uri, claim)):
                     # Another video claimed the output between our look and our claim: exactly one wins.
                     manifest, exists = await self._owner(inp.video_id, inp.output_uri)
                     if reason := refusal(manifest, exists and manifest is None, inp.video_id, "", inp.output_uri):
-                        fail(reason, names.OUTPUT_TAKEN, non_retryable=True)
+                        raise OutputTaken(reason)
                 if await stoppable(lambda stop: source.exists(inp.source_uri)):
                     beats.stage("fetching the joined video")
                     local = await fetch(self.deps, inp.source_uri, tmp / "video.mp4")
                     await self._store(beats, "publishing", local, inp.output_uri)
                 elif not exists:
-                    fail(
-                        f"neither {inp.source_uri} nor {inp.output_uri} exists",
-                        names.MEDIA_MISMATCH,
-                        non_retryable=True,
-                    )
+                    raise IntermediateLost(f"neither {inp.source_uri} nor {inp.output_uri} exists")
                 size = await stoppable(lambda stop: dest.size(inp.output_uri))
                 if inp.result is not None:
                     result = dataclasses.replace(inp.result, output_uri=inp.output_uri, bytes=size)

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import BadAsset, RenderError
 from activities.keeper import stoppable
 from activities.media.probe import ProbeError, decode_check
 from activities.media.process import FfmpegError
@@ -98,6 +99,8 @@ def temporal_errors() -> Iterator[None]:
     """Turn engine errors into ApplicationErrors whose type says whether to retry: decided here, once."""
     try:
         yield
+    except RenderError as err:
+        fail(str(err), err.error_type, non_retryable=not err.retryable)
     except StorageError as err:
         fail(str(err), err.error_type or "StorageError", non_retryable=not err.retryable)
     except FfmpegError as err:
@@ -168,10 +171,10 @@ async def fetch_asset(deps: Deps, uri: str, dest: Path, kind: str) -> Path:
     confine(uri, deps.settings.asset_roots, f"{kind} asset")
     storage = deps.storages.for_uri(uri)
     if not await asyncio.to_thread(storage.exists, uri):
-        raise StorageError(f"{kind} asset {uri} does not exist", names.BAD_ASSET)
+        raise BadAsset(f"{kind} asset {uri} does not exist")
     path = await fetch(deps, uri, dest)
     try:
         await decode_check(path, kind)
     except ProbeError as err:
-        raise StorageError(f"{kind} asset {uri} is not readable media: {err}", names.BAD_ASSET) from None
+        raise BadAsset(f"{kind} asset {uri} is not readable media: {err}") from None
     return path

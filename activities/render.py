@@ -14,6 +14,7 @@ from temporalio import activity
 
 from activities import metrics
 from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
+from activities.errors import MediaMismatch
 from activities.gpu_slots import GpuSlots
 from activities.keeper import Beat, Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
@@ -160,7 +161,7 @@ class RenderActivities:
                 work.gpu_seconds = time.monotonic() - started
         await tracker.publish_finished()
         if tracker.done != store.count:
-            fail(f"ffmpeg wrote {tracker.done} of {store.count} segments", names.MEDIA_MISMATCH, non_retryable=False)
+            raise MediaMismatch(f"ffmpeg wrote {tracker.done} of {store.count} segments")
         return work
 
     async def _check_clip(self, path: Path, frames: int, fps: int) -> None:
@@ -168,11 +169,11 @@ class RenderActivities:
         info = await probe(path)
         found = info.video.packets if info.video else 0
         if found != frames:
-            fail(f"clip has {found} frames, the plan has {frames}", names.MEDIA_MISMATCH, non_retryable=False)
+            raise MediaMismatch(f"clip has {found} frames, the plan has {frames}")
         samples = round(info.audio.duration_s * AUDIO_RATE) if info.audio else 0
         if samples != samples_for(frames, fps):
             message = f"clip has {samples} audio samples, the plan has {samples_for(frames, fps)}"
-            fail(message, names.MEDIA_MISMATCH, non_retryable=False)
+            raise MediaMismatch(message)
 
     async def _finished(self, uri: str, frames: int) -> bool:
         storage = self.deps.storages.for_uri(uri)

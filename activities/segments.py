@@ -24,13 +24,13 @@ from typing import Any, BinaryIO
 from temporalio import activity
 
 from activities import metrics
-from activities.common import Deps, fail
+from activities.common import Deps
+from activities.errors import MediaMismatch
 from activities.keeper import Heartbeats, stoppable
 from activities.media.encoder import gop_frames
 from activities.media.graphs import Segments
 from activities.media.probe import mov_is_whole
-from activities.storage import Progress, StorageError, sha256_of
-from contracts import names
+from activities.storage import ObjectMissing, Progress, sha256_of
 from contracts.job import Profile
 from contracts.plan import PlannedClip
 
@@ -201,17 +201,15 @@ class SegmentStore:
         progress = _reporting(beats, size) if beats is not None else None
         try:
             await stoppable(storage.download, uri, dest, progress=progress)
-        except StorageError as err:
-            if err.error_type == names.BAD_ASSET:
-                return None
-            raise
+        except ObjectMissing:
+            return None
         return dest
 
     async def publish(self, number: int, path: Path, beats: Heartbeats | None = None) -> None:
         """Store a finished segment once it is known whole (ffmpeg can lose writes and carry on), then its record."""
         record = await asyncio.to_thread(SegmentRecord.of, path)
         if record is None:
-            fail(f"segment {number} was not written whole, not stored", names.MEDIA_MISMATCH, non_retryable=False)
+            raise MediaMismatch(f"segment {number} was not written whole, not stored")
         uri = self.uri(number)
         storage = self.deps.storages.for_uri(uri)
         progress = _reporting(beats, record.size) if beats is not None else None

@@ -75,6 +75,17 @@ class StorageError(Exception):
         return self.error_type not in names.NON_RETRYABLE_ERRORS
 
 
+class ObjectMissing(StorageError):
+    """The object is not there: storage's own word; callers say what was missing (an asset, a clip)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "ObjectMissing")
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
 class Storage(Protocol):
     def exists(self, uri: str) -> bool: ...
     def size(self, uri: str) -> int: ...
@@ -417,7 +428,9 @@ class S3Storage:
             if code == "NoSuchBucket":
                 raise StorageError(f"{failed} (the bucket does not exist)", names.FORBIDDEN_PATH) from None
             missing = code in {"404", "NoSuchKey", "NotFound"}
-            raise StorageError(failed, names.BAD_ASSET if missing else None) from None
+            if missing:
+                raise ObjectMissing(f"{failed} (no such object)") from None
+            raise StorageError(failed) from None
         except NoCredentialsError:
             message = f"s3 {action} {uri} failed in bucket {bucket!r}: no credentials found (AWS_ACCESS_KEY_ID, ...)"
             raise StorageError(message, names.FORBIDDEN_PATH) from None
@@ -428,7 +441,7 @@ class S3Storage:
         try:
             self.size(uri)
         except StorageError as err:
-            if err.error_type == names.BAD_ASSET:
+            if isinstance(err, ObjectMissing):
                 return False
             raise
         return True

@@ -12,8 +12,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.common import DISK_FULL, scratch, temporal_errors
+from activities.errors import BadAsset, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
 from activities.media.process import FfmpegError
 from activities.settings import Settings, file_uri
+from activities.storage import ObjectMissing
 from contracts import names
 
 Usage = namedtuple("Usage", "total used free")
@@ -98,3 +100,22 @@ async def test_with_room_to_spare_a_failure_stays_what_it_was(tmp_path: Path) ->
             error = ApplicationError("clip has 0 frames", type=names.MEDIA_MISMATCH)
             raise error
     assert caught.value is error
+
+
+@pytest.mark.parametrize(
+    ("error", "error_type", "will_repeat"),
+    [
+        (MediaMismatch("clip has 89 frames, the plan has 90"), names.MEDIA_MISMATCH, False),
+        (OutputTaken("output_uri: … belongs to video 'a'"), names.OUTPUT_TAKEN, True),
+        (InvalidOutput("output_uri: … is not a regular file"), names.INVALID_JOB, True),
+        (BadAsset("image asset … does not exist"), names.BAD_ASSET, True),
+        (IntermediateLost("neither … nor … exists"), "IntermediateLost", True),
+        (ObjectMissing("s3 download … failed (no such object)"), "ObjectMissing", True),
+    ],
+)
+def test_each_failure_type_is_retried_or_not_in_one_place(error: Exception, error_type: str, will_repeat: bool) -> None:
+    """Whichever activity meets a failure, the boundary gives it the same type and the same retry decision."""
+    with pytest.raises(ApplicationError) as caught, temporal_errors():
+        raise error
+    assert (caught.value.type, caught.value.non_retryable) == (error_type, will_repeat)
+    assert caught.value.message == str(error)

@@ -17,7 +17,7 @@ from activities.common import Deps
 from activities.keeper import Beat, Heartbeats
 from activities.segments import SegmentStore, segment_frames
 from activities.settings import Settings, file_uri
-from activities.storage import FileStorage, S3Storage, StorageError, confine
+from activities.storage import FileStorage, ObjectMissing, S3Storage, StorageError, confine
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
@@ -87,7 +87,7 @@ def test_s3_round_trip_multipart(s3: S3Storage, tmp_path: Path) -> None:
 def test_s3_missing_object_and_bucket_are_clear(s3: S3Storage, tmp_path: Path) -> None:
     with pytest.raises(StorageError) as missing:
         s3.download("s3://videos/nope.png", tmp_path / "x")
-    assert missing.value.error_type == names.BAD_ASSET
+    assert isinstance(missing.value, ObjectMissing) and not missing.value.retryable
     with pytest.raises(StorageError) as no_bucket:
         s3.upload(Path(__file__), "s3://no-such-bucket/a.mp4")
     assert no_bucket.value.error_type == names.FORBIDDEN_PATH and not no_bucket.value.retryable
