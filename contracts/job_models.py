@@ -265,7 +265,7 @@ class QuestionClip(_Model):
                 ]
             }
         ),
-    ] = Field(default=None, validate_default=True)
+    ]
     duration: Number(1.0, MAX_CLIP_SECONDS) | None = None  # type: ignore[valid-type]
     reveal_duration: Duration | None = None  # type: ignore[valid-type]
     background: Colour = "#000000"
@@ -317,8 +317,8 @@ class SeedQuestion(_Model):
     answer_b: Answer
     answer_c: Answer
     answer_d: Answer
-    correct_answer: Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": 200})] = Field(
-        default=None, validate_default=True, description="one of answer_a..answer_d, or a letter A-D"
+    correct_answer: Annotated[str, WithJsonSchema({"type": "string", "maxLength": 200})] = Field(
+        description="one of answer_a..answer_d, or a letter A-D"
     )
 
     @field_validator("correct_answer", mode="plain")
@@ -347,7 +347,7 @@ class JobIn(_Model):
             )
         ),
         WithJsonSchema({"type": "string", "pattern": VIDEO_ID_PATTERN.pattern}),
-    ] = Field(default=None, validate_default=True)
+    ]
     tts_voice: Annotated[
         str,
         PlainValidator(
