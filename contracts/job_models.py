@@ -210,6 +210,11 @@ def _correct(value: Any, answers: list[str]) -> int:
     _fail(f"must be one of the answers, a letter A-D or an index 0-3, got {brief(value)}")
 
 
+def _optional(check: Callable[[Any], str]) -> Callable[[Any], str | None]:
+    """A field that may be left out or set to null."""
+    return lambda value: None if value is None else check(value)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
 
@@ -336,9 +341,9 @@ class JobIn(_Model):
 
     model_config = ConfigDict(title="Render job", json_schema_extra={"$id": SCHEMA_ID})
 
-    schema_: Annotated[str | None, PlainValidator(_text_check(MAX_URI_CHARS)), WithJsonSchema({"type": "string"})] = (
-        Field(default=None, alias="$schema", description="the schema this file follows; ignored")
-    )
+    schema_: Annotated[
+        str | None, PlainValidator(_optional(_text_check(MAX_URI_CHARS))), WithJsonSchema({"type": ["string", "null"]})
+    ] = Field(default=None, alias="$schema", description="the schema this file follows; ignored")
     video_id: Annotated[
         str,
         PlainValidator(
@@ -360,15 +365,15 @@ class JobIn(_Model):
     questions: Annotated[
         list[SeedQuestion], BeforeValidator(_items(0, MAX_CLIPS // 2)), Field(max_length=MAX_CLIPS // 2)
     ] = []
-    total_questions: Annotated[int | None, WithJsonSchema({"type": "integer", "minimum": 0})] = None
+    total_questions: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"], "minimum": 0})] = None
     clips: Annotated[list[Clip], BeforeValidator(_items(0, MAX_CLIPS)), Field(max_length=MAX_CLIPS)] = []
     output_uri: URI | None = None
     webhook_url: Annotated[
         str | None,
         PlainValidator(
-            _text_check(MAX_URI_CHARS, WEBHOOK_PATTERN, "expected an http:// or https:// URL, got {value!r}")
+            _optional(_text_check(MAX_URI_CHARS, WEBHOOK_PATTERN, "expected an http:// or https:// URL, got {value!r}"))
         ),
-        WithJsonSchema({"type": "string", "pattern": WEBHOOK_PATTERN.pattern}),
+        WithJsonSchema({"type": ["string", "null"], "pattern": WEBHOOK_PATTERN.pattern}),
     ] = None
     profile: Annotated[ProfileIn, BeforeValidator(lambda value: {} if value is None else value)] = Field(
         default_factory=ProfileIn
@@ -376,7 +381,7 @@ class JobIn(_Model):
     channel: Text(64) = "default"  # type: ignore[valid-type]
     tts_speed: Number(0.5, 2.0) = 1.0  # type: ignore[valid-type]
     max_parallel_clips: Integer(1, 64) = 8  # type: ignore[valid-type]
-    gpu_class: Annotated[str | None, WithJsonSchema({"enum": sorted(GPU_CLASSES)})] = None
+    gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
     min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
 
     @field_validator("total_questions", mode="plain")
