@@ -1,7 +1,9 @@
-"""The job contract: JSON in, a validated `Job` out, or a `JobError` naming the field.
+"""The job contract: JSON in, a validated `Job` out, or a `JobError` naming every field at fault.
 
 The same parser runs at the edge (starter) and inside the workflow, so a job sent
-with the raw `temporal` CLI is held to exactly the same rules.
+with the raw `temporal` CLI is held to exactly the same rules. This module holds the
+rules, limits and the dataclasses the service records in its histories; the job file
+itself is declared as typed models in `contracts.job_models`, which apply these rules.
 """
 
 from __future__ import annotations
