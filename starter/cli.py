@@ -1,4 +1,4 @@
-"""`render`: submit, status, watch, result, cancel and list renders; run the local demo."""
+"""`render`: submit, status, watch, result, cancel and list renders; run the local demo; print the job schema."""
 
 from __future__ import annotations
 
@@ -114,6 +114,11 @@ async def demo(args: argparse.Namespace) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.command == "schema":
+        from contracts.job_models import job_schema_text
+
+        print(job_schema_text(), end="")
+        return 0
     if args.command == "demo":
         return await demo(args)
     if args.command == "dev-server":
@@ -183,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
     workers.add_argument("--all", action="store_true", help="also list queues nobody polls")
     d = sub.add_parser("demo", help="render the sample video end to end on the embedded default")
     d.add_argument("--job", default=str(SAMPLE_JOB))
+    sub.add_parser("schema", help="print the JSON Schema of a job file (schema/job.schema.json)")
     sub.add_parser("dev-server", help="start or stop the local Temporal dev server").add_argument(
         "action", choices=("start", "stop")
     )

@@ -49,10 +49,10 @@ class Poller:
 
 
 class JobRefused(Exception):
-    """The job was not started; `field` names what is wrong with it."""
+    """The job was not started; `field` names what is wrong with it (the first problem of several)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, message: str, text: str | None = None) -> None:
+        super().__init__(text or f"{field}: {message}")
         self.field = field
 
 
@@ -104,7 +104,7 @@ class RenderClient:
             parsed = parse_job(job)
             plan = plan_video(parsed)
         except JobError as err:
-            raise JobRefused(err.field, err.message) from None
+            raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line
         if require_worker:
             await self._require_worker(parsed.gpu_class)
         try:

@@ -27,12 +27,19 @@ def outcome(raw: Any) -> Job | JobError:
 
 
 def check_refusal(err: JobError) -> None:
-    """A refusal names a field path that is short and printable, then says what is wrong, briefly."""
-    assert str(err) == f"{err.field}: {err.message}"
-    assert err.field and len(err.field) <= 120 and err.field.isprintable(), err.field
-    head = err.field.split(".", 1)[0].split("[", 1)[0]
-    assert head in JOB_FIELDS or head == "job" or err.message.startswith("unknown field"), err.field
-    assert 0 < len(err.message) <= 600 and err.message.isprintable(), err.message
+    """A refusal names a field path that is short and printable, then says what is wrong, briefly.
+
+    Every problem found is listed, one per line, the first one (`field`, `message`) first.
+    """
+    lines = str(err).split("\n")
+    assert lines[0] == f"{err.field}: {err.message}"
+    assert err.problems[0] == (err.field, err.message)
+    assert len(lines) <= JobError.MAX_LISTED + 1 and len(str(err)) <= 20_000
+    for field, message in err.problems:
+        assert field and len(field) <= 120 and field.isprintable(), field
+        head = field.split(".", 1)[0].split("[", 1)[0]
+        assert head in JOB_FIELDS or head == "job" or message.startswith("unknown field"), field
+        assert 0 < len(message) <= 600 and message.isprintable(), message
 
 
 def check_usable(job: Job) -> None:

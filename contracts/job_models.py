@@ -1,0 +1,620 @@
+"""The job file as typed models: the input layer of the job contract.
+
+One declaration gives three things: validation that reports every problem at once,
+each with its field path; the conversion into the `Job` and `ClipSpec` dataclasses
+the rest of the service uses (and Temporal histories record); and the JSON Schema
+published at schema/job.schema.json, which editors and CI check job files against.
+
+Values are checked by today's rules and worded as before (`clips[2].duration: must be
+between 0.1 and 600, got -1`): each field type carries its own validator, so nothing is
+coerced ("5" is not a number, true is not 1) and pydantic's own messages are translated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NoReturn, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from contracts.gpus import GPU_CLASSES, class_for_memory
+from contracts.job import (
+    AUDIO_RATE,
+    HEX_COLOUR,
+    MAX_CLIP_SECONDS,
+    MAX_CLIPS,
+    MAX_JOB_BYTES,
+    MAX_LINES,
+    MAX_TEXT_CHARS,
+    MAX_URI_CHARS,
+    MIN_CLIP_SECONDS,
+    NAMED_COLOURS,
+    VIDEO_ID_PATTERN,
+    VOICE_PATTERN,
+    WEBHOOK_PATTERN,
+    ClipSpec,
+    Job,
+    JobError,
+    Profile,
+    brief,
+    check_text,
+    check_uri,
+    field_key,
+    type_name,
+)
+from contracts.recipes import RECIPES
+
+CLIP_KINDS = ("card", "question", "recipe")
+SCHEMA_ID = "https://render-service.invalid/schema/job.schema.json"
+
+
+def _fail(message: str) -> NoReturn:
+    raise PydanticCustomError("job", "{message}", {"message": message})
+
+
+def _checked(check: Callable[[], Any]) -> Any:
+    """Run one of the contract's check functions; its JobError becomes this field's error."""
+    try:
+        return check()
+    except JobError as err:
+        _fail(err.message)
+
+
+# --- field types: each validates the raw JSON value itself and describes itself to the schema ---
+
+
+def _text_check(limit: int, pattern: Any = None, pattern_message: str = "") -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value is None:
+            _fail("is required")
+        if not isinstance(value, str):
+            _fail(f"expected a string, got {type_name(value)}")
+        _checked(lambda: check_text("", value, limit=limit))
+        if pattern is not None and not pattern.match(value):
+            _fail(pattern_message.format(value=value[:80]))
+        return value
+
+    return check
+
+
+def Text(limit: int = MAX_TEXT_CHARS, **schema: Any) -> Any:
+    return Annotated[
+        str, PlainValidator(_text_check(limit)), WithJsonSchema({"type": "string", "maxLength": limit, **schema})
+    ]
+
+
+def _number_check(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if value is None:
+            _fail("is required")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(f"expected a number, got {type_name(value)}")
+        # Integers are compared as integers: JSON allows 10**400, which no float holds.
+        finite = isinstance(value, int) or math.isfinite(value)
+        if not finite or not low <= value <= high:
+            _fail(f"must be between {low:g} and {high:g}, got {brief(value)}")
+        return float(value)
+
+    return check
+
+
+def Number(low: float, high: float) -> Any:
+    return Annotated[
+        float,
+        PlainValidator(_number_check(low, high)),
+        WithJsonSchema({"type": "number", "minimum": low, "maximum": high}),
+    ]
+
+
+def _integer_check(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if value is None:
+            _fail("is required")
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(f"expected an integer, got {type_name(value)}")
+        if not low <= value <= high:
+            _fail(f"must be between {low} and {high}, got {brief(value)}")
+        return value
+
+    return check
+
+
+def Integer(low: int, high: int, **schema: Any) -> Any:
+    return Annotated[
+        int,
+        PlainValidator(_integer_check(low, high)),
+        WithJsonSchema({"type": "integer", "minimum": low, "maximum": high, **schema}),
+    ]
+
+
+def _items(low: int, high: int) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not isinstance(value, list):
+            _fail(f"expected a list, got {type_name(value)}")
+        if not low <= len(value) <= high:
+            _fail(f"must have between {low} and {high} items, got {len(value)}")
+        return value
+
+    return check
+
+
+def _uri(value: Any) -> str:
+    text: str = _text_check(MAX_URI_CHARS)(value)
+    return str(_checked(lambda: check_uri("", text)))
+
+
+URI = Annotated[
+    str,
+    PlainValidator(_uri),
+    WithJsonSchema({"type": "string", "maxLength": MAX_URI_CHARS, "pattern": "^(file|s3)://"}),
+]
+
+
+def _colour(value: Any) -> str:
+    text = _text_check(32)(value)
+    colour = NAMED_COLOURS.get(text.lower(), text)
+    if not HEX_COLOUR.match(colour):
+        _fail(f"expected #RRGGBB or one of {', '.join(sorted(NAMED_COLOURS))}, got {brief(text)}")
+    return colour.upper()
+
+
+Colour = Annotated[
+    str,
+    PlainValidator(_colour),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": HEX_COLOUR.pattern},
+                {"enum": sorted(NAMED_COLOURS)},
+            ],
+            "description": "#RRGGBB or a colour name",
+        }
+    ),
+]
+
+
+def _answer(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        _fail("expected a non-empty string")
+    return str(_checked(lambda: check_text("", value, limit=200)))
+
+
+Answer = Annotated[str, PlainValidator(_answer), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200})]
+Line = Text(MAX_TEXT_CHARS)
+Duration = Number(MIN_CLIP_SECONDS, MAX_CLIP_SECONDS)
+
+
+def _correct(value: Any, answers: list[str]) -> int:
+    """The correct answer, given as its letter (A-D), its index (0-3) or its text."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 4:
+        return value
+    if isinstance(value, str):
+        if value in answers:
+            return answers.index(value)
+        if value.upper() in ("A", "B", "C", "D"):
+            return "ABCD".index(value.upper())
+    _fail(f"must be one of the answers, a letter A-D or an index 0-3, got {brief(value)}")
+
+
+def _optional(check: Callable[[Any], str]) -> Callable[[Any], str | None]:
+    """A field that may be left out or set to null."""
+    return lambda value: None if value is None else check(value)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+
+class ProfileIn(_Model):
+    """Encoding profile shared by every clip of one video."""
+
+    width: Integer(64, 3840, multipleOf=2) = 1280  # type: ignore[valid-type]
+    height: Integer(64, 2160, multipleOf=2) = 720  # type: ignore[valid-type]
+    fps: Integer(1, 60, description=f"must divide {AUDIO_RATE}") = 30  # type: ignore[valid-type]
+    quality: Integer(1, 51, description="CRF or NVENC CQ; lower is better") = 23  # type: ignore[valid-type]
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            _fail(f"must be even for yuv420p, got {value}")
+        return value
+
+    @field_validator("fps")
+    @classmethod
+    def _whole_samples(cls, value: int) -> int:
+        if AUDIO_RATE % value:
+            _fail(f"must divide {AUDIO_RATE} so every frame holds whole audio samples, got {value}")
+        return value
+
+
+class CardClip(_Model):
+    """A still card: background colour or image, lines of text, optional narration or audio."""
+
+    kind: Literal["card"]
+    duration: Duration  # type: ignore[valid-type]
+    background: Colour = "#000000"
+    image: URI | None = None
+    audio: URI | None = None
+    narration: Text() | None = None  # type: ignore[valid-type]
+    lines: Annotated[list[Line], BeforeValidator(_items(0, MAX_LINES)), Field(max_length=MAX_LINES)] = []  # type: ignore[valid-type]
+
+
+class QuestionClip(_Model):
+    """A trivia question with four answers; it renders as the question, then the reveal."""
+
+    kind: Literal["question"]
+    question: Text()  # type: ignore[valid-type]
+    answers: Annotated[list[Answer], BeforeValidator(_items(4, 4)), Field(min_length=4, max_length=4)]
+    correct: Annotated[
+        int | str | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 0, "maximum": 3},
+                    {"type": "string", "description": "a letter A-D, or the correct answer's text"},
+                ]
+            }
+        ),
+    ]
+    duration: Number(1.0, MAX_CLIP_SECONDS) | None = None  # type: ignore[valid-type]
+    reveal_duration: Duration | None = None  # type: ignore[valid-type]
+    background: Colour = "#000000"
+    image: URI | None = None
+    audio: URI | None = None
+    narration: Text() | None = None  # type: ignore[valid-type]
+
+    @field_validator("correct", mode="plain")
+    @classmethod
+    def _correct_answer(cls, value: Any, info: ValidationInfo) -> int:
+        answers = info.data.get("answers")
+        if answers is None:  # the answers have their own error
+            return -1
+        return _correct(value, answers)
+
+
+def _params_model(name: str) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        key: (Number(bound.low, bound.high), float(bound.default))
+        for key, bound in sorted(RECIPES[name].params.items())
+    }
+    return create_model(f"{name.capitalize()}Params", __base__=_Model, **fields)
+
+
+def _recipe_clip(name: str) -> type[BaseModel]:
+    params = _params_model(name)
+    fields: dict[str, Any] = {
+        "kind": (Literal["recipe"], ...),
+        "recipe": (Literal[name], ...),
+        "duration": (Duration, ...),
+        "params": (Annotated[params, BeforeValidator(lambda value: value or {})], Field(default_factory=params)),
+        "audio": (URI | None, None),
+    }
+    return create_model(
+        f"{name.capitalize()}Clip", __base__=_Model, __doc__=f"The {name!r} procedural recipe.", **fields
+    )
+
+
+RECIPE_CLIPS = {name: _recipe_clip(name) for name in sorted(RECIPES)}
+RecipeClip: Any = Annotated[Union[tuple(RECIPE_CLIPS.values())], Field(discriminator="recipe")]  # noqa: UP007
+Clip: Any = Annotated[Union[CardClip, QuestionClip, RecipeClip], Field(discriminator="kind")]  # noqa: UP007
+
+
+class SeedQuestion(_Model):
+    """The trivia farm's question format: a question clip written as answer_a..answer_d, correct_answer."""
+
+    question: Text()  # type: ignore[valid-type]
+    answer_a: Answer
+    answer_b: Answer
+    answer_c: Answer
+    answer_d: Answer
+    correct_answer: Annotated[str, WithJsonSchema({"type": "string", "maxLength": 200})] = Field(
+        description="one of answer_a..answer_d, or a letter A-D"
+    )
+
+    @field_validator("correct_answer", mode="plain")
+    @classmethod
+    def _one_of_the_answers(cls, value: Any, info: ValidationInfo) -> str:
+        text: str = _text_check(200)(value)
+        answers = [info.data.get(f"answer_{x}") for x in "abcd"]
+        if None not in answers and text not in answers and text.upper() not in ("A", "B", "C", "D"):
+            _fail(f"must equal one of answer_a..answer_d or be a letter A-D, got {brief(text)}")
+        return text
+
+
+class JobIn(_Model):
+    """A render job: one video made of clips, rendered with one encoding profile."""
+
+    model_config = ConfigDict(title="Render job", json_schema_extra={"$id": SCHEMA_ID})
+
+    schema_: Annotated[
+        str | None, PlainValidator(_optional(_text_check(MAX_URI_CHARS))), WithJsonSchema({"type": ["string", "null"]})
+    ] = Field(default=None, alias="$schema", description="the schema this file follows; ignored")
+    video_id: Annotated[
+        str,
+        PlainValidator(
+            _text_check(
+                128, VIDEO_ID_PATTERN, "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        ),
+        WithJsonSchema({"type": "string", "pattern": VIDEO_ID_PATTERN.pattern}),
+    ]
+    tts_voice: Annotated[
+        str,
+        PlainValidator(
+            _text_check(64, VOICE_PATTERN, "expected a voice name like 'en-US' or 'en-US-Neural2-F', got {value!r}")
+        ),
+        WithJsonSchema({"type": "string", "pattern": VOICE_PATTERN.pattern}),
+    ] = "en"
+    question_seconds: Number(1.0, MAX_CLIP_SECONDS) = 10.0  # type: ignore[valid-type]
+    reveal_seconds: Duration = 4.0  # type: ignore[valid-type]
+    questions: Annotated[
+        list[SeedQuestion], BeforeValidator(_items(0, MAX_CLIPS // 2)), Field(max_length=MAX_CLIPS // 2)
+    ] = []
+    total_questions: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"], "minimum": 0})] = None
+    clips: Annotated[list[Clip], BeforeValidator(_items(0, MAX_CLIPS)), Field(max_length=MAX_CLIPS)] = []
+    output_uri: URI | None = None
+    webhook_url: Annotated[
+        str | None,
+        PlainValidator(
+            _optional(_text_check(MAX_URI_CHARS, WEBHOOK_PATTERN, "expected an http:// or https:// URL, got {value!r}"))
+        ),
+        WithJsonSchema({"type": ["string", "null"], "pattern": WEBHOOK_PATTERN.pattern}),
+    ] = None
+    profile: Annotated[ProfileIn, BeforeValidator(lambda value: {} if value is None else value)] = Field(
+        default_factory=ProfileIn
+    )
+    channel: Text(64) = "default"  # type: ignore[valid-type]
+    tts_speed: Number(0.5, 2.0) = 1.0  # type: ignore[valid-type]
+    max_parallel_clips: Integer(1, 64) = 8  # type: ignore[valid-type]
+    gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
+    min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
+
+    @field_validator("total_questions", mode="plain")
+    @classmethod
+    def _total(cls, value: Any, info: ValidationInfo) -> int | None:
+        questions = info.data.get("questions")
+        if value is None or questions is None:
+            return None
+        return int(_integer_check(len(questions), len(questions))(value))
+
+    @field_validator("gpu_class", mode="plain")
+    @classmethod
+    def _known_class(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        name: str = _text_check(32)(value)
+        if name not in GPU_CLASSES:
+            _fail(f"unknown GPU class {brief(name)} (known: {', '.join(sorted(GPU_CLASSES))})")
+        return name
+
+    @field_validator("min_gpu_memory_gb")
+    @classmethod
+    def _memory_fits(cls, memory: float | None, info: ValidationInfo) -> float | None:
+        if memory is None:
+            return None
+        name = info.data.get("gpu_class")
+        if name is not None:
+            if GPU_CLASSES[name].memory_gb < memory:
+                _fail(f"{name} has {GPU_CLASSES[name].memory_gb} GB, less than {memory:g}")
+        elif class_for_memory(memory) is None:
+            _fail(f"no known GPU class with NVENC has {memory:g} GB")
+        return memory
+
+
+# --- from the validated models to the dataclasses the service uses ---
+
+
+def _question_specs(clip: QuestionClip, defaults: JobIn) -> list[ClipSpec]:
+    """A question clip renders as two: the question, then the reveal."""
+    answers = tuple(clip.answers)
+    correct = clip.correct if isinstance(clip.correct, int) else -1  # an int once validated
+    shared: dict[str, Any] = dict(
+        background=clip.background, image=clip.image, question=clip.question, answers=answers, correct=correct
+    )
+    return [
+        ClipSpec(
+            kind="question",
+            duration=clip.duration if clip.duration is not None else defaults.question_seconds,
+            narration=clip.narration or clip.question,
+            audio=clip.audio,
+            **shared,
+        ),
+        ClipSpec(
+            kind="reveal",
+            duration=clip.reveal_duration if clip.reveal_duration is not None else defaults.reveal_seconds,
+            narration=f"The answer is {answers[correct]}.",
+            **shared,
+        ),
+    ]
+
+
+def _seed_as_clip(seed: SeedQuestion) -> QuestionClip:
+    answers = [seed.answer_a, seed.answer_b, seed.answer_c, seed.answer_d]
+    return QuestionClip(kind="question", question=seed.question, answers=answers, correct=seed.correct_answer)
+
+
+def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
+    if isinstance(clip, QuestionClip):
+        return _question_specs(clip, job)
+    if isinstance(clip, CardClip):
+        return [
+            ClipSpec(
+                kind="card",
+                duration=clip.duration,
+                background=clip.background,
+                image=clip.image,
+                audio=clip.audio,
+                narration=clip.narration,
+                lines=tuple(clip.lines),
+            )
+        ]
+    values = clip.model_dump()
+    return [
+        ClipSpec(
+            kind="recipe",
+            duration=values["duration"],
+            recipe=values["recipe"],
+            params=tuple(sorted(values["params"].items())),
+            audio=values["audio"],
+        )
+    ]
+
+
+def to_job(model: JobIn) -> Job:
+    """The validated model as the `Job` dataclass; the planned clip count is checked here."""
+    clips = [spec for seed in model.questions for spec in _question_specs(_seed_as_clip(seed), model)]
+    clips += [spec for clip in model.clips for spec in _specs(clip, model)]
+    if not clips:
+        raise JobError("clips", "a job needs at least one clip or question")
+    if len(clips) > MAX_CLIPS:
+        raise JobError("clips", f"the job plans {len(clips)} clips; the limit is {MAX_CLIPS} per video")
+    gpu_class = model.gpu_class
+    if gpu_class is None and model.min_gpu_memory_gb is not None:
+        gpu_class = class_for_memory(model.min_gpu_memory_gb)
+    return Job(
+        video_id=model.video_id,
+        clips=tuple(clips),
+        profile=Profile(**model.profile.model_dump()),
+        output_uri=model.output_uri,
+        channel=model.channel,
+        tts_voice=model.tts_voice,
+        tts_speed=model.tts_speed,
+        max_parallel_clips=model.max_parallel_clips,
+        gpu_class=gpu_class,
+        webhook_url=model.webhook_url,
+    )
+
+
+# --- pydantic's errors in the contract's words ---
+
+_ALLOWED: dict[str, list[str]] = {}
+
+
+def _allowed(model: type[BaseModel]) -> str:
+    return ", ".join(sorted(f.alias or name for name, f in model.model_fields.items()))
+
+
+def _path(loc: tuple[str | int, ...]) -> tuple[str, type[BaseModel] | None]:
+    """A pydantic location as a field path (`clips[2].params.maxiter`), and the model it ends in."""
+    text = ""
+    model: type[BaseModel] | None = JobIn
+    parts = list(loc)
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        if isinstance(part, int):
+            text += f"[{part}]"
+            head = parts[0]
+            model = SeedQuestion if head == "questions" else None
+            # The clip union's tags appear in the location after the index: drop them.
+            if head == "clips" and i + 1 < len(parts) and parts[i + 1] in CLIP_KINDS:
+                kind = parts[i + 1]
+                i += 1
+                model = CardClip if kind == "card" else QuestionClip if kind == "question" else None
+                if kind == "recipe" and i + 1 < len(parts) and parts[i + 1] in RECIPE_CLIPS:
+                    i += 1
+                    model = RECIPE_CLIPS[str(parts[i])]
+        else:
+            key = field_key(part)
+            text = f"{text}.{key}" if text else key
+            if model is not None:
+                field = model.model_fields.get(part)
+                annotation = getattr(field, "annotation", None) if field else None
+                model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        i += 1
+    return text, model
+
+
+def _problem(error: ErrorDetails) -> tuple[str, str]:
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        path, _ = _path(loc[:-1])
+        parent = _model_at(loc[:-1])
+        allowed = _allowed(parent) if parent is not None else "none"
+        key = field_key(loc[-1])
+        return (f"{path}.{key}" if path else key), f"unknown field (allowed: {allowed})"
+    path, _ = _path(loc)
+    if kind == "job":
+        return path or "job", str(ctx.get("message", ""))
+    if kind == "missing":
+        return path, "is required"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return path or "job", f"expected a JSON object, got {type_name(value)}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = str(ctx.get("discriminator", "")).strip("'")
+        where = f"{path}.{tag}" if path else tag
+        given = value.get(tag) if isinstance(value, dict) else None
+        if given is None:
+            return where, "is required"
+        if not isinstance(given, str):
+            return where, f"expected a string, got {type_name(given)}"
+        if tag == "recipe":
+            return where, f"unknown recipe {brief(given)} (known: {', '.join(sorted(RECIPES))})"
+        return where, f"unknown clip kind {brief(given)} (known: {', '.join(CLIP_KINDS)})"
+    if kind == "list_type":
+        return path, f"expected a list, got {type_name(value)}"
+    message = "".join(c if c.isprintable() else "?" for c in str(error.get("msg", kind)))[:200]
+    return path or "job", message
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    return _path(loc)[1] if loc else JobIn
+
+
+def _check_size(raw: Any) -> tuple[str, str] | None:
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=True))
+    except (TypeError, ValueError) as err:
+        return "job", f"is not plain JSON: {str(err)[:100]}"
+    if size > MAX_JOB_BYTES:
+        return "job", f"is {size} bytes as JSON; the limit is {MAX_JOB_BYTES} (it is kept in the video's history)"
+    return None
+
+
+def parse(raw: Any) -> Job:
+    """Validate a job as submitted (JSON-decoded): a `Job`, or a JobError listing every problem."""
+    if not isinstance(raw, dict):
+        raise JobError("job", f"expected a JSON object, got {type_name(raw)}")
+    problems: list[tuple[str, str]] = []
+    job: Job | None = None
+    try:
+        job = to_job(JobIn.model_validate(raw))
+    except ValidationError as err:
+        errors = err.errors(include_url=False)
+        # An unknown field first: a misspelt name is often why another field is missing.
+        errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+        problems = [_problem(e) for e in errors]
+    except JobError as err:
+        problems = list(err.problems)
+    size = _check_size(raw)  # last: a specific field's problem is the more useful answer
+    if size is not None and (not problems or size[1].startswith("is ")):
+        problems.append(size)
+    if problems or job is None:
+        raise JobError.listing(problems)
+    return job
+
+
+def job_schema() -> dict[str, Any]:
+    """The JSON Schema of a job file, as published at schema/job.schema.json."""
+    schema = JobIn.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def job_schema_text() -> str:
+    return json.dumps(job_schema(), indent=2, ensure_ascii=False) + "\n"
