@@ -65,6 +65,10 @@ def peak_kib(pid: int) -> int:
     return 0
 
 
+RETRY_CAUSES: list[str] = []
+"""Why a clip was attempted again, from the retry's started event: printed with the figures."""
+
+
 async def clip_attempts(client: Client, video_id: str) -> list[int]:
     history = await client.get_workflow_handle(video_id).fetch_history()
     renders = {
@@ -73,12 +77,14 @@ async def clip_attempts(client: Client, video_id: str) -> list[int]:
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         and e.activity_task_scheduled_event_attributes.activity_type.name == names.RENDER_CLIP
     }
-    return [
-        e.activity_task_started_event_attributes.attempt
+    started = [
+        e.activity_task_started_event_attributes
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
         and e.activity_task_started_event_attributes.scheduled_event_id in renders
     ]
+    RETRY_CAUSES.extend(f"{video_id}: {s.last_failure.message[:200]}" for s in started if s.attempt > 1)
+    return [s.attempt for s in started]
 
 
 async def test_200_videos_at_once_all_complete_exactly_once(
@@ -124,6 +130,7 @@ async def test_200_videos_at_once_all_complete_exactly_once(
         wall_s=round(wall, 1),
         videos_per_s=round(len(ids) / wall, 2),
         peak_rss_mib={k: round(v / 1024) for k, v in memory.items()},
+        retry_causes=RETRY_CAUSES,
     )
     assert len(completed) == VIDEOS and lost == [] and running == []
     assert duplicated == [] and rerendered == [] and set(runs) == set(ids)

@@ -89,8 +89,9 @@ class LocalCluster:
             time.sleep(0.2)
 
     def segments(self, video_id: str) -> list[Path]:
-        """Checkpointed segments of the video's clips currently in the work store."""
-        return sorted((self.data / "work" / video_id / "segments").glob("*/*.mov"))
+        """Checkpointed segments of the video's clips in the work store: those whose integrity record is written."""
+        records = (self.data / "work" / video_id / "segments").glob("*/*.json")
+        return sorted(r.with_suffix(".mov") for r in records)
 
     def stop(self) -> None:
         for proc in self.workers:
