@@ -28,7 +28,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.logs import configure_logging
+from runtime.logs import configure_logging
+from runtime.process import exit_now
 from tests.fake_kube import FakeKube
 from tests.scaling_probe import ProbeInput, ScaleProbe
 from workers.autoscaler.config import AutoscalerConfig
@@ -37,7 +38,6 @@ from workers.autoscaler.loop import Autoscaler, Tick
 from workers.autoscaler.policy import Policy, PolicyState, Pool, QueueSignal, decide
 from workers.autoscaler.signals import TemporalSignals
 from workers.devserver import temporal_binary
-from workers.main import exit_now
 
 TARGET = 6.0
 SLOTS = 3

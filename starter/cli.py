@@ -14,8 +14,11 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
+from runtime.connection import TemporalTarget
+from runtime.logs import configure_logging
+from runtime.process import exit_now, settings_or_exit
+from runtime.settings import LogEnv, load
 from starter.client import JobRefused, RenderClient, VideoStatus, root_cause
-from starter.connection import TemporalTarget
 
 SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
 
@@ -190,9 +193,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from activities.logs import configure_logging
-    from workers.main import exit_now
-
+    with settings_or_exit("render"):
+        logs = load(LogEnv)
+        TemporalTarget.from_env()
     args = parser().parse_args(argv)
-    configure_logging(os.environ.get("RENDER_LOG_FORMAT", "console"), os.environ.get("RENDER_LOG_LEVEL", "WARNING"))
+    configure_logging(logs.log_format, logs.log_level or "WARNING")
     exit_now(asyncio.run(run(args)))

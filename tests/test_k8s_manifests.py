@@ -22,6 +22,7 @@ import yaml
 from botocore.credentials import EnvProvider
 
 from contracts import names
+from runtime.settings import ENV_MODELS
 from tests.fake_kube import FakeKube
 from workers.autoscaler.config import ENV_PREFIX, KNOBS, POLICY_KNOBS, AutoscalerConfig, load_config
 from workers.autoscaler.kube import KubeScaler, apps_api
@@ -155,9 +156,11 @@ def test_selectors_match_the_pod_labels(default: list[dict[str, Any]]) -> None:
 
 
 def _code_reads() -> set[str]:
-    """Upper-case string constants in the service's code: the environment names it can read."""
+    """The settings models' variables and upper-case string constants in the service's code: the
+    environment names it can read."""
     found = {ENV_PREFIX + knob.upper() for knob in (*KNOBS, *POLICY_KNOBS)}
-    for package in ("activities", "contracts", "starter", "workers", "workflows"):
+    found |= {model.variable(name) for model in ENV_MODELS for name in model.model_fields}
+    for package in ("activities", "contracts", "runtime", "starter", "workers", "workflows"):
         for source in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(source.read_text())):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isupper():
