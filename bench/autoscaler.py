@@ -28,6 +28,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from devtools.devserver import temporal_binary
 from runtime.logs import configure_logging
 from runtime.process import exit_now
 from tests.fake_kube import FakeKube
@@ -37,7 +38,6 @@ from workers.autoscaler.kube import KubeScaler, apps_api
 from workers.autoscaler.loop import Autoscaler, Tick
 from workers.autoscaler.policy import Policy, PolicyState, Pool, QueueSignal, decide
 from workers.autoscaler.signals import TemporalSignals
-from workers.devserver import temporal_binary
 
 TARGET = 6.0
 SLOTS = 3

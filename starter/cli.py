@@ -1,13 +1,11 @@
-"""`render`: submit, status, watch, result, cancel and list renders; run the local demo."""
+"""`render`: submit, status, watch, result, cancel and list renders (the local demo is `render-dev`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,6 @@ from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
 from runtime.settings import LogEnv, load
 from starter.client import JobRefused, RenderClient, VideoStatus, root_cause
-
-SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
 
 
 def progress_line(status: VideoStatus, width: int = 30) -> str:
@@ -83,51 +79,7 @@ async def submit(args: argparse.Namespace, client: RenderClient) -> int:
     return print_result(client, await watch(client, video_id)) if args.wait else 0
 
 
-async def demo(args: argparse.Namespace) -> int:
-    """Render the sample job end to end on the embedded default."""
-    from activities.common import Deps
-    from activities.settings import Settings
-    from workers import devserver
-    from workers.main import WorkerOptions, build_workers, run_until_stopped
-
-    target = TemporalTarget.from_env()
-    data_dir = Path(os.environ.get("RENDER_DATA_DIR", "var")).resolve()
-    if not devserver.port_open("127.0.0.1", 7233) and target.address == "localhost:7233":
-        pid = devserver.start(data_dir)
-        print(
-            f"started the Temporal dev server (pid {pid}, Web UI {target.ui_url}); stop it with: render dev-server stop"
-        )
-    client = await RenderClient.connect(target)
-    workers = await build_workers(client.client, WorkerOptions(mode="all"), Deps.from_settings(Settings.from_env()))
-    stop = asyncio.Event()
-    running = asyncio.ensure_future(run_until_stopped(workers, stop))
-    try:
-        job = load_job(args.job)
-        job["video_id"] = f"{job['video_id']}-{time.strftime('%Y%m%d-%H%M%S')}"
-        video_id = await client.submit(job)
-        print(f"rendering {video_id}; history: {target.workflow_url(video_id)}")
-        status = await watch(client, video_id)
-        if status.state == "completed":
-            result = await client.result(video_id)
-            print(f"{result.duration_s:.2f} s, {result.bytes} bytes, encoder {result.encoder}")
-        return print_result(client, status)
-    finally:
-        stop.set()
-        await running
-
-
 async def run(args: argparse.Namespace) -> int:
-    if args.command == "demo":
-        return await demo(args)
-    if args.command == "dev-server":
-        from workers import devserver
-
-        data_dir = Path(os.environ.get("RENDER_DATA_DIR", "var")).resolve()
-        if args.action == "start":
-            print(f"dev server pid {devserver.start(data_dir)}; Web UI {TemporalTarget.from_env().ui_url}")
-        else:
-            print("stopped" if devserver.stop(data_dir) else "no dev server started from here")
-        return 0
     client = await RenderClient.connect()
     if args.command == "submit":
         return await submit(args, client)
@@ -184,11 +136,6 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--limit", type=int, default=50)
     workers = sub.add_parser("workers", help="workers polling each render queue now")
     workers.add_argument("--all", action="store_true", help="also list queues nobody polls")
-    d = sub.add_parser("demo", help="render the sample video end to end on the embedded default")
-    d.add_argument("--job", default=str(SAMPLE_JOB))
-    sub.add_parser("dev-server", help="start or stop the local Temporal dev server").add_argument(
-        "action", choices=("start", "stop")
-    )
     return p
 
 
