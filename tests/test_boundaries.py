@@ -39,3 +39,8 @@ def test_a_package_imports_only_what_it_may(package: str) -> None:
         for source in (ROOT / package).rglob("*.py")
     }
     assert not {path: names for path, names in wrong.items() if names}
+
+
+def test_benchmarks_share_with_tests_through_one_module() -> None:
+    for source in (ROOT / "bench").rglob("*.py"):
+        assert "tests" not in imported_packages(source), source

@@ -22,8 +22,8 @@ import yaml
 from botocore.credentials import EnvProvider
 
 from contracts import names
+from devtools.testing import FakeKube
 from runtime.settings import ENV_MODELS
-from tests.fake_kube import FakeKube
 from workers.autoscaler.config import ENV_PREFIX, KNOBS, POLICY_KNOBS, AutoscalerConfig, load_config
 from workers.autoscaler.kube import KubeScaler, apps_api
 from workers.autoscaler.metrics import HEALTH_PATH
