@@ -12,6 +12,7 @@ import ast
 import copy
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,17 @@ def test_keda_scaled_object_mirrors_the_autoscaler(
         "unsafeSsl",
         "tlsServerName",
     }, "a field KEDA's Temporal scaler does not document"
+
+
+SERVICE_PACKAGES = {"contracts", "workflows", "activities", "workers", "starter", "runtime"}
+"""What the images install; devtools (render-dev, the dev server, test helpers) stays out of them."""
+
+
+@pytest.mark.parametrize("image", ["control", "gpu"])
+def test_images_copy_the_service_packages_and_no_dev_tools(image: str) -> None:
+    dockerfile = (ROOT / "k8s" / "images" / f"{image}.Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ") and "/" not in line}
+    copied -= {"pyproject.toml"}
+    assert copied == SERVICE_PACKAGES
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {pattern.rstrip("*") for pattern in include} == SERVICE_PACKAGES | {"devtools"}
