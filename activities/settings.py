@@ -1,42 +1,14 @@
-"""Worker-side configuration, read from the environment once per process."""
+"""Worker-side configuration: what activities are given, built from the environment by runtime.settings."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
+from runtime.settings import DEJAVU, RenderEnv, default_rates, file_uri, load, parse_rates
 
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
-
-
-def _uri_list(value: str) -> tuple[str, ...]:
-    return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
-
-
-def default_rates() -> dict[str, float]:
-    return {name: c.usd_per_hour for name, c in GPU_CLASSES.items()} | {
-        "gpu": GPU_CLASSES["t4"].usd_per_hour,
-        "cpu": CPU_USD_PER_CORE_HOUR,
-    }
-
-
-def parse_rates(value: str) -> dict[str, float]:
-    """'t4=0.35,cpu=0.04' → {'t4': 0.35, 'cpu': 0.04}; a bad entry names itself."""
-    rates = {}
-    for entry in filter(None, (part.strip() for part in value.split(","))):
-        name, _, price = entry.partition("=")
-        try:
-            rates[name.strip()] = float(price)
-        except ValueError:
-            raise ValueError(f"RENDER_RATES: {entry!r} is not NAME=USD_PER_HOUR") from None
-    return rates
-
-
-def file_uri(path: Path | str) -> str:
-    return "file://" + str(Path(path).resolve())
+__all__ = ["DEJAVU", "Settings", "default_rates", "file_uri", "parse_rates"]
 
 
 @dataclass(frozen=True)
@@ -74,28 +46,9 @@ class Settings:
     """How often a control worker sweeps the work store; 0 turns the sweep off."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        data = Path(env.get("RENDER_DATA_DIR", "var")).resolve()
-        return cls(
-            work_uri=env.get("RENDER_WORK_URI", file_uri(data / "work")).rstrip("/"),
-            output_roots=_uri_list(env.get("RENDER_OUTPUT_ROOTS", file_uri(data / "output"))),
-            asset_roots=_uri_list(env.get("RENDER_ASSET_ROOTS", file_uri(data / "assets"))),
-            scratch_dir=Path(env.get("RENDER_SCRATCH_DIR", str(data / "scratch"))).resolve(),
-            encoder=env.get("RENDER_ENCODER", "auto"),
-            ffmpeg_threads=int(env.get("RENDER_FFMPEG_THREADS", "0")),
-            font=Path(env.get("RENDER_FONT", str(DEJAVU / "DejaVuSans.ttf"))),
-            font_bold=Path(env.get("RENDER_FONT_BOLD", str(DEJAVU / "DejaVuSans-Bold.ttf"))),
-            tts=env.get("RENDER_TTS", "auto"),
-            s3_endpoint_url=env.get("RENDER_S3_ENDPOINT_URL") or None,
-            s3_region=env.get("RENDER_S3_REGION") or None,
-            segment_seconds=float(env.get("RENDER_SEGMENT_SECONDS", "2")),
-            heartbeat_seconds=float(env.get("RENDER_HEARTBEAT_SECONDS", "30")),
-            usd_per_hour=default_rates() | parse_rates(env.get("RENDER_RATES", "")),
-            webhook_secret=env.get("RENDER_WEBHOOK_SECRET", ""),
-            queue_wait_seconds=float(env.get("RENDER_QUEUE_WAIT_SECONDS", "1800")),
-            work_max_age_seconds=float(env.get("RENDER_WORK_MAX_AGE_HOURS", "168")) * 3600,
-            sweep_interval_seconds=float(env.get("RENDER_SWEEP_INTERVAL_SECONDS", "3600")),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """RENDER_* (see runtime.settings.RenderEnv); a bad value raises SettingsError naming the variable."""
+        return cls(**load(RenderEnv, env).settings_fields())
 
     def work_uri_for(self, key: str) -> str:
         return f"{self.work_uri}/{key}"

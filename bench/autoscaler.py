@@ -3,7 +3,7 @@
     python -m bench.autoscaler [--trials 5] [--interval 1] [--hours 2] [--seed 7]
 
 1. Latency: a fresh dev server, one render-like task scheduled on a queue nobody polls, the real loop
-   (DescribeTaskQueue + visibility count + the kubernetes client against tests/fake_kube.py). Measured from
+   (DescribeTaskQueue + visibility count + the kubernetes client against devtools/testing.py). Measured from
    the workflow start to the scale PATCH, split into "Temporal shows the backlog" and "our decision + patch".
 2. Flapping: the pure policy on a simulated clock (1 s steps, a tick every 15 s) against a seeded bursty
    arrival pattern, with pods that take a minute to start. The shipped policy against backlog-only scaling
@@ -28,16 +28,15 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.logs import configure_logging
-from tests.fake_kube import FakeKube
-from tests.scaling_probe import ProbeInput, ScaleProbe
+from devtools.devserver import temporal_binary
+from devtools.testing import FakeKube, ProbeInput, ScaleProbe
+from runtime.logs import configure_logging
+from runtime.process import exit_now
 from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.kube import KubeScaler, apps_api
 from workers.autoscaler.loop import Autoscaler, Tick
 from workers.autoscaler.policy import Policy, PolicyState, Pool, QueueSignal, decide
 from workers.autoscaler.signals import TemporalSignals
-from workers.devserver import temporal_binary
-from workers.main import exit_now
 
 TARGET = 6.0
 SLOTS = 3

@@ -33,7 +33,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.settings import Settings
 from bench.procstat import children, command_name
 from contracts import search
-from workers.devserver import temporal_binary
+from devtools.devserver import temporal_binary
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1

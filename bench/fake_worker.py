@@ -19,8 +19,9 @@ from temporalio.worker import Worker
 from bench import stubs
 from bench.bare import BARE_CONTROL_QUEUE, BARE_FANOUT_QUEUE, BareVideo, bare_clip, bare_step
 from contracts import names
-from starter.connection import TemporalTarget
-from workers.main import WorkerOptions, exit_now, run_until_stopped
+from runtime.connection import TemporalTarget
+from runtime.process import exit_now
+from workers.main import WorkerOptions, run_until_stopped
 from workflows import RenderVideo
 
 FLAVOURS = ("bare", "stub")

@@ -40,7 +40,7 @@ from bench.service import ServiceRun, frames_in, render_with_service, start_serv
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
-from workers.main import exit_now
+from runtime.process import exit_now
 
 PLAIN, SERIAL, DEFAULT, MONO = "plain", "serial", "default", "monolithic"
 LABELS = {

@@ -39,9 +39,9 @@ from temporalio.client import Client
 
 from contracts import names
 from contracts.records import VideoResult
+from devtools.local import LocalCluster
+from runtime.process import exit_now
 from starter import RenderClient
-from workers.local import LocalCluster
-from workers.main import exit_now
 
 FPS = 30
 SEGMENT_FRAMES = 60

@@ -24,7 +24,7 @@ from bench.report import machine, median, progress, table
 from bench.service import start_service_workers, toolkit
 from contracts import names
 from contracts.job import parse_job
-from workers.main import exit_now
+from runtime.process import exit_now
 
 CONFIGS = (PLAIN, SERIAL, DEFAULT)
 JOIN = (names.CONCAT_CLIPS, names.UPLOAD_VIDEO)

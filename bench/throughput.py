@@ -36,8 +36,8 @@ from bench.procstat import cpu_seconds, machine_busy_seconds
 from bench.report import machine, progress, table, verdict
 from bench.service import start_service_workers
 from contracts import names
+from runtime.process import exit_now
 from starter import RenderClient
-from workers.main import exit_now
 
 CLIPS = 10
 ACTIVITIES_PER_VIDEO = 1 + CLIPS + 2

@@ -1,23 +1,23 @@
-"""`render`: submit, status, watch, result, cancel and list renders; run the local demo; print the job schema."""
+"""`render`: submit, status, watch, result, cancel and list renders, and print the job schema."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
+from contracts.job_models import job_schema_text
+from runtime.connection import TemporalTarget
+from runtime.logs import configure_logging
+from runtime.process import exit_now, settings_or_exit
+from runtime.settings import LogEnv, load
 from starter.client import JobRefused, RenderClient, VideoStatus, root_cause
-from starter.connection import TemporalTarget
-
-SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
 
 
 def progress_line(status: VideoStatus, width: int = 30) -> str:
@@ -80,55 +80,9 @@ async def submit(args: argparse.Namespace, client: RenderClient) -> int:
     return print_result(client, await watch(client, video_id)) if args.wait else 0
 
 
-async def demo(args: argparse.Namespace) -> int:
-    """Render the sample job end to end on the embedded default."""
-    from activities.common import Deps
-    from activities.settings import Settings
-    from workers import devserver
-    from workers.main import WorkerOptions, build_workers, run_until_stopped
-
-    target = TemporalTarget.from_env()
-    data_dir = Path(os.environ.get("RENDER_DATA_DIR", "var")).resolve()
-    if not devserver.port_open("127.0.0.1", 7233) and target.address == "localhost:7233":
-        pid = devserver.start(data_dir)
-        print(
-            f"started the Temporal dev server (pid {pid}, Web UI {target.ui_url}); stop it with: render dev-server stop"
-        )
-    client = await RenderClient.connect(target)
-    workers = await build_workers(client.client, WorkerOptions(mode="all"), Deps.from_settings(Settings.from_env()))
-    stop = asyncio.Event()
-    running = asyncio.ensure_future(run_until_stopped(workers, stop))
-    try:
-        job = load_job(args.job)
-        job["video_id"] = f"{job['video_id']}-{time.strftime('%Y%m%d-%H%M%S')}"
-        video_id = await client.submit(job)
-        print(f"rendering {video_id}; history: {target.workflow_url(video_id)}")
-        status = await watch(client, video_id)
-        if status.state == "completed":
-            result = await client.result(video_id)
-            print(f"{result.duration_s:.2f} s, {result.bytes} bytes, encoder {result.encoder}")
-        return print_result(client, status)
-    finally:
-        stop.set()
-        await running
-
-
 async def run(args: argparse.Namespace) -> int:
     if args.command == "schema":
-        from contracts.job_models import job_schema_text
-
         print(job_schema_text(), end="")
-        return 0
-    if args.command == "demo":
-        return await demo(args)
-    if args.command == "dev-server":
-        from workers import devserver
-
-        data_dir = Path(os.environ.get("RENDER_DATA_DIR", "var")).resolve()
-        if args.action == "start":
-            print(f"dev server pid {devserver.start(data_dir)}; Web UI {TemporalTarget.from_env().ui_url}")
-        else:
-            print("stopped" if devserver.stop(data_dir) else "no dev server started from here")
         return 0
     client = await RenderClient.connect()
     if args.command == "submit":
@@ -186,19 +140,14 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--limit", type=int, default=50)
     workers = sub.add_parser("workers", help="workers polling each render queue now")
     workers.add_argument("--all", action="store_true", help="also list queues nobody polls")
-    d = sub.add_parser("demo", help="render the sample video end to end on the embedded default")
-    d.add_argument("--job", default=str(SAMPLE_JOB))
     sub.add_parser("schema", help="print the JSON Schema of a job file (schema/job.schema.json)")
-    sub.add_parser("dev-server", help="start or stop the local Temporal dev server").add_argument(
-        "action", choices=("start", "stop")
-    )
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    from activities.logs import configure_logging
-    from workers.main import exit_now
-
+    with settings_or_exit("render"):
+        logs = load(LogEnv)
+        TemporalTarget.from_env()
     args = parser().parse_args(argv)
-    configure_logging(os.environ.get("RENDER_LOG_FORMAT", "console"), os.environ.get("RENDER_LOG_LEVEL", "WARNING"))
+    configure_logging(logs.log_format, logs.log_level or "WARNING")
     exit_now(asyncio.run(run(args)))

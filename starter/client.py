@@ -21,7 +21,7 @@ from contracts.gpus import GPU_CLASSES, render_queue
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
-from starter.connection import TemporalTarget
+from runtime.connection import TemporalTarget
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",

@@ -19,11 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.common import Deps
 from activities.settings import Settings, file_uri
 from contracts import search
+from devtools.devserver import temporal_binary
+from devtools.local import LocalCluster, free_port
 from starter import RenderClient
 from starter.client import root_cause
 from tests.fault_proxy import FaultProxy, fault_proxy
-from workers.devserver import temporal_binary
-from workers.local import LocalCluster, free_port
 from workers.main import WorkerOptions, build_workers, run_until_stopped
 
 SEED_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"

@@ -1,7 +1,7 @@
 """The autoscaler loop: against the real Temporal dev server, through the real `kubernetes` client.
 
 No kube-apiserver can be installed here (no Docker engine for kind, no envtest binaries), so the Kubernetes
-side is `tests/fake_kube.py`, a threaded HTTP server on 127.0.0.1 that implements GET and PATCH of apps/v1
+side is `devtools/testing.py`, a threaded HTTP server on 127.0.0.1 that implements GET and PATCH of apps/v1
 `deployments/{name}/scale` the way the apiserver answers them. Temporal is real: the session's dev server,
 with a task queue of this test's own (the session's workers poll render-gpu).
 """
@@ -21,8 +21,7 @@ from structlog.testing import capture_logs
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from tests.fake_kube import FakeKube
-from tests.scaling_probe import ProbeInput, ScaleProbe, render_like
+from devtools.testing import FakeKube, ProbeInput, ScaleProbe, render_like
 from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.kube import KubeScaler, apps_api
 from workers.autoscaler.loop import Autoscaler, Tick

@@ -12,7 +12,8 @@ import pytest
 
 from contracts.job import JobError, parse_job
 from contracts.job_models import job_schema, job_schema_text
-from starter.cli import SAMPLE_JOB, parser, run
+from devtools.cli import SAMPLE_JOB
+from starter.cli import parser, run
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "job.schema.json"
 

@@ -12,6 +12,7 @@ import ast
 import copy
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ import yaml
 from botocore.credentials import EnvProvider
 
 from contracts import names
-from tests.fake_kube import FakeKube
+from devtools.testing import FakeKube
+from runtime.settings import ENV_MODELS
 from workers.autoscaler.config import ENV_PREFIX, KNOBS, POLICY_KNOBS, AutoscalerConfig, load_config
 from workers.autoscaler.kube import KubeScaler, apps_api
 from workers.autoscaler.metrics import HEALTH_PATH
@@ -155,9 +157,11 @@ def test_selectors_match_the_pod_labels(default: list[dict[str, Any]]) -> None:
 
 
 def _code_reads() -> set[str]:
-    """Upper-case string constants in the service's code: the environment names it can read."""
+    """The settings models' variables and upper-case string constants in the service's code: the
+    environment names it can read."""
     found = {ENV_PREFIX + knob.upper() for knob in (*KNOBS, *POLICY_KNOBS)}
-    for package in ("activities", "contracts", "starter", "workers", "workflows"):
+    found |= {model.variable(name) for model in ENV_MODELS for name in model.model_fields}
+    for package in ("activities", "contracts", "runtime", "starter", "workers", "workflows"):
         for source in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(source.read_text())):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isupper():
@@ -349,3 +353,17 @@ def test_keda_scaled_object_mirrors_the_autoscaler(
         "unsafeSsl",
         "tlsServerName",
     }, "a field KEDA's Temporal scaler does not document"
+
+
+SERVICE_PACKAGES = {"contracts", "workflows", "activities", "workers", "starter", "runtime"}
+"""What the images install; devtools (render-dev, the dev server, test helpers) stays out of them."""
+
+
+@pytest.mark.parametrize("image", ["control", "gpu"])
+def test_images_copy_the_service_packages_and_no_dev_tools(image: str) -> None:
+    dockerfile = (ROOT / "k8s" / "images" / f"{image}.Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ") and "/" not in line}
+    copied -= {"pyproject.toml"}
+    assert copied == SERVICE_PACKAGES
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {pattern.rstrip("*") for pattern in include} == SERVICE_PACKAGES | {"devtools"}

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import TimeoutType
 
+from devtools.local import LocalCluster
 from starter import RenderClient
 from tests.test_resume_processes import finish, render_attempts, wait_for_segments
-from workers.local import LocalCluster
 
 SEGMENT = 60  # frames: 2 s at 30 fps
 CLIP_SECONDS = 120

@@ -23,10 +23,10 @@ from temporalio.client import Client
 
 from contracts import names
 from contracts.records import VideoResult
+from devtools.local import LocalCluster
 from starter import RenderClient
 from tests.media import streams
 from tests.report import report
-from workers.local import LocalCluster
 
 VIDEOS = 200
 ENV = {

@@ -20,12 +20,12 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.common import Deps
-from activities.logs import configure_logging
 from activities.render import RenderActivities
 from contracts import names, search
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import RenderClipInput
+from runtime.logs import configure_logging
 from starter import JobRefused, RenderClient
 from tests.conftest import WEBHOOK_SECRET
 from workers.gpus import discover_gpus, sample_gpus

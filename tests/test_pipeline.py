@@ -22,10 +22,10 @@ from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress
+from devtools.devserver import temporal_binary
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of
 from tests.media import streams
-from workers.devserver import temporal_binary
 from workflows import RenderVideo
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -20,8 +20,8 @@ from temporalio.client import Client
 
 from contracts import names
 from contracts.records import VideoResult
+from devtools.local import LocalCluster
 from starter import RenderClient
-from workers.local import LocalCluster
 
 SEGMENT = 60
 HEARTBEAT_SECONDS = 10

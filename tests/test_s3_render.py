@@ -22,13 +22,13 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from contracts import names
+from devtools.local import LocalCluster
 from starter import RenderClient
 from starter.client import root_cause
 from tests.fault_proxy import FaultProxy, Rule
 from tests.media import streams
 from tests.report import report
 from tests.test_resume_processes import render_attempts
-from workers.local import LocalCluster
 
 MiB = 2**20
 

@@ -19,13 +19,13 @@ from temporalio.exceptions import CancelledError
 
 from contracts import names
 from contracts.records import Progress
+from devtools.local import LocalCluster
 from starter import RenderClient
 from tests.conftest import failure_of
 from tests.fault_proxy import FaultProxy
 from tests.report import report
 from tests.test_resume_processes import render_attempts
 from tests.test_s3_render import admin, buckets, s3_env
-from workers.local import LocalCluster
 
 HEARTBEAT_SECONDS = 3
 SLOW_LINK = 400_000

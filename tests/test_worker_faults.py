@@ -24,10 +24,10 @@ import pytest
 from temporalio.client import Client
 
 from contracts import names
+from devtools.local import LocalCluster
 from starter import RenderClient
 from tests.report import report
 from tests.test_resume_processes import WORKER_ENV, finish, long_job, render_attempts, wait_for_segments
-from workers.local import LocalCluster
 
 SCRATCH_DISK = "256k"
 

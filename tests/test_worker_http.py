@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from devtools.local import LocalCluster
 from starter import RenderClient
-from workers.local import LocalCluster
 
 
 def get(port: int, path: str) -> tuple[int, str]:

@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import os
 import signal
-import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +20,6 @@ from temporalio.worker import Worker
 
 from activities.assemble import AssembleActivities
 from activities.common import Deps
-from activities.logs import configure_logging
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
 from activities.notify import NotifyActivities
 from activities.queues import queue_has_workers
@@ -32,14 +30,16 @@ from activities.settings import Settings
 from activities.validate import validate_job
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
-from starter.connection import TemporalTarget
+from runtime.connection import TemporalTarget
+from runtime.logs import configure_logging
+from runtime.process import exit_now, free_port, settings_or_exit
+from runtime.settings import WORKER_MODES, LogEnv, WorkerEnv, load
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
-from workers.local import free_port
 from workflows import NotifyWebhook, RenderVideo
 
 log = structlog.get_logger(__name__)
-MODES = ("all", "control", "gpu")
+MODES = WORKER_MODES
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 FFMPEG_PER_NVENC_GPU = 3
 """The trivia farm's measured sweet spot on T4s."""
@@ -170,9 +170,7 @@ def sdk_runtime() -> tuple[Runtime, str]:
     return Runtime(telemetry=telemetry), f"http://127.0.0.1:{port}/metrics"
 
 
-async def serve(options: WorkerOptions) -> int:
-    target = TemporalTarget.from_env()
-    settings = Settings.from_env()
+async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settings) -> int:
     stale = await asyncio.to_thread(sweep_stale, settings.scratch_dir)
     if stale:
         log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
@@ -208,36 +206,28 @@ async def serve(options: WorkerOptions) -> int:
     return 0
 
 
-def exit_now(code: int) -> None:
-    """Leave without interpreter teardown.
-
-    A process that ran a temporalio worker can abort while Python finalises the
-    SDK's native runtime (temporalio/sdk-python#300), turning a clean exit into a
-    crash at random. Everything that matters is flushed first, then we exit with
-    the real status code.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def main(argv: list[str] | None = None) -> None:
+    with settings_or_exit("render-worker"):
+        env = load(WorkerEnv)
+        logs = load(LogEnv)
+        target = TemporalTarget.from_env()
+        settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="render-worker", description=__doc__)
-    parser.add_argument("--mode", choices=MODES, default=os.environ.get("RENDER_WORKER_MODE", "all"))
-    parser.add_argument("--render-slots", type=int, default=int(os.environ.get("RENDER_SLOTS", "0")))
-    parser.add_argument("--control-slots", type=int, default=int(os.environ.get("RENDER_CONTROL_SLOTS", "8")))
-    parser.add_argument("--drain-seconds", type=float, default=float(os.environ.get("RENDER_DRAIN_SECONDS", "60")))
-    parser.add_argument("--gpu-class", default=os.environ.get("RENDER_GPU_CLASS") or None)
-    parser.add_argument("--per-gpu", type=int, default=int(os.environ.get("RENDER_SESSIONS_PER_GPU", "3")))
-    parser.add_argument("--health-port", type=int, default=int(os.environ.get("RENDER_HEALTH_PORT", "9464")))
+    parser.add_argument("--mode", choices=MODES, default=env.worker_mode)
+    parser.add_argument("--render-slots", type=int, default=env.slots)
+    parser.add_argument("--control-slots", type=int, default=env.control_slots)
+    parser.add_argument("--drain-seconds", type=float, default=env.drain_seconds)
+    parser.add_argument("--gpu-class", default=env.gpu_class)
+    parser.add_argument("--per-gpu", type=int, default=env.sessions_per_gpu)
+    parser.add_argument("--health-port", type=int, default=env.health_port)
     args = parser.parse_args(argv)
-    configure_logging(os.environ.get("RENDER_LOG_FORMAT", "console"), os.environ.get("RENDER_LOG_LEVEL", "INFO"))
+    configure_logging(logs.log_format, logs.log_level or "INFO")
     options = WorkerOptions(
         args.mode, args.render_slots, args.control_slots, args.drain_seconds, args.gpu_class, args.per_gpu,
-        args.health_port, os.environ.get("RENDER_HEALTH_ADDRESS", "0.0.0.0"),
+        args.health_port, env.health_address,
     )  # fmt: skip
     try:
-        code = asyncio.run(serve(options))
+        code = asyncio.run(serve(options, target, settings))
     except WorkerConfigError as err:
         log.error("worker not started", reason=str(err))
         code = 2

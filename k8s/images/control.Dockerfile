@@ -21,6 +21,7 @@ COPY workflows workflows
 COPY activities activities
 COPY workers workers
 COPY starter starter
+COPY runtime runtime
 RUN pip install --no-compile .
 
 # A numeric non-root user in group 0, so OpenShift's arbitrary UIDs work too.

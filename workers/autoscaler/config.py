@@ -6,7 +6,6 @@ the field named, e.g. `pools[1].max: must be >= min (2), got 1`.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from contracts import names
+from runtime.settings import AutoscalerEnv, load
 from workers.autoscaler.policy import Policy, Pool, Role
 
 ENV_PREFIX = "RENDER_AUTOSCALER_"
@@ -180,31 +180,32 @@ def parse_config(raw: Mapping[str, Any]) -> AutoscalerConfig:
     return AutoscalerConfig(pools=pools, policy=policy, **top)
 
 
-def _with_env(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def _with_env(raw: Mapping[str, Any], env: AutoscalerEnv) -> dict[str, Any]:
     merged = dict(raw)
     policy = dict(_mapping(merged.get("policy") or {}, "policy"))
-    for key in KNOBS:
-        if ENV_PREFIX + key.upper() in env:
-            merged[key] = env[ENV_PREFIX + key.upper()]
-    for key in POLICY_KNOBS:
-        if ENV_PREFIX + key.upper() in env:
-            policy[key] = env[ENV_PREFIX + key.upper()]
+    overrides = env.overrides()
+    merged.update({key: value for key, value in overrides.items() if key in KNOBS})
+    policy.update({key: value for key, value in overrides.items() if key in POLICY_KNOBS})
     merged["policy"] = policy
-    if env.get(POOLS_ENV):
+    if env.pools:
         try:
-            merged["pools"] = yaml.safe_load(env[POOLS_ENV])
+            merged["pools"] = yaml.safe_load(env.pools)
         except yaml.YAMLError as err:
             raise ConfigError(POOLS_ENV, f"is not JSON or YAML: {err}") from None
     return merged
 
 
-def load_config(env: Mapping[str, str] = os.environ, path: str | Path | None = None) -> AutoscalerConfig:
-    """The file (`path`, else $RENDER_AUTOSCALER_CONFIG, else none), then the environment over it."""
+def load_config(env: Mapping[str, str] | None = None, path: str | Path | None = None) -> AutoscalerConfig:
+    """The file (`path`, else $RENDER_AUTOSCALER_CONFIG, else none), then the environment over it.
+
+    The variables are read by runtime.settings.AutoscalerEnv as text and checked here by the same
+    parsers as the file's values, so both name the field the same way."""
+    read = load(AutoscalerEnv, env)
     raw: Any = {}
-    source = path or env.get(CONFIG_ENV)
+    source = path or read.config
     if source:
         try:
             raw = yaml.safe_load(Path(source).read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
             raise ConfigError(CONFIG_ENV, f"cannot read {source}: {err}") from None
-    return parse_config(_with_env(_mapping(raw, str(source or "config")), env))
+    return parse_config(_with_env(_mapping(raw, str(source or "config")), read))

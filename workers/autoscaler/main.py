@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 from dataclasses import replace
 
 import structlog
 
-from activities.logs import configure_logging
-from starter.connection import TemporalTarget
+from runtime.connection import TemporalTarget
+from runtime.logs import configure_logging
+from runtime.process import exit_now, settings_or_exit
+from runtime.settings import AutoscalerEnv, LogEnv, load
 from workers.autoscaler.config import CONFIG_ENV, AutoscalerConfig, ConfigError, load_config
 from workers.autoscaler.kube import KubeScaler, apps_api
 from workers.autoscaler.loop import Autoscaler
 from workers.autoscaler.metrics import Health, Metrics, serve_http
 from workers.autoscaler.signals import TemporalSignals
-from workers.main import exit_now
 
 log = structlog.get_logger(__name__)
 
 
-async def serve(config: AutoscalerConfig, once: bool) -> int:
-    target = TemporalTarget.from_env()
+async def serve(config: AutoscalerConfig, once: bool, target: TemporalTarget) -> int:
     client = await target.connect()
     metrics, health = Metrics(), Health(config.interval_seconds)
     autoscaler = Autoscaler(config, TemporalSignals(client), KubeScaler(apps_api()), metrics, health)
@@ -43,12 +42,16 @@ async def serve(config: AutoscalerConfig, once: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    with settings_or_exit("render-autoscaler"):
+        logs = load(LogEnv)
+        target = TemporalTarget.from_env()
+        config_file = load(AutoscalerEnv).config
     parser = argparse.ArgumentParser(prog="render-autoscaler", description=__doc__)
-    parser.add_argument("--config", default=os.environ.get(CONFIG_ENV), help=f"JSON or YAML file (${CONFIG_ENV})")
+    parser.add_argument("--config", default=config_file, help=f"JSON or YAML file (${CONFIG_ENV})")
     parser.add_argument("--dry-run", action="store_true", help="log decisions, patch nothing")
     parser.add_argument("--once", action="store_true", help="one decision round, then exit (1 if it failed)")
     args = parser.parse_args(argv)
-    configure_logging(os.environ.get("RENDER_LOG_FORMAT", "console"), os.environ.get("RENDER_LOG_LEVEL", "INFO"))
+    configure_logging(logs.log_format, logs.log_level or "INFO")
     try:
         config = load_config(path=args.config)
     except ConfigError as err:
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         config = replace(config, dry_run=True)
     try:
-        code = asyncio.run(serve(config, args.once))
+        code = asyncio.run(serve(config, args.once, target))
     except Exception:
         log.exception("autoscaler failed")
         code = 1

@@ -1,4 +1,7 @@
-"""A stand-in for the slice of kube-apiserver the autoscaler uses: GET and PATCH of apps/v1 `deployments/{name}/scale`.
+"""Helpers shared by the tests and the benchmarks (bench/ imports these, never tests/).
+
+`FakeKube`: a stand-in for the slice of kube-apiserver the autoscaler uses: GET and PATCH of apps/v1
+`deployments/{name}/scale`.
 
 No kube-apiserver (nor kind, nor envtest's binaries) can be installed here, so the real `kubernetes` client
 talks HTTP to this threaded server on 127.0.0.1. It answers like the apiserver for these two calls (an
@@ -15,6 +18,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from devtools.scaling_probe import ProbeInput, ScaleProbe, render_like
+
+__all__ = ["FakeKube", "ProbeInput", "ScaleProbe", "render_like"]
 
 SCALE_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
 PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")

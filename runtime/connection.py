@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
+
+from runtime.settings import TemporalEnv, load
 
 
 @dataclass(frozen=True)
@@ -19,14 +20,15 @@ class TemporalTarget:
     ui_url: str = "http://localhost:8233"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> TemporalTarget:
-        api_key = env.get("TEMPORAL_API_KEY") or None
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalTarget:
+        """TEMPORAL_* (see runtime.settings.TemporalEnv); a bad value raises SettingsError."""
+        read = load(TemporalEnv, env)
         return cls(
-            address=env.get("TEMPORAL_ADDRESS", "localhost:7233"),
-            namespace=env.get("TEMPORAL_NAMESPACE", "default"),
-            api_key=api_key,
-            tls=env.get("TEMPORAL_TLS", "true" if api_key else "false").lower() == "true",
-            ui_url=env.get("TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/"),
+            address=read.address,
+            namespace=read.namespace,
+            api_key=read.api_key,
+            tls=bool(read.api_key) if read.tls is None else read.tls,
+            ui_url=read.ui_url.rstrip("/"),
         )
 
     def workflow_url(self, workflow_id: str) -> str:

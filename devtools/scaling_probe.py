@@ -1,6 +1,6 @@
 """A render-like workload for autoscaler tests: one workflow, one activity on a queue of the test's choosing.
 
-Kept apart from the test modules so the workflow sandbox imports nothing but Temporal.
+Kept apart from devtools.testing (which re-exports it) so the workflow sandbox imports nothing but Temporal.
 """
 
 from __future__ import annotations

@@ -1,0 +1,44 @@
+"""How a service process leaves: flushed, with its real status, and one line for bad settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+from runtime.settings import SettingsError
+
+BAD_SETTINGS = 2
+"""Exit status of a process refused its configuration (the variable is named on stderr)."""
+
+
+def exit_now(code: int) -> NoReturn:
+    """Leave without interpreter teardown.
+
+    A process that ran a temporalio worker can abort while Python finalises the
+    SDK's native runtime (temporalio/sdk-python#300), turning a clean exit into a
+    crash at random. Everything that matters is flushed first, then we exit with
+    the real status code.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@contextmanager
+def settings_or_exit(prog: str) -> Iterator[None]:
+    """A bad environment variable ends the process with one line on stderr and status 2, not a traceback."""
+    try:
+        yield
+    except SettingsError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        exit_now(BAD_SETTINGS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

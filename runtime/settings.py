@@ -1,0 +1,298 @@
+"""Every setting the service reads from the environment, in one place, typed.
+
+Each group of variables is a pydantic-settings model (`TemporalEnv`, `RenderEnv`, `WorkerEnv`,
+`LogEnv`, `AutoscalerEnv`); `load(Model, env)` reads it from a mapping (the process environment by
+default) and turns a bad value into a `SettingsError` that names the variable and what it accepts:
+
+    RENDER_SLOTS: must be a whole number ≥ 0, got 'two'
+
+Names and defaults are the README's Configuration table. The frozen `activities.settings.Settings`
+that activities receive is built from `RenderEnv`.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+import annotated_types
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+WORKER_MODES = ("all", "control", "gpu")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A variable whose value cannot work; the message names it and what it accepts."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Optional = Annotated[str | None, BeforeValidator(_empty_is_none)]
+"""An optional text variable: unset and empty both mean None."""
+
+
+def file_uri(path: Path | str) -> str:
+    return "file://" + str(Path(path).resolve())
+
+
+def uri_list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+
+
+def default_rates() -> dict[str, float]:
+    return {name: c.usd_per_hour for name, c in GPU_CLASSES.items()} | {
+        "gpu": GPU_CLASSES["t4"].usd_per_hour,
+        "cpu": CPU_USD_PER_CORE_HOUR,
+    }
+
+
+def parse_rates(value: str) -> dict[str, float]:
+    """'t4=0.35,cpu=0.04' → {'t4': 0.35, 'cpu': 0.04}; a bad entry names itself."""
+    rates = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        name, _, price = entry.partition("=")
+        try:
+            rates[name.strip()] = float(price)
+        except ValueError:
+            raise ValueError(f"RENDER_RATES: {entry!r} is not NAME=USD_PER_HOUR") from None
+    return rates
+
+
+_SOURCE: ContextVar[Mapping[str, str]] = ContextVar("settings_source", default=os.environ)
+
+
+class _Mapping(PydanticBaseSettingsSource):
+    """Variables from the mapping `load` was given: `<env_prefix><FIELD>`, exact names, nothing else."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = self.settings_cls.variable(field_name)  # type: ignore[attr-defined]
+        return _SOURCE.get().get(variable), variable, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[name] = value
+        return values
+
+
+class EnvModel(BaseSettings):
+    """A group of variables sharing a prefix; read it with `load`."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _Mapping(settings_cls))
+
+    @classmethod
+    def variable(cls, field_name: str) -> str:
+        return (str(cls.model_config.get("env_prefix", "")) + field_name).upper()
+
+
+Model = TypeVar("Model", bound=EnvModel)
+
+
+def _expectation(field: FieldInfo) -> str | None:
+    """What a field accepts, in words: 'a whole number ≥ 0', 'one of auto, h264_nvenc, libx264'."""
+    kind = field.annotation
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if typing.get_origin(kind) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in typing.get_args(kind))
+    bounds = ""
+    for meta in field.metadata:
+        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if isinstance(meta, getattr(annotated_types, attr.capitalize())):
+                bounds += f"{' and' if bounds else ''} {sign} {getattr(meta, attr)}"
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        return "a whole number" + bounds
+    if kind is float:
+        return "a number" + bounds
+    return None
+
+
+def load(model: type[Model], env: Mapping[str, str] | None = None) -> Model:
+    """Read `model`'s variables from `env` (default: the process environment), or raise SettingsError."""
+    token = _SOURCE.set(os.environ if env is None else env)
+    try:
+        return model()
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        variable = model.variable(name)
+        field = model.model_fields.get(name)
+        expected = _expectation(field) if field is not None else None
+        if expected is None or first["type"] == "value_error":
+            # Validators word their own message, the value included.
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise SettingsError(variable, message.removeprefix(variable + ": ")) from None
+        raise SettingsError(variable, f"must be {expected}, got {first['input']!r}") from None
+    finally:
+        _SOURCE.reset(token)
+
+
+class TemporalEnv(EnvModel):
+    """How to reach Temporal: TEMPORAL_*."""
+
+    model_config = SettingsConfigDict(env_prefix="TEMPORAL_")
+
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    api_key: Optional = None
+    """API key (Temporal Cloud); turns TLS on unless TEMPORAL_TLS says otherwise."""
+    tls: Annotated[bool | None, BeforeValidator(_empty_is_none)] = None
+    ui_url: str = "http://localhost:8233"
+
+
+class RenderEnv(EnvModel):
+    """What activities need: storage roots, encoder, fonts, timeouts, prices (RENDER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="RENDER_")
+
+    data_dir: str = "var"
+    work_uri: Optional = None
+    output_roots: Optional = None
+    asset_roots: Optional = None
+    scratch_dir: Optional = None
+    encoder: Literal["auto", "h264_nvenc", "libx264"] = "auto"
+    ffmpeg_threads: Annotated[int, Field(ge=0)] = 0
+    font: str = str(DEJAVU / "DejaVuSans.ttf")
+    font_bold: str = str(DEJAVU / "DejaVuSans-Bold.ttf")
+    tts: Literal["auto", "espeak", "none"] = "auto"
+    s3_endpoint_url: Optional = None
+    s3_region: Optional = None
+    segment_seconds: Annotated[float, Field(gt=0)] = 2.0
+    heartbeat_seconds: Annotated[float, Field(gt=0)] = 30.0
+    rates: str = ""
+    webhook_secret: str = ""
+    queue_wait_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    work_max_age_hours: Annotated[float, Field(ge=0)] = 168.0
+    sweep_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        parse_rates(value)
+        return value
+
+    def settings_fields(self) -> dict[str, Any]:
+        """Keyword arguments of `activities.settings.Settings`."""
+        data = Path(self.data_dir).resolve()
+        return {
+            "work_uri": (self.work_uri or file_uri(data / "work")).rstrip("/"),
+            "output_roots": uri_list(self.output_roots or file_uri(data / "output")),
+            "asset_roots": uri_list(self.asset_roots or file_uri(data / "assets")),
+            "scratch_dir": Path(self.scratch_dir or data / "scratch").resolve(),
+            "encoder": self.encoder,
+            "ffmpeg_threads": self.ffmpeg_threads,
+            "font": Path(self.font),
+            "font_bold": Path(self.font_bold),
+            "tts": self.tts,
+            "s3_endpoint_url": self.s3_endpoint_url,
+            "s3_region": self.s3_region,
+            "segment_seconds": self.segment_seconds,
+            "heartbeat_seconds": self.heartbeat_seconds,
+            "usd_per_hour": default_rates() | parse_rates(self.rates),
+            "webhook_secret": self.webhook_secret,
+            "queue_wait_seconds": self.queue_wait_seconds,
+            "work_max_age_seconds": self.work_max_age_hours * 3600,
+            "sweep_interval_seconds": self.sweep_interval_seconds,
+        }
+
+
+class WorkerEnv(EnvModel):
+    """How `render-worker` runs: mode, slots, drain, GPU class, health server (RENDER_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="RENDER_")
+
+    worker_mode: Literal["all", "control", "gpu"] = "all"
+    slots: Annotated[int, Field(ge=0)] = 0
+    control_slots: Annotated[int, Field(ge=1)] = 8
+    drain_seconds: Annotated[float, Field(ge=0)] = 60.0
+    gpu_class: Optional = None
+    sessions_per_gpu: Annotated[int, Field(ge=1)] = 3
+    health_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    health_address: str = "0.0.0.0"
+
+    @field_validator("gpu_class")
+    @classmethod
+    def _known_class(cls, value: str | None) -> str | None:
+        if value is not None and value not in GPU_CLASSES:
+            raise ValueError(f"must be one of {', '.join(sorted(GPU_CLASSES))}, got {value!r}")
+        return value
+
+
+class LogEnv(EnvModel):
+    """RENDER_LOG_FORMAT and RENDER_LOG_LEVEL; an unset level is the program's own default."""
+
+    model_config = SettingsConfigDict(env_prefix="RENDER_")
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: Optional = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return value.upper() if value else None
+
+
+class AutoscalerEnv(EnvModel):
+    """RENDER_AUTOSCALER_*: raw text, checked by `workers.autoscaler.config` exactly like the file's values."""
+
+    model_config = SettingsConfigDict(env_prefix="RENDER_AUTOSCALER_")
+    KNOB_FIELDS: ClassVar[tuple[str, ...]] = (
+        "interval_seconds", "dry_run", "port", "namespace", "in_flight_query", "target_backlog_per_replica",
+        "running_per_replica", "stabilization_seconds", "idle_seconds", "burst_backlog", "burst_age_seconds",
+    )  # fmt: skip
+
+    config: str | None = None
+    pools: str | None = None
+    interval_seconds: str | None = None
+    dry_run: str | None = None
+    port: str | None = None
+    namespace: str | None = None
+    in_flight_query: str | None = None
+    target_backlog_per_replica: str | None = None
+    running_per_replica: str | None = None
+    stabilization_seconds: str | None = None
+    idle_seconds: str | None = None
+    burst_backlog: str | None = None
+    burst_age_seconds: str | None = None
+
+    def overrides(self) -> dict[str, str]:
+        """The knobs the environment sets, by name (an empty value counts: it can mean null)."""
+        return {name: value for name in self.KNOB_FIELDS if (value := getattr(self, name)) is not None}
+
+
+ENV_MODELS: tuple[type[EnvModel], ...] = (TemporalEnv, RenderEnv, WorkerEnv, LogEnv, AutoscalerEnv)
+"""Every group of variables the service reads."""

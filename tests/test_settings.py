@@ -1,0 +1,78 @@
+"""One settings layer: every variable typed, a bad value named with what it accepts, defaults as documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from activities.settings import Settings
+from runtime.connection import TemporalTarget
+from runtime.settings import AutoscalerEnv, LogEnv, RenderEnv, SettingsError, WorkerEnv, file_uri, load
+from workers.autoscaler.config import KNOBS, POLICY_KNOBS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("model", "env", "message"),
+    [
+        (WorkerEnv, {"RENDER_SLOTS": "two"}, "RENDER_SLOTS: must be a whole number ≥ 0, got 'two'"),
+        (
+            RenderEnv,
+            {"RENDER_ENCODER": "nvenc"},
+            "RENDER_ENCODER: must be one of auto, h264_nvenc, libx264, got 'nvenc'",
+        ),
+        (RenderEnv, {"RENDER_TTS": "festival"}, "RENDER_TTS: must be one of auto, espeak, none, got 'festival'"),
+        (RenderEnv, {"RENDER_SEGMENT_SECONDS": "0"}, "RENDER_SEGMENT_SECONDS: must be a number > 0, got '0'"),
+        (RenderEnv, {"RENDER_RATES": "t4"}, "RENDER_RATES: 't4' is not NAME=USD_PER_HOUR"),
+        (WorkerEnv, {"RENDER_WORKER_MODE": "both"}, "RENDER_WORKER_MODE: must be one of all, control, gpu, got 'both'"),
+        (
+            WorkerEnv,
+            {"RENDER_HEALTH_PORT": "http"},
+            "RENDER_HEALTH_PORT: must be a whole number ≥ 0 and ≤ 65535, got 'http'",
+        ),
+        (LogEnv, {"RENDER_LOG_FORMAT": "xml"}, "RENDER_LOG_FORMAT: must be one of console, json, got 'xml'"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_what_it_accepts(model: type, env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load(model, env)
+    assert str(err.value) == message
+    assert err.value.variable == message.partition(":")[0]
+
+
+def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
+    worker = load(WorkerEnv, {})
+    assert (worker.worker_mode, worker.slots, worker.control_slots, worker.drain_seconds) == ("all", 0, 8, 60.0)
+    assert (worker.gpu_class, worker.sessions_per_gpu, worker.health_port, worker.health_address) == (
+        None, 3, 9464, "0.0.0.0",
+    )  # fmt: skip
+    target = TemporalTarget.from_env({})
+    assert target == TemporalTarget("localhost:7233", "default", None, False, "http://localhost:8233")
+    assert TemporalTarget.from_env({"TEMPORAL_API_KEY": "k"}).tls
+    assert not TemporalTarget.from_env({"TEMPORAL_API_KEY": "k", "TEMPORAL_TLS": "false"}).tls
+    settings = Settings.from_env({"RENDER_DATA_DIR": str(tmp_path), "RENDER_WORK_MAX_AGE_HOURS": "1"})
+    assert settings.work_uri == file_uri(tmp_path / "work")
+    assert settings.output_roots == (file_uri(tmp_path / "output"),)
+    assert settings.scratch_dir == tmp_path / "scratch"
+    assert (settings.encoder, settings.tts, settings.segment_seconds, settings.heartbeat_seconds) == (
+        "auto", "auto", 2.0, 30.0,
+    )  # fmt: skip
+    assert settings.work_max_age_seconds == 3600
+    assert settings.usd_per_hour["cpu"] == 0.04
+
+
+def test_the_autoscaler_environment_lists_every_knob() -> None:
+    assert set(AutoscalerEnv.KNOB_FIELDS) == {*KNOBS, *POLICY_KNOBS}
+
+
+def test_the_worker_refuses_a_bad_value_in_one_line() -> None:
+    env = {"PATH": "/usr/bin:/bin", "RENDER_SLOTS": "two"}
+    done = subprocess.run(
+        [sys.executable, "-m", "workers"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr == "render-worker: RENDER_SLOTS: must be a whole number ≥ 0, got 'two'\n"
