@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
+from contracts.job import JobError, parse_job
 from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget
 from runtime.logs import configure_logging
@@ -67,10 +68,20 @@ def print_result(client: RenderClient, status: VideoStatus) -> int:
     return 1
 
 
-async def submit(args: argparse.Namespace, client: RenderClient) -> int:
+def checked_job(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The job file, validated here first: a bad job is refused without a server (None, said on stderr)."""
     job = load_job(args.job)
     if args.video_id:
         job["video_id"] = args.video_id
+    try:
+        parse_job(job)
+    except JobError as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return None
+    return job
+
+
+async def submit(args: argparse.Namespace, client: RenderClient, job: dict[str, Any]) -> int:
     try:
         video_id = await client.submit(job, require_worker=not args.allow_no_worker)
     except JobRefused as err:
@@ -84,9 +95,16 @@ async def run(args: argparse.Namespace) -> int:
     if args.command == "schema":
         print(job_schema_text(), end="")
         return 0
-    client = await RenderClient.connect()
-    if args.command == "submit":
-        return await submit(args, client)
+    job = checked_job(args) if args.command == "submit" else None
+    if args.command == "submit" and job is None:
+        return 2
+    try:
+        client = await RenderClient.connect()
+    except RuntimeError as err:  # the SDK's connection failure
+        print(f"render: cannot reach Temporal at {TemporalTarget.from_env().address}: {err}", file=sys.stderr)
+        return 3
+    if job is not None:
+        return await submit(args, client, job)
     if args.command == "status":
         status = await client.status(args.video_id)
         print(json.dumps(asdict(status), indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from pathlib import Path
@@ -113,3 +114,13 @@ async def test_render_schema_prints_the_schema(capsys: pytest.CaptureFixture[str
     union = printed["properties"]["clips"]["items"]
     assert sorted(union["discriminator"]["mapping"]) == ["card", "question", "recipe"]
     assert len(union["oneOf"]) == 3
+
+
+def test_render_submit_refuses_a_bad_job_without_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every problem on stderr and exit code 2 before any connection is tried (none is listening here)."""
+    bad = tmp_path / "job.json"
+    bad.write_text(json.dumps({"video_id": "x y", "clips": [{"kind": "card", "duration": -1}]}))
+    args = parser().parse_args(["submit", str(bad)])
+    assert asyncio.run(run(args)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("refused: video_id: ") and "clips[0].duration: must be between 0.1 and 600" in err
