@@ -16,7 +16,7 @@ from temporalio import activity
 from activities import metrics
 from activities.common import Deps, fetch, scratch, temporal_errors
 from activities.errors import BadAsset, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
-from activities.keeper import Heartbeats, keep_heartbeating, stoppable
+from activities.keeper import Heartbeats, in_thread, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
 from activities.media.encoder import choose_encoder, video_args
@@ -112,7 +112,7 @@ class AssembleActivities:
                 for number, uri in enumerate(inp.asset_uris, 1):
                     beats.stage(f"checking asset {number}/{len(inp.asset_uris)}")
                     confine(uri, settings.asset_roots, "asset")
-                    if not await stoppable(lambda uri, stop: self.deps.storages.for_uri(uri).exists(uri), uri):
+                    if not await in_thread(self.deps.storages.for_uri(uri).exists, uri):
                         raise BadAsset(f"asset {uri} does not exist")
         return checked
 
@@ -120,8 +120,8 @@ class AssembleActivities:
         """The output's manifest, if any, and whether the output itself exists."""
         storage = self.deps.storages.for_uri(output)
         async with scratch(self.deps.settings, f"{video_id}-owner") as tmp:
-            manifest = await stoppable(lambda stop: read_manifest(storage, output, tmp))
-        exists = await stoppable(lambda stop: storage.exists(output))
+            manifest = await in_thread(read_manifest, storage, output, tmp)
+        exists = await in_thread(storage.exists, output)
         return manifest, exists
 
     @activity.defn(name=names.CONCAT_CLIPS)
@@ -204,22 +204,22 @@ class AssembleActivities:
                 if reason := refusal(manifest, exists and manifest is None, inp.video_id, inp.job_hash, inp.output_uri):
                     raise OutputTaken(reason)
                 claim = Manifest(inp.video_id, inp.job_hash)
-                if manifest is None and not await stoppable(lambda stop: claim_manifest(dest, inp.output_uri, claim)):
+                if manifest is None and not await in_thread(claim_manifest, dest, inp.output_uri, claim):
                     # Another video claimed the output between our look and our claim: exactly one wins.
                     manifest, exists = await self._owner(inp.video_id, inp.output_uri)
                     if reason := refusal(manifest, exists and manifest is None, inp.video_id, "", inp.output_uri):
                         raise OutputTaken(reason)
-                if await stoppable(lambda stop: source.exists(inp.source_uri)):
+                if await in_thread(source.exists, inp.source_uri):
                     beats.stage("fetching the joined video")
                     local = await fetch(self.deps, inp.source_uri, tmp / "video.mp4")
                     await self._store(beats, "publishing", local, inp.output_uri)
                 elif not exists:
                     raise IntermediateLost(f"neither {inp.source_uri} nor {inp.output_uri} exists")
-                size = await stoppable(lambda stop: dest.size(inp.output_uri))
+                size = await in_thread(dest.size, inp.output_uri)
                 if inp.result is not None:
                     result = dataclasses.replace(inp.result, output_uri=inp.output_uri, bytes=size)
                     done = dataclasses.replace(claim, result=result)
-                    await stoppable(lambda stop: write_manifest(dest, inp.output_uri, done, tmp))
+                    await in_thread(write_manifest, dest, inp.output_uri, done, tmp)
                 beats.stage("removing intermediates")
                 await self._discard(inp.video_id)
         metrics.UPLOADED_BYTES.inc(size)
@@ -245,10 +245,10 @@ class AssembleActivities:
         if manifest is None or manifest.video_id != video_id:
             return 0
         storage = self.deps.storages.for_uri(output_uri)
-        removed = await stoppable(lambda stop: storage.delete(output_uri))
-        return int(removed) + int(await stoppable(lambda stop: storage.delete(manifest_uri(output_uri))))
+        removed = await in_thread(storage.delete, output_uri)
+        return int(removed) + int(await in_thread(storage.delete, manifest_uri(output_uri)))
 
     async def _discard(self, video_id: str) -> int:
         prefix = self.deps.settings.work_uri_for(f"{video_id}/")
         storage = self.deps.storages.for_uri(prefix)
-        return await stoppable(lambda stop: storage.delete_prefix(prefix))
+        return await in_thread(storage.delete_prefix, prefix)

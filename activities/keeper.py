@@ -20,11 +20,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from temporalio import activity
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 MIN_INTERVAL = 0.5
@@ -117,3 +116,8 @@ async def stoppable(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with suppress(BaseException):
             await future
         raise
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a short blocking call (a HEAD, a small write) in a thread; a cancel waits for it like `stoppable`."""
+    return await stoppable(lambda *given, stop: fn(*given), *args)

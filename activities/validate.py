@@ -7,8 +7,6 @@ release cannot fail its replay.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 
 from temporalio import activity
@@ -16,27 +14,20 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from contracts import names
-from contracts.job import Job, JobError, parse_job
-from contracts.plan import plan_video
+from contracts.job import Job, JobError, decoded_job, parse_job
+from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
 
 
 def job_hash(job: Job) -> str:
     """Which job a published output came from: sha256 of the validated job, canonically encoded."""
-    canonical = json.dumps(asdict(job), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_sha256(asdict(job))
 
 
 @activity.defn(name=names.VALIDATE_JOB)
 async def validate_job(raw_job: RawValue) -> ValidatedJob:
     try:
-        data = activity.payload_converter().from_payload(raw_job.payload)
-    except Exception as err:
-        reason = str(err.__cause__ or err) or type(err).__name__
-        error = JobError("job", f"could not be decoded as JSON: {reason[:200]}")
-        raise ApplicationError(str(error), {"field": "job"}, type=names.INVALID_JOB, non_retryable=True) from None
-    try:
-        job = parse_job(data)
+        job = parse_job(decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload)))
     except JobError as err:
         raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
     return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))

@@ -9,6 +9,7 @@ itself is declared as typed models in `contracts.job_models`, which apply these 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -198,6 +199,15 @@ JOB_FIELDS = {
     "min_gpu_memory_gb",
     "webhook_url",
 }
+
+
+def decoded_job(decode: Callable[[], Any]) -> Any:
+    """The job's JSON from `decode` (a payload converter call), or a JobError saying why it could not be read."""
+    try:
+        return decode()
+    except Exception as err:
+        reason = str(err.__cause__ or err) or type(err).__name__
+        raise JobError("job", f"could not be decoded as JSON: {reason[:200]}") from None
 
 
 def parse_job(raw: Any) -> Job:

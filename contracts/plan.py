@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from contracts.job import AUDIO_RATE, ClipSpec, Job, Profile
 
@@ -53,6 +54,12 @@ def samples_for(frames: int, fps: int) -> int:
     return frames * (AUDIO_RATE // fps)
 
 
+def canonical_sha256(value: Any) -> str:
+    """sha256 of `value` as canonical JSON (sorted keys, no spaces, ASCII): equal values, equal hashes."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def spec_hash(spec: ClipSpec, job: Job) -> str:
     material = {
         "engine": ENGINE_VERSION,
@@ -60,8 +67,7 @@ def spec_hash(spec: ClipSpec, job: Job) -> str:
         "profile": asdict(job.profile),
         "voice": [job.tts_voice, job.tts_speed],
     }
-    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return canonical_sha256(material)[:16]
 
 
 def clip_label(spec: ClipSpec, index: int, total: int) -> str:

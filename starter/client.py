@@ -8,9 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
@@ -22,6 +19,7 @@ from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
 from runtime.connection import TemporalTarget
+from runtime.queues import activity_pollers
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -210,16 +208,9 @@ class RenderClient:
             queues = [names.CONTROL_QUEUE, names.GPU_QUEUE, *(render_queue(c) for c in sorted(GPU_CLASSES))]
         found: dict[str, list[Poller]] = {}
         for queue in queues:
-            response = await self.client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=self.client.namespace,
-                    task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-                )
-            )
             found[queue] = [
                 Poller(p.identity, p.last_access_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds"))
-                for p in response.pollers
+                for p in await activity_pollers(self.client, queue)
             ]
         return found
 

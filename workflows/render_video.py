@@ -27,7 +27,7 @@ from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from contracts import names, search
     from contracts.gpus import render_queue
-    from contracts.job import Job, JobError, parse_job
+    from contracts.job import Job, JobError, decoded_job, parse_job
     from contracts.plan import PlannedClip, VideoPlan, plan_video
     from contracts.records import (
         CheckJobInput,
@@ -92,15 +92,6 @@ def canceling() -> bool:
     """Whether this workflow task is being canceled: a failure now (a dead worker's timeout) is the cancel's."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def _decode(raw_job: RawValue) -> Any:
-    """The job as JSON, or a JobError when the payload is not something Python can decode."""
-    try:
-        return workflow.payload_converter().from_payload(raw_job.payload)
-    except Exception as err:
-        reason = str(err.__cause__ or err) or type(err).__name__
-        raise JobError("job", f"could not be decoded as JSON: {reason[:200]}") from None
 
 
 def failure_reason(err: ActivityError) -> tuple[str, str | None]:
@@ -315,7 +306,7 @@ class RenderVideo:
                 self._invalid(cause.message, field)
         else:
             try:
-                job = parse_job(_decode(raw_job))
+                job = parse_job(decoded_job(lambda: workflow.payload_converter().from_payload(raw_job.payload)))
             except JobError as err:
                 self._invalid(str(err), err.field)
             validated = ValidatedJob(job=job, plan=plan_video(job), job_hash="")
