@@ -53,18 +53,24 @@ class Beat:
 class Heartbeats:
     """The latest `Beat` of the running activity, sent now and re-sent on a timer.
 
-    `update` may be called from a worker thread (a transfer's progress): there it
-    only records the beat, and the keeper on the event loop sends it.
+    `update` may be called from a worker thread (a transfer's progress): the beat
+    is then sent from the event loop, where the SDK's heartbeat must run.
     """
 
     def __init__(self, beat: Beat) -> None:
         self.beat = beat
+        self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
 
     def update(self, **changes: Any) -> None:
         self.beat = replace(self.beat, **changes)
         if threading.get_ident() == self._loop_thread:
-            activity.heartbeat(self.beat.as_details())
+            self._send()
+        else:
+            self._loop.call_soon_threadsafe(self._send)
+
+    def _send(self) -> None:
+        activity.heartbeat(self.beat.as_details())
 
     def stage(self, stage: str) -> None:
         self.update(stage=stage)
@@ -84,7 +90,7 @@ async def keep_heartbeating(beat: Beat | None = None) -> AsyncIterator[Heartbeat
 
     async def keep() -> None:
         while True:
-            activity.heartbeat(beats.beat.as_details())
+            beats._send()
             await asyncio.sleep(interval)
 
     task = asyncio.ensure_future(keep())

@@ -12,14 +12,11 @@ long as after an early one. Segments without a sound record are rendered again.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import math
-import os
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from temporalio import activity
 
@@ -29,7 +26,7 @@ from activities.errors import MediaMismatch
 from activities.keeper import Heartbeats, stoppable
 from activities.media.encoder import gop_frames
 from activities.media.graphs import Segments
-from activities.media.probe import mov_is_whole
+from activities.media.probe import mov_is_whole, video_samples
 from activities.storage import ObjectMissing, Progress, sha256_of
 from contracts.job import Profile
 from contracts.plan import PlannedClip
@@ -80,57 +77,9 @@ class SegmentRecord:
         return cls(size=path.stat().st_size, sha256=sha256_of(path), frames=-1 if frames is None else frames)
 
 
-def _atoms(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(kind, payload start, end) of each atom between `start` and `end`."""
-    offset = start
-    while offset + 8 <= end:
-        handle.seek(offset)
-        header = handle.read(16)
-        length, kind, head = int.from_bytes(header[:4], "big"), header[4:8], 8
-        if length == 1 and len(header) == 16:
-            length, head = int.from_bytes(header[8:16], "big"), 16
-        elif length == 0:
-            length = end - offset
-        if length < head or offset + length > end:
-            return
-        yield kind, offset + head, offset + length
-        offset += length
-
-
-def _child(handle: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(((s, e) for k, s, e in _atoms(handle, start, end) if k == kind), None)
-
-
-def video_samples(path: Path) -> int | None:
-    """Samples (frames) of the first video track of a .mov, from its sample size table: headers only."""
-    with open(path, "rb") as handle:
-        moov = _child(handle, 0, os.fstat(handle.fileno()).st_size, b"moov")
-        for kind, start, end in _atoms(handle, *moov) if moov else ():
-            mdia = _child(handle, start, end, b"mdia") if kind == b"trak" else None
-            hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
-            if mdia is None or hdlr is None:
-                continue
-            handle.seek(hdlr[0] + 8)  # version and flags, pre_defined, then the handler type
-            if handle.read(4) != b"vide":
-                continue
-            minf = _child(handle, *mdia, b"minf")
-            stbl = _child(handle, *minf, b"stbl") if minf else None
-            stsz = _child(handle, *stbl, b"stsz") if stbl else None
-            if stsz is None:
-                return None
-            handle.seek(stsz[0] + 8)  # version and flags, sample size, then the sample count
-            return int.from_bytes(handle.read(4), "big")
-    return None
-
-
 def _reporting(beats: Heartbeats, total: int) -> Progress:
-    """A progress callback for a transfer thread: the bytes go into the heartbeat on the event loop."""
-    loop = asyncio.get_running_loop()
-
-    def report(done: int) -> None:
-        loop.call_soon_threadsafe(functools.partial(beats.update, bytes_done=done, bytes_total=total))
-
-    return report
+    """A transfer's progress for the heartbeat (`Heartbeats.update` is safe from the transfer's thread)."""
+    return lambda done: beats.update(bytes_done=done, bytes_total=total)
 
 
 @dataclass

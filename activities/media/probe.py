@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from activities.media.process import run_tool
 
@@ -111,27 +114,59 @@ async def decode_check(path: Path, kind: str) -> None:
         raise ProbeError(err.decode(errors="replace").strip()[-300:] or f"ffmpeg exited with {code}")
 
 
+def _atoms(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(kind, payload start, end) of each atom between `start` and `end`, up to the first malformed header."""
+    offset = start
+    while offset + 8 <= end:
+        handle.seek(offset)
+        header = handle.read(16)
+        length, kind, head = int.from_bytes(header[:4], "big"), header[4:8], 8
+        if length == 1 and len(header) == 16:
+            length, head = int.from_bytes(header[8:16], "big"), 16
+        if length < head or offset + length > end:
+            return
+        yield kind, offset + head, offset + length
+        offset += length
+
+
+def _child(handle: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    return next(((s, e) for k, s, e in _atoms(handle, start, end) if k == kind), None)
+
+
 def mov_is_whole(path: Path) -> bool:
     """Whether a finished .mov is structurally complete: its top-level atoms tile the file exactly
     and include the movie header and the media data.
 
     A cheap check (headers only, no process) for lost or truncated writes; frame counts are
-    checked by ffprobe when the whole clip is joined and when a retry verifies checkpoints.
+    read from the headers too (`video_samples`).
     """
     size = path.stat().st_size
     seen: set[bytes] = set()
+    tiled = 0
     with open(path, "rb") as handle:
-        offset = 0
-        while offset < size:
-            handle.seek(offset)
-            header = handle.read(16)
-            if len(header) < 8:
-                return False
-            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
-            if length == 1 and len(header) == 16:
-                length = int.from_bytes(header[8:16], "big")
-            if length < 8 or offset + length > size:
-                return False
+        for kind, _, end in _atoms(handle, 0, size):
             seen.add(kind)
-            offset += length
-    return {b"moov", b"mdat"} <= seen
+            tiled = end
+    return tiled == size and {b"moov", b"mdat"} <= seen
+
+
+def video_samples(path: Path) -> int | None:
+    """Samples (frames) of the first video track of a .mov, from its sample size table: headers only."""
+    with open(path, "rb") as handle:
+        moov = _child(handle, 0, os.fstat(handle.fileno()).st_size, b"moov")
+        for kind, start, end in _atoms(handle, *moov) if moov else ():
+            mdia = _child(handle, start, end, b"mdia") if kind == b"trak" else None
+            hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
+            if mdia is None or hdlr is None:
+                continue
+            handle.seek(hdlr[0] + 8)  # version and flags, pre_defined, then the handler type
+            if handle.read(4) != b"vide":
+                continue
+            minf = _child(handle, *mdia, b"minf")
+            stbl = _child(handle, *minf, b"stbl") if minf else None
+            stsz = _child(handle, *stbl, b"stsz") if stbl else None
+            if stsz is None:
+                return None
+            handle.seek(stsz[0] + 8)  # version and flags, sample size, then the sample count
+            return int.from_bytes(handle.read(4), "big")
+    return None
