@@ -13,6 +13,21 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """First quartile, median and third quartile: the spread a reader needs to tell a change from noise."""
+    if len(values) < 2:
+        only = values[0] if values else float("nan")
+        return only, only, only
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def with_spread(values: Sequence[float], digits: int = 3) -> str:
+    """'1.032 (IQR 0.998–1.061, n=7)': the median of paired ratios and their interquartile range."""
+    q1, q2, q3 = quartiles(values)
+    return f"{q2:.{digits}f} (IQR {q1:.{digits}f}–{q3:.{digits}f}, n={len(values)})"
+
+
 def verdict(value: float, goal: float, *, at_most: bool) -> str:
     met = value <= goal if at_most else value >= goal
     return f"goal {'≤' if at_most else '≥'} {goal:g}: {'met' if met else 'MISSED'}"

@@ -15,7 +15,7 @@ from bench.anatomy import with_fast_aac, without_audio_encode
 from bench.flame import package_of, summarise
 from bench.jobs import parse_size, trivia_job
 from bench.plain import merge_clip_commands
-from bench.report import table, verdict
+from bench.report import quartiles, table, verdict, with_spread
 from bench.throughput import CLIPS, one_frame_job
 from contracts.job import parse_job
 from contracts.plan import plan_video
@@ -86,3 +86,9 @@ def test_report_helpers() -> None:
     assert verdict(1.02, 1.05, at_most=True).endswith("met")
     assert verdict(0.5, 0.8, at_most=False).endswith("MISSED")
     assert table([["a", 1.0], ["bb", 22.5]], ["x", "y"]).splitlines() == ["x       y", "a    1.00", "bb  22.50"]
+
+
+def test_spread_is_the_interquartile_range_of_the_pairs() -> None:
+    assert quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)
+    assert with_spread([0.9, 1.0, 1.1]) == "1.000 (IQR 0.950–1.050, n=3)"
+    assert quartiles([1.5]) == (1.5, 1.5, 1.5)
