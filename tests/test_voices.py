@@ -12,6 +12,7 @@ import math
 import struct
 import threading
 import urllib.request
+import uuid
 import wave
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -20,18 +21,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import structlog
 from moto.moto_api import recorder
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
-from activities.common import temporal_errors
+from activities.common import Deps, temporal_errors
 from activities.errors import VoiceRejected, VoiceUnavailable
+from activities.render import RenderActivities
 from activities.settings import Settings
+from activities.storage import file_path
 from activities.tts import EspeakTts, SilentTts, Voices, make_tts
 from activities.voices.google import GoogleTts
 from activities.voices.polly import PollyTts, polly_voice
+from contracts.job import parse_job
+from contracts.plan import plan_video
+from contracts.records import RenderClipInput
 from tests.fault_proxy import FaultProxy, Rule
+from tests.media import audio_samples
 
 HOSTILE = 'Who painted <the> "Mona Lisa" & why? ]]> </speak>'
 API_KEY = "AIza-test-key-not-for-logs"
@@ -53,13 +62,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def recording(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """The requests the moto server received during the test, as its recorder wrote them down."""
+def recording(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The moto server writes down each request it receives during the test (read with `recorded`)."""
     monkeypatch.setattr(recorder, "_location", str(tmp_path / "moto-recording"))
     post(f"{s3_endpoint}/moto-api/recorder/reset-recording")
     post(f"{s3_endpoint}/moto-api/recorder/start-recording")
-    seen: list[dict[str, Any]] = []
-    yield seen
+    yield
     post(f"{s3_endpoint}/moto-api/recorder/stop-recording")
 
 
@@ -79,7 +87,7 @@ def speech_requests(endpoint: str) -> list[dict[str, Any]]:
 
 
 async def test_polly_speaks_plain_text_and_writes_a_wav(
-    aws: None, s3_endpoint: str, recording: list[dict[str, Any]], tmp_path: Path
+    aws: None, s3_endpoint: str, recording: None, tmp_path: Path
 ) -> None:
     polly = PollyTts(endpoint_url=s3_endpoint, region="us-east-1")
     out = tmp_path / "speech.wav"
@@ -101,7 +109,7 @@ async def test_polly_speaks_plain_text_and_writes_a_wav(
 
 
 async def test_polly_speed_is_ssml_around_escaped_text(
-    aws: None, s3_endpoint: str, recording: list[dict[str, Any]], tmp_path: Path
+    aws: None, s3_endpoint: str, recording: None, tmp_path: Path
 ) -> None:
     polly = PollyTts(endpoint_url=s3_endpoint, region="us-east-1", engine="standard")
     assert await polly.synthesize(HOSTILE, "en-US-Neural2-D", 1.25, tmp_path / "fast.wav")
@@ -120,7 +128,7 @@ async def test_polly_speed_is_ssml_around_escaped_text(
 
 
 async def test_polly_refuses_an_unknown_voice_in_one_line_without_retrying(
-    aws: None, s3_endpoint: str, recording: list[dict[str, Any]], tmp_path: Path
+    aws: None, s3_endpoint: str, recording: None, tmp_path: Path
 ) -> None:
     polly = PollyTts(endpoint_url=s3_endpoint, region="us-east-1")
     with pytest.raises(VoiceRejected) as refused:
@@ -348,3 +356,43 @@ def test_the_engine_is_the_jobs_else_the_channels_else_the_workers(settings: Set
     assert isinstance(voices.choose("polly", "quiz"), PollyTts)
     assert voices.choose("polly", "x") is voices.choose("polly", "y")  # one client per engine
     assert isinstance(make_tts("espeak", configured), (EspeakTts, SilentTts))
+
+
+def clip_inputs(video_id: str, **job: Any) -> list[RenderClipInput]:
+    question = {"kind": "question", "question": HOSTILE, "duration": 1, "answers": ["a", "b", "c", "d"], "correct": "B"}
+    parsed = parse_job({"video_id": video_id, "profile": {"width": 320, "height": 180}, "clips": [question], **job})
+    plan = plan_video(parsed)
+    return [
+        RenderClipInput(
+            video_id, c, plan.profile, parsed.tts_voice, parsed.tts_speed, parsed.tts_engine, parsed.channel
+        )
+        for c in plan.clips
+    ]
+
+
+async def test_a_clip_is_narrated_by_the_channels_cloud_voice(settings: Settings, google: GoogleStub) -> None:
+    configured = dataclasses.replace(
+        settings, tts="none", tts_channels={"quiz": "google"}, google_tts_url=google.url, google_tts_api_key=API_KEY
+    )
+    render = RenderActivities(Deps.from_settings(configured))
+    video = f"voices-{uuid.uuid4().hex[:8]}"
+    [question, _] = clip_inputs(video, channel="quiz", tts_voice="en-US-Neural2-F")
+    result = await ActivityEnvironment().run(render.render_clip, question)
+    assert result.narration == "tts"
+    assert [r["body"]["input"]["text"] for r in google.seen] == [HOSTILE]
+    samples = audio_samples(file_path(result.uri))
+    assert float(np.sqrt(np.mean(samples**2))) > 0.01  # the served tone is in the clip
+
+    [question, _] = clip_inputs(f"{video}-q", channel="quiz", tts_voice="en-US-Neural2-Q")
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(render.render_clip, question)
+    assert (refused.value.type, refused.value.non_retryable) == ("VoiceRejected", True)
+
+    [question, _] = clip_inputs(f"{video}-none", channel="quiz", tts_engine="none")
+    silent = await ActivityEnvironment().run(render.render_clip, question)
+    assert silent.narration == "none" and len(google.seen) == 2
+
+
+def test_a_job_that_names_its_engine_has_clip_keys_of_its_own() -> None:
+    keys = {engine: [i.clip.key for i in clip_inputs("v", tts_engine=engine)] for engine in (None, "polly", "google")}
+    assert len({key for planned in keys.values() for key in planned}) == 6
