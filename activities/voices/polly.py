@@ -46,7 +46,7 @@ LOCALE_VOICES: dict[str, tuple[str, str]] = {
     "pt-BR": ("Camila", "Thiago"),
     "ja-JP": ("Kazuha", "Takumi"),
 }
-"""(female, male) neural voices by locale; a bare language takes its first locale here."""
+"""(female, male) neural voices by locale (one voice twice where Polly has one); a bare language: its first locale."""
 MALE_LETTERS = frozenset("ABDIJ")
 
 
@@ -128,7 +128,8 @@ class PollyTts:
         return samples > 0
 
     def _speak(self, request: dict[str, str], voice: str, *, stop: threading.Event) -> bytes:
-        said = f"polly voice {request['VoiceId']!r} (tts_voice {voice!r}, engine {self.engine})"
+        mapped = "" if request["VoiceId"] == voice else f"tts_voice {voice!r}, "
+        said = f"polly voice {request['VoiceId']!r} ({mapped}engine {self.engine})"
         try:
             response = self.client().synthesize_speech(**request)
             chunks = []
