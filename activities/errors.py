@@ -52,3 +52,17 @@ class IntermediateLost(RenderError):
 
     error_type = "IntermediateLost"
     retryable = False
+
+
+class VoiceRejected(RenderError):
+    """A speech engine refused the request (an unknown voice, a bad parameter, no access): the same every time."""
+
+    error_type = "VoiceRejected"
+    retryable = False
+
+
+class VoiceUnavailable(RenderError):
+    """A speech engine did not answer, or answered with a server error, after its own retries: try again later."""
+
+    error_type = "VoiceUnavailable"
+    retryable = True

@@ -23,7 +23,7 @@ from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_comm
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
-from activities.tts import TtsEngine, make_tts
+from activities.tts import TtsEngine, Voices, make_tts
 from contracts import names
 from contracts.job import AUDIO_RATE
 from contracts.plan import samples_for
@@ -45,7 +45,8 @@ class RenderWork:
 class RenderActivities:
     def __init__(self, deps: Deps, tts: TtsEngine | None = None, gpus: int = 0) -> None:
         self.deps = deps
-        self.tts = tts or make_tts(deps.settings.tts)
+        self.tts = tts or make_tts(deps.settings.tts, deps.settings)
+        self.voices = Voices(deps.settings, self.tts)
         self.gpu_slots = GpuSlots(gpus)
 
     @activity.defn(name=names.RENDER_CLIP)
@@ -195,7 +196,8 @@ class RenderActivities:
         narration: Path | None = None
         if spec.narration:
             wav = tmp / "narration.wav"
-            if await self.tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
+            tts = self.voices.choose(inp.tts_engine, inp.channel)
+            if await tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
                 narration = wav
         kind = "tts" if narration else "asset" if audio else "none"
         return ClipInputs(image=image, audio=audio, narration=narration), kind

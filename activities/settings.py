@@ -27,7 +27,21 @@ class Settings:
     font: Path = DEJAVU / "DejaVuSans.ttf"
     font_bold: Path = DEJAVU / "DejaVuSans-Bold.ttf"
     tts: str = "auto"
-    """auto (espeak-ng when installed, else silence), espeak or none."""
+    """This worker's speech engine: auto (espeak-ng when installed, else silence), espeak, polly, google or none."""
+    tts_channels: dict[str, str] = field(default_factory=dict)
+    """A channel's engine, over `tts`; a job's `tts_engine` comes first."""
+    tts_timeout_seconds: float = 20.0
+    """Per request to a cloud speech engine."""
+    tts_attempts: int = 3
+    """Requests to a cloud speech engine before the render fails (retryable) for this attempt."""
+    polly_endpoint_url: str | None = None
+    polly_region: str | None = None
+    """None: the AWS config's region (AWS_REGION, ~/.aws/config)."""
+    polly_engine: str = "neural"
+    google_tts_url: str = "https://texttospeech.googleapis.com"
+    google_tts_api_key: str | None = field(default=None, repr=False)
+    google_tts_token: str | None = field(default=None, repr=False)
+    """A bearer token (OAuth access token) when no API key is set."""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     segment_seconds: float = 2.0

@@ -1,6 +1,8 @@
-"""Voice-over behind a small interface: espeak-ng locally, silence when none is installed.
+"""Voice-over behind a small interface: espeak-ng locally, Amazon Polly, Google Cloud TTS, or silence.
 
-A cloud TTS engine plugs in by implementing `TtsEngine.synthesize`.
+An engine implements `TtsEngine.synthesize`; `make_tts` builds one by name and
+`Voices` picks one per clip: the job's `tts_engine`, else its channel's
+(RENDER_TTS_CHANNELS), else this worker's (RENDER_TTS).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Protocol
 import structlog
 
 from activities.media.process import run_tool
+from activities.settings import Settings
+from activities.voices.google import GoogleTts
+from activities.voices.polly import PollyTts
 
 log = structlog.get_logger(__name__)
 ESPEAK_BASE_WPM = 175
@@ -57,7 +62,10 @@ class EspeakTts:
         return False
 
 
-def make_tts(choice: str) -> TtsEngine:
+def make_tts(choice: str, settings: Settings | None = None) -> TtsEngine:
+    """The engine named `choice` (RENDER_TTS's values); cloud engines read their settings (else RENDER_*)."""
+    if choice in ("polly", "google"):
+        return cloud_tts(choice, settings)
     binary = shutil.which("espeak-ng")
     if choice in ("auto", "espeak") and binary:
         return EspeakTts(binary)
@@ -66,3 +74,42 @@ def make_tts(choice: str) -> TtsEngine:
     elif choice == "auto":
         log.info("espeak-ng not installed; narration will be silent (apt-get install espeak-ng)")
     return SilentTts()
+
+
+def cloud_tts(choice: str, settings: Settings | None) -> TtsEngine:
+    given = settings or Settings.from_env()
+    timeout, attempts = given.tts_timeout_seconds, given.tts_attempts
+    if choice == "polly":
+        return PollyTts(
+            endpoint_url=given.polly_endpoint_url,
+            region=given.polly_region,
+            engine=given.polly_engine,
+            timeout=timeout,
+            attempts=attempts,
+        )
+    return GoogleTts(
+        url=given.google_tts_url,
+        api_key=given.google_tts_api_key,
+        token=given.google_tts_token,
+        timeout=timeout,
+        attempts=attempts,
+    )
+
+
+class Voices:
+    """The engine for each clip, built once per name and shared by every render on this worker."""
+
+    def __init__(self, settings: Settings, default: TtsEngine | None = None) -> None:
+        self.settings = settings
+        self._engines: dict[str, TtsEngine] = {}
+        self.default = default or self.engine(settings.tts)
+
+    def engine(self, choice: str) -> TtsEngine:
+        if choice not in self._engines:
+            self._engines[choice] = make_tts(choice, self.settings)
+        return self._engines[choice]
+
+    def choose(self, engine: str | None, channel: str) -> TtsEngine:
+        """The job's engine, else the channel's, else this worker's default."""
+        choice = engine or self.settings.tts_channels.get(channel)
+        return self.engine(choice) if choice else self.default

@@ -119,6 +119,8 @@ class Job:
     channel: str = "default"
     tts_voice: str = "en"
     tts_speed: float = 1.0
+    tts_engine: str | None = None
+    """espeak, google, polly or none; None: the channel's or the render worker's engine."""
     max_parallel_clips: int = 8
     gpu_class: str | None = None
     """Render on this GPU class's queue (render-gpu-<class>); None = any render worker."""
@@ -192,6 +194,7 @@ JOB_FIELDS = {
     "total_questions",
     "tts_voice",
     "tts_speed",
+    "tts_engine",
     "question_seconds",
     "reveal_seconds",
     "max_parallel_clips",

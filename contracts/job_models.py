@@ -57,6 +57,7 @@ from contracts.job import (
     type_name,
 )
 from contracts.recipes import RECIPES
+from contracts.voices import TTS_ENGINES
 
 CLIP_KINDS = ("card", "question", "recipe")
 SCHEMA_ID = "https://render-service.invalid/schema/job.schema.json"
@@ -380,6 +381,9 @@ class JobIn(_Model):
     )
     channel: Text(64) = "default"  # type: ignore[valid-type]
     tts_speed: Number(0.5, 2.0) = 1.0  # type: ignore[valid-type]
+    tts_engine: Annotated[str | None, WithJsonSchema({"enum": [*TTS_ENGINES, None]})] = Field(
+        default=None, description="the speech engine; unset: the channel's or the render worker's"
+    )
     max_parallel_clips: Integer(1, 64) = 8  # type: ignore[valid-type]
     gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
     min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
@@ -400,6 +404,16 @@ class JobIn(_Model):
         name: str = _text_check(32)(value)
         if name not in GPU_CLASSES:
             _fail(f"unknown GPU class {brief(name)} (known: {', '.join(sorted(GPU_CLASSES))})")
+        return name
+
+    @field_validator("tts_engine", mode="plain")
+    @classmethod
+    def _known_engine(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        name: str = _text_check(32)(value)
+        if name not in TTS_ENGINES:
+            _fail(f"unknown TTS engine {brief(name)} (known: {', '.join(TTS_ENGINES)})")
         return name
 
     @field_validator("min_gpu_memory_gb")
@@ -494,6 +508,7 @@ def to_job(model: JobIn) -> Job:
         channel=model.channel,
         tts_voice=model.tts_voice,
         tts_speed=model.tts_speed,
+        tts_engine=model.tts_engine,
         max_parallel_clips=model.max_parallel_clips,
         gpu_class=gpu_class,
         webhook_url=model.webhook_url,

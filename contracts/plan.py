@@ -65,7 +65,8 @@ def spec_hash(spec: ClipSpec, job: Job) -> str:
         "engine": ENGINE_VERSION,
         "spec": asdict(spec),
         "profile": asdict(job.profile),
-        "voice": [job.tts_voice, job.tts_speed],
+        # The engine only when the job names one: clips of jobs without it keep their keys.
+        "voice": [job.tts_voice, job.tts_speed, *([job.tts_engine] if job.tts_engine else [])],
     }
     return canonical_sha256(material)[:16]
 

@@ -56,6 +56,9 @@ class RenderClipInput:
     profile: Profile
     tts_voice: str
     tts_speed: float
+    tts_engine: str | None = None
+    """The job's speech engine; None: the channel's or the render worker's (RENDER_TTS_CHANNELS, RENDER_TTS)."""
+    channel: str = "default"
 
 
 @dataclass(frozen=True)

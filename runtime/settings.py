@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
+from contracts.voices import TTS_ENGINES
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 WORKER_MODES = ("all", "control", "gpu")
@@ -54,6 +55,17 @@ def file_uri(path: Path | str) -> str:
 
 def uri_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+
+
+def parse_channel_engines(value: str) -> dict[str, str]:
+    """'kids=polly,news=google' → {'kids': 'polly', 'news': 'google'}; a bad entry names itself."""
+    engines = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        channel, _, engine = (part.strip() for part in entry.partition("="))
+        if not channel or engine not in TTS_ENGINES:
+            raise ValueError(f"RENDER_TTS_CHANNELS: {entry!r} is not CHANNEL=ENGINE ({', '.join(TTS_ENGINES)})")
+        engines[channel] = engine
+    return engines
 
 
 def default_rates() -> dict[str, float]:
@@ -186,7 +198,16 @@ class RenderEnv(EnvModel):
     ffmpeg_threads: Annotated[int, Field(ge=0)] = 0
     font: str = str(DEJAVU / "DejaVuSans.ttf")
     font_bold: str = str(DEJAVU / "DejaVuSans-Bold.ttf")
-    tts: Literal["auto", "espeak", "none"] = "auto"
+    tts: Literal["auto", "espeak", "none", "polly", "google"] = "auto"
+    tts_channels: str = ""
+    tts_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
+    tts_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    polly_endpoint_url: Optional = None
+    polly_region: Optional = None
+    polly_engine: Literal["neural", "standard", "generative", "long-form"] = "neural"
+    google_tts_url: str = "https://texttospeech.googleapis.com"
+    google_tts_api_key: Optional = Field(None, repr=False)
+    google_tts_token: Optional = Field(None, repr=False)
     s3_endpoint_url: Optional = None
     s3_region: Optional = None
     segment_seconds: Annotated[float, Field(gt=0)] = 2.0
@@ -203,6 +224,12 @@ class RenderEnv(EnvModel):
         parse_rates(value)
         return value
 
+    @field_validator("tts_channels")
+    @classmethod
+    def _tts_channels(cls, value: str) -> str:
+        parse_channel_engines(value)
+        return value
+
     def settings_fields(self) -> dict[str, Any]:
         """Keyword arguments of `activities.settings.Settings`."""
         data = Path(self.data_dir).resolve()
@@ -216,6 +243,15 @@ class RenderEnv(EnvModel):
             "font": Path(self.font),
             "font_bold": Path(self.font_bold),
             "tts": self.tts,
+            "tts_channels": parse_channel_engines(self.tts_channels),
+            "tts_timeout_seconds": self.tts_timeout_seconds,
+            "tts_attempts": self.tts_attempts,
+            "polly_endpoint_url": self.polly_endpoint_url,
+            "polly_region": self.polly_region,
+            "polly_engine": self.polly_engine,
+            "google_tts_url": self.google_tts_url.rstrip("/"),
+            "google_tts_api_key": self.google_tts_api_key,
+            "google_tts_token": self.google_tts_token,
             "s3_endpoint_url": self.s3_endpoint_url,
             "s3_region": self.s3_region,
             "segment_seconds": self.segment_seconds,

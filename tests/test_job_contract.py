@@ -90,6 +90,12 @@ BAD_JOBS: list[tuple[Any, str, str]] = [
     ({"video_id": "v", "profile": {"height": 100000}, "clips": [card()]}, "profile.height", "between"),
     ({"video_id": "v", "tts_speed": 9, "clips": [card()]}, "tts_speed", "between"),
     ({"video_id": "v", "tts_voice": "en; rm -rf /", "clips": [card()]}, "tts_voice", "voice name"),
+    (
+        {"video_id": "v", "tts_engine": "festival", "clips": [card()]},
+        "tts_engine",
+        "unknown TTS engine 'festival' (known: espeak, google, none, polly)",
+    ),
+    ({"video_id": "v", "tts_engine": 3, "clips": [card()]}, "tts_engine", "expected a string"),
     ({"video_id": "v", "priority": 1, "clips": [card()]}, "priority", "unknown field"),
     (
         {"video_id": "v", "clips": [{"kind": "recipe", "recipe": "fire", "duration": 1}]},

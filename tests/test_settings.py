@@ -25,7 +25,17 @@ REPO = Path(__file__).resolve().parent.parent
             {"RENDER_ENCODER": "nvenc"},
             "RENDER_ENCODER: must be one of auto, h264_nvenc, libx264, got 'nvenc'",
         ),
-        (RenderEnv, {"RENDER_TTS": "festival"}, "RENDER_TTS: must be one of auto, espeak, none, got 'festival'"),
+        (
+            RenderEnv,
+            {"RENDER_TTS": "festival"},
+            "RENDER_TTS: must be one of auto, espeak, none, polly, google, got 'festival'",
+        ),
+        (
+            RenderEnv,
+            {"RENDER_TTS_CHANNELS": "kids=polly,news=festival"},
+            "RENDER_TTS_CHANNELS: 'news=festival' is not CHANNEL=ENGINE (espeak, google, none, polly)",
+        ),
+        (RenderEnv, {"RENDER_TTS_ATTEMPTS": "0"}, "RENDER_TTS_ATTEMPTS: must be a whole number ≥ 1 and ≤ 10, got '0'"),
         (RenderEnv, {"RENDER_SEGMENT_SECONDS": "0"}, "RENDER_SEGMENT_SECONDS: must be a number > 0, got '0'"),
         (RenderEnv, {"RENDER_RATES": "t4"}, "RENDER_RATES: 't4' is not NAME=USD_PER_HOUR"),
         (WorkerEnv, {"RENDER_WORKER_MODE": "both"}, "RENDER_WORKER_MODE: must be one of all, control, gpu, got 'both'"),
@@ -62,6 +72,15 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
         "auto", "auto", 2.0, 30.0,
     )  # fmt: skip
     assert settings.work_max_age_seconds == 3600
+    assert (settings.tts_channels, settings.tts_timeout_seconds, settings.tts_attempts) == ({}, 20.0, 3)
+    assert (settings.polly_endpoint_url, settings.polly_region, settings.polly_engine) == (None, None, "neural")
+    assert settings.google_tts_url == "https://texttospeech.googleapis.com"
+    voices = Settings.from_env(
+        {"RENDER_TTS_CHANNELS": " kids = polly , news=google", "RENDER_GOOGLE_TTS_API_KEY": "secret-key"}
+    )
+    assert voices.tts_channels == {"kids": "polly", "news": "google"}
+    assert voices.google_tts_api_key == "secret-key" and "secret-key" not in repr(voices)
+    assert "secret-key" not in repr(load(RenderEnv, {"RENDER_GOOGLE_TTS_API_KEY": "secret-key"}))
     assert settings.usd_per_hour["cpu"] == 0.04
 
 

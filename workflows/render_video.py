@@ -350,6 +350,8 @@ class RenderVideo:
                                 profile=plan.profile,
                                 tts_voice=job.tts_voice,
                                 tts_speed=job.tts_speed,
+                                tts_engine=job.tts_engine,
+                                channel=job.channel,
                             ),
                             result_type=ClipResult,
                             task_queue=queue,
