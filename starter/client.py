@@ -128,7 +128,7 @@ class RenderClient:
             raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line
         if require_worker:
             await self._require_worker(parsed.gpu_class)
-        await self._require_channel_room(parsed.channel)
+        limited = await self._require_channel_room(parsed.channel)
         try:
             await self.client.start_workflow(
                 names.WORKFLOW_NAME,
@@ -145,6 +145,8 @@ class RenderClient:
             )
         except WorkflowAlreadyStartedError:
             raise JobRefused("video_id", f"a render of {plan.video_id!r} already exists; use a new video_id") from None
+        if limited:
+            await self._until_counted(plan.video_id)
         return plan.video_id
 
     def handle(self, video_id: str) -> WorkflowHandle[Any, Any]:
@@ -236,14 +238,25 @@ class RenderClient:
         query = f"WorkflowType = '{names.WORKFLOW_NAME}' AND ExecutionStatus = 'Running' AND Channel = '{escaped}'"
         return (await self.client.count_workflows(query)).count
 
-    async def _require_channel_room(self, channel: str) -> None:
-        """Refuse a video while its channel already has its limit of videos in flight."""
+    async def _require_channel_room(self, channel: str) -> bool:
+        """Refuse a video while its channel already has its limit of videos in flight; whether a limit applies."""
         limit = for_channel({c: float(n) for c, n in self.channel_limits.items()}, channel)
         if limit is None:
-            return
+            return False
         running = await self.in_flight(channel)
         if running >= limit:
             raise ChannelFull(channel, running, int(limit))
+        return True
+
+    async def _until_counted(self, video_id: str, timeout: float = 10.0) -> None:
+        """Return once visibility counts the video just started (it writes a moment after the start), so this
+        client's next in-flight count includes it: one submitter, however fast, never overshoots a limit."""
+        query = f"WorkflowId = '{video_id}' AND ExecutionStatus = 'Running'"
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (await self.client.count_workflows(query)).count:
+            if asyncio.get_running_loop().time() >= deadline:
+                return  # the video has already ended, or visibility lags badly: counting goes on without it
+            await asyncio.sleep(0.05)
 
     async def pollers(self, queues: list[str] | None = None) -> dict[str, list[Poller]]:
         """Workers polling each render queue now (the server's poller lists), by queue name."""

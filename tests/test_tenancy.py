@@ -156,6 +156,23 @@ async def test_a_catch_all_limit_applies_to_every_channel_not_named(client: Clie
         await renders.submit(parked_job(unique("all"), channel), require_worker=False)
 
 
+async def test_back_to_back_submits_never_overshoot_the_limit(client: Client, started: list[str]) -> None:
+    """Visibility writes a moment after a start; one submitter still counts every video it started."""
+    channel = unique("burst")
+    renders = RenderClient(client, channel_limits={channel: 3})
+    outcomes = []
+    for _ in range(6):
+        video_id = unique("burst")
+        try:
+            await renders.submit(parked_job(video_id, channel), require_worker=False)
+            started.append(video_id)
+            outcomes.append("started")
+        except ChannelFull:
+            outcomes.append("refused")
+    assert outcomes == ["started"] * 3 + ["refused"] * 3
+    assert await renders.in_flight(channel) == 3
+
+
 def write_lines(path: Path, lines: list[Any]) -> Path:
     path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     return path
