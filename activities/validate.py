@@ -18,10 +18,17 @@ from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
 
+UNHASHED = ("priority",)
+"""Fields that change how a video queues, never what it renders: left out of the hash, so a resubmit at
+another priority is the same job, and hashes recorded before these fields existed still match."""
+
 
 def job_hash(job: Job) -> str:
     """Which job a published output came from: sha256 of the validated job, canonically encoded."""
-    return canonical_sha256(asdict(job))
+    fields = asdict(job)
+    for name in UNHASHED:
+        fields.pop(name)
+    return canonical_sha256(fields)
 
 
 @activity.defn(name=names.VALIDATE_JOB)

@@ -13,13 +13,16 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.settings import Settings
+from activities.validate import job_hash
 from contracts import search
+from contracts.job import parse_job
 from contracts.records import CheckJobInput
 from contracts.tenancy import fairness_key, task_priority
 from devtools.devserver import FAIR_MATCHING, dynamic_config_args, temporal_binary
@@ -325,3 +328,22 @@ async def test_the_autoscaler_counts_every_priority_and_channel_in_the_backlog(d
         finally:
             stop.set()
             await running
+
+
+@pytest.mark.parametrize("recorded", ["trivia-e2e@v4.json", "trivia-e2e.json"])
+async def test_the_job_hash_ignores_priority_and_matches_hashes_recorded_before_it(recorded: str) -> None:
+    """A video published before priorities existed, restarted with the same job, is still the same job."""
+    history = WorkflowHistory.from_json("trivia-e2e", (HISTORIES / recorded).read_text())
+    converter = DataConverter.default.payload_converter
+    raw = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    job = converter.from_payload(raw)
+    marker = next(
+        e.marker_recorded_event_attributes
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
+    validated = converter.from_payload(marker.details["result"].payloads[0])
+    parsed = parse_job(job)
+    assert job_hash(parsed) == validated["job_hash"] != ""
+    assert job_hash(parse_job({**job, "priority": 1})) == job_hash(parsed)
+    assert job_hash(parse_job({**job, "channel": "another"})) != job_hash(parsed)
