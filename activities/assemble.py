@@ -35,6 +35,7 @@ from contracts.records import (
     UploadInput,
     UploadResult,
 )
+from contracts.tenancy import for_channel
 
 MAX_NAME_BYTES = 200
 """Longest output file name: 255 bytes on common file systems, less room for the publishing temp name."""
@@ -95,7 +96,11 @@ class AssembleActivities:
         settings = self.deps.settings
         output = inp.output_uri or f"{settings.output_roots[0]}/{inp.video_id}.mp4"
         checked = CheckJobResult(
-            output, settings.heartbeat_seconds, dict(settings.usd_per_hour), settings.queue_wait_seconds
+            output,
+            settings.heartbeat_seconds,
+            dict(settings.usd_per_hour),
+            settings.queue_wait_seconds,
+            fairness_weight=for_channel(settings.channel_weights, inp.channel, 1.0) or 1.0,
         )
         with temporal_errors():
             async with keep_heartbeating() as beats:

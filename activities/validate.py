@@ -18,10 +18,24 @@ from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
 
+UNHASHED = ("priority",)
+"""Fields that change how a video queues, never what it renders: left out of the hash, so a resubmit at
+another priority is the same job."""
+
+ADDED_LATER: dict[str, object] = {"tts_engine": None}
+"""Job fields added after outputs were first published, with their defaults: hashed only when set, so a
+video published before they existed, restarted with the same job, is still the same job."""
+
 
 def job_hash(job: Job) -> str:
     """Which job a published output came from: sha256 of the validated job, canonically encoded."""
-    return canonical_sha256(asdict(job))
+    fields = asdict(job)
+    for name in UNHASHED:
+        fields.pop(name)
+    for name, default in ADDED_LATER.items():
+        if fields[name] == default:
+            fields.pop(name)
+    return canonical_sha256(fields)
 
 
 @activity.defn(name=names.VALIDATE_JOB)

@@ -33,6 +33,8 @@ class CheckJobInput:
     asset_uris: list[str]
     job_hash: str = ""
     """When set, an output this video already published from the same job is returned instead of rendered."""
+    channel: str = ""
+    """Whose fairness weight to look up in the control workers' configuration."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class CheckJobResult:
     """How long a clip may wait for a render worker before the video fails (0: no limit)."""
     published: VideoResult | None = None
     """This video's result when it was already published from the same job: nothing is rendered again."""
+    fairness_weight: float = 1.0
+    """The channel's share of render workers (RENDER_CHANNEL_WEIGHTS), recorded in history."""
 
 
 @dataclass(frozen=True)

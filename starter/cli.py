@@ -1,4 +1,4 @@
-"""`render`: submit, status, watch, result, cancel and list renders, and print the job schema."""
+"""`render`: submit (one job or a batch), status, watch, result, cancel and list renders, and print the job schema."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
-from runtime.settings import LogEnv, load
+from runtime.settings import ChannelEnv, LogEnv, load
+from starter import batch
 from starter.client import JobRefused, RenderClient, VideoStatus, root_cause
 
 
@@ -105,6 +106,8 @@ async def run(args: argparse.Namespace) -> int:
         return 3
     if job is not None:
         return await submit(args, client, job)
+    if args.command == "submit-batch":
+        return await batch.run_cli(client, args)
     if args.command == "status":
         status = await client.status(args.video_id)
         print(json.dumps(asdict(status), indent=2))
@@ -146,6 +149,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start even when no worker polls the job's render queue (workers that scale from zero)",
     )
+    b = sub.add_parser("submit-batch", help="start every job of a JSON Lines file or a folder of job files")
+    b.add_argument("path", help="a .jsonl file (one job per line) or a folder of *.json job files")
+    b.add_argument("--rate", type=batch.rate_arg, default=5.0, help="starts per second at most (default 5)")
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.add_argument("--allow-no-worker", action="store_true", help="as for submit")
+    b.add_argument("--wait-for-room", action="store_true", help="wait while a channel has its limit in flight")
     for name, text in (
         ("status", "print a render's status"),
         ("watch", "live progress until the render ends"),
@@ -165,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     with settings_or_exit("render"):
         logs = load(LogEnv)
+        load(ChannelEnv)
         TemporalTarget.from_env()
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")

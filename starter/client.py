@@ -9,17 +9,24 @@ from datetime import UTC
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from contracts import names
+from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
+from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
 from runtime.queues import activity_pollers
+from runtime.settings import ChannelEnv, load
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -54,6 +61,14 @@ class JobRefused(Exception):
         self.field = field
 
 
+class ChannelFull(JobRefused):
+    """The job's channel already has its limit of videos in flight: submit it again once one finishes."""
+
+    def __init__(self, channel: str, running: int, limit: int) -> None:
+        super().__init__("channel", f"channel {channel!r} has {running} videos in flight; its limit is {limit}")
+        self.channel, self.running, self.limit = channel, running, limit
+
+
 @dataclass
 class VideoStatus:
     video_id: str
@@ -80,14 +95,22 @@ class VideoStatus:
 
 
 class RenderClient:
-    def __init__(self, client: Client, target: TemporalTarget | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        target: TemporalTarget | None = None,
+        *,
+        channel_limits: dict[str, int] | None = None,
+    ) -> None:
         self.client = client
         self.target = target or TemporalTarget()
+        self.channel_limits = dict(channel_limits or {})
+        """Videos in flight at once by channel ('*' for every other channel); none named: no limit."""
 
     @classmethod
     async def connect(cls, target: TemporalTarget | None = None) -> RenderClient:
         target = target or TemporalTarget.from_env()
-        return cls(await target.connect(), target)
+        return cls(await target.connect(), target, channel_limits=load(ChannelEnv).limits())
 
     async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
         """Validate and start a render; the workflow id is the video id.
@@ -105,6 +128,7 @@ class RenderClient:
             raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line
         if require_worker:
             await self._require_worker(parsed.gpu_class)
+        limited = await self._require_channel_room(parsed.channel)
         try:
             await self.client.start_workflow(
                 names.WORKFLOW_NAME,
@@ -114,9 +138,15 @@ class RenderClient:
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=f"{plan.video_id} · {len(plan.clips)} clips · {plan.duration_s:.1f} s",
+                # The workflow's own tasks queue by the job's priority and channel too; the channel is
+                # searchable from the start, so the next submit's in-flight count includes this one.
+                priority=task_priority(parsed.priority, parsed.channel),
+                search_attributes=TypedSearchAttributes([SearchAttributePair(search.CHANNEL, parsed.channel)]),
             )
         except WorkflowAlreadyStartedError:
             raise JobRefused("video_id", f"a render of {plan.video_id!r} already exists; use a new video_id") from None
+        if limited:
+            await self._until_counted(plan.video_id)
         return plan.video_id
 
     def handle(self, video_id: str) -> WorkflowHandle[Any, Any]:
@@ -201,6 +231,32 @@ class RenderClient:
             f"no worker polls task queue {queue}; start one with `{start}render-worker --mode gpu`, "
             "or submit with --allow-no-worker where render workers scale from zero",
         )
+
+    async def in_flight(self, channel: str) -> int:
+        """Renders of `channel` running now, as the server's visibility store counts them."""
+        escaped = channel.replace("\\", "\\\\").replace("'", "\\'")
+        query = f"WorkflowType = '{names.WORKFLOW_NAME}' AND ExecutionStatus = 'Running' AND Channel = '{escaped}'"
+        return (await self.client.count_workflows(query)).count
+
+    async def _require_channel_room(self, channel: str) -> bool:
+        """Refuse a video while its channel already has its limit of videos in flight; whether a limit applies."""
+        limit = for_channel({c: float(n) for c, n in self.channel_limits.items()}, channel)
+        if limit is None:
+            return False
+        running = await self.in_flight(channel)
+        if running >= limit:
+            raise ChannelFull(channel, running, int(limit))
+        return True
+
+    async def _until_counted(self, video_id: str, timeout: float = 10.0) -> None:
+        """Return once visibility counts the video just started (it writes a moment after the start), so this
+        client's next in-flight count includes it: one submitter, however fast, never overshoots a limit."""
+        query = f"WorkflowId = '{video_id}' AND ExecutionStatus = 'Running'"
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (await self.client.count_workflows(query)).count:
+            if asyncio.get_running_loop().time() >= deadline:
+                return  # the video has already ended, or visibility lags badly: counting goes on without it
+            await asyncio.sleep(0.05)
 
     async def pollers(self, queues: list[str] | None = None) -> dict[str, list[Poller]]:
         """Workers polling each render queue now (the server's poller lists), by queue name."""

@@ -96,7 +96,9 @@ def test_the_schema_accepts_the_sample_and_refuses_what_the_contract_refuses() -
     parse_job(sample)
     assert not list(validator.iter_errors(sample))
     for bad in (
-        {**sample, "priority": 1},
+        {**sample, "urgency": 1},
+        {**sample, "priority": 9},
+        {**sample, "priority": "high"},
         {**sample, "tts_speed": 9},
         {**sample, "clips": [{"kind": "movie", "duration": 1}]},
         {**sample, "clips": [{"kind": "card", "duration": -1}]},
