@@ -36,7 +36,7 @@ class ProgressDisplay:
         if self._console is not None:
             self._bar = Progress(
                 TextColumn("{task.fields[clips]}", table_column=Column(no_wrap=True)),
-                BarColumn(bar_width=None),
+                BarColumn(bar_width=24),
                 TextColumn("{task.percentage:>5.1f}%", table_column=Column(no_wrap=True)),
                 TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
                 TimeElapsedColumn(),
