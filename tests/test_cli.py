@@ -315,3 +315,21 @@ async def test_workers_lists_only_workers_that_poll_now(address: str, client: Cl
     # The server keeps a stopped worker in its list for minutes; only a recent poll counts as polling now.
     recent = await renders.pollers(["render-gpu-rtx6000ada"], polling_now=timedelta(seconds=1))
     assert recent == {"render-gpu-rtx6000ada": []}
+
+
+async def test_worker_logs_in_a_file_are_plain_text(address: str, tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        env = cli_env(address, RENDER_HEALTH_PORT="0", RENDER_LOG_LEVEL="INFO", RENDER_DATA_DIR=str(tmp_path))
+        proc = await asyncio.create_subprocess_exec(str(BIN / "render-worker"), "--mode", "gpu", "--gpu-class", "l40s",
+                                                    env=env, stdout=out, stderr=out)  # fmt: skip
+        try:
+            async with asyncio.timeout(60):
+                while "worker started" not in log.read_text():
+                    assert proc.returncode is None, log.read_text()
+                    await asyncio.sleep(0.2)
+        finally:
+            proc.terminate()
+            await proc.wait()
+    text = log.read_text()
+    assert "worker started" in text and "\x1b" not in text, text
