@@ -89,7 +89,7 @@ class NoWorker(JobRefused):
     def __init__(self, field: str, queue: str, start: str) -> None:
         super().__init__(
             field,
-            f"no worker polls task queue {queue}; start one with `{start}`, "
+            f"no worker polls task queue{'s' if ',' in queue else ''} {queue}; start one with `{start}`, "
             "or submit with --allow-no-worker where render workers scale from zero",
         )
         self.queue, self.start = queue, start
@@ -333,16 +333,19 @@ class RenderClient:
             await asyncio.sleep(interval)
 
     async def _require_worker(self, gpu_class: str | None, grace_seconds: float = 5.0) -> None:
-        """Refuse a job nobody would render; a worker that is just starting gets a few seconds to poll."""
-        queue = render_queue(gpu_class)
+        """Refuse a job nobody would render (no control worker, or none on its render queue).
+
+        A worker that is just starting gets a few seconds to poll.
+        """
+        queues = [names.CONTROL_QUEUE, render_queue(gpu_class)]
         deadline = asyncio.get_running_loop().time() + grace_seconds
-        while not (await self.pollers([queue]))[queue]:
+        while missing := await self.unpolled(queues):
             if asyncio.get_running_loop().time() >= deadline:
-                break
+                field = "gpu_class" if gpu_class and missing == queues[1:] else "task_queue"
+                # One `render-worker` (mode all) polls both queues when neither has a worker.
+                start = worker_command(missing[0]) if len(missing) == 1 else "render-worker"
+                raise NoWorker(field, ", ".join(missing), start)
             await asyncio.sleep(0.5)
-        else:
-            return
-        raise NoWorker("gpu_class" if gpu_class else "task_queue", queue, worker_command(queue))
 
     async def pollers(
         self, queues: list[str] | None = None, polling_now: timedelta = POLLING_NOW

@@ -61,6 +61,19 @@ def test_a_fresh_clone_runs_the_demo_then_renders_its_own_job(clone: Path, tmp_p
     assert "rendered trivia-sample-" in demo.stdout and f"file://{clone}/var/output/" in demo.stdout
     assert "render-worker" in demo.stdout  # it says how to render one's own jobs once it has gone
 
+    job = {
+        "video_id": "my-first-video",
+        "profile": {"width": 320, "height": 180},
+        "clips": [{"kind": "card", "duration": 1, "lines": ["My own video"]},
+                  {"kind": "recipe", "recipe": "mandelbrot", "duration": 1}],
+    }  # fmt: skip
+    (clone / "job.json").write_text(json.dumps(job))
+    # Without a worker nothing would render: said at once, with the command to run, instead of a stalled bar.
+    early = subprocess.run([".venv/bin/render", "submit", "job.json", "--wait"], cwd=clone, env=env,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert early.returncode == 7, early.stdout + early.stderr
+    assert "no worker polls task queues render-control, render-gpu; start one with `render-worker`" in early.stderr
+
     # The quick start: a worker in another terminal, beside the dev server the demo left running.
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen([".venv/bin/render-worker"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -69,13 +82,6 @@ def test_a_fresh_clone_runs_the_demo_then_renders_its_own_job(clone: Path, tmp_p
         while "worker started" not in (tmp_path / "worker.log").read_text() and time.monotonic() < deadline:
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
             time.sleep(0.2)
-        job = {
-            "video_id": "my-first-video",
-            "profile": {"width": 320, "height": 180},
-            "clips": [{"kind": "card", "duration": 1, "lines": ["My own video"]},
-                      {"kind": "recipe", "recipe": "mandelbrot", "duration": 1}],
-        }  # fmt: skip
-        (clone / "job.json").write_text(json.dumps(job))
         submit = subprocess.run([".venv/bin/render", "submit", "job.json", "--wait"], cwd=clone, env=env,
                                 capture_output=True, text=True, timeout=300)  # fmt: skip
         assert submit.returncode == 0, submit.stdout + submit.stderr
