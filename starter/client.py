@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -53,6 +53,8 @@ POLLING_NOW = timedelta(seconds=75)
 SERVER_QUERY_PREFIX = len("select * from table1 where ")
 """What the server puts before a visibility query when it parses it; its error positions count it."""
 QUERY_TIMEOUT = timedelta(seconds=5)
+UNCLAIMED = timedelta(seconds=10)
+"""A live control worker takes a workflow task within milliseconds; ten seconds means none is there."""
 
 
 def failure_text(err: WorkflowFailureError) -> str:
@@ -118,7 +120,7 @@ class BadQuery(ValueError):
 def worker_command(queue: str) -> str:
     """The command that starts a worker polling `queue`."""
     if queue == names.CONTROL_QUEUE:
-        return "render-worker --mode control"
+        return "render-worker"  # every mode but gpu serves it; `all` renders too
     gpu_class = queue.removeprefix(names.GPU_QUEUE).lstrip("-")
     return f"{f'RENDER_GPU_CLASS={gpu_class} ' if gpu_class else ''}render-worker --mode gpu"
 
@@ -132,6 +134,20 @@ def user_query_error(message: str, query: str) -> str:
         return f"at position {position}" if 1 <= position <= len(query) + 1 else "in"
 
     return re.sub(r"at position (\d+)", shift, text)
+
+
+def workflow_task_unclaimed(raw: Any, after: timedelta = UNCLAIMED) -> bool:
+    """Whether a workflow task has waited longer than `after` for a worker: no control worker is alive.
+
+    The server's poller list keeps a stopped worker for minutes, so this is the quicker sign.
+    """
+    if not raw.HasField("pending_workflow_task"):
+        return False
+    task = raw.pending_workflow_task
+    if task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
+        return False
+    since = task.original_scheduled_time if task.HasField("original_scheduled_time") else task.scheduled_time
+    return bool(datetime.now(UTC) - since.ToDatetime(tzinfo=UTC) > after)
 
 
 def not_found(err: RPCError) -> bool:
@@ -239,9 +255,11 @@ class RenderClient:
             return status
         if check_workers:
             status.waiting_for = await self.unpolled(await self.needed_queues(video_id))
-            if names.CONTROL_QUEUE in status.waiting_for:
-                status.stage = "waiting for a worker"  # and nobody would answer the query
-                return status
+        if names.CONTROL_QUEUE not in status.waiting_for and workflow_task_unclaimed(desc.raw_description):
+            status.waiting_for.insert(0, names.CONTROL_QUEUE)  # its last worker stopped; the server still lists it
+        if names.CONTROL_QUEUE in status.waiting_for:
+            status.stage = "waiting for a worker"  # and nobody would answer the query
+            return status
         try:
             progress = await handle.query(names.PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT)
         except RPCError:
@@ -326,7 +344,10 @@ class RenderClient:
             status = await self.status(video_id, check_workers=check)
             if check:
                 checked, waiting_for = loop.time(), status.waiting_for
-            status.waiting_for = waiting_for if not status.closed else []
+            else:
+                status.waiting_for = list(dict.fromkeys([*status.waiting_for, *waiting_for]))
+            if status.closed:
+                status.waiting_for = []
             yield status
             if status.closed:
                 return

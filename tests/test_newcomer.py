@@ -1,8 +1,10 @@
 """A newcomer's first hour, as CI: a fresh clone, the README's quick start in order, then their own job.
 
-Covers: `git clone`, `scripts/demo` (bootstrap, dev server, the sample video), then, as the quick start
-says, a worker started beside the dev server the demo left running and `render submit job.json --wait`
-for a job of the user's own, which must complete. The clone reuses this checkout's bootstrapped
+Covers: `git clone`, `scripts/demo` (bootstrap, dev server, the sample video), then `render submit
+job.json --wait` for a job of the user's own, which must say within seconds that no worker serves it
+(the demo's have gone) rather than stall; Ctrl-C, which leaves the render waiting; then, as the quick
+start says, a worker started beside the dev server the demo left running, and `render watch` until
+the render completes. The clone reuses this checkout's bootstrapped
 virtual environment through a symlink (its packages are already installed; the clone's own code is put
 first on the import path and checked to be the code that runs), so the test costs the two renders,
 not a reinstall. The dev server listens on a free port (TEMPORAL_ADDRESS), so a server already
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,11 +72,20 @@ def test_a_fresh_clone_runs_the_demo_then_renders_its_own_job(clone: Path, tmp_p
                   {"kind": "recipe", "recipe": "mandelbrot", "duration": 1}],
     }  # fmt: skip
     (clone / "job.json").write_text(json.dumps(job))
-    # Without a worker nothing would render: said at once, with the command to run, instead of a stalled bar.
-    early = subprocess.run([".venv/bin/render", "submit", "job.json", "--wait"], cwd=clone, env=env,
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert early.returncode == 7, early.stdout + early.stderr
-    assert "no worker polls task queues render-control, render-gpu; start one with `render-worker`" in early.stderr
+    # The demo's workers have gone (the server lists them for a while yet): the render waits, and says why.
+    early = subprocess.Popen([".venv/bin/render", "submit", "job.json", "--wait"], cwd=clone, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    watchdog = threading.Timer(120, early.kill)
+    watchdog.start()
+    assert early.stderr is not None
+    said = [early.stderr.readline()]
+    while said[-1] and "no worker" not in said[-1]:
+        said.append(early.stderr.readline())
+    assert "render: no worker polls render-control; start one with `render-worker`" in said[-1], said
+    early.send_signal(signal.SIGINT)  # the newcomer stops watching to start a worker
+    _, rest = early.communicate(timeout=60)
+    watchdog.cancel()
+    assert early.returncode == 130 and "my-first-video goes on rendering" in rest, rest
 
     # The quick start: a worker in another terminal, beside the dev server the demo left running.
     log = (tmp_path / "worker.log").open("w")
@@ -82,10 +95,10 @@ def test_a_fresh_clone_runs_the_demo_then_renders_its_own_job(clone: Path, tmp_p
         while "worker started" not in (tmp_path / "worker.log").read_text() and time.monotonic() < deadline:
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
             time.sleep(0.2)
-        submit = subprocess.run([".venv/bin/render", "submit", "job.json", "--wait"], cwd=clone, env=env,
-                                capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert submit.returncode == 0, submit.stdout + submit.stderr
-        assert f"rendered my-first-video: file://{clone}/var/output/my-first-video.mp4" in submit.stdout
+        watch = subprocess.run([".venv/bin/render", "watch", "my-first-video"], cwd=clone, env=env,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert watch.returncode == 0, watch.stdout + watch.stderr
+        assert f"rendered my-first-video: file://{clone}/var/output/my-first-video.mp4" in watch.stdout
         assert (clone / "var/output/my-first-video.mp4").stat().st_size > 0
     finally:
         worker.terminate()
