@@ -125,4 +125,4 @@ def test_render_submit_refuses_a_bad_job_without_a_server(tmp_path: Path, capsys
     args = parser().parse_args(["submit", str(bad)])
     assert asyncio.run(run(args)) == 2
     err = capsys.readouterr().err
-    assert err.startswith("refused: video_id: ") and "clips[0].duration: must be between 0.1 and 600" in err
+    assert err.startswith("render: refused: video_id: ") and "clips[0].duration: must be between 0.1 and 600" in err
