@@ -52,3 +52,10 @@ class IntermediateLost(RenderError):
 
     error_type = "IntermediateLost"
     retryable = False
+
+
+class TextDoesNotFit(RenderError):
+    """A clip's text needs more room than the frame has even at the minimum size (a job validated before the check)."""
+
+    error_type = names.INVALID_JOB
+    retryable = False

@@ -13,7 +13,7 @@ from typing import Any
 
 from contracts.job import AUDIO_RATE, ClipSpec, Job, Profile
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 """Part of every spec hash: bump it when the same spec would render differently."""
 
 
