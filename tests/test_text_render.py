@@ -20,6 +20,7 @@ from activities.common import Deps
 from activities.media.fonts import graphemes
 from activities.media.layers import Fonts, countdown_top, draw_blocks, layout_clip, shadow_offset
 from activities.media.text import NO_LINE_START, Shaper, _thai_words, break_units, wrap
+from activities.poster import make_poster, poster_uri
 from activities.render import RenderActivities
 from activities.storage import file_path
 from activities.validate import checked_job
@@ -244,6 +245,17 @@ async def test_correct_answer_green_decodes_back_and_output_is_tagged(deps: Deps
         assert band > 0
         probe = _probe_colour(video)
         assert probe == {"color_space": tag, "color_primaries": tag, "color_transfer": tag, "color_range": "tv"}
+        # The poster converts from the tagged matrix to JPEG's: the same green in the JPEG.
+        jpeg = await make_poster(video, 0.1, height, video.with_suffix(".jpg"))
+        with Image.open(jpeg) as poster:
+            shown = np.asarray(poster.convert("RGB"))
+        patch = shown[top + 2 : top + 6, int(width * 0.06) : int(width * 0.12)].reshape(-1, 3).astype(int)
+        assert np.abs(patch.mean(axis=0) - [0x1E, 0x84, 0x49]).max() <= 4, patch.mean(axis=0)
+
+
+def test_poster_sits_beside_the_video() -> None:
+    assert poster_uri("file:///out/show/ep1.mp4") == "file:///out/show/ep1.poster.jpg"
+    assert poster_uri("s3://bucket/a.b/ep1.final.mov") == "s3://bucket/a.b/ep1.final.poster.jpg"
 
 
 def _probe_colour(path: Path) -> dict[str, str]:
