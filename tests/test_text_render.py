@@ -269,3 +269,16 @@ def _probe_colour(path: Path) -> dict[str, str]:
     ).stdout  # fmt: skip
     stream: dict[str, str] = json.loads(out)["streams"][0]
     return stream
+
+
+def test_reveal_keeps_the_question_layout(deps: Deps) -> None:
+    """The bold correct answer breaks where the regular one does: the reveal only changes weight and colour."""
+    answer = "Marie Skłodowska-Curie, who discovered polonium and radium together with her husband Pierre"
+    job = question_job("v", "Who won two Nobel Prizes?", [answer, "b", "c", "d"], 1920, 1080)
+    question, reveal = (layout_clip(job.clips[i], job.profile, fonts_of(deps)) for i in (0, 1))
+    assert len(question.blocks[1].lines) > 1
+    shape = [
+        [(b.top, b.size, [line.logical for line in b.lines]) for b in layout.blocks] for layout in (question, reveal)
+    ]
+    assert shape[0] == shape[1]
+    assert reveal.blocks[1].lines[0].runs[0].face.path.name.endswith("Bold.ttf")

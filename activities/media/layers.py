@@ -76,7 +76,7 @@ def layout_clip(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
 
 
 def _question(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
-    """Question and reveal share one layout, so the reveal only recolours the answers."""
+    """Question and reveal share one layout, so the reveal only recolours the answers (the fit check covers both)."""
     w, h = profile.width, profile.height
     language = cjk_language(" ".join(clip_texts(spec)))
     bold, regular = fonts.chain(True, language), fonts.chain(False, language)
@@ -92,7 +92,10 @@ def _question(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
             correct = spec.kind == "reveal" and i == spec.correct
             colour = "white" if spec.kind == "question" or correct else DIMMED
             chain = bold if correct else regular
-            laid = block(f"{ANSWER_LETTERS[i]}. {answer}", chain, size=a_size, top=y, width=w, colour=colour)
+            # Broken where the bold (correct) answer breaks: the reveal only changes weight and colour.
+            laid = block(
+                f"{ANSWER_LETTERS[i]}. {answer}", chain, size=a_size, top=y, width=w, colour=colour, measure=bold
+            )
             laid = Block(laid.lines, laid.size, laid.top, correct, laid.colour)
             if correct:
                 highlights.append((y - a_size // 4, laid.bottom - y + a_size // 4))

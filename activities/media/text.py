@@ -65,6 +65,10 @@ class Run:
 class Line:
     runs: tuple[Run, ...]
     """Visual order, left to right."""
+    logical: str = ""
+    """The line's text in logical (reading) order."""
+    rtl: bool = False
+    """Its paragraph's direction."""
 
     @property
     def width(self) -> float:
@@ -183,7 +187,7 @@ class Shaper:
             for part, rtl in _directional(piece, paragraph_rtl):
                 level = (1 if rtl else 2) if paragraph_rtl else (1 if rtl else 0)
                 runs.append((level, Run(part, face, rtl, run_width(face, part, self.size, rtl))))
-        return Line(tuple(run for _, run in _reorder(runs)))
+        return Line(tuple(run for _, run in _reorder(runs)), text, paragraph_rtl)
 
 
 def _directional(text: str, paragraph_rtl: bool) -> list[tuple[str, bool]]:
@@ -257,10 +261,25 @@ def wrap(text: str, shaper: Shaper, max_width: float) -> list[Line]:
 
 
 def block(
-    text: str, chain: FontChain, *, size: int, top: int, width: int, colour: str = "white", bold: bool = False
+    text: str,
+    chain: FontChain,
+    *,
+    size: int,
+    top: int,
+    width: int,
+    colour: str = "white",
+    bold: bool = False,
+    measure: FontChain | None = None,
 ) -> Block:
-    """`text` wrapped to `width` at `size` pixels, placed at `top`; never shortened."""
-    lines = wrap(text, Shaper(chain, size), width * WIDTH_FRACTION)
+    """`text` wrapped to `width` at `size` pixels, placed at `top`; never shortened.
+
+    With `measure`, lines break where they would with that chain (a wider, bold one), so
+    text drawn in either weight breaks at the same places.
+    """
+    lines = wrap(text, Shaper(measure or chain, size), width * WIDTH_FRACTION)
+    if measure is not None and measure is not chain:
+        shaper = Shaper(chain, size)
+        lines = [shaper.line(line.logical, line.rtl) for line in lines]
     return Block(tuple(lines), size, top, bold, colour)
 
 
