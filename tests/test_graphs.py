@@ -129,3 +129,12 @@ def test_concat_list_escapes_quotes() -> None:
     listing = concat_list([Path("/w/it's.mov"), Path("/w/b.mov")])
     assert "file '/w/it'\\''s.mov'" in listing
     assert listing.startswith("ffconcat version 1.0\n")
+
+
+def test_still_clips_draw_and_convert_one_picture_then_repeat_it(tmp_path: Path) -> None:
+    card, _, _ = command_for({"kind": "card", "duration": 1, "lines": ["x"]}, tmp_path)
+    graph = card[card.index("-filter_complex") + 1]
+    # One frame is drawn and converted, then looped: per-frame work is only the encode.
+    assert graph.index("trim=end_frame=1") < graph.index("out_color_matrix") < graph.index("loop=loop=-1")
+    recipe, _, _ = command_for({"kind": "recipe", "recipe": "mandelbrot", "duration": 1}, tmp_path / "r")
+    assert "loop=" not in recipe[recipe.index("-filter_complex") + 1]  # a moving picture is converted every frame

@@ -83,7 +83,7 @@ def countdown_list(times: list[float], names: list[str]) -> str:
 def _text_overlays(
     video: Any, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path
 ) -> tuple[Any, ClipCommands]:
-    """The clip's text drawn once into PNGs (shaped, with font fallback) and overlaid on every frame."""
+    """The clip's text drawn once into a PNG (shaped, with font fallback) and overlaid, with the highlight."""
     files = ClipCommands([], [])
     w, h = profile.width, profile.height
     layout = layout_clip(spec, profile, fonts) if any(clip_texts(spec)) else None
@@ -96,7 +96,13 @@ def _text_overlays(
             files.images[path] = layer.image
             video = ffmpeg.overlay(video, ffmpeg.input(str(path), loop=1, framerate=profile.fps), x=layer.x,
                                    y=layer.y, shortest=1, format="rgb")  # fmt: skip
+    return video, files
+
+
+def _countdown(video: Any, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path, files: ClipCommands) -> Any:
+    """A question's countdown: one drawn number per second, from an ffconcat list of PNGs."""
     if spec.kind == "question":
+        h = profile.height
         frames = countdown_frames(spec.duration, profile, fonts)
         names = [f"count-{i:04d}.png" for i in range(len(frames))]
         for name, (_, image) in zip(names, frames, strict=True):
@@ -104,8 +110,8 @@ def _text_overlays(
         listing = text_dir / "countdown.ffconcat"
         files.text_files[listing] = countdown_list([start for start, _ in frames], names)
         countdown = ffmpeg.input(str(listing), f="concat")
-        video = ffmpeg.overlay(video, countdown, x=0, y=countdown_top(h), eof_action="repeat", format="rgb")
-    return video, files
+        video = ffmpeg.overlay(video, countdown, x=0, y=countdown_top(h), eof_action="repeat")
+    return video
 
 
 def colour_matrix(profile: Profile) -> str:
@@ -185,13 +191,20 @@ def build_clip_commands(
     recipes is clip time and a resumed segment is the same picture as the original.
     """
     video = _video_source(spec, profile, frames, inputs)
+    still = spec.kind != "recipe"
+    if still:
+        # Background, highlight and text make one picture: drawn and converted once, then repeated.
+        video = video.trim(end_frame=1)
     video, text = _text_overlays(video, spec, profile, fonts, text_dir)
+    video = video.filter("scale", out_color_matrix=colour_matrix(profile), out_range="tv").filter("format", "yuv420p")
+    if still:
+        video = video.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{profile.fps}/TB")
+    # White on black from here on: the same in either matrix, so these are overlaid in YUV.
+    video = _countdown(video, spec, profile, fonts, text_dir, text)
     if spec.kind == "question":
         bar_height = max(4, profile.height // 40)
         bar = ffmpeg.input(f"color=c=white:s={profile.width}x{bar_height}:r={profile.fps}", f="lavfi")
-        video = ffmpeg.overlay(video, bar, x=f"-w*t/{spec.duration:g}", y=profile.height - bar_height, shortest=1,
-                               format="rgb")  # fmt: skip
-    video = video.filter("scale", out_color_matrix=colour_matrix(profile), out_range="tv").filter("format", "yuv420p")
+        video = ffmpeg.overlay(video, bar, x=f"-w*t/{spec.duration:g}", y=profile.height - bar_height, shortest=1)
     first = segments.start * segments.frames
     video = video.trim(start_frame=first, end_frame=frames).setpts("PTS-STARTPTS")
     segment_options = {
