@@ -128,6 +128,7 @@ def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInp
     elif inputs.image is not None:
         stream = (
             ffmpeg.input(str(inputs.image), loop=1, framerate=profile.fps)
+            .filter("format", "rgb24")  # so the padding colour is exact too
             .filter("scale", profile.width, profile.height, force_original_aspect_ratio="decrease")
             .filter("pad", profile.width, profile.height, "(ow-iw)/2", "(oh-ih)/2", color=spec.background)
             .filter("setsar", 1)
