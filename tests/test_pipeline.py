@@ -57,6 +57,10 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     video, audio = info["video"], info["audio"]
     assert video["codec_name"] == "h264" and audio["codec_name"] == "aac"
     assert (video["width"], video["height"], video["r_frame_rate"]) == (320, 180, "30/1")
+    # Below HD: BT.601 (SMPTE 170M) limited range, tagged on every clip and kept by the join.
+    assert [video[k] for k in ("color_space", "color_primaries", "color_transfer", "color_range")] == [
+        "smpte170m", "smpte170m", "smpte170m", "tv",
+    ]  # fmt: skip
     assert int(video["nb_read_frames"]) == plan.frames
     assert abs(float(video["duration"]) - plan.duration_s) <= 1 / 30
     assert abs(float(audio["duration"]) - float(video["duration"])) <= 1 / 30
