@@ -93,6 +93,8 @@ class ConcatInput:
     expected_frames: int
     clip_encoders: list[str] = field(default_factory=list)
     """Each clip's encoder as its render reported it ('reused' when unknown)."""
+    poster_seconds: float | None = None
+    """Take the poster at this time of the joined video; None: no poster."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class ConcatResult:
     reencoded: bool
     """True when the clips' codec parameters differed and the video was re-encoded."""
     cpu_seconds: float = 0.0
+    poster_uri: str = ""
+    """The poster JPEG in the work store ('' when none was asked for)."""
 
 
 @dataclass(frozen=True)
@@ -113,12 +117,15 @@ class UploadInput:
     """Written to the output's manifest: the output belongs to this video and this job."""
     result: VideoResult | None = None
     """The video's result (bytes filled in on publish), kept in the manifest for a restart of a completed id."""
+    poster_source_uri: str = ""
+    """The poster in the work store, published beside the video ('' when there is none)."""
 
 
 @dataclass(frozen=True)
 class UploadResult:
     output_uri: str
     bytes: int
+    poster_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,8 @@ class VideoResult:
     cost_usd: float = 0.0
     costliest_clips: list[str] = field(default_factory=list)
     """The clips that cost most, most expensive first, e.g. 'clip 3/10 · recipe mandelbrot · 4 s: $0.0012'."""
+    poster_uri: str = ""
+    """A JPEG of the poster frame (the first reveal, else the first clip's middle), beside the video."""
 
 
 @dataclass(frozen=True)

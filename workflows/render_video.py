@@ -75,6 +75,9 @@ NO_INPUT = RawValue(Payload(metadata={"encoding": b"binary/null"}))
 NO_WORKER = "NoWorker"
 """A clip waited longer than the queue wait limit: nothing polls its task queue."""
 
+POSTER = "poster"
+"""Patch: concat takes a poster frame and upload publishes it beside the video."""
+
 VALIDATED_ONCE = "validated-once"
 """Patch: the job validated and planned by a local activity (recorded once), outputs owned through a
 manifest, cancels that stop concat and upload too, and webhook children that cannot fail the video."""
@@ -125,6 +128,8 @@ class RenderVideo:
         """Whether this run follows PRIORITIZED (every run started since; histories before it replay without)."""
         self._priority = Priority.default
         """What every task this run schedules carries: unset before PRIORITIZED, so older histories match."""
+        self._poster = False
+        """Whether this run publishes a poster (every run since; earlier histories replay without)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -142,6 +147,7 @@ class RenderVideo:
         self._searchable = workflow.patched("search-attributes")
         self._durable = workflow.patched(VALIDATED_ONCE)
         self._prioritized = workflow.patched(PRIORITIZED)
+        self._poster = workflow.patched(POSTER)
         validated = await self._validate(raw_job)
         job = validated.job
         if self._prioritized:
@@ -229,6 +235,7 @@ class RenderVideo:
                     fps=plan.profile.fps,
                     expected_frames=plan.frames,
                     clip_encoders=[c.encoder for c in clips],
+                    poster_seconds=plan.poster_seconds if self._poster else None,
                 ),
                 result_type=ConcatResult,
                 task_queue=names.CONTROL_QUEUE,
@@ -270,6 +277,7 @@ class RenderVideo:
                     output_uri=checked.output_uri,
                     job_hash=validated.job_hash,
                     result=result if durable else None,
+                    poster_source_uri=concat.poster_uri,
                 ),
                 result_type=UploadResult,
                 task_queue=names.CONTROL_QUEUE,
@@ -282,7 +290,9 @@ class RenderVideo:
             ),
         )
         self._set_stage("completed")
-        return dataclasses.replace(result, output_uri=upload.output_uri, bytes=upload.bytes)
+        return dataclasses.replace(
+            result, output_uri=upload.output_uri, bytes=upload.bytes, poster_uri=upload.poster_uri
+        )
 
     async def _step(self, what: str | None, running: Awaitable[T]) -> T:
         """Await an activity; a failure for good becomes one line naming the step (if any) and its cause."""
