@@ -20,6 +20,7 @@ from activities.keeper import Beat, Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.encoder import NVENC, choose_encoder, video_args
 from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
+from activities.media.images import frame_sized
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
@@ -191,6 +192,8 @@ class RenderActivities:
     async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
+        if image is not None:
+            image = await frame_sized(image, inp.profile, spec.background, tmp / "frame.png")
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
         narration: Path | None = None
         if spec.narration:

@@ -14,6 +14,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from contracts import names
+from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
@@ -24,10 +25,17 @@ def job_hash(job: Job) -> str:
     return canonical_sha256(asdict(job))
 
 
-@activity.defn(name=names.VALIDATE_JOB)
-async def validate_job(raw_job: RawValue) -> ValidatedJob:
-    try:
-        job = parse_job(decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload)))
-    except JobError as err:
-        raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
-    return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))
+class ValidateActivities:
+    """Validation with the worker's budget: a job over it is refused here, naming the limit."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+    @activity.defn(name=names.VALIDATE_JOB)
+    async def validate_job(self, raw_job: RawValue) -> ValidatedJob:
+        try:
+            payload = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
+            job = parse_job(payload, self.budget)
+        except JobError as err:
+            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+        return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))

@@ -25,6 +25,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contracts.budget import Budget
 from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -196,12 +197,25 @@ class RenderEnv(EnvModel):
     queue_wait_seconds: Annotated[float, Field(gt=0)] = 1800.0
     work_max_age_hours: Annotated[float, Field(ge=0)] = 168.0
     sweep_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    job_gigapixels: Annotated[float, Field(gt=0)] = 1000.0
+    clip_render_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    image_megapixels: Annotated[float, Field(gt=0)] = 36.0
+    webhooks: bool = True
+    """Whether control workers deliver webhooks; while on, RENDER_WEBHOOK_SECRET must be set."""
+    webhook_hosts: str = ""
+    """Comma-separated host names webhooks may be sent to; empty allows any public host."""
+    webhook_allow_loopback: bool = False
+    """Let webhooks reach loopback addresses: for a receiver on the same machine in development only."""
 
     @field_validator("rates")
     @classmethod
     def _rates(cls, value: str) -> str:
         parse_rates(value)
         return value
+
+    def budget(self) -> Budget:
+        """What one job may cost (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS)."""
+        return Budget(self.job_gigapixels, self.clip_render_seconds, self.image_megapixels)
 
     def settings_fields(self) -> dict[str, Any]:
         """Keyword arguments of `activities.settings.Settings`."""
@@ -225,6 +239,10 @@ class RenderEnv(EnvModel):
             "queue_wait_seconds": self.queue_wait_seconds,
             "work_max_age_seconds": self.work_max_age_hours * 3600,
             "sweep_interval_seconds": self.sweep_interval_seconds,
+            "budget": self.budget(),
+            "webhooks": self.webhooks,
+            "webhook_hosts": tuple(h.strip().lower() for h in self.webhook_hosts.split(",") if h.strip()),
+            "webhook_allow_loopback": self.webhook_allow_loopback,
         }
 
 
@@ -240,7 +258,12 @@ class WorkerEnv(EnvModel):
     gpu_class: Optional = None
     sessions_per_gpu: Annotated[int, Field(ge=1)] = 3
     health_port: Annotated[int, Field(ge=0, le=65535)] = 9464
-    health_address: str = "0.0.0.0"
+    health_address: str = "127.0.0.1"
+    """Loopback unless configured: in Kubernetes the kubelet probes the pod IP, so the manifests set 0.0.0.0."""
+    health_max_connections: Annotated[int, Field(ge=1)] = 32
+    health_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    status_detail: Literal["full", "counts"] = "full"
+    """`counts` hides which videos and clips are in flight from /status."""
 
     @field_validator("gpu_class")
     @classmethod

@@ -17,7 +17,7 @@ from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
-from runtime.settings import LogEnv, load
+from runtime.settings import LogEnv, RenderEnv, load
 from starter.client import JobRefused, RenderClient, VideoStatus, root_cause
 
 
@@ -74,7 +74,7 @@ def checked_job(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.video_id:
         job["video_id"] = args.video_id
     try:
-        parse_job(job)
+        parse_job(job, load(RenderEnv).budget())
     except JobError as err:
         print(f"refused: {err}", file=sys.stderr)
         return None
@@ -165,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     with settings_or_exit("render"):
         logs = load(LogEnv)
+        load(RenderEnv)
         TemporalTarget.from_env()
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")

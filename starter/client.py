@@ -14,12 +14,14 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlr
 from temporalio.service import RPCError
 
 from contracts import names
+from contracts.budget import Budget
 from contracts.gpus import GPU_CLASSES, render_queue
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
 from runtime.connection import TemporalTarget
 from runtime.queues import activity_pollers
+from runtime.settings import RenderEnv, load
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -80,14 +82,16 @@ class VideoStatus:
 
 
 class RenderClient:
-    def __init__(self, client: Client, target: TemporalTarget | None = None) -> None:
+    def __init__(self, client: Client, target: TemporalTarget | None = None, budget: Budget | None = None) -> None:
         self.client = client
         self.target = target or TemporalTarget()
+        self.budget = budget
+        """Checked before submitting; the workers' own budget (RENDER_* settings) decides in the end."""
 
     @classmethod
     async def connect(cls, target: TemporalTarget | None = None) -> RenderClient:
         target = target or TemporalTarget.from_env()
-        return cls(await target.connect(), target)
+        return cls(await target.connect(), target, load(RenderEnv).budget())
 
     async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
         """Validate and start a render; the workflow id is the video id.
@@ -99,7 +103,7 @@ class RenderClient:
         workers that scale from zero on the queue's backlog).
         """
         try:
-            parsed = parse_job(job)
+            parsed = parse_job(job, self.budget)
             plan = plan_video(parsed)
         except JobError as err:
             raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line

@@ -26,8 +26,9 @@ from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from contracts import names, search
+    from contracts.budget import RENDER_ALLOWANCE_SECONDS, SLOWEST_EXPECTED_FPS, clip_seconds
     from contracts.gpus import render_queue
-    from contracts.job import Job, JobError, decoded_job, parse_job
+    from contracts.job import Job, JobError, Profile, decoded_job, parse_job
     from contracts.plan import PlannedClip, VideoPlan, plan_video
     from contracts.records import (
         CheckJobInput,
@@ -61,9 +62,6 @@ TRANSIENT_RETRY = RetryPolicy(
 # and each attempt resumes from the last stored segment, so retrying is cheap.
 RENDER_RETRY = dataclasses.replace(TRANSIENT_RETRY, maximum_attempts=10)
 
-SLOWEST_EXPECTED_FPS = 5
-"""Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
-
 
 T = TypeVar("T")
 
@@ -79,13 +77,22 @@ VALIDATED_ONCE = "validated-once"
 manifest, cancels that stop concat and upload too, and webhook children that cannot fail the video."""
 
 
-TRANSFER_ALLOWANCE = timedelta(minutes=30)
+TRANSFER_ALLOWANCE = timedelta(seconds=RENDER_ALLOWANCE_SECONDS)
 """Added to every start-to-close budget: assets, checkpoints and videos may cross a slow link.
 Liveness is the heartbeat's job (every activity beats every 2 s); these budgets only end livelock."""
 
 
-def render_timeout(clip: PlannedClip) -> timedelta:
-    return timedelta(seconds=clip.frames / SLOWEST_EXPECTED_FPS) + TRANSFER_ALLOWANCE
+RECIPE_COST = "recipe-cost"
+"""Patch: a clip's start-to-close budget covers its recipe's own cost (a deep-zoom mandelbrot renders
+at seconds per frame), not only frames at SLOWEST_EXPECTED_FPS."""
+
+
+def render_timeout(clip: PlannedClip, profile: Profile | None = None) -> timedelta:
+    """Start-to-close for one clip attempt; with `profile`, at least its estimated render time."""
+    seconds = clip.frames / SLOWEST_EXPECTED_FPS
+    if profile is not None:
+        seconds = max(seconds, clip_seconds(clip.spec, clip.frames, profile))
+    return timedelta(seconds=seconds) + TRANSFER_ALLOWANCE
 
 
 def canceling() -> bool:
@@ -117,6 +124,8 @@ class RenderVideo:
         """Whether this run follows VALIDATED_ONCE (every run started since; histories before it replay without)."""
         self._owned = False
         """Whether this run has started publishing: a cancel must then unpublish what it may have written."""
+        self._costed = False
+        """Whether this run follows RECIPE_COST (every run started since)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -133,6 +142,7 @@ class RenderVideo:
         # local activity resolves cannot yet see the markers of the task that follows it.
         self._searchable = workflow.patched("search-attributes")
         self._durable = workflow.patched(VALIDATED_ONCE)
+        self._costed = workflow.patched(RECIPE_COST)
         validated = await self._validate(raw_job)
         job = validated.job
         self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
@@ -353,7 +363,7 @@ class RenderVideo:
                             ),
                             result_type=ClipResult,
                             task_queue=queue,
-                            start_to_close_timeout=render_timeout(clip),
+                            start_to_close_timeout=render_timeout(clip, plan.profile if self._costed else None),
                             schedule_to_start_timeout=wait,
                             heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
                             retry_policy=RENDER_RETRY,
