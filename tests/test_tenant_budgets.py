@@ -227,6 +227,15 @@ async def test_a_pixel_bomb_card_fails_the_video_naming_the_image(client: Client
     assert f"{name}: 256000000 pixels exceed the 36 MP cap" in error.message
 
 
+@pytest.mark.usefixtures("no_ffmpeg")
+async def test_a_format_the_header_check_cannot_read_never_reaches_ffmpeg(deps: Deps, settings: Settings) -> None:
+    """ffmpeg decodes formats (EXR, DPX…) whose size nothing checked: such an 'image' is refused."""
+    odd = file_path(settings.asset_roots[0]) / f"odd-{uuid.uuid4().hex[:6]}.png"
+    odd.write_bytes(b"\x76\x2f\x31\x01" + b"\x02\x00\x00\x00" + b"\x00" * 256)  # an OpenEXR header
+    with pytest.raises(BadAsset, match="is not readable media: not a still image"):
+        await fetch_asset(deps, file_uri(odd), odd.parent / "unused", "image")
+
+
 async def test_an_image_is_scaled_once_to_the_frame(tmp_path: Path) -> None:
     """The render loops a frame-sized PNG, not the asset: a large photo is decoded once."""
     source = tmp_path / "photo.png"

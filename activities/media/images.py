@@ -18,6 +18,8 @@ from activities.errors import BadAsset
 from activities.media.process import run_tool
 from contracts.job import Profile
 
+STILL_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF"}
+"""What an image asset may be: formats both Pillow (the header check) and ffmpeg's image demuxers read."""
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
@@ -38,12 +40,16 @@ def check_image_pixels(path: Path, name: str, megapixels: float) -> tuple[int, i
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
+                kind = image.format
     except Image.DecompressionBombError as err:
         found = _BOMB_PIXELS.search(str(err))
         pixels = f"{int(found.group(1))} pixels" if found else "its pixels"
         raise BadAsset(f"{name}: {pixels} exceed the {megapixels:g} MP cap") from None
-    except (UnidentifiedImageError, OSError, ValueError):
-        return 0, 0  # not an image Pillow knows: the decode check says what it is
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        kind = None
+    if kind not in STILL_FORMATS:
+        # Refused here, not left to ffmpeg: it reads formats whose headers nothing above has checked.
+        raise BadAsset(f"{name} is not readable media: not a still image (PNG, JPEG, WebP, BMP or TIFF)")
     if width * height > cap:
         raise BadAsset(f"{name}: {width}x{height} pixels exceed the {megapixels:g} MP cap")
     return width, height
