@@ -45,6 +45,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.max_connections, self.timeout_seconds = max_connections, timeout_seconds
         self.connections: dict[Any, _Connection] = {}
         self.lock = threading.Lock()
+        self.closing = threading.Event()
         self.refused = 0
         """Connections closed at once because every slot was busy."""
         self.evicted = 0
@@ -82,6 +83,23 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         with self.lock:
             return len(self.connections)
 
+    def cut_overdue(self) -> None:
+        """End connections older than three read timeouts: a client trickling a byte at a time
+        never trips the read timeout. One watchdog thread for all of them."""
+        while not self.closing.wait(min(1.0, self.timeout_seconds / 2)):
+            limit = time.monotonic() - 3 * self.timeout_seconds
+            with self.lock:
+                overdue = [sock for sock, c in self.connections.items() if c.accepted < limit and not c.evicted]
+                for sock in overdue:
+                    self.connections[sock].evicted = True
+            for sock in overdue:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def server_close(self) -> None:
+        self.closing.set()
+        super().server_close()
+
 
 def serve_routes(
     routes: Routes,
@@ -98,20 +116,8 @@ def serve_routes(
         timeout = timeout_seconds
         server: BoundedHTTPServer
 
-        def setup(self) -> None:
-            super().setup()
-            # A client trickling a byte at a time never trips the read timeout: end it anyway.
-            self._deadline = threading.Timer(3 * timeout_seconds, self._cut)
-            self._deadline.daemon = True
-            self._deadline.start()
-
-        def _cut(self) -> None:
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-
         def finish(self) -> None:
-            self._deadline.cancel()
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # the client, or the deadline, may have cut it already
                 super().finish()
 
         def parse_request(self) -> bool:
@@ -134,4 +140,5 @@ def serve_routes(
 
     server = BoundedHTTPServer((host, port), Handler, max_connections, timeout_seconds)
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    threading.Thread(target=server.cut_overdue, name=f"{name}-deadlines", daemon=True).start()
     return server
