@@ -40,11 +40,13 @@ NOT_PUBLIC = [
     for net in (
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
         "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+        "192.88.99.0/24", "::/96", "::ffff:0:0:0/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "fec0::/10",
+        "ff00::/8",
     )
 ]  # fmt: skip
 """Beyond what `is_global` already refuses, spelled out: private, CGNAT, loopback, link-local
-(169.254.169.254 and fd00:ec2::254 are the cloud metadata services), multicast, unspecified."""
+(169.254.169.254 and fd00:ec2::254 are the cloud metadata services), multicast, unspecified, and
+IPv6 forms that carry an IPv4 address (IPv4-compatible, IPv4-translated, local NAT64)."""
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 

@@ -87,7 +87,8 @@ async def deliver(url: str, policy: WebhookPolicy | None = None) -> int:
     "address",
     ["127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254",
      "0.0.0.0", "224.0.0.251", "255.255.255.255", "::1", "::", "fe80::1", "fd00:ec2::254", "ff02::1",
-     "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1"],
+     "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1",
+     "::7f00:1", "::ffff:0:7f00:1", "64:ff9b:1::a00:1", "192.88.99.1", "2001::1", "2001:db8::1"],
 )  # fmt: skip
 def test_internal_addresses_are_forbidden(address: str) -> None:
     assert forbidden_address(ipaddress.ip_address(address))
