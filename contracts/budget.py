@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from contracts.job import ClipSpec, Profile
+if TYPE_CHECKING:  # contracts.job reads this module while it loads
+    from contracts.job import ClipSpec, Profile
 
 SLOWEST_EXPECTED_FPS = 5
 """Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""

@@ -57,7 +57,6 @@ from contracts.job import (
     field_key,
     type_name,
 )
-from contracts.plan import frames_for
 from contracts.recipes import RECIPES
 
 CLIP_KINDS = ("card", "question", "recipe")
@@ -489,6 +488,8 @@ def _sourced_specs(model: JobIn) -> list[tuple[str, ClipSpec]]:
 
 def check_budget(model: JobIn, job: Job, budget: Budget) -> None:
     """Refuse a job over `budget`, naming each clip (or the whole job) and the limit it breaks."""
+    from contracts.plan import frames_for  # contracts.plan imports contracts.job, which loads this module
+
     fps = job.profile.fps
     clips = [(name, spec, frames_for(spec.duration, fps)) for name, spec in _sourced_specs(model)]
     problems = budget_problems(clips, job.profile, budget)

@@ -246,3 +246,14 @@ async def test_an_image_is_scaled_once_to_the_frame(tmp_path: Path) -> None:
         assert frame.convert("RGB").getpixel((160, 5)) == (0x10, 0x20, 0x30)  # padded with the background
         assert frame.convert("RGB").getpixel((160, 90)) == (0, 128, 128)
     assert os.path.getsize(out) < os.path.getsize(source) * 10
+
+
+@pytest.mark.parametrize("module", ["contracts.budget", "contracts.plan", "starter.client", "runtime.settings"])
+def test_each_module_that_reads_the_budget_imports_first(module: str) -> None:
+    """Imported first in a fresh interpreter (as `render` does): no import cycle through the contract."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-500:]
