@@ -154,8 +154,10 @@ class NotifyActivities:
     @activity.defn(name=names.NOTIFY_WEBHOOK)
     async def notify_webhook(self, inp: WebhookInput) -> int:
         log = activity_log(video_id=inp.body.get("video_id"), url=inp.url)
-        if not self.enabled or not self.secret:
+        if not self.enabled:
             raise ApplicationError("webhooks are turned off on this farm", non_retryable=True)
+        if not self.secret:  # never sent unsigned: another worker, configured, may take the retry
+            raise ApplicationError("webhook not sent: this worker has no signing secret")
         body = json.dumps(inp.body, sort_keys=True).encode()
         stamp = int(time.time())
         headers = {

@@ -3,7 +3,7 @@
 A job is refused at validation, naming the limit, when it would hold render slots for
 longer than any clip attempt is allowed to run, or when its frames x pixels exceed the
 per-job budget. Render time is estimated at the slowest expected rate: a plain clip at
-`SLOWEST_EXPECTED_FPS`, a procedural recipe at its own cost per pixel (a deep-zoom
+`SLOWEST_EXPECTED_FPS`, a procedural recipe at its own cost per pixel (`Recipe.cost`: a deep-zoom
 mandelbrot at a high `maxiter` renders at seconds per frame, not frames per second).
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from contracts.recipes import RECIPES
+
 if TYPE_CHECKING:  # contracts.job reads this module while it loads
     from contracts.job import ClipSpec, Profile
 
@@ -20,10 +22,6 @@ SLOWEST_EXPECTED_FPS = 5
 """Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
 RENDER_ALLOWANCE_SECONDS = 1800.0
 """Added to every clip's start-to-close budget for transfers over a slow link."""
-MANDELBROT_SECONDS_PER_ITERATION = 3e-9
-"""Per pixel and iteration, when every pixel runs to `maxiter` (a deep zoom inside the set).
-Measured: 1080p at maxiter 8192 took 32 s a frame on an idle core (1.9e-9), 320x180 at 8192
-took 1.8 s a frame on a two-core machine at load 7 (3.9e-9)."""
 FRAME_SECONDS_LIMIT = 30.0
 """No single frame may take longer: ffmpeg reports progress between frames, and a render that
 reports nothing for its stall limit (120 s) is killed as hung."""
@@ -44,9 +42,11 @@ class Budget:
 def frame_seconds(spec: ClipSpec, profile: Profile) -> float:
     """Seconds one frame of this clip may take at the slowest expected rate."""
     seconds = 1.0 / SLOWEST_EXPECTED_FPS
-    if spec.kind == "recipe" and spec.recipe == "mandelbrot":
-        maxiter = dict(spec.params).get("maxiter", 256.0)
-        seconds = max(seconds, profile.width * profile.height * maxiter * MANDELBROT_SECONDS_PER_ITERATION)
+    recipe = RECIPES.get(spec.recipe or "") if spec.kind == "recipe" else None
+    if recipe is not None and recipe.cost is not None:
+        name, per_unit = recipe.cost
+        units = dict(spec.params).get(name, recipe.params[name].default)
+        seconds = max(seconds, profile.width * profile.height * units * per_unit)
     return seconds
 
 
