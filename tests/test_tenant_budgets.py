@@ -62,7 +62,7 @@ def write_png(path: Path, width: int, height: int, rgba: bool = False) -> Path:
 # --- the contract, with a budget ---
 
 
-def test_the_issue_s_job_is_refused_naming_the_per_job_budget() -> None:
+def test_an_83_hour_4k_job_is_refused_naming_the_per_job_budget() -> None:
     """500 clips x 600 s of 4K at 60 fps: 18 M frames."""
     huge = job("huge", [{"kind": "card", "duration": 600}] * 500)
     with pytest.raises(JobError) as err:
