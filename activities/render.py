@@ -28,6 +28,7 @@ from activities.media.graphs import (
     concat_list,
     join_clip_command,
 )
+from activities.media.images import frame_sized
 from activities.media.layers import DoesNotFit
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
@@ -213,6 +214,8 @@ class RenderActivities:
     async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
+        if image is not None:
+            image = await frame_sized(image, inp.profile, spec.background, tmp / "frame.png")
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
         narration: Path | None = None
         if spec.narration:
