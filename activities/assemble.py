@@ -21,7 +21,7 @@ from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.graphs import concat_command, concat_list
-from activities.media.probe import probe
+from activities.media.probe import MediaInfo, probe, video_samples
 from activities.media.process import run_ffmpeg
 from activities.storage import confine, file_path, split_s3
 from contracts import names
@@ -79,6 +79,15 @@ def published_before(manifest: Manifest | None, exists: bool, video_id: str, job
         and manifest.result
         and (manifest.video_id, manifest.job_hash) == (video_id, job_hash)
     )
+
+
+def check_duration(info: MediaInfo, frames: int, fps: int) -> None:
+    """The joined video must last its planned frames, to within one frame, in every stream."""
+    planned = frames / fps
+    for kind, stream in (("video", info.video), ("audio", info.audio)):
+        if stream is not None and abs(stream.duration_s - planned) > 1 / fps:
+            message = f"joined {kind} lasts {stream.duration_s:.6f} s, the plan has {planned:.6f} s ({frames} frames)"
+            raise MediaMismatch(message)
 
 
 class AssembleActivities:
@@ -148,8 +157,10 @@ class AssembleActivities:
                     encoder = await choose_encoder(self.deps.settings.encoder)
                     extra = video_args(encoder, profile, self.deps.settings.ffmpeg_threads)
                     log.warning("clips differ in codec parameters, re-encoding at concat", encoder=encoder)
+                beats.stage("reading clip lengths")
+                frames_each = await self._clip_frames(inp, paths)
                 list_file = tmp / "clips.ffconcat"
-                list_file.write_text(concat_list(paths), encoding="utf-8")
+                list_file.write_text(concat_list(paths, frames_each, inp.fps), encoding="utf-8")
                 out = tmp / "video.mp4"
 
                 async def joined(frames_done: int) -> bool:
@@ -162,9 +173,20 @@ class AssembleActivities:
                 frames = info.video.packets if info.video else 0
                 if frames != inp.expected_frames:
                     raise MediaMismatch(f"joined video has {frames} frames, the plan has {inp.expected_frames}")
+                check_duration(info, inp.expected_frames, inp.fps)
                 await self._store(beats, "storing the joined video", out, target)
         log.info("clips joined", frames=frames, reencoded=reencode)
         return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3))
+
+    async def _clip_frames(self, inp: ConcatInput, paths: list[Path]) -> list[int]:
+        """Each clip's frames: from the plan when the workflow sent them, else from the clips' headers."""
+        if len(inp.clip_frames) == len(paths):
+            return list(inp.clip_frames)
+        counted = [await in_thread(video_samples, p) for p in paths]
+        missing = [str(i) for i, n in enumerate(counted) if not n]
+        if missing:
+            raise MediaMismatch(f"clips {', '.join(missing)} have no readable video track")
+        return [n for n in counted if n]
 
     async def _store(self, beats: Heartbeats, stage: str, src: Path, uri: str) -> None:
         total = src.stat().st_size

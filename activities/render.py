@@ -94,7 +94,11 @@ class RenderActivities:
             work = await self._render(inp, store, done, tmp, beats)
             out = tmp / "clip.mov"
             beats.update(stage="joining segments", frames_done=clip.frames, segments_done=store.count)
-            (tmp / "segments.ffconcat").write_text(concat_list([store.local[n] for n in range(store.count)]))
+            parts = [store.local[n] for n in range(store.count)]
+            lengths = [
+                min(store.frames_per_segment, clip.frames - n * store.frames_per_segment) for n in range(store.count)
+            ]
+            (tmp / "segments.ffconcat").write_text(concat_list(parts, lengths, inp.profile.fps))
             work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
             beats.stage("checking the clip")
             await self._check_clip(out, clip.frames, inp.profile.fps)

@@ -86,6 +86,8 @@ class ConcatInput:
     expected_frames: int
     clip_encoders: list[str] = field(default_factory=list)
     """Each clip's encoder as its render reported it ('reused' when unknown)."""
+    clip_frames: list[int] = field(default_factory=list)
+    """Each clip's planned frames, so each lasts exactly that long (read from the clips when absent)."""
 
 
 @dataclass(frozen=True)

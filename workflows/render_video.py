@@ -213,6 +213,7 @@ class RenderVideo:
                     fps=plan.profile.fps,
                     expected_frames=plan.frames,
                     clip_encoders=[c.encoder for c in clips],
+                    clip_frames=[c.frames for c in clips],
                 ),
                 result_type=ConcatResult,
                 task_queue=names.CONTROL_QUEUE,

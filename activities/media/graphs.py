@@ -23,6 +23,8 @@ from contracts.recipes import RECIPES
 ANSWER_LETTERS = "ABCD"
 CORRECT_FILL = "0x1E8449"
 DIMMED = "0xA0A0A0"
+FADE_OUT_SECONDS = 0.04
+"""Every clip's audio ends with this fade: long enough to never click, short enough to cut no word."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
         .filter("apad")
         .filter("atrim", end_sample=samples_for(frames, profile.fps))
         .filter("asetpts", "PTS-STARTPTS")
+        # Whatever still sounds at the clip's end fades out instead of stopping dead (a click).
+        .filter("afade", t="out", st=f"{max(0.0, frames / profile.fps - FADE_OUT_SECONDS):.6f}", d=FADE_OUT_SECONDS)
     )
 
 
@@ -235,9 +239,31 @@ def join_clip_command(segment_list: Path, audio: Path, output: Path) -> list[str
     ]  # fmt: skip
 
 
-def concat_list(paths: list[Path]) -> str:
-    """A concat-demuxer list; single quotes in paths are escaped the ffconcat way."""
-    return "ffconcat version 1.0\n" + "".join("file '" + str(p).replace("'", "'\\''") + "'\n" for p in paths)
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "'\\''") + "'"
+
+
+def concat_list(paths: list[Path], frames: list[int] | None = None, fps: int = 0) -> str:
+    """A concat-demuxer list; single quotes in paths are escaped the ffconcat way.
+
+    With `frames`, each entry gets a `duration` line so that every part lasts exactly
+    its frames: containers round their own durations up to whole milliseconds, and the
+    demuxer would otherwise place each part after that rounded end (a late finish,
+    uneven frames and silence at every join). Durations are microseconds, the
+    demuxer's unit, taken as differences of the rounded running total, so no
+    rounding error accumulates at any number of parts.
+    """
+    if frames is not None and (len(frames) != len(paths) or fps <= 0):
+        raise ValueError("concat_list: one frame count per path and a frame rate are needed")
+    lines = ["ffconcat version 1.0\n"]
+    total = 0
+    for n, path in enumerate(paths):
+        lines.append(f"file {_quoted(path)}\n")
+        if frames is not None:
+            start = round(total * 1_000_000 / fps)
+            total += frames[n]
+            lines.append(f"duration {round(total * 1_000_000 / fps) - start}us\n")
+    return "".join(lines)
 
 
 def final_mp4_args(output: Path) -> list[str]:
@@ -246,7 +272,11 @@ def final_mp4_args(output: Path) -> list[str]:
 
 
 def concat_command(list_file: Path, output: Path, video_args: list[str] | None) -> list[str]:
-    """Join clips: video by stream copy (or re-encoded when `video_args` is given), AAC once."""
+    """Join clips: video by stream copy (or re-encoded when `video_args` is given), AAC once.
+
+    The list's `duration` lines place every clip exactly, so audio needs no resampling
+    to close gaps: there are none.
+    """
     return [
         "ffmpeg",
         *progress_args(),
@@ -257,7 +287,5 @@ def concat_command(list_file: Path, output: Path, video_args: list[str] | None) 
         "-i",
         str(list_file),
         *(video_args or ["-c:v", "copy"]),
-        "-af",
-        "aresample=async=1:min_hard_comp=0.001:first_pts=0",
         *final_mp4_args(output),
     ]
