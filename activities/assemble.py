@@ -21,17 +21,19 @@ from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.graphs import concat_command, concat_list
+from activities.media.loudness import measure, measure_file, normalize_filter
 from activities.media.probe import MediaInfo, probe, video_samples
 from activities.media.process import run_ffmpeg
 from activities.storage import confine, file_path, split_s3
 from contracts import names
-from contracts.job import Profile
+from contracts.job import LOUDNESS_TARGETS, Profile
 from contracts.records import (
     CheckJobInput,
     CheckJobResult,
     ConcatInput,
     ConcatResult,
     DiscardInput,
+    Loudness,
     UploadInput,
     UploadResult,
 )
@@ -136,7 +138,7 @@ class AssembleActivities:
     @activity.defn(name=names.CONCAT_CLIPS)
     async def concat_clips(self, inp: ConcatInput) -> ConcatResult:
         log = activity_log(video_id=inp.video_id, clips=len(inp.clip_uris))
-        target = self.deps.settings.work_uri_for(f"{inp.video_id}/video.mp4")
+        joined_uri = self.deps.settings.work_uri_for(f"{inp.video_id}/video.mp4")
         with temporal_errors():
             async with (
                 keep_heartbeating() as beats,
@@ -167,16 +169,36 @@ class AssembleActivities:
                     beats.update(stage="joining", frames_done=frames_done, frames_total=inp.expected_frames)
                     return True
 
-                cpu = await run_ffmpeg(concat_command(list_file, out, extra), joined)
+                target = LOUDNESS_TARGETS.get(inp.loudness) if inp.loudness else None
+                audio_filter = None
+                if target is not None:
+                    beats.stage("measuring the programme's loudness")
+                    mixed = await measure(["-f", "concat", "-safe", "0", "-i", str(list_file)])
+                    audio_filter = normalize_filter(mixed, target)
+                    log.info("programme measured", lufs=mixed.integrated_lufs, true_peak=mixed.true_peak_dbtp)
+                cpu = await run_ffmpeg(concat_command(list_file, out, extra, audio_filter), joined)
                 beats.stage("checking the joined video")
                 info = await probe(out)
                 frames = info.video.packets if info.video else 0
                 if frames != inp.expected_frames:
                     raise MediaMismatch(f"joined video has {frames} frames, the plan has {inp.expected_frames}")
                 check_duration(info, inp.expected_frames, inp.fps)
-                await self._store(beats, "storing the joined video", out, target)
-        log.info("clips joined", frames=frames, reencoded=reencode)
-        return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3))
+                loudness = None
+                if target is not None:
+                    beats.stage("measuring the delivered loudness")
+                    delivered = await measure(measure_file(out))
+                    loudness = Loudness(
+                        integrated_lufs=delivered.integrated_lufs,
+                        true_peak_dbtp=delivered.true_peak_dbtp,
+                        range_lu=delivered.range_lu,
+                        target_lufs=target.integrated_lufs,
+                        target_true_peak_dbtp=target.true_peak_dbtp,
+                    )
+                await self._store(beats, "storing the joined video", out, joined_uri)
+        log.info("clips joined", frames=frames, reencoded=reencode, loudness=loudness)
+        return ConcatResult(
+            uri=joined_uri, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3), loudness=loudness
+        )
 
     async def _clip_frames(self, inp: ConcatInput, paths: list[Path]) -> list[int]:
         """Each clip's frames: from the plan when the workflow sent them, else from the clips' headers."""

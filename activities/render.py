@@ -19,9 +19,19 @@ from activities.gpu_slots import GpuSlots
 from activities.keeper import Beat, Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.encoder import NVENC, choose_encoder, video_args
-from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
+from activities.media.graphs import (
+    MUSIC_BED_LUFS,
+    ClipInputs,
+    Fonts,
+    Segments,
+    build_clip_commands,
+    concat_list,
+    join_clip_command,
+)
+from activities.media.loudness import bed_gain_db
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
+from activities.narration import narration_file
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, make_tts
 from contracts import names
@@ -81,7 +91,16 @@ class RenderActivities:
         if await self._finished(uri, clip.frames):
             # Same video id + same spec hash = same pixels: never render it twice.
             log.info("clip already rendered, reusing", uri=uri)
-            return ClipResult(clip.index, uri, clip.frames, "reused", 0.0, skipped=True, attempt=info.attempt)
+            return ClipResult(
+                clip.index,
+                uri,
+                clip.frames,
+                "reused",
+                0.0,
+                skipped=True,
+                attempt=info.attempt,
+                grown_frames=clip.grown_frames,
+            )
         store = SegmentStore(
             self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.segment_seconds)
         )
@@ -118,6 +137,7 @@ class RenderActivities:
             attempt=info.attempt,
             gpu_seconds=round(work.gpu_seconds, 3),
             cpu_seconds=round(work.cpu_seconds, 3),
+            grown_frames=clip.grown_frames,
         )
 
     async def _render(
@@ -196,10 +216,22 @@ class RenderActivities:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
+        gain = await bed_gain_db(audio, MUSIC_BED_LUFS) if audio else 0.0
         narration: Path | None = None
-        if spec.narration:
+        if spec.narration and inp.clip.narration_key:
+            # Made before the plan was fitted; made again, the same way, if the store lost it.
+            narration = await narration_file(
+                self.deps,
+                self.tts,
+                inp.clip.narration_key,
+                spec.narration,
+                inp.tts_voice,
+                inp.tts_speed,
+                tmp / "speech",
+            )
+        elif spec.narration:
             wav = tmp / "narration.wav"
             if await self.tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
                 narration = wav
         kind = "tts" if narration else "asset" if audio else "none"
-        return ClipInputs(image=image, audio=audio, narration=narration), kind
+        return ClipInputs(image=image, audio=audio, narration=narration, music_gain_db=gain), kind

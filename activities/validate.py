@@ -18,10 +18,18 @@ from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
 
+LATER_FIELDS = {"narration_fit": "grow", "loudness": "web"}
+"""Job fields added since the first published outputs: left out of the hash at their defaults,
+so a job that does not use them keeps the hash its earlier outputs were published under."""
+
 
 def job_hash(job: Job) -> str:
     """Which job a published output came from: sha256 of the validated job, canonically encoded."""
-    return canonical_sha256(asdict(job))
+    material = asdict(job)
+    for name, default in LATER_FIELDS.items():
+        if material.get(name) == default:
+            del material[name]
+    return canonical_sha256(material)
 
 
 @activity.defn(name=names.VALIDATE_JOB)

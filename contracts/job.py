@@ -51,6 +51,21 @@ MAX_TEXT_CHARS = 500
 MAX_LINES = 12
 MAX_URI_CHARS = 1024
 AUDIO_RATE = 48_000
+NARRATION_FITS = ("grow", "refuse")
+
+
+@dataclass(frozen=True)
+class LoudnessTarget:
+    integrated_lufs: float
+    true_peak_dbtp: float
+
+
+LOUDNESS_TARGETS = {
+    # What streaming platforms normalize to: the video plays as loud as its neighbours.
+    "web": LoudnessTarget(-14.0, -1.5),
+    # EBU R128 broadcast delivery.
+    "broadcast": LoudnessTarget(-23.0, -1.0),
+}
 
 
 class JobError(ValueError):
@@ -123,6 +138,10 @@ class Job:
     gpu_class: str | None = None
     """Render on this GPU class's queue (render-gpu-<class>); None = any render worker."""
     webhook_url: str | None = None
+    narration_fit: str = "grow"
+    """A clip shorter than its narration: 'grow' it to fit, or 'refuse' the job."""
+    loudness: str = "web"
+    """The delivered loudness target, a key of LOUDNESS_TARGETS."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
@@ -198,6 +217,8 @@ JOB_FIELDS = {
     "gpu_class",
     "min_gpu_memory_gb",
     "webhook_url",
+    "narration_fit",
+    "loudness",
 }
 
 

@@ -35,6 +35,7 @@ from contracts.gpus import GPU_CLASSES, class_for_memory
 from contracts.job import (
     AUDIO_RATE,
     HEX_COLOUR,
+    LOUDNESS_TARGETS,
     MAX_CLIP_SECONDS,
     MAX_CLIPS,
     MAX_JOB_BYTES,
@@ -43,6 +44,7 @@ from contracts.job import (
     MAX_URI_CHARS,
     MIN_CLIP_SECONDS,
     NAMED_COLOURS,
+    NARRATION_FITS,
     VIDEO_ID_PATTERN,
     VOICE_PATTERN,
     WEBHOOK_PATTERN,
@@ -95,6 +97,18 @@ def Text(limit: int = MAX_TEXT_CHARS, **schema: Any) -> Any:
     return Annotated[
         str, PlainValidator(_text_check(limit)), WithJsonSchema({"type": "string", "maxLength": limit, **schema})
     ]
+
+
+def Choice(*values: str) -> Any:
+    """One of a few named values, listed in the error and in the schema."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in values:
+            got = brief(value) if isinstance(value, str) else type_name(value)
+            _fail(f"expected one of {', '.join(values)}, got {got}")
+        return value
+
+    return Annotated[str, PlainValidator(check), WithJsonSchema({"enum": list(values)})]
 
 
 def _number_check(low: float, high: float) -> Callable[[Any], float]:
@@ -383,6 +397,8 @@ class JobIn(_Model):
     max_parallel_clips: Integer(1, 64) = 8  # type: ignore[valid-type]
     gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
     min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
+    narration_fit: Choice(*NARRATION_FITS) = "grow"  # type: ignore[valid-type]
+    loudness: Choice(*LOUDNESS_TARGETS) = "web"  # type: ignore[valid-type]
 
     @field_validator("total_questions", mode="plain")
     @classmethod
@@ -497,6 +513,8 @@ def to_job(model: JobIn) -> Job:
         max_parallel_clips=model.max_parallel_clips,
         gpu_class=gpu_class,
         webhook_url=model.webhook_url,
+        narration_fit=model.narration_fit,
+        loudness=model.loudness,
     )
 
 

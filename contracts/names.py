@@ -10,6 +10,8 @@ GPU_QUEUE = "render-gpu"
 
 CHECK_JOB = "check_job"
 RENDER_CLIP = "render_clip"
+NARRATE = "narrate"
+"""Render queue: every clip's narration synthesized before the clips render, so each clip's length is known."""
 CONCAT_CLIPS = "concat_clips"
 UPLOAD_VIDEO = "upload_video"
 DISCARD_INTERMEDIATES = "discard_intermediates"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.job import Job, Profile
-from contracts.plan import PlannedClip, VideoPlan
+from contracts.plan import NarrationTake, PlannedClip, VideoPlan
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,33 @@ class CheckJobResult:
 
 
 @dataclass(frozen=True)
+class NarrateInput:
+    video_id: str
+    lines: list[tuple[int, str]]
+    """(clip index, text) for every clip with narration."""
+    voice: str
+    speed: float
+
+
+@dataclass(frozen=True)
+class NarrateResult:
+    takes: list[NarrationTake]
+    """One per narration the engine could speak; a clip without one renders silent."""
+    engine: str = ""
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """An EBU R128 measurement of the delivered programme."""
+
+    integrated_lufs: float
+    true_peak_dbtp: float
+    range_lu: float
+    target_lufs: float
+    target_true_peak_dbtp: float
+
+
+@dataclass(frozen=True)
 class RenderClipInput:
     video_id: str
     clip: PlannedClip
@@ -76,6 +103,8 @@ class ClipResult:
     """Seconds this attempt held an NVENC session (0 on the CPU encoder)."""
     cpu_seconds: float = 0.0
     """CPU time of this attempt's ffmpeg processes."""
+    grown_frames: int = 0
+    """Frames the plan added to this clip so that its narration is never cut."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,8 @@ class ConcatInput:
     """Each clip's encoder as its render reported it ('reused' when unknown)."""
     clip_frames: list[int] = field(default_factory=list)
     """Each clip's planned frames, so each lasts exactly that long (read from the clips when absent)."""
+    loudness: str | None = None
+    """A key of LOUDNESS_TARGETS: the programme is brought to it; None leaves the mix as rendered."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,8 @@ class ConcatResult:
     reencoded: bool
     """True when the clips' codec parameters differed and the video was re-encoded."""
     cpu_seconds: float = 0.0
+    loudness: Loudness | None = None
+    """The delivered audio as measured after encoding."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +171,8 @@ class VideoResult:
     cost_usd: float = 0.0
     costliest_clips: list[str] = field(default_factory=list)
     """The clips that cost most, most expensive first, e.g. 'clip 3/10 · recipe mandelbrot · 4 s: $0.0012'."""
+    loudness: Loudness | None = None
+    """The delivered programme's EBU R128 loudness and its target."""
 
 
 @dataclass(frozen=True)

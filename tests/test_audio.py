@@ -6,18 +6,21 @@ import itertools
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.media.graphs import concat_list
+from activities.narration import NarrationActivities
 from activities.render import RenderActivities
 from activities.storage import file_path
-from contracts.job import parse_job
-from contracts.plan import plan_video
-from contracts.records import ConcatInput, RenderClipInput
+from contracts.job import LOUDNESS_TARGETS, Job, JobError, parse_job
+from contracts.plan import NARRATION_TAIL_SECONDS, fit_narration, plan_video
+from contracts.records import ConcatInput, NarrateInput, NarrateResult, RenderClipInput
 from tests.media import audio_samples, streams
 
 
@@ -86,3 +89,123 @@ async def test_a_clip_ends_in_a_fade_not_a_cut(deps: Deps) -> None:
     before = np.abs(samples[-4800:-2400]).max()  # 100 to 50 ms before the end
     last = np.abs(samples[-48:]).max()  # the last millisecond
     assert before > 0.05 and last < before / 20, (before, last)
+
+
+LONG_NARRATION = (
+    "Eight seconds of speech is a long sentence for a short card, and it keeps on going well past the "
+    "point where the card would have ended, so that nothing of it may be cut."
+)
+
+
+def narrated_job(video_id: str, fit: str = "grow", **clip: Any) -> Job:
+    card = {"kind": "card", "duration": 6, "lines": ["narrated"], "narration": LONG_NARRATION, **clip}
+    return parse_job(
+        {"video_id": video_id, "profile": {"width": 64, "height": 64}, "clips": [card], "narration_fit": fit}
+    )
+
+
+async def narrate(deps: Deps, job: Job) -> NarrateResult:
+    lines = [(i, c.narration) for i, c in enumerate(job.clips) if c.narration]
+    inp = NarrateInput(job.video_id, lines, job.tts_voice, job.tts_speed)
+    result: NarrateResult = await ActivityEnvironment().run(NarrationActivities(deps).narrate, inp)
+    return result
+
+
+async def test_a_narration_longer_than_its_clip_grows_the_clip_and_is_never_cut(deps: Deps) -> None:
+    job = narrated_job("narration-grows")
+    narrated = await narrate(deps, job)
+    [take] = narrated.takes
+    assert take.samples > 8 * 48_000, take.samples / 48_000  # the engine really speaks for more than 8 s
+    plan = fit_narration(job, plan_video(job), narrated.takes)
+    [clip] = plan.clips
+    assert clip.frames * 1600 >= take.samples + NARRATION_TAIL_SECONDS * 48_000
+    assert clip.grown_frames == clip.frames - 180 > 0 and clip.narration_key == take.key
+    assert clip.key != plan_video(job).clips[0].key  # a longer clip is another intermediate
+
+    result = await ActivityEnvironment().run(
+        RenderActivities(deps).render_clip, RenderClipInput(job.video_id, clip, plan.profile, "en", 1.0)
+    )
+    assert result.grown_frames == clip.grown_frames and result.frames == clip.frames
+    samples = audio_samples(file_path(result.uri))
+    assert len(samples) == clip.frames * 1600
+    speech = np.flatnonzero(np.abs(samples) > 0.02)
+    assert speech[-1] / 48_000 > 7.5  # speech goes on after the 6 s the job asked for...
+    assert len(samples) - speech[-1] > 0.1 * 48_000  # ...and ends before the clip does
+
+
+async def test_a_narration_that_does_not_fit_refuses_the_job_when_asked(deps: Deps) -> None:
+    job = narrated_job("narration-refused", fit="refuse")
+    narrated = await narrate(deps, job)
+    with pytest.raises(JobError) as caught:
+        fit_narration(job, plan_video(job), narrated.takes)
+    assert caught.value.field == "clips[0].narration"
+    assert "does not fit the 6 s clip" in caught.value.message
+
+
+def r128(path: Path) -> tuple[float, float]:
+    """Integrated loudness and true peak, as ffmpeg's EBU R128 meter reports them."""
+    err = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a", "-af",
+         "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
+        check=True, capture_output=True, text=True,
+    ).stderr  # fmt: skip
+    summary = err[err.rfind("Summary:") :]
+    integrated = float(summary.split("I:")[1].split("LUFS")[0])
+    peak = float(summary.split("Peak:")[1].split("dBFS")[0])
+    return integrated, peak
+
+
+async def test_music_and_narration_meet_the_loudness_target(deps: Deps) -> None:
+    """A loud music bed (peaking at full scale) under narration, then a music-only clip."""
+    music = file_path(deps.settings.asset_roots[0]) / "loud-bed.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anoisesrc=c=pink:a=0.9:d=12", "-f", "lavfi",
+         "-i", "sine=f=220:d=12", "-filter_complex", "amix=inputs=2:normalize=0,alimiter=limit=1", str(music)],
+        check=True,
+    )  # fmt: skip
+    clips = [
+        {"kind": "card", "duration": 9, "lines": ["one"], "audio": music.as_uri(), "narration": LONG_NARRATION},
+        {"kind": "card", "duration": 3, "lines": ["two"], "audio": music.as_uri()},
+    ]
+    job = parse_job({"video_id": "loudness", "profile": {"width": 64, "height": 64}, "clips": clips})
+    plan = fit_narration(job, plan_video(job), (await narrate(deps, job)).takes)
+    render = RenderActivities(deps).render_clip
+    rendered = [
+        await ActivityEnvironment().run(render, RenderClipInput(job.video_id, c, plan.profile, "en", 1.0))
+        for c in plan.clips
+    ]
+    concat = AssembleActivities(deps).concat_clips
+    for name, target in LOUDNESS_TARGETS.items():
+        inp = ConcatInput(job.video_id, [r.uri for r in rendered], 30, plan.frames, loudness=name)
+        joined = await ActivityEnvironment().run(concat, inp)
+        integrated, peak = r128(file_path(joined.uri))
+        assert abs(integrated - target.integrated_lufs) <= 1.0, (name, integrated)
+        assert peak <= target.true_peak_dbtp + 0.1, (name, peak)
+        assert joined.loudness is not None
+        assert abs(joined.loudness.integrated_lufs - integrated) <= 0.1  # what the result reports is measured
+        assert joined.loudness.target_lufs == target.integrated_lufs
+
+
+async def test_music_ducks_under_the_narration(deps: Deps) -> None:
+    """A 6 kHz tone as the bed (above the voice's formants): it is clearly quieter while the voice speaks."""
+    tone = file_path(deps.settings.asset_roots[0]) / "bed-6k.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=6000:d=14", str(tone)], check=True)
+    job = narrated_job("ducked", duration=11, audio=tone.as_uri())
+    narrated = await narrate(deps, job)
+    plan = fit_narration(job, plan_video(job), narrated.takes)
+    [clip] = plan.clips
+    assert clip.grown_frames == 0
+    result = await ActivityEnvironment().run(
+        RenderActivities(deps).render_clip, RenderClipInput(job.video_id, clip, plan.profile, "en", 1.0)
+    )
+    samples = audio_samples(file_path(result.uri))
+    spoken = narrated.takes[0].samples / 48_000
+
+    def tone_level(start: float, end: float) -> float:
+        part = samples[int(start * 48_000) : int(end * 48_000)]
+        spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+        at = round(6000 * len(part) / 48_000)
+        return float(spectrum[at - 2 : at + 3].max()) / len(part)
+
+    during, after = tone_level(2, 4), tone_level(spoken + 0.6, 10.9)
+    assert 20 * np.log10(after / during) >= 6, (during, after)

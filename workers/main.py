@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
+from activities.narration import NarrationActivities
 from activities.notify import NotifyActivities
 from activities.queues import queue_has_workers
 from activities.render import RenderActivities
@@ -134,7 +135,7 @@ async def build_workers(
             Worker(
                 client,
                 task_queue=queue,
-                activities=[RenderActivities(deps, gpus=len(gpus)).render_clip],
+                activities=[RenderActivities(deps, gpus=len(gpus)).render_clip, NarrationActivities(deps).narrate],
                 max_concurrent_activities=slots,
                 graceful_shutdown_timeout=drain,
                 # Heartbeats carry checkpoints and bring back cancellation: send them

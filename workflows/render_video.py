@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import names, search
     from contracts.gpus import render_queue
     from contracts.job import Job, JobError, decoded_job, parse_job
-    from contracts.plan import PlannedClip, VideoPlan, plan_video
+    from contracts.plan import PlannedClip, VideoPlan, fit_narration, plan_video
     from contracts.records import (
         CheckJobInput,
         CheckJobResult,
@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
         ConcatInput,
         ConcatResult,
         DiscardInput,
+        NarrateInput,
+        NarrateResult,
         Progress,
         RenderClipInput,
         UploadInput,
@@ -78,6 +80,9 @@ VALIDATED_ONCE = "validated-once"
 """Patch: the job validated and planned by a local activity (recorded once), outputs owned through a
 manifest, cancels that stop concat and upload too, and webhook children that cannot fail the video."""
 
+NARRATION_TIMED = "narration-timed"
+"""Patch: every narration synthesized before the clips render, and each clip sized to hold its narration."""
+
 
 TRANSFER_ALLOWANCE = timedelta(minutes=30)
 """Added to every start-to-close budget: assets, checkpoints and videos may cross a slow link.
@@ -117,6 +122,8 @@ class RenderVideo:
         """Whether this run follows VALIDATED_ONCE (every run started since; histories before it replay without)."""
         self._owned = False
         """Whether this run has started publishing: a cancel must then unpublish what it may have written."""
+        self._timed = False
+        """Whether this run follows NARRATION_TIMED (every run started since; earlier histories replay without)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -133,6 +140,7 @@ class RenderVideo:
         # local activity resolves cannot yet see the markers of the task that follows it.
         self._searchable = workflow.patched("search-attributes")
         self._durable = workflow.patched(VALIDATED_ONCE)
+        self._timed = workflow.patched(NARRATION_TIMED)
         validated = await self._validate(raw_job)
         job = validated.job
         self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
@@ -199,6 +207,8 @@ class RenderVideo:
         # Every activity heartbeats at least every 2 s whatever it is doing, so a
         # silent one is a dead worker: the configured render timeout applies here too.
         heartbeat = timedelta(seconds=checked.heartbeat_seconds)
+        if self._timed:
+            plan = await self._fit_narration(job, plan, checked)
         clips = await self._render_all(job, plan, checked)
         # Concat and upload see a cancel through their heartbeats and stop; the
         # workflow waits for them, so nothing is published after a cancel.
@@ -214,6 +224,7 @@ class RenderVideo:
                     expected_frames=plan.frames,
                     clip_encoders=[c.encoder for c in clips],
                     clip_frames=[c.frames for c in clips],
+                    loudness=job.loudness,
                 ),
                 result_type=ConcatResult,
                 task_queue=names.CONTROL_QUEUE,
@@ -240,6 +251,7 @@ class RenderVideo:
             cpu_seconds=cost.cpu_seconds,
             cost_usd=cost.usd,
             costliest_clips=cost.costliest,
+            loudness=concat.loudness,
         )
 
         self._set_stage("uploading")
@@ -266,6 +278,37 @@ class RenderVideo:
         )
         self._set_stage("completed")
         return dataclasses.replace(result, output_uri=upload.output_uri, bytes=upload.bytes)
+
+    async def _fit_narration(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> VideoPlan:
+        """Synthesize every narration first, then size each clip to hold its own (or refuse the job)."""
+        lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]
+        if not lines:
+            return plan
+        self._set_stage("narrating")
+        wait = timedelta(seconds=checked.queue_wait_seconds) if checked.queue_wait_seconds else None
+        narrated: NarrateResult = await self._step(
+            "narration",
+            workflow.execute_activity(
+                names.NARRATE,
+                NarrateInput(video_id=job.video_id, lines=lines, voice=job.tts_voice, speed=job.tts_speed),
+                result_type=NarrateResult,
+                task_queue=render_queue(job.gpu_class),
+                start_to_close_timeout=TRANSFER_ALLOWANCE,
+                schedule_to_start_timeout=wait,
+                heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
+                retry_policy=TRANSIENT_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"narrate {len(lines)} clips",
+            ),
+        )
+        try:
+            fitted = fit_narration(job, plan, narrated.takes)
+        except JobError as err:
+            self._set_stage("invalid", error=str(err))
+            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+        self._progress.frames_total = fitted.frames
+        self._set_stage("rendering")
+        return fitted
 
     async def _step(self, what: str | None, running: Awaitable[T]) -> T:
         """Await an activity; a failure for good becomes one line naming the step (if any) and its cause."""

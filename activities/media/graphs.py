@@ -23,6 +23,10 @@ from contracts.recipes import RECIPES
 ANSWER_LETTERS = "ABCD"
 CORRECT_FILL = "0x1E8449"
 DIMMED = "0xA0A0A0"
+MUSIC_BED_LUFS = -24.0
+"""Music is levelled to this, a bed 6 LU under levelled speech before any ducking."""
+DUCKING = {"threshold": 0.02, "ratio": 10, "attack": 15, "release": 350, "makeup": 1}
+"""Music under narration drops by about 12 dB while a voice speaks, and comes back in a third of a second."""
 FADE_OUT_SECONDS = 0.04
 """Every clip's audio ends with this fade: long enough to never click, short enough to cut no word."""
 
@@ -40,6 +44,8 @@ class ClipInputs:
     image: Path | None = None
     audio: Path | None = None
     narration: Path | None = None
+    music_gain_db: float = 0.0
+    """Brings the music to MUSIC_BED_LUFS, from its measured loudness."""
 
 
 @dataclass
@@ -129,13 +135,26 @@ def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInp
 
 
 def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
-    sources = [ffmpeg.input(str(p)).audio for p in (inputs.audio, inputs.narration) if p is not None]
-    if not sources:
+    """The clip's sound: music levelled to a bed and ducked under the narration, which plays on top."""
+    music = None
+    if inputs.audio is not None:
+        music = (
+            ffmpeg.input(str(inputs.audio))
+            .audio.filter("volume", f"{inputs.music_gain_db:.2f}dB")
+            .filter("aresample", AUDIO_RATE)
+            .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
+        )
+    voice = ffmpeg.input(str(inputs.narration)).audio if inputs.narration is not None else None
+    if music is None and voice is None:
         audio = ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi").audio
-    elif len(sources) == 1:
-        audio = sources[0]
+    elif music is None or voice is None:
+        audio = music if voice is None else voice
     else:
-        audio = ffmpeg.filter(sources, "amix", inputs=2, duration="longest", dropout_transition=0, normalize=0)
+        voice = voice.filter("aresample", AUDIO_RATE).filter("aformat", sample_fmts="s16", channel_layouts="stereo")
+        split = voice.filter_multi_output("asplit")
+        speech, key = split[0], split[1]
+        ducked = ffmpeg.filter([music, key.filter("apad")], "sidechaincompress", **DUCKING)
+        audio = ffmpeg.filter([ducked, speech], "amix", inputs=2, duration="longest", dropout_transition=0, normalize=0)
     return (
         audio.filter("aresample", AUDIO_RATE)
         .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
@@ -271,11 +290,13 @@ def final_mp4_args(output: Path) -> list[str]:
     return ["-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart", "-f", "mp4", str(output)]
 
 
-def concat_command(list_file: Path, output: Path, video_args: list[str] | None) -> list[str]:
+def concat_command(
+    list_file: Path, output: Path, video_args: list[str] | None, audio_filter: str | None = None
+) -> list[str]:
     """Join clips: video by stream copy (or re-encoded when `video_args` is given), AAC once.
 
     The list's `duration` lines place every clip exactly, so audio needs no resampling
-    to close gaps: there are none.
+    to close gaps: there are none. `audio_filter` is the loudness stage, when there is one.
     """
     return [
         "ffmpeg",
@@ -287,5 +308,6 @@ def concat_command(list_file: Path, output: Path, video_args: list[str] | None) 
         "-i",
         str(list_file),
         *(video_args or ["-c:v", "copy"]),
+        *(["-af", audio_filter] if audio_filter else []),
         *final_mp4_args(output),
     ]
