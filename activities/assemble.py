@@ -20,7 +20,7 @@ from activities.keeper import Heartbeats, in_thread, keep_heartbeating, stoppabl
 from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
 from activities.media.encoder import choose_encoder, video_args
-from activities.media.graphs import concat_command, concat_list
+from activities.media.graphs import concat_command, concat_list, mux_command
 from activities.media.loudness import measure, measure_file, normalize_filter
 from activities.media.probe import MediaInfo, probe, video_samples
 from activities.media.process import run_ffmpeg
@@ -169,14 +169,19 @@ class AssembleActivities:
                     beats.update(stage="joining", frames_done=frames_done, frames_total=inp.expected_frames)
                     return True
 
-                target = LOUDNESS_TARGETS.get(inp.loudness) if inp.loudness else None
+                target = LOUDNESS_TARGETS.get(inp.loudness) if inp.loudness and not inp.audio_uri else None
                 audio_filter = None
                 if target is not None:
                     beats.stage("measuring the programme's loudness")
                     mixed = await measure(["-f", "concat", "-safe", "0", "-i", str(list_file)])
                     audio_filter = normalize_filter(mixed, target)
                     log.info("programme measured", lufs=mixed.integrated_lufs, true_peak=mixed.true_peak_dbtp)
-                cpu = await run_ffmpeg(concat_command(list_file, out, extra, audio_filter), joined)
+                if inp.audio_uri:
+                    beats.stage("fetching the audio track")
+                    track = await fetch(self.deps, inp.audio_uri, tmp / "audio.m4a")
+                    cpu = await run_ffmpeg(mux_command(list_file, track, out, extra), joined)
+                else:
+                    cpu = await run_ffmpeg(concat_command(list_file, out, extra, audio_filter), joined)
                 beats.stage("checking the joined video")
                 info = await probe(out)
                 frames = info.video.packets if info.video else 0

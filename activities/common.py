@@ -72,6 +72,8 @@ CONTEXT_TAG = re.compile(r"\[[^\]\[]* @ 0x[0-9a-f]+\] ")
 
 def ffmpeg_failure(err: FfmpegError) -> str:
     """One line that says what happened: the signal that killed ffmpeg, or its words on stderr."""
+    if err.what:
+        return f"{err.what}: {ffmpeg_failure(FfmpegError(err.returncode, err.stderr_tail))}"
     if err.returncode < 0 and err.returncode != -1:
         with suppress(ValueError):
             return f"ffmpeg was killed by {signal.Signals(-err.returncode).name}"

@@ -118,9 +118,10 @@ class RenderActivities:
                 min(store.frames_per_segment, clip.frames - n * store.frames_per_segment) for n in range(store.count)
             ]
             (tmp / "segments.ffconcat").write_text(concat_list(parts, lengths, inp.profile.fps))
-            work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
+            audio = None if inp.video_only else tmp / "audio.wav"
+            work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", audio, out))
             beats.stage("checking the clip")
-            await self._check_clip(out, clip.frames, inp.profile.fps)
+            await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")
             await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
         beats.stage("removing checkpoints")
@@ -162,12 +163,14 @@ class RenderActivities:
                 video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
                 text_dir=tmp / "text",
                 segments=segments,
-                audio_out=tmp / "audio.wav",
+                audio_out=None if inp.video_only else tmp / "audio.wav",
             )
             for path, text in commands.text_files.items():
                 path.write_text(text, encoding="utf-8")
-            beats.stage("rendering audio")
-            work = RenderWork(encoder, narration, cpu_seconds=await run_ffmpeg(commands.audio))
+            work = RenderWork(encoder, narration)
+            if commands.audio:
+                beats.stage("rendering audio")
+                work.cpu_seconds += await run_ffmpeg(commands.audio)
             if done == store.count:
                 return work
             beats.stage("rendering")
@@ -188,12 +191,14 @@ class RenderActivities:
             raise MediaMismatch(f"ffmpeg wrote {tracker.done} of {store.count} segments")
         return work
 
-    async def _check_clip(self, path: Path, frames: int, fps: int) -> None:
+    async def _check_clip(self, path: Path, frames: int, fps: int, *, with_audio: bool = True) -> None:
         """Every frame and every audio sample the plan asks for, before the clip is stored."""
         info = await probe(path)
         found = info.video.packets if info.video else 0
         if found != frames:
             raise MediaMismatch(f"clip has {found} frames, the plan has {frames}")
+        if not with_audio:
+            return
         samples = round(info.audio.duration_s * AUDIO_RATE) if info.audio else 0
         if samples != samples_for(frames, fps):
             message = f"clip has {samples} audio samples, the plan has {samples_for(frames, fps)}"
@@ -215,6 +220,8 @@ class RenderActivities:
     async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
+        if inp.video_only:
+            return ClipInputs(image=image), "track"
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
         gain = await bed_gain_db(audio, MUSIC_BED_LUFS) if audio else 0.0
         narration: Path | None = None

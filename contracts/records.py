@@ -77,12 +77,31 @@ class Loudness:
 
 
 @dataclass(frozen=True)
+class BuildAudioInput:
+    plan: VideoPlan
+    """The fitted plan: every clip's frames, music and narration."""
+    loudness: str
+    voice: str
+    speed: float
+
+
+@dataclass(frozen=True)
+class AudioResult:
+    uri: str
+    """The finished AAC track in the work store, exactly as long as the plan."""
+    loudness: Loudness
+    cpu_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class RenderClipInput:
     video_id: str
     clip: PlannedClip
     profile: Profile
     tts_voice: str
     tts_speed: float
+    video_only: bool = False
+    """The video's sound is built once elsewhere: render no audio track for this clip."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +114,7 @@ class ClipResult:
     skipped: bool
     """True when a finished intermediate was found and reused instead of rendered."""
     narration: str = "none"
-    """'tts', 'asset', or 'none' (silent track)."""
+    """'tts', 'asset', 'none' (silent track), or 'track' (video only: the sound is built once for the video)."""
     reused_frames: int = 0
     """Frames taken from verified checkpoints of an earlier attempt instead of rendered again."""
     attempt: int = 1
@@ -119,6 +138,8 @@ class ConcatInput:
     """Each clip's planned frames, so each lasts exactly that long (read from the clips when absent)."""
     loudness: str | None = None
     """A key of LOUDNESS_TARGETS: the programme is brought to it; None leaves the mix as rendered."""
+    audio_uri: str | None = None
+    """The video's finished AAC track: the clips are video only and are muxed with it, nothing encoded."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
+from activities.audio import AudioActivities
 from activities.common import Deps
 from activities.media.graphs import concat_list
 from activities.narration import NarrationActivities
@@ -20,8 +21,9 @@ from activities.render import RenderActivities
 from activities.storage import file_path
 from contracts.job import LOUDNESS_TARGETS, Job, JobError, parse_job
 from contracts.plan import NARRATION_TAIL_SECONDS, fit_narration, plan_video
-from contracts.records import ConcatInput, NarrateInput, NarrateResult, RenderClipInput
-from tests.media import audio_samples, streams
+from contracts.records import BuildAudioInput, ConcatInput, NarrateInput, NarrateResult, RenderClipInput
+from tests.media import audio_samples, onsets, streams
+from workflows.render_video import video_only
 
 
 def packet_steps(path: Path, stream: str) -> set[int]:
@@ -209,3 +211,44 @@ async def test_music_ducks_under_the_narration(deps: Deps) -> None:
 
     during, after = tone_level(2, 4), tone_level(spoken + 0.6, 10.9)
     assert 20 * np.log10(after / during) >= 6, (during, after)
+
+
+async def test_the_sound_built_once_is_muxed_in_sync_with_video_only_clips(deps: Deps) -> None:
+    """Each clip's music starts with a tone; in the muxed video every tone starts where its clip's frames do."""
+    assets = file_path(deps.settings.asset_roots[0])
+    clips = []
+    for i, duration in enumerate([1.0, 1.5, 0.7]):
+        tone = assets / f"once-tone{i}.wav"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=1000:d=0.05", "-af", "apad=whole_dur=0.3",
+             str(tone)],
+            check=True,
+        )  # fmt: skip
+        clips.append({"kind": "card", "duration": duration, "audio": tone.as_uri(), "lines": [f"{i}"]})
+    job = parse_job({"video_id": "audio-once", "profile": {"width": 64, "height": 64}, "clips": clips})
+    plan = video_only(plan_video(job))
+    render = RenderActivities(deps).render_clip
+    rendered = [
+        await ActivityEnvironment().run(render, RenderClipInput(job.video_id, c, plan.profile, "en", 1.0, True))
+        for c in plan.clips
+    ]
+    assert all(r.narration == "track" and "audio" not in streams(file_path(r.uri)) for r in rendered)
+    built = await ActivityEnvironment().run(
+        AudioActivities(deps).build_audio, BuildAudioInput(plan, job.loudness, job.tts_voice, job.tts_speed)
+    )
+    assert built.loudness.target_lufs == -14.0
+    joined = await ActivityEnvironment().run(
+        AssembleActivities(deps).concat_clips,
+        ConcatInput(
+            job.video_id, [r.uri for r in rendered], 30, 96, [r.encoder for r in rendered], audio_uri=built.uri
+        ),
+    )
+    video = file_path(joined.uri)
+    info = streams(video)
+    assert info["audio"]["codec_name"] == "aac" and int(info["video"]["nb_read_frames"]) == 96
+    for kind in ("video", "audio"):
+        assert abs(float(info[kind]["duration"]) - 96 / 30) < 1 / 30
+    starts = onsets(audio_samples(video))
+    assert len(starts) == 3
+    for found, expected in zip(starts, [0.0, 1.0, 2.5], strict=True):
+        assert abs(found - expected) < 0.005, (starts, expected)

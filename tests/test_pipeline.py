@@ -52,6 +52,7 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     assert plan.frames == 165 and grown > 0  # the 1.5 s questions are shorter than their narration
     assert result.frames == plan.frames + grown
     assert [c.index for c in result.clips] == list(range(5))
+    assert {c.narration for c in result.clips} == {"track"}  # clips are video only; the sound is built once
     assert result.loudness is not None and abs(result.loudness.integrated_lufs + 14) <= 1
     assert result.loudness.true_peak_dbtp <= -1.4
     assert result.encoder == "libx264" and not result.reencoded_at_concat

@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.assemble import AssembleActivities
+from activities.audio import AudioActivities
 from activities.common import Deps
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
 from activities.narration import NarrationActivities
@@ -114,6 +115,7 @@ async def build_workers(
                 activities=[
                     assemble.check_job,
                     assemble.concat_clips,
+                    AudioActivities(deps).build_audio,
                     assemble.upload_video,
                     assemble.discard_intermediates,
                     NotifyActivities(deps.settings.webhook_secret).notify_webhook,

@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from contracts.job import Job, JobError, decoded_job, parse_job
     from contracts.plan import PlannedClip, VideoPlan, fit_narration, plan_video
     from contracts.records import (
+        AudioResult,
+        BuildAudioInput,
         CheckJobInput,
         CheckJobResult,
         ClipResult,
@@ -80,6 +82,9 @@ VALIDATED_ONCE = "validated-once"
 """Patch: the job validated and planned by a local activity (recorded once), outputs owned through a
 manifest, cancels that stop concat and upload too, and webhook children that cannot fail the video."""
 
+AUDIO_ONCE = "audio-once"
+"""Patch: the video's sound built once by one activity while the clips render video only; concat only muxes."""
+
 NARRATION_TIMED = "narration-timed"
 """Patch: every narration synthesized before the clips render, and each clip sized to hold its narration."""
 
@@ -87,6 +92,12 @@ NARRATION_TIMED = "narration-timed"
 TRANSFER_ALLOWANCE = timedelta(minutes=30)
 """Added to every start-to-close budget: assets, checkpoints and videos may cross a slow link.
 Liveness is the heartbeat's job (every activity beats every 2 s); these budgets only end livelock."""
+
+
+def video_only(plan: VideoPlan) -> VideoPlan:
+    """The plan with each clip's key marking a video-only intermediate, never mistaken for one with sound."""
+    keys = [dataclasses.replace(c, key=c.key.removesuffix(".mov") + ".video.mov") for c in plan.clips]
+    return dataclasses.replace(plan, clips=tuple(keys))
 
 
 def render_timeout(clip: PlannedClip) -> timedelta:
@@ -123,6 +134,8 @@ class RenderVideo:
         self._owned = False
         """Whether this run has started publishing: a cancel must then unpublish what it may have written."""
         self._timed = False
+        self._audio_once = False
+        """Whether this run follows AUDIO_ONCE (every run started since; earlier histories replay without)."""
         """Whether this run follows NARRATION_TIMED (every run started since; earlier histories replay without)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
@@ -141,6 +154,7 @@ class RenderVideo:
         self._searchable = workflow.patched("search-attributes")
         self._durable = workflow.patched(VALIDATED_ONCE)
         self._timed = workflow.patched(NARRATION_TIMED)
+        self._audio_once = workflow.patched(AUDIO_ONCE)
         validated = await self._validate(raw_job)
         job = validated.job
         self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
@@ -209,7 +223,12 @@ class RenderVideo:
         heartbeat = timedelta(seconds=checked.heartbeat_seconds)
         if self._timed:
             plan = await self._fit_narration(job, plan, checked)
-        clips = await self._render_all(job, plan, checked)
+        audio: AudioResult | None = None
+        if self._audio_once:
+            plan = video_only(plan)
+            clips, audio = await self._render_with_audio(job, plan, checked)
+        else:
+            clips = await self._render_all(job, plan, checked)
         # Concat and upload see a cancel through their heartbeats and stop; the
         # workflow waits for them, so nothing is published after a cancel.
         self._set_stage("concatenating")
@@ -225,10 +244,11 @@ class RenderVideo:
                     clip_encoders=[c.encoder for c in clips],
                     clip_frames=[c.frames for c in clips],
                     loudness=job.loudness,
+                    audio_uri=audio.uri if audio else None,
                 ),
                 result_type=ConcatResult,
                 task_queue=names.CONTROL_QUEUE,
-                # Stream copy plus one audio encode: seconds per minute of video.
+                # Stream copy plus one audio encode (or only a mux): seconds per minute of video.
                 start_to_close_timeout=timedelta(seconds=plan.frames / 100) + TRANSFER_ALLOWANCE,
                 heartbeat_timeout=heartbeat,
                 retry_policy=TRANSIENT_RETRY,
@@ -237,6 +257,8 @@ class RenderVideo:
             ),
         )
         encoders = sorted({c.encoder for c in clips if not c.skipped} or {c.encoder for c in clips})
+        if audio is not None:  # the track's encode is part of the video's CPU time
+            concat = dataclasses.replace(concat, cpu_seconds=concat.cpu_seconds + audio.cpu_seconds)
         cost = video_cost(plan, clips, concat, checked.usd_per_hour, job.gpu_class)
         result = VideoResult(
             video_id=job.video_id,
@@ -251,7 +273,7 @@ class RenderVideo:
             cpu_seconds=cost.cpu_seconds,
             cost_usd=cost.usd,
             costliest_clips=cost.costliest,
-            loudness=concat.loudness,
+            loudness=audio.loudness if audio else concat.loudness,
         )
 
         self._set_stage("uploading")
@@ -278,6 +300,31 @@ class RenderVideo:
         )
         self._set_stage("completed")
         return dataclasses.replace(result, output_uri=upload.output_uri, bytes=upload.bytes)
+
+    async def _render_with_audio(
+        self, job: Job, plan: VideoPlan, checked: CheckJobResult
+    ) -> tuple[list[ClipResult], AudioResult]:
+        """The clips (video only) and the video's sound side by side; a failure or cancel of either stops both."""
+        track = workflow.start_activity(
+            names.BUILD_AUDIO,
+            BuildAudioInput(plan=plan, loudness=job.loudness, voice=job.tts_voice, speed=job.tts_speed),
+            result_type=AudioResult,
+            task_queue=names.CONTROL_QUEUE,
+            start_to_close_timeout=timedelta(seconds=plan.frames / 100) + TRANSFER_ALLOWANCE,
+            heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
+            retry_policy=TRANSIENT_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"build the audio track · {plan.duration_s:.1f} s",
+        )
+        try:
+            clips = await self._render_all(job, plan, checked, video_only=True)
+        except BaseException:
+            track.cancel()
+            await asyncio.gather(track, return_exceptions=True)
+            raise
+        # A failure names the clip whose sound failed, or says what of the track did.
+        audio: AudioResult = await self._step(None, track)
+        return clips, audio
 
     async def _fit_narration(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> VideoPlan:
         """Synthesize every narration first, then size each clip to hold its own (or refuse the job)."""
@@ -369,7 +416,9 @@ class RenderVideo:
         self._publish(search.VIDEO_STATUS.value_set("invalid"))
         raise ApplicationError(message, {"field": field}, type=names.INVALID_JOB, non_retryable=True) from None
 
-    async def _render_all(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> list[ClipResult]:
+    async def _render_all(
+        self, job: Job, plan: VideoPlan, checked: CheckJobResult, *, video_only: bool = False
+    ) -> list[ClipResult]:
         """Fan out one render per clip, at most `max_parallel_clips` at a time.
 
         The heartbeat timeout is short (tens of seconds) so a dead or preempted
@@ -394,6 +443,7 @@ class RenderVideo:
                                 profile=plan.profile,
                                 tts_voice=job.tts_voice,
                                 tts_speed=job.tts_speed,
+                                video_only=video_only,
                             ),
                             result_type=ClipResult,
                             task_queue=queue,

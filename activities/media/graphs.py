@@ -1,10 +1,12 @@
 """Clip → ffmpeg command. Pure: builds the argument list and the text files to write.
 
 Every clip is whole frames (`trim`) with audio exactly as long (`apad`,
-`atrim=end_sample`), H.264 in a closed GOP and PCM audio in a .mov, so clips join
-by stream copy and AAC is encoded once, at concat, with no drift. The video is
-written as keyframe-aligned segments, each a durable checkpoint; the audio is
-cheap and is rendered whole, then joined to the segments.
+`atrim=end_sample`), H.264 in a closed GOP, so clips join by stream copy and AAC
+is encoded once with no drift: either the video's whole sound is built once from
+every clip's PCM (`clip_audio_command`, `audio_encode_command`) and muxed beside
+video-only clips (`mux_command`), or, on the older path, each clip carries its PCM
+in a .mov and concat encodes. The video is written as keyframe-aligned segments,
+each a durable checkpoint.
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def build_clip_commands(
     video_args: list[str],
     text_dir: Path,
     segments: Segments,
-    audio_out: Path,
+    audio_out: Path | None,
 ) -> ClipCommands:
     """The clip's video as numbered segments from `segments.start` on, and its whole audio track.
 
@@ -241,17 +243,22 @@ def build_clip_commands(
         "map_metadata": -1,
     }
     video_cmd: list[str] = ffmpeg.output(video, str(segments.directory / "%05d.mov"), **segment_options).compile()
-    audio = _audio_source(profile, frames, inputs)
-    audio_cmd: list[str] = ffmpeg.output(audio, str(audio_out), f="wav", acodec="pcm_s16le").compile()
+    # None: the video's sound is built once, beside the clips.
+    audio_cmd = clip_audio_command(profile, frames, inputs, audio_out) if audio_out is not None else []
     return ClipCommands(
         video=[video_cmd[0], *progress_args(), *video_cmd[1:-1], *video_args, video_cmd[-1]],
-        audio=[audio_cmd[0], *progress_args(), *audio_cmd[1:]],
+        audio=audio_cmd,
         text_files=text_files,
     )
 
 
-def join_clip_command(segment_list: Path, audio: Path, output: Path) -> list[str]:
-    """Segments joined by stream copy, with the clip's exact-length PCM track beside them."""
+def join_clip_command(segment_list: Path, audio: Path | None, output: Path) -> list[str]:
+    """Segments joined by stream copy, with the clip's exact-length PCM track beside them (if it has one)."""
+    if audio is None:
+        return [
+            "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(segment_list),
+            "-map", "0:v:0", "-c:v", "copy", "-f", "mov", str(output),
+        ]  # fmt: skip
     return [
         "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(segment_list), "-i", str(audio),
         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "pcm_s16le", "-f", "mov", str(output),
@@ -311,3 +318,28 @@ def concat_command(
         *(["-af", audio_filter] if audio_filter else []),
         *final_mp4_args(output),
     ]
+
+
+def clip_audio_command(profile: Profile, frames: int, inputs: ClipInputs, output: Path) -> list[str]:
+    """One clip's sound as exact-length PCM: music levelled and ducked under narration, ending in a fade."""
+    compiled: list[str] = ffmpeg.output(
+        _audio_source(profile, frames, inputs), str(output), f="wav", acodec="pcm_s16le"
+    ).compile()
+    return [compiled[0], *progress_args(), *compiled[1:]]
+
+
+def audio_encode_command(list_file: Path, audio_filter: str | None, output: Path) -> list[str]:
+    """The clips' PCM, joined by a timed concat list, through the loudness stage (when given) to AAC."""
+    return [
+        "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(list_file), "-map", "0:a:0",
+        *(["-af", audio_filter] if audio_filter else []), *final_mp4_args(output),
+    ]  # fmt: skip
+
+
+def mux_command(list_file: Path, audio: Path, output: Path, video_args: list[str] | None) -> list[str]:
+    """Join the clips' video (stream copy unless `video_args`) and lay the finished AAC track beside it."""
+    return [
+        "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(list_file), "-i", str(audio),
+        "-map", "0:v:0", "-map", "1:a:0", *(video_args or ["-c:v", "copy"]), "-c:a", "copy",
+        "-movflags", "+faststart", "-f", "mp4", str(output),
+    ]  # fmt: skip

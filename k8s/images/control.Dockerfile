@@ -9,9 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     XDG_CACHE_HOME=/tmp/.cache
 
-# ffmpeg joins the clips (stream copy, AAC encoded once) and ffprobe checks media.
+# ffmpeg builds the video's sound once (mix, loudness, AAC) and joins the clips by stream copy;
+# ffprobe checks media; espeak-ng speaks again any narration the work store no longer holds.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg \
+ && apt-get install -y --no-install-recommends ffmpeg espeak-ng \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/render-service
