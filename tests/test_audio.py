@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
+import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
@@ -18,10 +21,14 @@ from activities.common import Deps
 from activities.media.graphs import concat_list
 from activities.narration import NarrationActivities
 from activities.render import RenderActivities
+from activities.settings import Settings
 from activities.storage import file_path
+from contracts import names
 from contracts.job import LOUDNESS_TARGETS, Job, JobError, parse_job
 from contracts.plan import NARRATION_TAIL_SECONDS, fit_narration, plan_video
 from contracts.records import BuildAudioInput, ConcatInput, NarrateInput, NarrateResult, RenderClipInput
+from starter import RenderClient
+from tests.conftest import failure_of
 from tests.media import audio_samples, onsets, streams
 from workflows.render_video import video_only
 
@@ -252,3 +259,37 @@ async def test_the_sound_built_once_is_muxed_in_sync_with_video_only_clips(deps:
     assert len(starts) == 3
     for found, expected in zip(starts, [0.0, 1.0, 2.5], strict=True):
         assert abs(found - expected) < 0.005, (starts, expected)
+
+
+@pytest.mark.usefixtures("workers")
+async def test_a_failed_sound_track_stops_the_clip_renders(client: Client, settings: Settings) -> None:
+    """Music ffmpeg cannot mix fails the video at once, naming its clip; the long clip beside it is stopped."""
+    bad = file_path(settings.asset_roots[0]) / "ten-channels-once.wav"
+    with wave.open(str(bad), "wb") as out:
+        out.setnchannels(10)
+        out.setsampwidth(2)
+        out.setframerate(48_000)
+        out.writeframes(b"\0\0" * 10 * 4800)
+    job = {
+        "video_id": "track-fails-first",
+        "profile": {"width": 64, "height": 64},
+        "max_parallel_clips": 1,
+        "clips": [
+            {"kind": "recipe", "recipe": "mandelbrot", "duration": 300},
+            {"kind": "card", "duration": 0.5, "lines": ["x"], "audio": bad.as_uri()},
+        ],
+    }
+    await RenderClient(client).submit(job)
+    error = await failure_of(client, "track-fails-first")
+    assert error.type == names.FFMPEG_REJECTED and error.message.startswith("clip 2/2")
+    history = await client.get_workflow_handle("track-fails-first").fetch_history()
+    kinds = [e.event_type for e in history.events]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED in kinds  # the 300 s clip was stopped
+    rendered = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and e.activity_task_completed_event_attributes.result.payloads
+        and b"/clips/0000-" in e.activity_task_completed_event_attributes.result.payloads[0].data
+    ]
+    assert not rendered

@@ -304,7 +304,7 @@ class RenderVideo:
     async def _render_with_audio(
         self, job: Job, plan: VideoPlan, checked: CheckJobResult
     ) -> tuple[list[ClipResult], AudioResult]:
-        """The clips (video only) and the video's sound side by side; a failure or cancel of either stops both."""
+        """The clips (video only) and the video's sound side by side; a failure of either, or a cancel, stops both."""
         track = workflow.start_activity(
             names.BUILD_AUDIO,
             BuildAudioInput(plan=plan, loudness=job.loudness, voice=job.tts_voice, speed=job.tts_speed),
@@ -316,14 +316,25 @@ class RenderVideo:
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"build the audio track · {plan.duration_s:.1f} s",
         )
+        renders = asyncio.ensure_future(self._render_all(job, plan, checked, video_only=True))
         try:
-            clips = await self._render_all(job, plan, checked, video_only=True)
+            # Whichever fails first stops the other: a bad music file need not wait for every clip.
+            await workflow.wait([renders, track], return_when=asyncio.FIRST_EXCEPTION)
         except BaseException:
+            renders.cancel()
+            track.cancel()
+            await asyncio.gather(renders, track, return_exceptions=True)
+            raise
+        if track.done() and track.exception() is not None and not renders.done():
+            renders.cancel()
+            await asyncio.gather(renders, return_exceptions=True)
+        elif renders.done() and renders.exception() is not None and not track.done():
             track.cancel()
             await asyncio.gather(track, return_exceptions=True)
-            raise
+            await renders  # the render's failure, as it would be raised without the track
         # A failure names the clip whose sound failed, or says what of the track did.
         audio: AudioResult = await self._step(None, track)
+        clips = await renders
         return clips, audio
 
     async def _fit_narration(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> VideoPlan:

@@ -28,7 +28,7 @@ DIMMED = "0xA0A0A0"
 MUSIC_BED_LUFS = -24.0
 """Music is levelled to this, a bed 6 LU under levelled speech before any ducking."""
 DUCKING = {"threshold": 0.02, "ratio": 10, "attack": 15, "release": 350, "makeup": 1}
-"""Music under narration drops by about 12 dB while a voice speaks, and comes back in a third of a second."""
+"""Music under narration drops by about 13 dB while a voice speaks, and comes back in a third of a second."""
 FADE_OUT_SECONDS = 0.04
 """Every clip's audio ends with this fade: long enough to never click, short enough to cut no word."""
 
