@@ -134,9 +134,9 @@ class RenderVideo:
         self._owned = False
         """Whether this run has started publishing: a cancel must then unpublish what it may have written."""
         self._timed = False
+        """Whether this run follows NARRATION_TIMED (every run started since; earlier histories replay without)."""
         self._audio_once = False
         """Whether this run follows AUDIO_ONCE (every run started since; earlier histories replay without)."""
-        """Whether this run follows NARRATION_TIMED (every run started since; earlier histories replay without)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
