@@ -20,19 +20,21 @@ from activities.keeper import Heartbeats, in_thread, keep_heartbeating, stoppabl
 from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
 from activities.media.encoder import choose_encoder, video_args
-from activities.media.graphs import concat_command, concat_list
-from activities.media.probe import probe
+from activities.media.graphs import concat_command, concat_list, mux_command
+from activities.media.loudness import measure, measure_file, normalize_filter
+from activities.media.probe import MediaInfo, probe, video_samples
 from activities.media.process import run_ffmpeg
 from activities.poster import make_poster, poster_uri, publish_poster
 from activities.storage import confine, file_path, split_s3
 from contracts import names
-from contracts.job import Profile
+from contracts.job import LOUDNESS_TARGETS, Profile
 from contracts.records import (
     CheckJobInput,
     CheckJobResult,
     ConcatInput,
     ConcatResult,
     DiscardInput,
+    Loudness,
     UploadInput,
     UploadResult,
 )
@@ -81,6 +83,15 @@ def published_before(manifest: Manifest | None, exists: bool, video_id: str, job
         and manifest.result
         and (manifest.video_id, manifest.job_hash) == (video_id, job_hash)
     )
+
+
+def check_duration(info: MediaInfo, frames: int, fps: int) -> None:
+    """The joined video must last its planned frames, to within one frame, in every stream."""
+    planned = frames / fps
+    for kind, stream in (("video", info.video), ("audio", info.audio)):
+        if stream is not None and abs(stream.duration_s - planned) > 1 / fps:
+            message = f"joined {kind} lasts {stream.duration_s:.6f} s, the plan has {planned:.6f} s ({frames} frames)"
+            raise MediaMismatch(message)
 
 
 class AssembleActivities:
@@ -133,7 +144,7 @@ class AssembleActivities:
     @activity.defn(name=names.CONCAT_CLIPS)
     async def concat_clips(self, inp: ConcatInput) -> ConcatResult:
         log = activity_log(video_id=inp.video_id, clips=len(inp.clip_uris))
-        target = self.deps.settings.work_uri_for(f"{inp.video_id}/video.mp4")
+        joined_uri = self.deps.settings.work_uri_for(f"{inp.video_id}/video.mp4")
         with temporal_errors():
             async with (
                 keep_heartbeating() as beats,
@@ -154,29 +165,72 @@ class AssembleActivities:
                     encoder = await choose_encoder(self.deps.settings.encoder)
                     extra = video_args(encoder, profile, self.deps.settings.ffmpeg_threads)
                     log.warning("clips differ in codec parameters, re-encoding at concat", encoder=encoder)
+                beats.stage("reading clip lengths")
+                frames_each = await self._clip_frames(inp, paths)
                 list_file = tmp / "clips.ffconcat"
-                list_file.write_text(concat_list(paths), encoding="utf-8")
+                list_file.write_text(concat_list(paths, frames_each, inp.fps), encoding="utf-8")
                 out = tmp / "video.mp4"
 
                 async def joined(frames_done: int) -> bool:
                     beats.update(stage="joining", frames_done=frames_done, frames_total=inp.expected_frames)
                     return True
 
-                cpu = await run_ffmpeg(concat_command(list_file, out, extra), joined)
+                target = LOUDNESS_TARGETS.get(inp.loudness) if inp.loudness and not inp.audio_uri else None
+                audio_filter = None
+                if target is not None:
+                    beats.stage("measuring the programme's loudness")
+                    mixed = await measure(["-f", "concat", "-safe", "0", "-i", str(list_file)])
+                    audio_filter = normalize_filter(mixed, target)
+                    log.info("programme measured", lufs=mixed.integrated_lufs, true_peak=mixed.true_peak_dbtp)
+                if inp.audio_uri:
+                    beats.stage("fetching the audio track")
+                    track = await fetch(self.deps, inp.audio_uri, tmp / "audio.m4a")
+                    cpu = await run_ffmpeg(mux_command(list_file, track, out, extra), joined)
+                else:
+                    cpu = await run_ffmpeg(concat_command(list_file, out, extra, audio_filter), joined)
                 beats.stage("checking the joined video")
                 info = await probe(out)
                 frames = info.video.packets if info.video else 0
                 if frames != inp.expected_frames:
                     raise MediaMismatch(f"joined video has {frames} frames, the plan has {inp.expected_frames}")
-                await self._store(beats, "storing the joined video", out, target)
+                check_duration(info, inp.expected_frames, inp.fps)
+                loudness = None
+                if target is not None:
+                    beats.stage("measuring the delivered loudness")
+                    delivered = await measure(measure_file(out))
+                    loudness = Loudness(
+                        integrated_lufs=delivered.integrated_lufs,
+                        true_peak_dbtp=delivered.true_peak_dbtp,
+                        range_lu=delivered.range_lu,
+                        target_lufs=target.integrated_lufs,
+                        target_true_peak_dbtp=target.true_peak_dbtp,
+                    )
+                await self._store(beats, "storing the joined video", out, joined_uri)
                 poster = ""
                 if inp.poster_seconds is not None and info.video is not None:
                     beats.stage("taking the poster")
                     jpeg = await make_poster(out, inp.poster_seconds, info.video.height, tmp / "poster.jpg")
                     poster = self.deps.settings.work_uri_for(f"{inp.video_id}/poster.jpg")
                     await self._store(beats, "storing the poster", jpeg, poster)
-        log.info("clips joined", frames=frames, reencoded=reencode)
-        return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3), poster_uri=poster)
+        log.info("clips joined", frames=frames, reencoded=reencode, loudness=loudness)
+        return ConcatResult(
+            uri=joined_uri,
+            frames=frames,
+            reencoded=reencode,
+            cpu_seconds=round(cpu, 3),
+            loudness=loudness,
+            poster_uri=poster,
+        )
+
+    async def _clip_frames(self, inp: ConcatInput, paths: list[Path]) -> list[int]:
+        """Each clip's frames: from the plan when the workflow sent them, else from the clips' headers."""
+        if len(inp.clip_frames) == len(paths):
+            return list(inp.clip_frames)
+        counted = [await in_thread(video_samples, p) for p in paths]
+        missing = [str(i) for i, n in enumerate(counted) if not n]
+        if missing:
+            raise MediaMismatch(f"clips {', '.join(missing)} have no readable video track")
+        return [n for n in counted if n]
 
     async def _store(self, beats: Heartbeats, stage: str, src: Path, uri: str) -> None:
         total = src.stat().st_size

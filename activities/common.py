@@ -21,7 +21,7 @@ from activities.keeper import stoppable
 from activities.media.images import check_image_pixels
 from activities.media.probe import ProbeError, decode_check
 from activities.media.process import FfmpegError, use_home
-from activities.scratch import process_dir
+from activities.scratch import child_home, process_dir
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
 from contracts import names
@@ -34,7 +34,7 @@ class Deps:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
-        use_home(process_dir(settings.scratch_dir))
+        use_home(child_home(settings.scratch_dir))
         return cls(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
 
 
@@ -74,6 +74,8 @@ CONTEXT_TAG = re.compile(r"\[[^\]\[]* @ 0x[0-9a-f]+\] ")
 
 def ffmpeg_failure(err: FfmpegError) -> str:
     """One line that says what happened: the signal that killed ffmpeg, or its words on stderr."""
+    if err.what:
+        return f"{err.what}: {ffmpeg_failure(FfmpegError(err.returncode, err.stderr_tail))}"
     if err.returncode < 0 and err.returncode != -1:
         with suppress(ValueError):
             return f"ffmpeg was killed by {signal.Signals(-err.returncode).name}"

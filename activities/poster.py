@@ -6,7 +6,7 @@ and published with the video, under the same manifest's ownership.
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from activities.common import Deps, fetch
 from activities.keeper import in_thread, stoppable
@@ -16,9 +16,12 @@ POSTER_SUFFIX = ".poster.jpg"
 
 
 def poster_uri(output_uri: str) -> str:
-    """Beside the video: `show/ep1.mp4` → `show/ep1.poster.jpg`."""
-    suffix = PurePosixPath(output_uri.split("://", 1)[-1]).suffix
-    return (output_uri[: -len(suffix)] if suffix else output_uri) + POSTER_SUFFIX
+    """Beside the video, named from its whole name like its manifest: `show/ep1.mp4` → `show/ep1.mp4.poster.jpg`.
+
+    Never from the name without its suffix: `ep1.mp4` and `ep1.mov` are different videos, each owning
+    its own poster, so one video can never overwrite (or, cancelled, unpublish) another's.
+    """
+    return output_uri + POSTER_SUFFIX
 
 
 def poster_command(video: Path, seconds: float, height: int, out: Path) -> list[str]:

@@ -20,6 +20,7 @@ from activities.keeper import Beat, Heartbeats, in_thread, keep_heartbeating, st
 from activities.logs import activity_log
 from activities.media.encoder import NVENC, choose_encoder, video_args
 from activities.media.graphs import (
+    MUSIC_BED_LUFS,
     ClipCommands,
     ClipInputs,
     Fonts,
@@ -30,8 +31,10 @@ from activities.media.graphs import (
 )
 from activities.media.images import frame_sized
 from activities.media.layers import DoesNotFit
+from activities.media.loudness import bed_gain_db
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
+from activities.narration import narration_file
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, Voices, make_tts
 from contracts import names
@@ -92,7 +95,16 @@ class RenderActivities:
         if await self._finished(uri, clip.frames):
             # Same video id + same spec hash = same pixels: never render it twice.
             log.info("clip already rendered, reusing", uri=uri)
-            return ClipResult(clip.index, uri, clip.frames, "reused", 0.0, skipped=True, attempt=info.attempt)
+            return ClipResult(
+                clip.index,
+                uri,
+                clip.frames,
+                "reused",
+                0.0,
+                skipped=True,
+                attempt=info.attempt,
+                grown_frames=clip.grown_frames,
+            )
         store = SegmentStore(
             self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.segment_seconds)
         )
@@ -105,10 +117,15 @@ class RenderActivities:
             work = await self._render(inp, store, done, tmp, beats)
             out = tmp / "clip.mov"
             beats.update(stage="joining segments", frames_done=clip.frames, segments_done=store.count)
-            (tmp / "segments.ffconcat").write_text(concat_list([store.local[n] for n in range(store.count)]))
-            work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", tmp / "audio.wav", out))
+            parts = [store.local[n] for n in range(store.count)]
+            lengths = [
+                min(store.frames_per_segment, clip.frames - n * store.frames_per_segment) for n in range(store.count)
+            ]
+            (tmp / "segments.ffconcat").write_text(concat_list(parts, lengths, inp.profile.fps))
+            audio = None if inp.video_only else tmp / "audio.wav"
+            work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", audio, out))
             beats.stage("checking the clip")
-            await self._check_clip(out, clip.frames, inp.profile.fps)
+            await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")
             await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
         beats.stage("removing checkpoints")
@@ -125,6 +142,7 @@ class RenderActivities:
             attempt=info.attempt,
             gpu_seconds=round(work.gpu_seconds, 3),
             cpu_seconds=round(work.cpu_seconds, 3),
+            grown_frames=clip.grown_frames,
         )
 
     async def _render(
@@ -153,7 +171,7 @@ class RenderActivities:
                         video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
                         text_dir=tmp / "text",
                         segments=segments,
-                        audio_out=tmp / "audio.wav",
+                        audio_out=None if inp.video_only else tmp / "audio.wav",
                     )
                 except DoesNotFit as err:
                     raise TextDoesNotFit(f"{clip.label}: {err.part} does not fit even at the minimum size") from None
@@ -165,8 +183,10 @@ class RenderActivities:
 
             beats.stage("drawing text")
             commands = await in_thread(prepare)
-            beats.stage("rendering audio")
-            work = RenderWork(encoder, narration, cpu_seconds=await run_ffmpeg(commands.audio))
+            work = RenderWork(encoder, narration)
+            if commands.audio:
+                beats.stage("rendering audio")
+                work.cpu_seconds += await run_ffmpeg(commands.audio)
             if done == store.count:
                 return work
             beats.stage("rendering")
@@ -187,12 +207,14 @@ class RenderActivities:
             raise MediaMismatch(f"ffmpeg wrote {tracker.done} of {store.count} segments")
         return work
 
-    async def _check_clip(self, path: Path, frames: int, fps: int) -> None:
+    async def _check_clip(self, path: Path, frames: int, fps: int, *, with_audio: bool = True) -> None:
         """Every frame and every audio sample the plan asks for, before the clip is stored."""
         info = await probe(path)
         found = info.video.packets if info.video else 0
         if found != frames:
             raise MediaMismatch(f"clip has {found} frames, the plan has {frames}")
+        if not with_audio:
+            return
         samples = round(info.audio.duration_s * AUDIO_RATE) if info.audio else 0
         if samples != samples_for(frames, fps):
             message = f"clip has {samples} audio samples, the plan has {samples_for(frames, fps)}"
@@ -216,12 +238,26 @@ class RenderActivities:
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
         if image is not None:
             image = await frame_sized(image, inp.profile, spec.background, tmp / "frame.png")
+        if inp.video_only:
+            return ClipInputs(image=image), "track"
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
+        gain = await bed_gain_db(audio, MUSIC_BED_LUFS) if audio else 0.0
         narration: Path | None = None
-        if spec.narration:
+        if spec.narration and inp.clip.narration_key:
+            # Made before the plan was fitted; made again, the same way, if the store lost it.
+            narration = await narration_file(
+                self.deps,
+                self.voices.choose(inp.tts_engine, inp.channel),
+                inp.clip.narration_key,
+                spec.narration,
+                inp.tts_voice,
+                inp.tts_speed,
+                tmp / "speech",
+            )
+        elif spec.narration:
             wav = tmp / "narration.wav"
             tts = self.voices.choose(inp.tts_engine, inp.channel)
             if await tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
                 narration = wav
         kind = "tts" if narration else "asset" if audio else "none"
-        return ClipInputs(image=image, audio=audio, narration=narration), kind
+        return ClipInputs(image=image, audio=audio, narration=narration, music_gain_db=gain), kind

@@ -57,6 +57,23 @@ class Owner:
         return process_start(self.pid) == self.start
 
 
+CHILD_HOME = ".home"
+"""HOME and TMPDIR of this process's children (ffmpeg, espeak-ng): what they leave there (a PulseAudio
+runtime directory, config caches) stays out of the activities' scratch and goes with the process's."""
+
+
+def child_home(scratch_dir: Path) -> Path:
+    """The children's HOME inside this process's scratch directory, created on first use."""
+    path = process_dir(scratch_dir) / CHILD_HOME
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def activity_dirs(scratch_dir: Path) -> list[Path]:
+    """What activities left in the scratch directories of every process (the children's homes aside)."""
+    return [p for p in scratch_dir.glob("*/*") if p.name != CHILD_HOME]
+
+
 def process_dir(scratch_dir: Path) -> Path:
     """This process's scratch directory, created on first use."""
     path = scratch_dir / Owner.current().name

@@ -25,7 +25,7 @@ Step = tuple[str, float, float]
 
 def without_audio_encode(args: list[str]) -> list[str]:
     """The join with the AAC encode left out: what the video stream copy alone costs."""
-    start, end = args.index("-af"), args.index("-b:a") + 2
+    start, end = args.index("-af" if "-af" in args else "-c:a"), args.index("-b:a") + 2
     return [*args[:start], "-an", *args[end:]]
 
 

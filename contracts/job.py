@@ -58,6 +58,21 @@ MAX_TEXT_CHARS = 500
 MAX_LINES = 12
 MAX_URI_CHARS = 1024
 AUDIO_RATE = 48_000
+NARRATION_FITS = ("grow", "refuse")
+
+
+@dataclass(frozen=True)
+class LoudnessTarget:
+    integrated_lufs: float
+    true_peak_dbtp: float
+
+
+LOUDNESS_TARGETS = {
+    # What streaming platforms normalize to: the video plays as loud as its neighbours.
+    "web": LoudnessTarget(-14.0, -1.5),
+    # EBU R128 broadcast delivery.
+    "broadcast": LoudnessTarget(-23.0, -1.0),
+}
 
 
 class JobError(ValueError):
@@ -134,6 +149,10 @@ class Job:
     webhook_url: str | None = None
     priority: int = DEFAULT_PRIORITY
     """Temporal task priority of every task this video schedules: 1 is the most urgent, 5 the least."""
+    narration_fit: str = "grow"
+    """A clip shorter than its narration: 'grow' it to fit, or 'refuse' the job."""
+    loudness: str = "web"
+    """The delivered loudness target, a key of LOUDNESS_TARGETS."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
@@ -215,6 +234,8 @@ JOB_FIELDS = {
     "min_gpu_memory_gb",
     "webhook_url",
     "priority",
+    "narration_fit",
+    "loudness",
 }
 
 

@@ -37,6 +37,7 @@ from contracts.job import (
     AUDIO_RATE,
     DEFAULT_PRIORITY,
     HEX_COLOUR,
+    LOUDNESS_TARGETS,
     MAX_CLIP_SECONDS,
     MAX_CLIPS,
     MAX_JOB_BYTES,
@@ -45,6 +46,7 @@ from contracts.job import (
     MAX_URI_CHARS,
     MIN_CLIP_SECONDS,
     NAMED_COLOURS,
+    NARRATION_FITS,
     PRIORITY_LEVELS,
     VIDEO_ID_PATTERN,
     VOICE_PATTERN,
@@ -99,6 +101,18 @@ def Text(limit: int = MAX_TEXT_CHARS, **schema: Any) -> Any:
     return Annotated[
         str, PlainValidator(_text_check(limit)), WithJsonSchema({"type": "string", "maxLength": limit, **schema})
     ]
+
+
+def Choice(*values: str) -> Any:
+    """One of a few named values, listed in the error and in the schema."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in values:
+            got = brief(value) if isinstance(value, str) else type_name(value)
+            _fail(f"expected one of {', '.join(values)}, got {got}")
+        return value
+
+    return Annotated[str, PlainValidator(check), WithJsonSchema({"enum": list(values)})]
 
 
 def _number_check(low: float, high: float) -> Callable[[Any], float]:
@@ -391,6 +405,8 @@ class JobIn(_Model):
     gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
     min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
     priority: Integer(1, PRIORITY_LEVELS, description="1 most urgent … 5 least") = DEFAULT_PRIORITY  # type: ignore[valid-type]
+    narration_fit: Choice(*NARRATION_FITS) = "grow"  # type: ignore[valid-type]
+    loudness: Choice(*LOUDNESS_TARGETS) = "web"  # type: ignore[valid-type]
 
     @field_validator("total_questions", mode="plain")
     @classmethod
@@ -537,6 +553,8 @@ def to_job(model: JobIn) -> Job:
         gpu_class=gpu_class,
         webhook_url=model.webhook_url,
         priority=model.priority,
+        narration_fit=model.narration_fit,
+        loudness=model.loudness,
     )
 
 

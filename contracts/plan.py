@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from contracts.job import AUDIO_RATE, ClipSpec, Job, Profile
+from contracts.job import AUDIO_RATE, ClipSpec, Job, JobError, Profile
 
 ENGINE_VERSION = "2"
 """Part of every spec hash: bump it when the same spec would render differently."""
@@ -27,6 +28,10 @@ class PlannedClip:
     """Storage key of the rendered intermediate, relative to the work root."""
     label: str
     """A short human description for logs and the Web UI."""
+    grown_frames: int = 0
+    """Frames added so the clip holds its whole narration (narration_fit 'grow')."""
+    narration_key: str | None = None
+    """The narration synthesized ahead, in the work store; None: the render synthesizes it."""
 
 
 @dataclass(frozen=True)
@@ -96,19 +101,68 @@ def _shorten(text: str, limit: int = 40) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def _planned(job: Job, index: int, spec: ClipSpec) -> PlannedClip:
+    digest = spec_hash(spec, job)
+    return PlannedClip(
+        index=index,
+        spec=spec,
+        frames=frames_for(spec.duration, job.profile.fps),
+        spec_hash=digest,
+        key=f"{job.video_id}/clips/{index:04d}-{digest}.mov",
+        label=clip_label(spec, index, len(job.clips)),
+    )
+
+
 def plan_video(job: Job) -> VideoPlan:
-    total = len(job.clips)
+    clips = tuple(_planned(job, index, spec) for index, spec in enumerate(job.clips))
+    return VideoPlan(video_id=job.video_id, profile=job.profile, clips=clips)
+
+
+NARRATION_TAIL_SECONDS = 0.2
+"""Quiet kept after the last word, before the clip's closing fade."""
+
+
+@dataclass(frozen=True)
+class NarrationTake:
+    """A clip's narration, synthesized ahead of the render."""
+
+    index: int
+    key: str
+    """Where it is stored, relative to the work root (named by its content hash)."""
+    samples: int
+    """Its length at AUDIO_RATE."""
+
+
+def frames_to_hold(samples: int, fps: int) -> int:
+    """Frames a clip needs to play `samples` of narration and its quiet tail."""
+    return math.ceil((samples + NARRATION_TAIL_SECONDS * AUDIO_RATE) / (AUDIO_RATE // fps))
+
+
+def fit_narration(job: Job, plan: VideoPlan, takes: list[NarrationTake]) -> VideoPlan:
+    """The plan with each clip long enough for its narration, or a JobError naming the clip.
+
+    A grown clip is a new spec (a longer duration), so it gets its own hash and key;
+    the frames added are recorded in the plan and, through the render, in the result.
+    """
+    fps = plan.profile.fps
+    by_index = {take.index: take for take in takes}
     clips = []
-    for index, spec in enumerate(job.clips):
-        digest = spec_hash(spec, job)
-        clips.append(
-            PlannedClip(
-                index=index,
-                spec=spec,
-                frames=frames_for(spec.duration, job.profile.fps),
-                spec_hash=digest,
-                key=f"{job.video_id}/clips/{index:04d}-{digest}.mov",
-                label=clip_label(spec, index, total),
+    for clip in plan.clips:
+        take = by_index.get(clip.index)
+        if take is None:
+            clips.append(clip)
+            continue
+        need = frames_to_hold(take.samples, fps)
+        if need <= clip.frames:
+            clips.append(replace(clip, narration_key=take.key))
+            continue
+        if job.narration_fit != "grow":
+            speech = take.samples / AUDIO_RATE
+            raise JobError(
+                f"clips[{clip.index}].narration",
+                f"{speech:.2f} s of speech does not fit the {clip.frames / fps:g} s clip ({clip.label}); "
+                'lengthen the clip or set narration_fit to "grow"',
             )
-        )
-    return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips))
+        grown = _planned(job, clip.index, replace(clip.spec, duration=need / fps))
+        clips.append(replace(grown, frames=need, grown_frames=need - clip.frames, narration_key=take.key))
+    return replace(plan, clips=tuple(clips))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.job import Job, Profile
-from contracts.plan import PlannedClip, VideoPlan
+from contracts.plan import NarrationTake, PlannedClip, VideoPlan
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,56 @@ class CheckJobResult:
 
 
 @dataclass(frozen=True)
+class NarrateInput:
+    video_id: str
+    lines: list[tuple[int, str]]
+    """(clip index, text) for every clip with narration."""
+    voice: str
+    speed: float
+    tts_engine: str | None = None
+    """The job's speech engine; None: the channel's or the render worker's."""
+    channel: str = "default"
+
+
+@dataclass(frozen=True)
+class NarrateResult:
+    takes: list[NarrationTake]
+    """One per narration the engine could speak; a clip without one renders silent."""
+    engine: str = ""
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """An EBU R128 measurement of the delivered programme."""
+
+    integrated_lufs: float
+    true_peak_dbtp: float
+    range_lu: float
+    target_lufs: float
+    target_true_peak_dbtp: float
+
+
+@dataclass(frozen=True)
+class BuildAudioInput:
+    plan: VideoPlan
+    """The fitted plan: every clip's frames, music and narration."""
+    loudness: str
+    voice: str
+    speed: float
+    tts_engine: str | None = None
+    """The job's speech engine, for a narration the work store no longer holds."""
+    channel: str = "default"
+
+
+@dataclass(frozen=True)
+class AudioResult:
+    uri: str
+    """The finished AAC track in the work store, exactly as long as the plan."""
+    loudness: Loudness
+    cpu_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class RenderClipInput:
     video_id: str
     clip: PlannedClip
@@ -63,6 +113,8 @@ class RenderClipInput:
     tts_engine: str | None = None
     """The job's speech engine; None: the channel's or the render worker's (RENDER_TTS_CHANNELS, RENDER_TTS)."""
     channel: str = "default"
+    video_only: bool = False
+    """The video's sound is built once elsewhere: render no audio track for this clip."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +127,7 @@ class ClipResult:
     skipped: bool
     """True when a finished intermediate was found and reused instead of rendered."""
     narration: str = "none"
-    """'tts', 'asset', or 'none' (silent track)."""
+    """'tts', 'asset', 'none' (silent track), or 'track' (video only: the sound is built once for the video)."""
     reused_frames: int = 0
     """Frames taken from verified checkpoints of an earlier attempt instead of rendered again."""
     attempt: int = 1
@@ -83,6 +135,8 @@ class ClipResult:
     """Seconds this attempt held an NVENC session (0 on the CPU encoder)."""
     cpu_seconds: float = 0.0
     """CPU time of this attempt's ffmpeg processes."""
+    grown_frames: int = 0
+    """Frames the plan added to this clip so that its narration is never cut."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +149,12 @@ class ConcatInput:
     """Each clip's encoder as its render reported it ('reused' when unknown)."""
     poster_seconds: float | None = None
     """Take the poster at this time of the joined video; None: no poster."""
+    clip_frames: list[int] = field(default_factory=list)
+    """Each clip's planned frames, so each lasts exactly that long (read from the clips when absent)."""
+    loudness: str | None = None
+    """A key of LOUDNESS_TARGETS: the programme is brought to it; None leaves the mix as rendered."""
+    audio_uri: str | None = None
+    """The video's finished AAC track: the clips are video only and are muxed with it, nothing encoded."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +166,8 @@ class ConcatResult:
     cpu_seconds: float = 0.0
     poster_uri: str = ""
     """The poster JPEG in the work store ('' when none was asked for)."""
+    loudness: Loudness | None = None
+    """The delivered audio as measured after encoding."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +214,8 @@ class VideoResult:
     """The clips that cost most, most expensive first, e.g. 'clip 3/10 · recipe mandelbrot · 4 s: $0.0012'."""
     poster_uri: str = ""
     """A JPEG of the poster frame (the first reveal, else the first clip's middle), beside the video."""
+    loudness: Loudness | None = None
+    """The delivered programme's EBU R128 loudness and its target."""
 
 
 @dataclass(frozen=True)

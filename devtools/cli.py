@@ -75,7 +75,8 @@ async def demo(args: argparse.Namespace) -> int:
         code = print_result(client, status)
         print(
             "the demo's workers stop with it; to render your own jobs, keep one running in another terminal "
-            "(.venv/bin/render-worker) and submit with: .venv/bin/render submit job.json --wait"
+            "(RENDER_WEBHOOKS=false .venv/bin/render-worker, or set RENDER_WEBHOOK_SECRET to deliver webhooks) "
+            "and submit with: .venv/bin/render submit job.json --wait"
         )
         return code
     finally:

@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.common import DISK_FULL, scratch, temporal_errors
 from activities.errors import BadAsset, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
 from activities.media.process import FfmpegError
+from activities.scratch import activity_dirs
 from activities.settings import Settings, file_uri
 from activities.storage import ObjectMissing
 from contracts import names
@@ -90,7 +91,7 @@ async def test_a_failure_on_a_full_scratch_disk_is_reported_as_the_full_disk(
     assert caught.value.type == DISK_FULL and not caught.value.non_retryable
     assert "the scratch disk is full" in caught.value.message and "0 of 262144 bytes free" in caught.value.message
     assert "clip has 0 frames" in caught.value.message
-    assert not list((tmp_path / "scratch").glob("*/*"))  # and the scratch directory is gone
+    assert not activity_dirs(tmp_path / "scratch")  # and the scratch directory is gone
 
 
 async def test_with_room_to_spare_a_failure_stays_what_it_was(tmp_path: Path) -> None:

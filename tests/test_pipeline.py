@@ -50,8 +50,13 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     result = await asyncio.wait_for(renders.result(video_id), timeout=240)
     plan = plan_video(parse_job(seed_job))
 
-    assert result.frames == plan.frames == 165
+    grown = sum(c.grown_frames for c in result.clips)
+    assert plan.frames == 165 and grown > 0  # the 1.5 s questions are shorter than their narration
+    assert result.frames == plan.frames + grown
     assert [c.index for c in result.clips] == list(range(5))
+    assert {c.narration for c in result.clips} == {"track"}  # clips are video only; the sound is built once
+    assert result.loudness is not None and abs(result.loudness.integrated_lufs + 14) <= 1
+    assert result.loudness.true_peak_dbtp <= -1.4
     assert result.encoder == "libx264" and not result.reencoded_at_concat
     info = streams(file_path(result.output_uri))
     video, audio = info["video"], info["audio"]
@@ -61,21 +66,24 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     assert [video[k] for k in ("color_space", "color_primaries", "color_transfer", "color_range")] == [
         "smpte170m", "smpte170m", "smpte170m", "tv",
     ]  # fmt: skip
-    assert int(video["nb_read_frames"]) == plan.frames
-    assert abs(float(video["duration"]) - plan.duration_s) <= 1 / 30
+    assert int(video["nb_read_frames"]) == result.frames
+    assert abs(float(video["duration"]) - result.frames / 30) <= 1 / 30
     assert abs(float(audio["duration"]) - float(video["duration"])) <= 1 / 30
     assert result.bytes == file_path(result.output_uri).stat().st_size
     # The poster: the first reveal's middle frame, as a JPEG beside the video, in the same colours.
-    assert result.poster_uri == result.output_uri.removesuffix(".mp4") + ".poster.jpg"
+    assert result.poster_uri == result.output_uri + ".poster.jpg"
     with Image.open(file_path(result.poster_uri)) as poster:
         assert (poster.format, poster.size) == ("JPEG", (320, 180))
         shown = np.asarray(poster.convert("RGB")).astype(np.int16)
-    seen = rgb_frame(file_path(result.output_uri), plan.poster_seconds, 320, 180, "bt601").astype(np.int16)
-    assert plan.poster_seconds == (45 + 15) / 30  # a 1.5 s question, then the middle of its 1 s reveal
+    # The first question grew to hold its narration: the poster is the middle of the reveal after it.
+    first_question, reveal = result.clips[0].frames, result.clips[1].frames
+    at = (first_question + reveal // 2) / 30
+    assert first_question > 45  # grown from 1.5 s
+    seen = rgb_frame(file_path(result.output_uri), at, 320, 180, "bt601").astype(np.int16)
     assert np.abs(shown - seen).mean() < 6
 
     status = await renders.status(video_id)
-    assert (status.state, status.clips_done, status.frames_done) == ("completed", 5, 165)
+    assert (status.state, status.clips_done, status.frames_done) == ("completed", 5, result.frames)
     history = await replay_and_save(client, video_id)
     payload_bytes = sum(len(p.data) for e in history.events for p in _payloads(e))
     assert payload_bytes < 64 * 1024  # URIs and small records, never media
@@ -139,7 +147,7 @@ async def test_raw_temporal_cli_start(client: Client, seed_job: dict[str, Any], 
         capture_output=True,
     )
     result = await asyncio.wait_for(RenderClient(client).result(video_id), timeout=240)
-    assert result.frames == 45 + 30 + 15
+    assert result.frames == 45 + 30 + 15 + sum(c.grown_frames for c in result.clips)  # narration never cut
     assert file_path(result.output_uri).exists()
 
 

@@ -254,8 +254,9 @@ async def test_correct_answer_green_decodes_back_and_output_is_tagged(deps: Deps
 
 
 def test_poster_sits_beside_the_video() -> None:
-    assert poster_uri("file:///out/show/ep1.mp4") == "file:///out/show/ep1.poster.jpg"
-    assert poster_uri("s3://bucket/a.b/ep1.final.mov") == "s3://bucket/a.b/ep1.final.poster.jpg"
+    assert poster_uri("file:///out/show/ep1.mp4") == "file:///out/show/ep1.mp4.poster.jpg"
+    assert poster_uri("s3://bucket/a.b/ep1.final.mov") == "s3://bucket/a.b/ep1.final.mov.poster.jpg"
+    assert poster_uri("file:///out/ep1.mp4") != poster_uri("file:///out/ep1.mov")  # two videos, two posters
 
 
 def _probe_colour(path: Path) -> dict[str, str]:

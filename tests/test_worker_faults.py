@@ -117,7 +117,8 @@ async def test_full_scratch_disk_fails_clearly_publishes_nothing_and_retries_els
     job = {
         "video_id": video_id,
         "profile": {"width": 320, "height": 180},
-        "clips": [{"kind": "card", "duration": 3, "lines": ["no room"], "background": "navy"}],
+        # Noise that does not compress: the clip's first segment alone outgrows the 256 KiB disk.
+        "clips": [{"kind": "recipe", "recipe": "life", "duration": 3}],
     }
     await renders.submit(job)
     async with asyncio.timeout(60):
@@ -138,7 +139,11 @@ async def test_full_scratch_disk_fails_clearly_publishes_nothing_and_retries_els
     output = cluster.data / "output" / f"{video_id}.mp4"
     assert output.stat().st_size == result.bytes
     leftovers = [p for p in cluster.data.rglob("*") if p.name.endswith(".partial") or video_id in p.name]
-    assert sorted(leftovers) == [output, output.with_name(f"{video_id}.mp4.render.json")]  # the video, its manifest
+    assert sorted(leftovers) == [
+        output,
+        output.with_name(f"{video_id}.mp4.poster.jpg"),
+        output.with_name(f"{video_id}.mp4.render.json"),
+    ]  # the video, its poster, its manifest
     report(
         request,
         "disk full",

@@ -20,8 +20,10 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.assemble import AssembleActivities
+from activities.audio import AudioActivities
 from activities.common import Deps
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
+from activities.narration import NarrationActivities
 from activities.notify import NotifyActivities, WebhookPolicy
 from activities.queues import queue_has_workers
 from activities.render import RenderActivities
@@ -143,6 +145,7 @@ async def build_workers(
                 activities=[
                     assemble.check_job,
                     assemble.concat_clips,
+                    AudioActivities(deps).build_audio,
                     assemble.upload_video,
                     assemble.discard_intermediates,
                     NotifyActivities(
@@ -168,7 +171,7 @@ async def build_workers(
             Worker(
                 client,
                 task_queue=queue,
-                activities=[RenderActivities(deps, gpus=len(gpus)).render_clip],
+                activities=[RenderActivities(deps, gpus=len(gpus)).render_clip, NarrationActivities(deps).narrate],
                 max_concurrent_activities=slots,
                 graceful_shutdown_timeout=drain,
                 # Heartbeats carry checkpoints and bring back cancellation: send them

@@ -29,14 +29,18 @@ with workflow.unsafe.imports_passed_through():
     from contracts.budget import RENDER_ALLOWANCE_SECONDS, SLOWEST_EXPECTED_FPS, clip_seconds
     from contracts.gpus import render_queue
     from contracts.job import Job, JobError, Profile, decoded_job, parse_job
-    from contracts.plan import PlannedClip, VideoPlan, plan_video
+    from contracts.plan import PlannedClip, VideoPlan, fit_narration, plan_video
     from contracts.records import (
+        AudioResult,
+        BuildAudioInput,
         CheckJobInput,
         CheckJobResult,
         ClipResult,
         ConcatInput,
         ConcatResult,
         DiscardInput,
+        NarrateInput,
+        NarrateResult,
         Progress,
         RenderClipInput,
         UploadInput,
@@ -83,6 +87,12 @@ manifest, cancels that stop concat and upload too, and webhook children that can
 PRIORITIZED = "task-priority"
 """Patch: every task carries the job's priority key and its channel's fairness key and weight."""
 
+AUDIO_ONCE = "audio-once"
+"""Patch: the video's sound built once by one activity while the clips render video only; concat only muxes."""
+
+NARRATION_TIMED = "narration-timed"
+"""Patch: every narration synthesized before the clips render, and each clip sized to hold its narration."""
+
 
 TRANSFER_ALLOWANCE = timedelta(seconds=RENDER_ALLOWANCE_SECONDS)
 """Added to every start-to-close budget: assets, checkpoints and videos may cross a slow link.
@@ -100,6 +110,12 @@ def render_timeout(clip: PlannedClip, profile: Profile | None = None) -> timedel
     if profile is not None:
         seconds = max(seconds, clip_seconds(clip.spec, clip.frames, profile))
     return timedelta(seconds=seconds) + TRANSFER_ALLOWANCE
+
+
+def video_only(plan: VideoPlan) -> VideoPlan:
+    """The plan with each clip's key marking a video-only intermediate, never mistaken for one with sound."""
+    keys = [dataclasses.replace(c, key=c.key.removesuffix(".mov") + ".video.mov") for c in plan.clips]
+    return dataclasses.replace(plan, clips=tuple(keys))
 
 
 def canceling() -> bool:
@@ -139,6 +155,10 @@ class RenderVideo:
         """Whether this run publishes a poster (every run since; earlier histories replay without)."""
         self._costed = False
         """Whether this run follows RECIPE_COST (every run started since)."""
+        self._timed = False
+        """Whether this run follows NARRATION_TIMED (every run started since; earlier histories replay without)."""
+        self._audio_once = False
+        """Whether this run follows AUDIO_ONCE (every run started since; earlier histories replay without)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -158,6 +178,8 @@ class RenderVideo:
         self._prioritized = workflow.patched(PRIORITIZED)
         self._poster = workflow.patched(POSTER)
         self._costed = workflow.patched(RECIPE_COST)
+        self._timed = workflow.patched(NARRATION_TIMED)
+        self._audio_once = workflow.patched(AUDIO_ONCE)
         validated = await self._validate(raw_job)
         job = validated.job
         if self._prioritized:
@@ -231,7 +253,14 @@ class RenderVideo:
         # Every activity heartbeats at least every 2 s whatever it is doing, so a
         # silent one is a dead worker: the configured render timeout applies here too.
         heartbeat = timedelta(seconds=checked.heartbeat_seconds)
-        clips = await self._render_all(job, plan, checked)
+        if self._timed:
+            plan = await self._fit_narration(job, plan, checked)
+        audio: AudioResult | None = None
+        if self._audio_once:
+            plan = video_only(plan)
+            clips, audio = await self._render_with_audio(job, plan, checked)
+        else:
+            clips = await self._render_all(job, plan, checked)
         # Concat and upload see a cancel through their heartbeats and stop; the
         # workflow waits for them, so nothing is published after a cancel.
         self._set_stage("concatenating")
@@ -246,10 +275,13 @@ class RenderVideo:
                     expected_frames=plan.frames,
                     clip_encoders=[c.encoder for c in clips],
                     poster_seconds=plan.poster_seconds if self._poster else None,
+                    clip_frames=[c.frames for c in clips],
+                    loudness=job.loudness,
+                    audio_uri=audio.uri if audio else None,
                 ),
                 result_type=ConcatResult,
                 task_queue=names.CONTROL_QUEUE,
-                # Stream copy plus one audio encode: seconds per minute of video.
+                # Stream copy plus one audio encode (or only a mux): seconds per minute of video.
                 start_to_close_timeout=timedelta(seconds=plan.frames / 100) + TRANSFER_ALLOWANCE,
                 heartbeat_timeout=heartbeat,
                 retry_policy=TRANSIENT_RETRY,
@@ -259,6 +291,8 @@ class RenderVideo:
             ),
         )
         encoders = sorted({c.encoder for c in clips if not c.skipped} or {c.encoder for c in clips})
+        if audio is not None:  # the track's encode is part of the video's CPU time
+            concat = dataclasses.replace(concat, cpu_seconds=concat.cpu_seconds + audio.cpu_seconds)
         cost = video_cost(plan, clips, concat, checked.usd_per_hour, job.gpu_class)
         result = VideoResult(
             video_id=job.video_id,
@@ -273,6 +307,7 @@ class RenderVideo:
             cpu_seconds=cost.cpu_seconds,
             cost_usd=cost.usd,
             costliest_clips=cost.costliest,
+            loudness=audio.loudness if audio else concat.loudness,
         )
 
         self._set_stage("uploading")
@@ -303,6 +338,89 @@ class RenderVideo:
         return dataclasses.replace(
             result, output_uri=upload.output_uri, bytes=upload.bytes, poster_uri=upload.poster_uri
         )
+
+    async def _render_with_audio(
+        self, job: Job, plan: VideoPlan, checked: CheckJobResult
+    ) -> tuple[list[ClipResult], AudioResult]:
+        """The clips (video only) and the video's sound side by side; a failure of either, or a cancel, stops both."""
+        track = workflow.start_activity(
+            names.BUILD_AUDIO,
+            BuildAudioInput(
+                plan=plan,
+                loudness=job.loudness,
+                voice=job.tts_voice,
+                speed=job.tts_speed,
+                tts_engine=job.tts_engine,
+                channel=job.channel,
+            ),
+            result_type=AudioResult,
+            task_queue=names.CONTROL_QUEUE,
+            start_to_close_timeout=timedelta(seconds=plan.frames / 100) + TRANSFER_ALLOWANCE,
+            heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
+            retry_policy=TRANSIENT_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"build the audio track · {plan.duration_s:.1f} s",
+            priority=self._priority,
+        )
+        renders = asyncio.ensure_future(self._render_all(job, plan, checked, video_only=True))
+        try:
+            # Whichever fails first stops the other: a bad music file need not wait for every clip.
+            await workflow.wait([renders, track], return_when=asyncio.FIRST_EXCEPTION)
+        except BaseException:
+            renders.cancel()
+            track.cancel()
+            await asyncio.gather(renders, track, return_exceptions=True)
+            raise
+        if track.done() and track.exception() is not None and not renders.done():
+            renders.cancel()
+            await asyncio.gather(renders, return_exceptions=True)
+        elif renders.done() and renders.exception() is not None and not track.done():
+            track.cancel()
+            await asyncio.gather(track, return_exceptions=True)
+            await renders  # the render's failure, as it would be raised without the track
+        # A failure names the clip whose sound failed, or says what of the track did.
+        audio: AudioResult = await self._step(None, track)
+        clips = await renders
+        return clips, audio
+
+    async def _fit_narration(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> VideoPlan:
+        """Synthesize every narration first, then size each clip to hold its own (or refuse the job)."""
+        lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]
+        if not lines:
+            return plan
+        self._set_stage("narrating")
+        wait = timedelta(seconds=checked.queue_wait_seconds) if checked.queue_wait_seconds else None
+        narrated: NarrateResult = await self._step(
+            "narration",
+            workflow.execute_activity(
+                names.NARRATE,
+                NarrateInput(
+                    video_id=job.video_id,
+                    lines=lines,
+                    voice=job.tts_voice,
+                    speed=job.tts_speed,
+                    tts_engine=job.tts_engine,
+                    channel=job.channel,
+                ),
+                result_type=NarrateResult,
+                task_queue=render_queue(job.gpu_class),
+                start_to_close_timeout=TRANSFER_ALLOWANCE,
+                schedule_to_start_timeout=wait,
+                heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
+                retry_policy=TRANSIENT_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"narrate {len(lines)} clips",
+                priority=self._priority,
+            ),
+        )
+        try:
+            fitted = fit_narration(job, plan, narrated.takes)
+        except JobError as err:
+            self._set_stage("invalid", error=str(err))
+            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+        self._progress.frames_total = fitted.frames
+        self._set_stage("rendering")
+        return fitted
 
     async def _step(self, what: str | None, running: Awaitable[T]) -> T:
         """Await an activity; a failure for good becomes one line naming the step (if any) and its cause."""
@@ -363,7 +481,9 @@ class RenderVideo:
         self._publish(search.VIDEO_STATUS.value_set("invalid"))
         raise ApplicationError(message, {"field": field}, type=names.INVALID_JOB, non_retryable=True) from None
 
-    async def _render_all(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> list[ClipResult]:
+    async def _render_all(
+        self, job: Job, plan: VideoPlan, checked: CheckJobResult, *, video_only: bool = False
+    ) -> list[ClipResult]:
         """Fan out one render per clip, at most `max_parallel_clips` at a time.
 
         The heartbeat timeout is short (tens of seconds) so a dead or preempted
@@ -390,6 +510,7 @@ class RenderVideo:
                                 tts_speed=job.tts_speed,
                                 tts_engine=job.tts_engine,
                                 channel=job.channel,
+                                video_only=video_only,
                             ),
                             result_type=ClipResult,
                             task_queue=queue,

@@ -1,10 +1,12 @@
 """Clip → ffmpeg command. Pure: builds the argument list and the text files to write.
 
 Every clip is whole frames (`trim`) with audio exactly as long (`apad`,
-`atrim=end_sample`), H.264 in a closed GOP and PCM audio in a .mov, so clips join
-by stream copy and AAC is encoded once, at concat, with no drift. The video is
-written as keyframe-aligned segments, each a durable checkpoint; the audio is
-cheap and is rendered whole, then joined to the segments.
+`atrim=end_sample`), H.264 in a closed GOP, so clips join by stream copy and AAC
+is encoded once with no drift: either the video's whole sound is built once from
+every clip's PCM (`clip_audio_command`, `audio_encode_command`) and muxed beside
+video-only clips (`mux_command`), or, on the older path, each clip carries its PCM
+in a .mov and concat encodes. The video is written as keyframe-aligned segments,
+each a durable checkpoint.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ from contracts.plan import samples_for
 from contracts.recipes import RECIPES
 
 CORRECT_FILL = "0x1E8449"
+MUSIC_BED_LUFS = -24.0
+"""Music is levelled to this, a bed 6 LU under levelled speech before any ducking."""
+DUCKING = {"threshold": 0.02, "ratio": 10, "attack": 15, "release": 350, "makeup": 1}
+"""Music under narration drops by about 13 dB while a voice speaks, and comes back in a third of a second."""
+FADE_OUT_SECONDS = 0.04
+"""Every clip's audio ends with this fade: long enough to never click, short enough to cut no word."""
 
 __all__ = ["ClipCommands", "ClipInputs", "Fonts", "Segments", "build_clip_commands"]
 
@@ -42,6 +50,8 @@ class ClipInputs:
     image: Path | None = None
     audio: Path | None = None
     narration: Path | None = None
+    music_gain_db: float = 0.0
+    """Brings the music to MUSIC_BED_LUFS, from its measured loudness."""
 
 
 @dataclass
@@ -140,19 +150,34 @@ def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInp
 
 
 def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
-    sources = [ffmpeg.input(str(p)).audio for p in (inputs.audio, inputs.narration) if p is not None]
-    if not sources:
+    """The clip's sound: music levelled to a bed and ducked under the narration, which plays on top."""
+    music = None
+    if inputs.audio is not None:
+        music = (
+            ffmpeg.input(str(inputs.audio))
+            .audio.filter("volume", f"{inputs.music_gain_db:.2f}dB")
+            .filter("aresample", AUDIO_RATE)
+            .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
+        )
+    voice = ffmpeg.input(str(inputs.narration)).audio if inputs.narration is not None else None
+    if music is None and voice is None:
         audio = ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi").audio
-    elif len(sources) == 1:
-        audio = sources[0]
+    elif music is None or voice is None:
+        audio = music if voice is None else voice
     else:
-        audio = ffmpeg.filter(sources, "amix", inputs=2, duration="longest", dropout_transition=0, normalize=0)
+        voice = voice.filter("aresample", AUDIO_RATE).filter("aformat", sample_fmts="s16", channel_layouts="stereo")
+        split = voice.filter_multi_output("asplit")
+        speech, key = split[0], split[1]
+        ducked = ffmpeg.filter([music, key.filter("apad")], "sidechaincompress", **DUCKING)
+        audio = ffmpeg.filter([ducked, speech], "amix", inputs=2, duration="longest", dropout_transition=0, normalize=0)
     return (
         audio.filter("aresample", AUDIO_RATE)
         .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
         .filter("apad")
         .filter("atrim", end_sample=samples_for(frames, profile.fps))
         .filter("asetpts", "PTS-STARTPTS")
+        # Whatever still sounds at the clip's end fades out instead of stopping dead (a click).
+        .filter("afade", t="out", st=f"{max(0.0, frames / profile.fps - FADE_OUT_SECONDS):.6f}", d=FADE_OUT_SECONDS)
     )
 
 
@@ -184,7 +209,7 @@ def build_clip_commands(
     video_args: list[str],
     text_dir: Path,
     segments: Segments,
-    audio_out: Path,
+    audio_out: Path | None,
 ) -> ClipCommands:
     """The clip's video as numbered segments from `segments.start` on, and its whole audio track.
 
@@ -222,27 +247,54 @@ def build_clip_commands(
         "map_metadata": -1,
     }
     video_cmd: list[str] = ffmpeg.output(video, str(segments.directory / "%05d.mov"), **segment_options).compile()
-    audio = _audio_source(profile, frames, inputs)
-    audio_cmd: list[str] = ffmpeg.output(audio, str(audio_out), f="wav", acodec="pcm_s16le").compile()
+    # None: the video's sound is built once, beside the clips.
+    audio_cmd = clip_audio_command(profile, frames, inputs, audio_out) if audio_out is not None else []
     return ClipCommands(
         video=[video_cmd[0], *progress_args(), *video_cmd[1:-1], *video_args, video_cmd[-1]],
-        audio=[audio_cmd[0], *progress_args(), *audio_cmd[1:]],
+        audio=audio_cmd,
         text_files=text.text_files,
         images=text.images,
     )
 
 
-def join_clip_command(segment_list: Path, audio: Path, output: Path) -> list[str]:
-    """Segments joined by stream copy, with the clip's exact-length PCM track beside them."""
+def join_clip_command(segment_list: Path, audio: Path | None, output: Path) -> list[str]:
+    """Segments joined by stream copy, with the clip's exact-length PCM track beside them (if it has one)."""
+    if audio is None:
+        return [
+            "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(segment_list),
+            "-map", "0:v:0", "-c:v", "copy", "-f", "mov", str(output),
+        ]  # fmt: skip
     return [
         "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(segment_list), "-i", str(audio),
         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "pcm_s16le", "-f", "mov", str(output),
     ]  # fmt: skip
 
 
-def concat_list(paths: list[Path]) -> str:
-    """A concat-demuxer list; single quotes in paths are escaped the ffconcat way."""
-    return "ffconcat version 1.0\n" + "".join("file '" + str(p).replace("'", "'\\''") + "'\n" for p in paths)
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "'\\''") + "'"
+
+
+def concat_list(paths: list[Path], frames: list[int] | None = None, fps: int = 0) -> str:
+    """A concat-demuxer list; single quotes in paths are escaped the ffconcat way.
+
+    With `frames`, each entry gets a `duration` line so that every part lasts exactly
+    its frames: containers round their own durations up to whole milliseconds, and the
+    demuxer would otherwise place each part after that rounded end (a late finish,
+    uneven frames and silence at every join). Durations are microseconds, the
+    demuxer's unit, taken as differences of the rounded running total, so no
+    rounding error accumulates at any number of parts.
+    """
+    if frames is not None and (len(frames) != len(paths) or fps <= 0):
+        raise ValueError("concat_list: one frame count per path and a frame rate are needed")
+    lines = ["ffconcat version 1.0\n"]
+    total = 0
+    for n, path in enumerate(paths):
+        lines.append(f"file {_quoted(path)}\n")
+        if frames is not None:
+            start = round(total * 1_000_000 / fps)
+            total += frames[n]
+            lines.append(f"duration {round(total * 1_000_000 / fps) - start}us\n")
+    return "".join(lines)
 
 
 def final_mp4_args(output: Path) -> list[str]:
@@ -250,8 +302,14 @@ def final_mp4_args(output: Path) -> list[str]:
     return ["-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart", "-f", "mp4", str(output)]
 
 
-def concat_command(list_file: Path, output: Path, video_args: list[str] | None) -> list[str]:
-    """Join clips: video by stream copy (or re-encoded when `video_args` is given), AAC once."""
+def concat_command(
+    list_file: Path, output: Path, video_args: list[str] | None, audio_filter: str | None = None
+) -> list[str]:
+    """Join clips: video by stream copy (or re-encoded when `video_args` is given), AAC once.
+
+    The list's `duration` lines place every clip exactly, so audio needs no resampling
+    to close gaps: there are none. `audio_filter` is the loudness stage, when there is one.
+    """
     return [
         "ffmpeg",
         *progress_args(),
@@ -262,7 +320,31 @@ def concat_command(list_file: Path, output: Path, video_args: list[str] | None) 
         "-i",
         str(list_file),
         *(video_args or ["-c:v", "copy"]),
-        "-af",
-        "aresample=async=1:min_hard_comp=0.001:first_pts=0",
+        *(["-af", audio_filter] if audio_filter else []),
         *final_mp4_args(output),
     ]
+
+
+def clip_audio_command(profile: Profile, frames: int, inputs: ClipInputs, output: Path) -> list[str]:
+    """One clip's sound as exact-length PCM: music levelled and ducked under narration, ending in a fade."""
+    compiled: list[str] = ffmpeg.output(
+        _audio_source(profile, frames, inputs), str(output), f="wav", acodec="pcm_s16le"
+    ).compile()
+    return [compiled[0], *progress_args(), *compiled[1:]]
+
+
+def audio_encode_command(list_file: Path, audio_filter: str | None, output: Path) -> list[str]:
+    """The clips' PCM, joined by a timed concat list, through the loudness stage (when given) to AAC."""
+    return [
+        "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(list_file), "-map", "0:a:0",
+        *(["-af", audio_filter] if audio_filter else []), *final_mp4_args(output),
+    ]  # fmt: skip
+
+
+def mux_command(list_file: Path, audio: Path, output: Path, video_args: list[str] | None) -> list[str]:
+    """Join the clips' video (stream copy unless `video_args`) and lay the finished AAC track beside it."""
+    return [
+        "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(list_file), "-i", str(audio),
+        "-map", "0:v:0", "-map", "1:a:0", *(video_args or ["-c:v", "copy"]), "-c:a", "copy",
+        "-movflags", "+faststart", "-f", "mp4", str(output),
+    ]  # fmt: skip

@@ -19,10 +19,12 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class FfmpegError(Exception):
     """ffmpeg exited non-zero; the end of its stderr says why."""
 
-    def __init__(self, returncode: int, stderr_tail: str) -> None:
+    def __init__(self, returncode: int, stderr_tail: str, what: str = "") -> None:
         super().__init__(f"ffmpeg exited with {returncode}: {stderr_tail[-1500:]}")
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+        self.what = what
+        """What ffmpeg was making, when the activity makes several things (a clip's sound): named first."""
 
 
 def _die_with_parent() -> None:

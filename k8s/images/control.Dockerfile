@@ -9,10 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     XDG_CACHE_HOME=/tmp/.cache
 
-# ffmpeg joins the clips (stream copy, AAC encoded once) and ffprobe checks media; validation
-# lays the job's text out with the same fonts as the render workers, so it needs them too.
+# ffmpeg builds the video's sound once (mix, loudness, AAC) and joins the clips by stream copy;
+# ffprobe checks media; espeak-ng speaks again any narration the work store no longer holds;
+# validation lays the job's text out with the same fonts as the render workers, so it needs them too.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core \
+ && apt-get install -y --no-install-recommends ffmpeg espeak-ng fonts-dejavu-core \
       fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
  && rm -rf /var/lib/apt/lists/*
 

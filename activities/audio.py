@@ -1,0 +1,110 @@
+"""build_audio: the whole video's soundtrack, built once while the clips render.
+
+Everything the sound needs (each clip's frame count, music and narration) is known
+once the plan is fitted, so the clips render video only and this activity mixes
+every clip's sound (levelled music ducked under levelled narration, each clip ending
+in a fade), brings the programme to its loudness target with a true-peak limiter
+and encodes AAC: the final step then only muxes, off the critical path of the encode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio import activity
+
+from activities.common import Deps, fetch_asset, scratch, temporal_errors
+from activities.errors import MediaMismatch
+from activities.keeper import Heartbeats, keep_heartbeating, stoppable
+from activities.logs import activity_log
+from activities.media.graphs import (
+    MUSIC_BED_LUFS,
+    ClipInputs,
+    audio_encode_command,
+    clip_audio_command,
+    concat_list,
+)
+from activities.media.loudness import bed_gain_db, measure, measure_file, normalize_filter
+from activities.media.probe import probe
+from activities.media.process import FfmpegError, run_ffmpeg
+from activities.narration import narration_file, narration_key
+from activities.tts import TtsEngine, Voices
+from contracts import names
+from contracts.job import AUDIO_RATE, LOUDNESS_TARGETS
+from contracts.plan import samples_for
+from contracts.records import AudioResult, BuildAudioInput, Loudness
+
+
+class AudioActivities:
+    def __init__(self, deps: Deps, tts: TtsEngine | None = None) -> None:
+        self.deps = deps
+        self.voices = Voices(deps.settings, tts)
+
+    @activity.defn(name=names.BUILD_AUDIO)
+    async def build_audio(self, inp: BuildAudioInput) -> AudioResult:
+        plan = inp.plan
+        log = activity_log(video_id=plan.video_id, clips=len(plan.clips))
+        uri = self.deps.settings.work_uri_for(f"{plan.video_id}/audio.m4a")
+        target = LOUDNESS_TARGETS[inp.loudness]
+        with temporal_errors():
+            async with (
+                keep_heartbeating() as beats,
+                scratch(self.deps.settings, f"{plan.video_id}-audio") as tmp,
+            ):
+                clips = await self._inputs(inp, tmp, beats)
+                cpu = 0.0
+                parts = []
+                for n, (frames, inputs) in enumerate(clips):
+                    beats.stage(f"mixing the sound of clip {n + 1}/{len(clips)}")
+                    parts.append(tmp / f"clip-{n:04d}.wav")
+                    try:
+                        cpu += await run_ffmpeg(clip_audio_command(plan.profile, frames, inputs, parts[-1]))
+                    except FfmpegError as err:
+                        raise FfmpegError(err.returncode, err.stderr_tail, plan.clips[n].label) from err
+                listing = tmp / "clips.ffconcat"
+                listing.write_text(concat_list(parts, [f for f, _ in clips], plan.profile.fps), encoding="utf-8")
+                beats.stage("measuring the programme's loudness")
+                measured = await measure(["-f", "concat", "-safe", "0", "-i", str(listing)])
+                beats.stage("levelling and encoding AAC")
+                out = tmp / "audio.m4a"
+                cpu += await run_ffmpeg(audio_encode_command(listing, normalize_filter(measured, target), out))
+                beats.stage("checking the track")
+                info = await probe(out)
+                planned = samples_for(plan.frames, plan.profile.fps) / AUDIO_RATE
+                if info.audio is None or abs(info.audio.duration_s - planned) > 1 / plan.profile.fps:
+                    found = info.audio.duration_s if info.audio else 0.0
+                    raise MediaMismatch(f"the audio track lasts {found:.6f} s, the plan has {planned:.6f} s")
+                delivered = await measure(measure_file(out))
+                beats.stage("storing the track")
+                await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
+        loudness = Loudness(
+            integrated_lufs=delivered.integrated_lufs,
+            true_peak_dbtp=delivered.true_peak_dbtp,
+            range_lu=delivered.range_lu,
+            target_lufs=target.integrated_lufs,
+            target_true_peak_dbtp=target.true_peak_dbtp,
+        )
+        log.info("audio built", lufs=loudness.integrated_lufs, true_peak=loudness.true_peak_dbtp)
+        return AudioResult(uri=uri, loudness=loudness, cpu_seconds=round(cpu, 3))
+
+    async def _inputs(self, inp: BuildAudioInput, tmp: Path, beats: Heartbeats) -> list[tuple[int, ClipInputs]]:
+        """Each clip's frames and local sound files; an asset used by several clips is fetched once."""
+        assets: dict[str, tuple[Path, float]] = {}
+        clips = []
+        for clip in inp.plan.clips:
+            beats.stage(f"fetching sound for clip {clip.index + 1}/{len(inp.plan.clips)}")
+            spec = clip.spec
+            music, gain = None, 0.0
+            if spec.audio:
+                if spec.audio not in assets:
+                    path = await fetch_asset(self.deps, spec.audio, tmp / f"asset-{len(assets)}", "audio")
+                    assets[spec.audio] = path, await bed_gain_db(path, MUSIC_BED_LUFS)
+                music, gain = assets[spec.audio]
+            narration = None
+            if spec.narration:
+                tts = self.voices.choose(inp.tts_engine, inp.channel)
+                key = clip.narration_key or narration_key(tts.name, inp.voice, inp.speed, spec.narration)
+                stem = tmp / f"narration-{clip.index:04d}"
+                narration = await narration_file(self.deps, tts, key, spec.narration, inp.voice, inp.speed, stem)
+            clips.append((clip.frames, ClipInputs(audio=music, narration=narration, music_gain_db=gain)))
+        return clips

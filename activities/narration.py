@@ -1,0 +1,107 @@
+"""narrate: every clip's narration synthesized before any clip renders.
+
+The plan needs each narration's length to size its clip (a clip grows to hold its
+narration, or the job is refused), so speech is made first, levelled to one speech
+loudness, and stored in the work store under a hash of what produced it (engine,
+voice, speed, text): a retry, the clip render and later videos reuse it.
+"""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+from temporalio import activity
+
+from activities.common import Deps, fetch, scratch, temporal_errors
+from activities.keeper import in_thread, keep_heartbeating, stoppable
+from activities.logs import activity_log
+from activities.media.loudness import Measurement, measure, measure_file, normalize_filter
+from activities.media.process import run_ffmpeg
+from activities.tts import TtsEngine, Voices
+from contracts import names
+from contracts.job import AUDIO_RATE, LoudnessTarget
+from contracts.plan import NarrationTake, canonical_sha256
+from contracts.records import NarrateInput, NarrateResult
+
+SPEECH_LUFS = -18.0
+"""Every narration is levelled to this before mixing, so voices match across clips and videos;
+the programme's own target is met later, with one gain for the whole mix."""
+SPEECH_PEAK_DBTP = -6.5
+"""Peaks this far under speech loudness leave room to raise the programme to -14 LUFS and stay under
+-1.5 dBTP without the final limiter audibly squashing the voice (nor pulling the loudness down)."""
+PROCESSING = "1"
+"""Part of every narration's hash: bump it when the same text would be processed differently."""
+
+
+def narration_key(engine: str, voice: str, speed: float, text: str) -> str:
+    digest = canonical_sha256({"engine": engine, "voice": voice, "speed": speed, "text": text, "v": PROCESSING})
+    return f"narration/{digest[:32]}.wav"
+
+
+def wav_samples(path: Path) -> int:
+    """Samples per channel of a PCM WAV, from its header."""
+    with wave.open(str(path), "rb") as handle:
+        return handle.getnframes()
+
+
+PCM_STEREO = "aformat=sample_fmts=s16:channel_layouts=stereo"
+
+
+def level_command(raw: Path, out: Path, measured: Measurement) -> list[str]:
+    """Speech at SPEECH_LUFS with its peaks kept low, at the programme's rate and layout.
+
+    One static gain from a measurement, not loudnorm's sliding window: that needs
+    three seconds of signal and leaves a short line far too quiet.
+    """
+    levelled = normalize_filter(measured, LoudnessTarget(SPEECH_LUFS, SPEECH_PEAK_DBTP))
+    return [
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-progress", "pipe:1", "-nostats",
+        "-i", str(raw), "-af", f"aresample={AUDIO_RATE},{levelled},{PCM_STEREO}",
+        "-c:a", "pcm_s16le", "-f", "wav", str(out),
+    ]  # fmt: skip
+
+
+async def narration_file(
+    deps: Deps, tts: TtsEngine, key: str, text: str, voice: str, speed: float, stem: Path
+) -> Path | None:
+    """The levelled narration stored under `key`, synthesized and stored first when it is not there yet.
+
+    None when the engine cannot speak it (the clip renders silent).
+    """
+    uri = deps.settings.work_uri_for(key)
+    storage = deps.storages.for_uri(uri)
+    if await in_thread(storage.exists, uri):
+        return await fetch(deps, uri, stem.with_suffix(".wav"))
+    raw = stem.with_suffix(".raw.wav")
+    if not await tts.synthesize(text, voice, speed, raw):
+        return None
+    out = stem.with_suffix(".wav")
+    await run_ffmpeg(level_command(raw, out, await measure(measure_file(raw))))
+    await stoppable(storage.upload, out, uri)
+    return out
+
+
+class NarrationActivities:
+    def __init__(self, deps: Deps, tts: TtsEngine | None = None) -> None:
+        self.deps = deps
+        self.voices = Voices(deps.settings, tts)
+
+    @activity.defn(name=names.NARRATE)
+    async def narrate(self, inp: NarrateInput) -> NarrateResult:
+        log = activity_log(video_id=inp.video_id, narrations=len(inp.lines))
+        takes: list[NarrationTake] = []
+        with temporal_errors():
+            async with (
+                keep_heartbeating() as beats,
+                scratch(self.deps.settings, f"{inp.video_id}-narrate") as tmp,
+            ):
+                tts = self.voices.choose(inp.tts_engine, inp.channel)
+                for n, (index, text) in enumerate(inp.lines):
+                    beats.stage(f"narrating {n + 1}/{len(inp.lines)}")
+                    key = narration_key(tts.name, inp.voice, inp.speed, text)
+                    local = await narration_file(self.deps, tts, key, text, inp.voice, inp.speed, tmp / f"{n:04d}")
+                    if local is not None:
+                        takes.append(NarrationTake(index, key, await in_thread(wav_samples, local)))
+        log.info("narration synthesized", spoken=len(takes), engine=tts.name)
+        return NarrateResult(takes=takes, engine=tts.name)
