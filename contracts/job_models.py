@@ -61,6 +61,7 @@ from contracts.job import (
 )
 from contracts.recipes import RECIPES
 from contracts.voices import TTS_ENGINES
+from contracts.webhooks import BadWebhookUrl, split_url
 
 CLIP_KINDS = ("card", "question", "recipe")
 SCHEMA_ID = "https://render-service.invalid/schema/job.schema.json"
@@ -93,6 +94,16 @@ def _text_check(limit: int, pattern: Any = None, pattern_message: str = "") -> C
         return value
 
     return check
+
+
+def _webhook_check(value: Any) -> str:
+    """A URL that can be sent to as written: a malformed one is refused here, not retried at delivery."""
+    url = _text_check(MAX_URI_CHARS, WEBHOOK_PATTERN, "expected an http:// or https:// URL, got {value!r}")(value)
+    try:
+        split_url(url)
+    except BadWebhookUrl as err:
+        _fail(str(err))
+    return url
 
 
 def Text(limit: int = MAX_TEXT_CHARS, **schema: Any) -> Any:
@@ -374,9 +385,7 @@ class JobIn(_Model):
     output_uri: URI | None = None
     webhook_url: Annotated[
         str | None,
-        PlainValidator(
-            _optional(_text_check(MAX_URI_CHARS, WEBHOOK_PATTERN, "expected an http:// or https:// URL, got {value!r}"))
-        ),
+        PlainValidator(_optional(_webhook_check)),
         WithJsonSchema({"type": ["string", "null"], "pattern": WEBHOOK_PATTERN.pattern}),
     ] = None
     profile: Annotated[ProfileIn, BeforeValidator(lambda value: {} if value is None else value)] = Field(
