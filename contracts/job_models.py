@@ -54,6 +54,7 @@ from contracts.job import (
     JobError,
     Profile,
     brief,
+    check_output_uri,
     check_text,
     check_uri,
     field_key,
@@ -171,6 +172,20 @@ def _uri(value: Any) -> str:
     text: str = _text_check(MAX_URI_CHARS)(value)
     return str(_checked(lambda: check_uri("", text)))
 
+
+def _output_uri(value: Any) -> str:
+    text: str = _text_check(MAX_URI_CHARS)(value)
+    return str(_checked(lambda: check_output_uri("", text)))
+
+
+OutputURI = Annotated[
+    str,
+    PlainValidator(_output_uri),
+    WithJsonSchema(
+        {"type": "string", "maxLength": MAX_URI_CHARS, "pattern": r"^(file:///|s3://[^/]+/.).*\.(mp4|m4v|mov)$"}
+    ),
+]
+"""Where the video is published: a URI whose file name is a video's."""
 
 URI = Annotated[
     str,
@@ -382,7 +397,7 @@ class JobIn(_Model):
     ] = []
     total_questions: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"], "minimum": 0})] = None
     clips: Annotated[list[Clip], BeforeValidator(_items(0, MAX_CLIPS)), Field(max_length=MAX_CLIPS)] = []
-    output_uri: URI | None = None
+    output_uri: OutputURI | None = None
     webhook_url: Annotated[
         str | None,
         PlainValidator(_optional(_webhook_check)),
