@@ -308,6 +308,17 @@ class QuestionClip(_Model):
     audio: URI | None = None
     narration: Text() | None = None  # type: ignore[valid-type]
 
+    @field_validator("answers")
+    @classmethod
+    def _different_answers(cls, answers: list[str]) -> list[str]:
+        """Two equal answers make the question unanswerable, and `correct` given as text ambiguous."""
+        for i, answer in enumerate(answers):
+            if answer in answers[:i]:
+                _fail(
+                    f"answers[{i}] repeats answers[{answers.index(answer)}] ({brief(answer)}); each answer must differ"
+                )
+        return answers
+
     @field_validator("correct", mode="plain")
     @classmethod
     def _correct_answer(cls, value: Any, info: ValidationInfo) -> int:
@@ -355,6 +366,15 @@ class SeedQuestion(_Model):
     correct_answer: Annotated[str, WithJsonSchema({"type": "string", "maxLength": 200})] = Field(
         description="one of answer_a..answer_d, or a letter A-D"
     )
+
+    @field_validator("answer_b", "answer_c", "answer_d")
+    @classmethod
+    def _a_different_answer(cls, value: str, info: ValidationInfo) -> str:
+        """Two equal answers make the question unanswerable, and `correct_answer` ambiguous."""
+        for x in "abc":
+            if f"answer_{x}" != info.field_name and info.data.get(f"answer_{x}") == value:
+                _fail(f"repeats answer_{x} ({brief(value)}); each answer must differ")
+        return value
 
     @field_validator("correct_answer", mode="plain")
     @classmethod
