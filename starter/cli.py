@@ -109,12 +109,24 @@ async def watch(
                 else:
                     shown.show(status)
     except asyncio.CancelledError:
+        ended = await _ended(client, video_id)
+        if ended is not None:  # Ctrl-C as the render ended: its end is the answer
+            return ended
         raise CliError(
             exits.INTERRUPTED,
             f"stopped watching; {video_id} goes on rendering: follow it with `render watch {video_id}`, "
             f"stop it with `render cancel {video_id}`",
         ) from None
     return status
+
+
+async def _ended(client: RenderClient, video_id: str) -> VideoStatus | None:
+    """The render's status if it has closed, asked once and briefly; None if it runs or nobody answers."""
+    try:
+        status = await asyncio.wait_for(client.status(video_id, check_workers=False), timeout=5)
+    except (TimeoutError, RPCError):
+        return None
+    return status if status.closed else None
 
 
 def print_result(client: RenderClient, status: VideoStatus, *, as_json: bool = False) -> int:
@@ -218,7 +230,8 @@ async def result(args: argparse.Namespace, client: RenderClient) -> int:
     try:
         record = result_record(await client.result(args.video_id))
     except WorkflowFailureError as err:
-        raise CliError(exits.RENDER_FAILED, f"{args.video_id} failed: {failure_text(err)}") from None
+        state = (await client.status(args.video_id, check_workers=False)).state  # canceled, invalid, timed out…
+        raise CliError(exits.RENDER_FAILED, f"{args.video_id} {state}: {failure_text(err)}") from None
     print(dumps(record))
     return exits.OK
 
