@@ -301,3 +301,13 @@ async def test_ffmpeg_never_sees_a_second_image_hidden_after_the_first(tmp_path:
         assert frame.size == (320, 180)
         shade = frame.convert("L").getpixel((160, 90))
     assert isinstance(shade, int) and abs(shade - 40) < 8, shade
+
+
+async def test_a_16_bit_grey_image_keeps_its_shade(tmp_path: Path) -> None:
+    """Pillow scales 16-bit grey to 8 bits as ffmpeg did, rather than clipping it to white."""
+    source = tmp_path / "deep.png"
+    Image.new("I;16", (64, 48), 40000).save(source)
+    out = await frame_sized(source, Profile(160, 90, 30), "#000000", tmp_path / "frame.png")
+    with Image.open(out) as frame:
+        shade = frame.convert("L").getpixel((80, 45))
+    assert isinstance(shade, int) and abs(shade - 40000 // 257) <= 2, shade

@@ -59,7 +59,10 @@ def _fit(path: Path, size: tuple[int, int], background: str, dest: Path) -> None
     with Image.open(path) as image:
         image.load()  # the first image only, at the size its header declared (and the cap allowed)
         alpha = "A" in image.getbands() or "transparency" in image.info
-        picture = image.convert("RGBA" if alpha else "RGB")
+        source: Image.Image = image
+        if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
+            source = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+        picture = source.convert("RGBA" if alpha else "RGB")
     fitted = ImageOps.contain(picture, size, Image.Resampling.BICUBIC)
     canvas = Image.new(picture.mode, size, "#" + background.lstrip("#"))
     canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
