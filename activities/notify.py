@@ -27,40 +27,20 @@ from temporalio.exceptions import ApplicationError
 from activities.logs import activity_log
 from contracts import names
 from contracts.records import WebhookInput
-from contracts.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+from contracts.webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    BadWebhookUrl,
+    checked_url,
+    forbidden_address,
+    signature,
+)
 
 __all__ = ["SIGNATURE_HEADER", "NotifyActivities", "WebhookPolicy", "forbidden_address", "signature"]
 
 RETRYABLE_STATUS = {408, 425, 429}
 TIMEOUT_SECONDS = 20.0
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-NOT_PUBLIC = [
-    ipaddress.ip_network(net)
-    for net in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-        "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-        "192.88.99.0/24", "::/96", "::ffff:0:0:0/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "fec0::/10",
-        "ff00::/8",
-    )
-]  # fmt: skip
-"""Beyond what `is_global` already refuses, spelled out: private, CGNAT, loopback, link-local
-(169.254.169.254 and fd00:ec2::254 are the cloud metadata services), multicast, unspecified, and
-IPv6 forms that carry an IPv4 address (IPv4-compatible, IPv4-translated, local NAT64)."""
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def forbidden_address(ip: Address, *, allow_loopback: bool = False) -> bool:
-    """Whether `ip` is anything but a public unicast address (IPv4 inside IPv6 is judged as IPv4)."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (
-            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None
-        )  # fmt: skip
-        if embedded is not None:
-            return forbidden_address(embedded, allow_loopback=allow_loopback)
-    if allow_loopback and ip.is_loopback:
-        return False
-    return not ip.is_global or ip.is_multicast or any(ip in net for net in NOT_PUBLIC if net.version == ip.version)
 
 
 @dataclass(frozen=True)
@@ -83,20 +63,10 @@ class Unreachable(Exception):
 
 def target(url: str, policy: WebhookPolicy) -> tuple[str, str, int, str]:
     """(scheme, host, port, request path) of a URL a webhook may go to, or Refused."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not host:
-        raise Refused("is not an http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        raise Refused("must not carry credentials")
-    if policy.hosts and host not in policy.hosts:
-        raise Refused(f"host {host!r} is not on this farm's list of webhook hosts")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise Refused("has an invalid port") from None
-    path = parts.path or "/"
-    return parts.scheme, host, port, path + (f"?{parts.query}" if parts.query else "")
+        return checked_url(url, policy.hosts, allow_loopback=policy.allow_loopback)
+    except BadWebhookUrl as err:
+        raise Refused(str(err)) from None
 
 
 def checked_address(host: str, port: int, policy: WebhookPolicy) -> str:
@@ -188,5 +158,8 @@ class NotifyActivities:
 
 def _shown(url: str) -> str:
     """The URL as failures show it: scheme and host only (no path, query or credentials)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}"
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or '?'}"
+    except ValueError:
+        return "(malformed URL)"

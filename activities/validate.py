@@ -20,11 +20,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.media.fit import text_problems
 from activities.media.layers import Fonts
+from activities.notify import WebhookPolicy
 from contracts import names
 from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
+from contracts.webhooks import BadWebhookUrl, checked_url
 from runtime.settings import RenderEnv, load
 
 UNHASHED = ("priority",)
@@ -53,9 +55,21 @@ def text_fonts() -> Fonts:
     return Fonts(Path(env.font), Path(env.font_bold))
 
 
-def checked_job(raw: Any, fonts: Fonts, budget: Budget | None = None) -> Job:
+def checked_webhook(job: Job, policy: WebhookPolicy) -> None:
+    """Refuse a webhook URL the farm's policy refuses without a lookup (a host written as an internal
+    address, a host off the list): the tenant hears it now, not from a notice that is never sent."""
+    if job.webhook_url:
+        try:
+            checked_url(job.webhook_url, policy.hosts, allow_loopback=policy.allow_loopback)
+        except BadWebhookUrl as err:
+            raise JobError("webhook_url", str(err)) from None
+
+
+def checked_job(raw: Any, fonts: Fonts, budget: Budget | None = None, webhooks: WebhookPolicy | None = None) -> Job:
     """The job, with its text checked against the fonts and the frame: a JobError names every field at fault."""
     job = parse_job(raw, budget)
+    if webhooks is not None:
+        checked_webhook(job, webhooks)
     problems = text_problems(raw, job, fonts)
     if problems:
         raise JobError.listing(problems)
@@ -66,14 +80,15 @@ class ValidateActivities:
     """Validation with the worker's budget and fonts: a job over the budget, or text that cannot be drawn
     or cannot fit, is refused here, naming the field and the limit."""
 
-    def __init__(self, budget: Budget) -> None:
+    def __init__(self, budget: Budget, webhooks: WebhookPolicy | None = None) -> None:
         self.budget = budget
+        self.webhooks = webhooks or WebhookPolicy()
 
     @activity.defn(name=names.VALIDATE_JOB)
     async def validate_job(self, raw_job: RawValue) -> ValidatedJob:
         try:
             payload = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
-            job = await asyncio.to_thread(checked_job, payload, text_fonts(), self.budget)
+            job = await asyncio.to_thread(checked_job, payload, text_fonts(), self.budget, self.webhooks)
         except JobError as err:
             raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
         return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))

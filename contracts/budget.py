@@ -1,4 +1,4 @@
-"""What one job may cost the farm: frames x pixels per job, render time per clip, pixels per image.
+"""What one job may cost the farm: frames x pixels and render time per job, render time per clip, pixels per image.
 
 A job is refused at validation, naming the limit, when it would hold render slots for
 longer than any clip attempt is allowed to run, or when its frames x pixels exceed the
@@ -29,7 +29,8 @@ reports nothing for its stall limit (120 s) is killed as hung."""
 
 @dataclass(frozen=True)
 class Budget:
-    """The limits a worker enforces (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS)."""
+    """The limits a worker enforces (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS,
+    RENDER_JOB_RENDER_SECONDS)."""
 
     job_gigapixels: float = 1000.0
     """Frames x width x height of a whole job, in units of 10^9: about an hour of 4K at 30 fps."""
@@ -37,6 +38,9 @@ class Budget:
     """A clip's render time at the slowest expected rate."""
     image_megapixels: float = 36.0
     """An image asset's width x height, read from its header before anything decodes it."""
+    job_render_seconds: float = 86400.0
+    """A whole job's render time at the slowest expected rate: many clips, each under the per-clip
+    bound, may still hold the farm for days."""
 
 
 def frame_seconds(spec: ClipSpec, profile: Profile) -> float:
@@ -94,4 +98,14 @@ def budget_problems(
             f"of {budget.job_gigapixels:g} gigapixels",
         )
         problems.insert(0, whole)
+    elif not problems:
+        seconds = sum(clip_seconds(spec, frames, profile) for _, spec, frames in clips)
+        if seconds > budget.job_render_seconds:
+            problems.append(
+                (
+                    "clips",
+                    f"the job's {total} frames of {size} may take {seconds:.0f} s to render; "
+                    f"the per-job limit is {budget.job_render_seconds:g} s",
+                )
+            )
     return problems

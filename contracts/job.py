@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -212,6 +213,23 @@ def check_uri(name: str, value: str) -> str:
             raise JobError(name, f"contains control character U+{ord(bad.group()):04X}")
         if any(part in ("..", ".") for part in form.split("/")):
             raise JobError(name, "must not contain '.' or '..' path segments")
+    return value
+
+
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov")
+"""What an output may be named: the containers the service writes (MP4 and QuickTime)."""
+MAX_OUTPUT_NAME_BYTES = 200
+"""Longest output file name: 255 bytes on common file systems, less room for the publishing temp name."""
+
+
+def check_output_uri(name: str, value: str) -> str:
+    """A URI a video can be published at: a video file name, short enough to publish beside a temp name."""
+    check_uri(name, value)
+    leaf = PurePosixPath(value.split("://", 1)[-1]).name
+    if not leaf.endswith(OUTPUT_SUFFIXES):
+        raise JobError(name, f"{value[:200]} must end in .mp4, .m4v or .mov")
+    if len(leaf.encode()) > MAX_OUTPUT_NAME_BYTES:
+        raise JobError(name, f"the file name is {len(leaf.encode())} bytes long; at most {MAX_OUTPUT_NAME_BYTES}")
     return value
 
 

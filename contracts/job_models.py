@@ -56,6 +56,7 @@ from contracts.job import (
     JobError,
     Profile,
     brief,
+    check_output_uri,
     check_text,
     check_uri,
     field_key,
@@ -63,6 +64,7 @@ from contracts.job import (
 )
 from contracts.recipes import RECIPES
 from contracts.voices import TTS_ENGINES
+from contracts.webhooks import BadWebhookUrl, split_url
 
 CLIP_KINDS = ("card", "question", "recipe")
 SCHEMA_ID = "https://render-service.invalid/schema/job.schema.json"
@@ -95,6 +97,16 @@ def _text_check(limit: int, pattern: Any = None, pattern_message: str = "") -> C
         return value
 
     return check
+
+
+def _webhook_check(value: Any) -> str:
+    """A URL that can be sent to as written: a malformed one is refused here, not retried at delivery."""
+    url = _text_check(MAX_URI_CHARS, WEBHOOK_PATTERN, "expected an http:// or https:// URL, got {value!r}")(value)
+    try:
+        split_url(url)
+    except BadWebhookUrl as err:
+        _fail(str(err))
+    return url
 
 
 def Text(limit: int = MAX_TEXT_CHARS, **schema: Any) -> Any:
@@ -174,6 +186,20 @@ def _uri(value: Any) -> str:
     text: str = _text_check(MAX_URI_CHARS)(value)
     return str(_checked(lambda: check_uri("", text)))
 
+
+def _output_uri(value: Any) -> str:
+    text: str = _text_check(MAX_URI_CHARS)(value)
+    return str(_checked(lambda: check_output_uri("", text)))
+
+
+OutputURI = Annotated[
+    str,
+    PlainValidator(_output_uri),
+    WithJsonSchema(
+        {"type": "string", "maxLength": MAX_URI_CHARS, "pattern": r"^(file:///|s3://[^/]+/.).*\.(mp4|m4v|mov)$"}
+    ),
+]
+"""Where the video is published: a URI whose file name is a video's."""
 
 URI = Annotated[
     str,
@@ -296,6 +322,17 @@ class QuestionClip(_Model):
     audio: URI | None = None
     narration: Text() | None = None  # type: ignore[valid-type]
 
+    @field_validator("answers")
+    @classmethod
+    def _different_answers(cls, answers: list[str]) -> list[str]:
+        """Two equal answers make the question unanswerable, and `correct` given as text ambiguous."""
+        for i, answer in enumerate(answers):
+            if answer in answers[:i]:
+                _fail(
+                    f"answers[{i}] repeats answers[{answers.index(answer)}] ({brief(answer)}); each answer must differ"
+                )
+        return answers
+
     @field_validator("correct", mode="plain")
     @classmethod
     def _correct_answer(cls, value: Any, info: ValidationInfo) -> int:
@@ -344,6 +381,15 @@ class SeedQuestion(_Model):
         description="one of answer_a..answer_d, or a letter A-D"
     )
 
+    @field_validator("answer_b", "answer_c", "answer_d")
+    @classmethod
+    def _a_different_answer(cls, value: str, info: ValidationInfo) -> str:
+        """Two equal answers make the question unanswerable, and `correct_answer` ambiguous."""
+        for x in "abc":
+            if f"answer_{x}" != info.field_name and info.data.get(f"answer_{x}") == value:
+                _fail(f"repeats answer_{x} ({brief(value)}); each answer must differ")
+        return value
+
     @field_validator("correct_answer", mode="plain")
     @classmethod
     def _one_of_the_answers(cls, value: Any, info: ValidationInfo) -> str:
@@ -385,12 +431,10 @@ class JobIn(_Model):
     ] = []
     total_questions: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"], "minimum": 0})] = None
     clips: Annotated[list[Clip], BeforeValidator(_items(0, MAX_CLIPS)), Field(max_length=MAX_CLIPS)] = []
-    output_uri: URI | None = None
+    output_uri: OutputURI | None = None
     webhook_url: Annotated[
         str | None,
-        PlainValidator(
-            _optional(_text_check(MAX_URI_CHARS, WEBHOOK_PATTERN, "expected an http:// or https:// URL, got {value!r}"))
-        ),
+        PlainValidator(_optional(_webhook_check)),
         WithJsonSchema({"type": ["string", "null"], "pattern": WEBHOOK_PATTERN.pattern}),
     ] = None
     profile: Annotated[ProfileIn, BeforeValidator(lambda value: {} if value is None else value)] = Field(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -96,8 +97,18 @@ def clip_label(spec: ClipSpec, index: int, total: int) -> str:
     return f'{head} · card "{_shorten(first)}" · {spec.duration:g} s'
 
 
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Characters that reorder the text around them: in a label an operator reads (CLI, Web UI), a
+tenant's U+202E could make 'exe.png' read as 'gnp.exe'."""
+
+
+def shown(text: str) -> str:
+    """`text` with bidi controls written as escapes (\\u202e), so it reads in the order it is stored."""
+    return BIDI_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def _shorten(text: str, limit: int = 40) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(shown(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

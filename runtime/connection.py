@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
@@ -23,6 +24,19 @@ from temporalio.service import TLSConfig
 from runtime.settings import SettingsError, TemporalEnv, load
 
 DEFAULT_ADDRESS = "localhost:7233"
+
+
+def checked_address(address: str) -> str:
+    """`address` if it reads as HOST:PORT, else SettingsError naming TEMPORAL_ADDRESS (not a connection
+    failure: no server could ever answer there)."""
+    try:
+        parts = urlsplit("//" + address)
+        host, port = parts.hostname, parts.port
+    except ValueError as err:
+        raise SettingsError("TEMPORAL_ADDRESS", f"{address!r} is not HOST:PORT ({err})") from None
+    if not host or port is None or any(c.isspace() for c in address) or parts.path or parts.query:
+        raise SettingsError("TEMPORAL_ADDRESS", f"{address!r} is not HOST:PORT")
+    return address
 
 
 class Unreachable(RuntimeError):
@@ -60,7 +74,7 @@ class TemporalTarget:
             variable = "TEMPORAL_PROFILE" if profile_name and "profile" in text.lower() else "TEMPORAL_CONFIG_FILE"
             raise SettingsError(variable, f"cannot use {config_file or 'the Temporal configuration'}: {text}") from None
         return cls(
-            address=connect.get("target_host") or DEFAULT_ADDRESS,
+            address=checked_address(connect.get("target_host") or DEFAULT_ADDRESS),
             namespace=connect.get("namespace") or "default",
             api_key=connect.get("api_key"),
             tls=connect.get("tls", False),

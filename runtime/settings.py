@@ -111,7 +111,8 @@ class _Mapping(PydanticBaseSettingsSource):
 class EnvModel(BaseSettings):
     """A group of variables sharing a prefix; read it with `load`."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+    """No number is infinite or NaN: an endless budget overflows what it is compared against."""
 
     @classmethod
     def settings_customise_sources(
@@ -230,6 +231,7 @@ class RenderEnv(EnvModel):
     job_gigapixels: Annotated[float, Field(gt=0)] = 1000.0
     clip_render_seconds: Annotated[float, Field(gt=0)] = 3600.0
     image_megapixels: Annotated[float, Field(gt=0)] = 36.0
+    job_render_seconds: Annotated[float, Field(gt=0)] = 86400.0
     webhooks: bool = True
     """Whether control workers deliver webhooks; while on, RENDER_WEBHOOK_SECRET must be set."""
     webhook_hosts: str = ""
@@ -250,8 +252,9 @@ class RenderEnv(EnvModel):
         return value
 
     def budget(self) -> Budget:
-        """What one job may cost (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS)."""
-        return Budget(self.job_gigapixels, self.clip_render_seconds, self.image_megapixels)
+        """What one job may cost (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS,
+        RENDER_JOB_RENDER_SECONDS)."""
+        return Budget(self.job_gigapixels, self.clip_render_seconds, self.image_megapixels, self.job_render_seconds)
 
     def settings_fields(self) -> dict[str, Any]:
         """Keyword arguments of `activities.settings.Settings`."""

@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.job import JobError, parse_job
 from starter.client import ChannelFull, JobRefused, RenderClient
+from starter.files import UnreadableJob, job_lines, read_job_text
 
 Outcome = Literal["started", "skipped", "refused", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("started", "skipped", "refused", "failed")
@@ -64,20 +65,26 @@ def read_batch(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
     if path.is_dir():
         for file in sorted(path.glob("*.json")):
             try:
-                yield str(file), _job(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, ValueError) as err:
+                yield str(file), _job(read_job_text(file))
+            except ValueError as err:
                 yield str(file), f"cannot read the job: {err}"
         return
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
+        lines = job_lines(path)
+    except UnreadableJob as err:
         raise BatchError(f"cannot read batch {path}: {err}") from None
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                yield f"{path}:{number}", _job(line)
-            except ValueError as err:
-                yield f"{path}:{number}", f"cannot read the job: {err}"
+    for number, line in lines:
+        yield from _line(path, number, line)
+
+
+def _line(path: Path, number: int, line: str | UnreadableJob) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    if isinstance(line, UnreadableJob):
+        yield f"{path}:{number}", f"cannot read the job: {line}"
+    elif line.strip():
+        try:
+            yield f"{path}:{number}", _job(line)
+        except ValueError as err:
+            yield f"{path}:{number}", f"cannot read the job: {err}"
 
 
 def _job(text: str) -> dict[str, Any]:

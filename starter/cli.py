@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import sys
@@ -38,6 +39,7 @@ from starter.client import (
     failure_text,
 )
 from starter.exits import CliError
+from starter.files import read_job_text
 from starter.present import (
     dumps,
     money,
@@ -107,12 +109,24 @@ async def watch(
                 else:
                     shown.show(status)
     except asyncio.CancelledError:
+        ended = await _ended(client, video_id)
+        if ended is not None:  # Ctrl-C as the render ended: its end is the answer
+            return ended
         raise CliError(
             exits.INTERRUPTED,
             f"stopped watching; {video_id} goes on rendering: follow it with `render watch {video_id}`, "
             f"stop it with `render cancel {video_id}`",
         ) from None
     return status
+
+
+async def _ended(client: RenderClient, video_id: str) -> VideoStatus | None:
+    """The render's status if it has closed, asked once and briefly; None if it runs or nobody answers."""
+    try:
+        status = await asyncio.wait_for(client.status(video_id, check_workers=False), timeout=5)
+    except (TimeoutError, RPCError):
+        return None
+    return status if status.closed else None
 
 
 def print_result(client: RenderClient, status: VideoStatus, *, as_json: bool = False) -> int:
@@ -133,8 +147,8 @@ def print_result(client: RenderClient, status: VideoStatus, *, as_json: bool = F
 
 def load_job(path: str) -> dict[str, Any]:
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+        raw = json.loads(read_job_text(Path(path)))
+    except ValueError as err:
         raise CliError(exits.BAD_INPUT, f"cannot read job {path}: {err}") from None
     if not isinstance(raw, dict):
         raise CliError(exits.BAD_INPUT, f"job {path}: expected a JSON object")
@@ -216,7 +230,8 @@ async def result(args: argparse.Namespace, client: RenderClient) -> int:
     try:
         record = result_record(await client.result(args.video_id))
     except WorkflowFailureError as err:
-        raise CliError(exits.RENDER_FAILED, f"{args.video_id} failed: {failure_text(err)}") from None
+        state = (await client.status(args.video_id, check_workers=False)).state  # canceled, invalid, timed out…
+        raise CliError(exits.RENDER_FAILED, f"{args.video_id} {state}: {failure_text(err)}") from None
     print(dumps(record))
     return exits.OK
 
@@ -320,6 +335,16 @@ def one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
+def unwritable(err: BaseException) -> int | None:
+    """OUTPUT_FAILED, said in one line, when `err` is the output failing to write (a full disk,
+    /dev/full): the command did not print what it says it did."""
+    if not isinstance(err, OSError) or err.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+        return None
+    quiet_stdout()
+    print(f"render: cannot write the output: {err.strerror or err}", file=sys.stderr)
+    return exits.OUTPUT_FAILED
+
+
 def quiet_stdout() -> None:
     """After a broken pipe: point stdout at /dev/null so the final flush cannot fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -346,11 +371,14 @@ def main(argv: list[str] | None = None) -> None:
         print("render: interrupted", file=sys.stderr)
         code = exits.INTERRUPTED
     except Exception as err:  # one line, not a traceback
-        print(f"render: unexpected {type(err).__name__}: {one_line(err)}", file=sys.stderr)
-        code = exits.UNEXPECTED
+        code = unwritable(err) or exits.UNEXPECTED
+        if code == exits.UNEXPECTED:
+            print(f"render: unexpected {type(err).__name__}: {one_line(err)}", file=sys.stderr)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         quiet_stdout()
         code = exits.BROKEN_PIPE
+    except OSError as err:
+        code = unwritable(err) or exits.UNEXPECTED
     exit_now(code)

@@ -284,6 +284,8 @@ class RenderClient:
             status.clips_done = status.clips_total = len(result.clips)
             status.frames_done = status.frames_total = result.frames
             return status
+        if state == "failed" and await self._refused(video_id, None):
+            state = status.state = "invalid"  # the workflow refused the job: nothing was rendered
         if state != "running":
             status.stage = state
             status.error = await self._failure(handle)

@@ -21,6 +21,8 @@ INTERRUPTED = 130
 """Ctrl-C: the command stopped; a started render goes on."""
 BROKEN_PIPE = 141
 """Whoever read the output stopped reading (`render list | head`), as for SIGPIPE."""
+OUTPUT_FAILED = 74
+"""The output could not be written (a full disk, /dev/full), as sysexits' EX_IOERR."""
 UNEXPECTED = 70
 """A fault in the CLI itself or an answer from Temporal it does not know."""
 

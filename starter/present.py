@@ -14,6 +14,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.cells import cell_len
+
+from contracts.plan import shown
 from contracts.records import VideoResult
 from starter.client import Poller, VideoStatus, VideoSummary, worker_command
 
@@ -119,15 +122,18 @@ def status_lines(status: VideoStatus) -> list[str]:
 
 
 def summary_lines(videos: list[VideoSummary]) -> list[str]:
-    """`render list` for people: a table, newest first."""
+    """`render list` for people: a table, newest first, padded by display width (a CJK character is two columns)."""
     rows = [("STARTED (UTC)", "STATE", "CHANNEL", "CLIPS", "COST USD", "VIDEO ID")]
     for v in videos:
         started = v.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if v.started_at else "-"
         cost = money(v.cost_usd) if v.cost_usd is not None else "-"
         clips = str(v.clips) if v.clips is not None else "-"
-        rows.append((started, v.state, v.channel or "-", clips, cost, v.video_id))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows]
+        rows.append((started, v.state, shown(v.channel or "-"), clips, cost, v.video_id))
+    widths = [max(cell_len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join(cell + " " * (w - cell_len(cell)) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in rows
+    ]
 
 
 def _iso(value: datetime | None) -> str | None:

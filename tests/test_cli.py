@@ -27,6 +27,7 @@ from activities.storage import file_path
 from contracts import names
 from devtools.local import free_port
 from starter import RenderClient
+from starter.cli import watch
 from starter.exits import (
     BAD_INPUT,
     BAD_QUERY,
@@ -273,7 +274,31 @@ async def test_list_tells_an_invalid_job_from_a_failed_render(address: str, clie
     run = await render(address, "list", "--json", "--query", f"WorkflowId = '{video_id}'")
     assert [v["state"] for v in json.loads(run.out)] == ["invalid"]
     run = await render(address, "status", video_id)
-    assert run.code == 0 and run.out.startswith(f"{video_id}  failed")
+    assert run.code == 0 and run.out.startswith(f"{video_id}  invalid"), run.out
+    run = await render(address, "result", video_id)
+    assert run.code == RENDER_FAILED and run.line.startswith(f"render: {video_id} invalid: "), run.err
+
+
+async def test_result_of_a_canceled_render_says_canceled(address: str, client: Client, tmp_path: Path) -> None:
+    video_id = f"cli-canceled-{uuid.uuid4().hex[:6]}"
+    job = write_job(tmp_path, small_job(video_id, gpu_class="a100"))  # nobody serves a100: it waits
+    assert (await render(address, "submit", job, "--allow-no-worker")).code == 0
+    assert (await render(address, "cancel", video_id)).code == 0
+    run = await render(address, "result", video_id)
+    assert run.code == RENDER_FAILED and run.line.startswith(f"render: {video_id} canceled"), run.err
+
+
+async def test_ctrl_c_as_the_render_ends_reports_the_end(client: Client) -> None:
+    """Ctrl-C landing once the render has ended, before the watch saw it close: the end is reported,
+    not 'goes on rendering'."""
+    renders = RenderClient(client)
+    video_id = f"cli-ending-{uuid.uuid4().hex[:6]}"
+    await renders.submit(small_job(video_id))
+    watching = asyncio.create_task(watch(renders, video_id, json_lines=True))
+    await asyncio.wait_for(client.get_workflow_handle(video_id).result(), timeout=120)
+    watching.cancel()  # as asyncio.run does on SIGINT
+    status = await watching
+    assert status.state == "completed"
 
 
 async def test_a_failed_render_says_how_far_it_got_and_why(address: str, failed: str) -> None:

@@ -133,7 +133,10 @@ async def test_a_file_no_render_published_is_never_overwritten(client: Client, s
 async def test_an_impossible_output_name_fails_at_once_naming_the_field(client: Client, settings: Settings) -> None:
     video_id = unique("long-name")
     output = f"{settings.output_roots[0]}/{'n' * 240}.mp4"
-    await RenderClient(client).submit(small_job(video_id, output_uri=output))
+    with pytest.raises(JobRefused, match="output_uri: the file name is 244 bytes"):
+        await RenderClient(client).submit(small_job(video_id, output_uri=output))
+    await client.start_workflow(names.WORKFLOW_NAME, small_job(video_id, output_uri=output), id=video_id,
+                                task_queue=names.CONTROL_QUEUE)  # fmt: skip
     error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.message.startswith("output_uri: the file name is 244 bytes")
     assert names.RENDER_CLIP not in await scheduled(client, video_id)

@@ -167,3 +167,14 @@ def test_bad_jobs_name_the_field(raw: Any, field: str, message: str) -> None:
     assert caught.value.field == field
     assert message in caught.value.message
     assert str(caught.value).startswith(f"{field}: ")
+
+
+def test_a_question_with_the_same_answer_twice_is_refused_naming_the_field() -> None:
+    clip = {"kind": "question", "question": "Q?", "answers": ["a", "a", "b", "c"], "correct": "a"}
+    with pytest.raises(JobError) as err:
+        parse_job({"video_id": "v", "clips": [clip]})
+    assert err.value.field == "clips[0].answers" and "answers[1] repeats answers[0]" in err.value.message
+    seed = {"question": "Q?", "answer_a": "x", "answer_b": "y", "answer_c": "x", "answer_d": "z", "correct_answer": "y"}
+    with pytest.raises(JobError) as err:
+        parse_job({"video_id": "v", "questions": [seed]})
+    assert err.value.field == "questions[0].answer_c" and "repeats answer_a" in err.value.message

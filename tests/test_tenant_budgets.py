@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from activities.common import Deps, fetch_asset
 from activities.errors import BadAsset
-from activities.media.images import frame_sized
+from activities.media.images import check_image_pixels, frame_sized
 from activities.settings import Settings, file_uri
 from activities.storage import StorageError, confine, file_path
 from contracts import names
@@ -257,3 +257,57 @@ def test_each_module_that_reads_the_budget_imports_first(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
     assert done.returncode == 0, done.stderr[-500:]
+
+
+@pytest.mark.parametrize("variable", ["RENDER_JOB_GIGAPIXELS", "RENDER_CLIP_RENDER_SECONDS",
+                                      "RENDER_IMAGE_MEGAPIXELS", "RENDER_JOB_RENDER_SECONDS"])  # fmt: skip
+@pytest.mark.parametrize("value", ["inf", "Infinity", "nan"])
+def test_a_budget_is_never_infinite(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{variable}: must be a number > 0, got '{value}'$"):
+        load(RenderEnv, {variable: value})
+
+
+def test_many_costly_clips_are_refused_naming_the_per_job_render_time() -> None:
+    """Each clip under the per-clip bound, 500 of them: hundreds of render-hours, refused for the job."""
+    clips = [deep_zoom(15.8, 8192) for _ in range(500)]
+    with pytest.raises(JobError) as err:
+        parse_job(job("many-deep", clips, 1280, 720, 10), Budget())
+    assert err.value.field == "clips"
+    assert "the per-job limit is 86400 s" in str(err.value)
+    few = [deep_zoom(15.8, 8192) for _ in range(10)]
+    assert parse_job(job("few-deep", few, 1280, 720, 10), Budget()).clips
+    with pytest.raises(JobError, match="the per-job limit is 3600 s"):
+        parse_job(job("few-deep", few, 1280, 720, 10), Budget(job_render_seconds=3600))
+
+
+def test_the_job_render_time_is_configured_by_settings() -> None:
+    assert load(RenderEnv, {"RENDER_JOB_RENDER_SECONDS": "7200"}).budget().job_render_seconds == 7200.0
+
+
+def stacked_jpeg(path: Path, small: int, large: int) -> Path:
+    """A dark small JPEG followed directly by a light large one: the header says `small`."""
+    for size, shade, name in ((small, 40, "a.jpg"), (large, 220, "b.jpg")):
+        Image.new("L", (size, size), shade).save(path.parent / name, quality=90)
+    path.write_bytes((path.parent / "a.jpg").read_bytes() + (path.parent / "b.jpg").read_bytes())
+    return path
+
+
+async def test_ffmpeg_never_sees_a_second_image_hidden_after_the_first(tmp_path: Path) -> None:
+    """Only what Pillow decoded at the header's size reaches ffmpeg: the frame is the first image's."""
+    source = stacked_jpeg(tmp_path / "stacked.jpg", 64, 3000)
+    assert check_image_pixels(source, "stacked", 1.0) == (64, 64)
+    out = await frame_sized(source, Profile(320, 180, 30), "#000000", tmp_path / "frame.png")
+    with Image.open(out) as frame:
+        assert frame.size == (320, 180)
+        shade = frame.convert("L").getpixel((160, 90))
+    assert isinstance(shade, int) and abs(shade - 40) < 8, shade
+
+
+async def test_a_16_bit_grey_image_keeps_its_shade(tmp_path: Path) -> None:
+    """Pillow scales 16-bit grey to 8 bits as ffmpeg did, rather than clipping it to white."""
+    source = tmp_path / "deep.png"
+    Image.new("I;16", (64, 48), 40000).save(source)
+    out = await frame_sized(source, Profile(160, 90, 30), "#000000", tmp_path / "frame.png")
+    with Image.open(out) as frame:
+        shade = frame.convert("L").getpixel((80, 45))
+    assert isinstance(shade, int) and abs(shade - 40000 // 257) <= 2, shade

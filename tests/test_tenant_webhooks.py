@@ -21,6 +21,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities, WebhookPolicy, forbidden_address
 from activities.settings import Settings
+from activities.validate import checked_webhook
+from contracts.job import JobError, parse_job
 from contracts.records import WebhookInput
 from contracts.webhooks import WebhookRejected, signature, verify
 from devtools.local import free_port
@@ -193,3 +195,51 @@ def test_a_control_worker_with_webhooks_refuses_to_start_without_a_secret(settin
     assert done.returncode == 2
     said = [line for line in (done.stdout + done.stderr).splitlines() if "RENDER_WEBHOOK_SECRET" in line]
     assert len(said) == 1 and "set it, or RENDER_WEBHOOKS=false" in said[0]
+
+
+def webhook_job(url: str) -> dict[str, Any]:
+    return {"video_id": "hooked", "clips": [{"kind": "card", "duration": 1}], "webhook_url": url}
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("http://[::1/", "is not a valid URL"), ("http://example.com/ü", "must be ASCII"),
+     ("http://exämple.com/", "must be ASCII"), ("http://:80/", "has no host"),
+     ("http://a:b@example.com/", "must not carry credentials"), ("http://a@example.com/", "must not carry credentials"),
+     ("http://example.com:99999/", "Port out of range"), ("http://example.com:0/", "port"),
+     ("http://[fe80::1%25lo]/", "zone"), ("http://exa mple.com/", "expected an http:// or https:// URL"),
+     ("http://-bad-.example.com/", "is not a valid host name")],
+)  # fmt: skip
+def test_a_malformed_webhook_url_is_refused_naming_the_field(url: str, reason: str) -> None:
+    with pytest.raises(JobError) as err:
+        parse_job(webhook_job(url))
+    assert err.value.field == "webhook_url" and reason in err.value.message, err.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://127.1:8080/", "http://[::1]/",
+     "http://169.254.169.254/latest/", "http://[::ffff:a9fe:a9fe]/", "http://10.0.0.1:7233/"],
+)  # fmt: skip
+def test_a_literal_internal_address_is_refused_at_validation(url: str) -> None:
+    assert parse_job(webhook_job(url)).webhook_url == url  # the contract alone cannot know the farm's policy
+    with pytest.raises(JobError) as err:
+        checked_webhook(parse_job(webhook_job(url)), WebhookPolicy())
+    assert err.value.field == "webhook_url" and "is not a public address" in err.value.message
+    if "127" in url or "::1" in url or "0x7f" in url:
+        checked_webhook(parse_job(webhook_job(url)), WebhookPolicy(allow_loopback=True))
+
+
+def test_a_public_webhook_url_passes_validation() -> None:
+    for url in ("https://hooks.example.com:8443/a%20b?x=1", "http://93.184.215.14/", "https://xn--exmple-cua.com/"):
+        checked_webhook(parse_job(webhook_job(url)), WebhookPolicy())
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/", "http://example.com/ü", "http://[fe80::1%25lo]/", "http://2130706433/"]
+)
+async def test_a_malformed_url_at_delivery_is_refused_not_retried(url: str) -> None:
+    """A URL that slipped past validation (an older job) fails once, never on 150 retries."""
+    with pytest.raises(ApplicationError) as err:
+        await deliver(url)
+    assert err.value.non_retryable and err.value.message.endswith("not sent"), err.value.message

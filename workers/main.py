@@ -153,7 +153,10 @@ async def build_workers(
                         WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
                         enabled=deps.settings.webhooks,
                     ).notify_webhook,
-                    ValidateActivities(deps.settings.budget).validate_job,
+                    ValidateActivities(
+                        deps.settings.budget,
+                        WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
+                    ).validate_job,
                     queue_has_workers,
                 ],
                 max_concurrent_activities=options.control_slots,

@@ -2,20 +2,20 @@
 
 A 250 KB PNG can declare 16000x16000 pixels; decoded, that is 1 GB (4 GB as RGBA), and a
 card loops its image, so ffmpeg would decode it again for every frame. The header is read
-with Pillow (`Image.open` reads only the header), the cap is enforced before ffmpeg sees
-the file, and the render then loops a frame-sized PNG made once in scratch.
+with Pillow (`Image.open` reads only the header), the cap is enforced before anything decodes
+the file, and Pillow makes the frame-sized PNG the render loops: ffmpeg never reads the asset.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from activities.errors import BadAsset
-from activities.media.process import run_tool
 from contracts.job import Profile
 
 STILL_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF"}
@@ -55,16 +55,29 @@ def check_image_pixels(path: Path, name: str, megapixels: float) -> tuple[int, i
     return width, height
 
 
+def _fit(path: Path, size: tuple[int, int], background: str, dest: Path) -> None:
+    with Image.open(path) as image:
+        image.load()  # the first image only, at the size its header declared (and the cap allowed)
+        alpha = "A" in image.getbands() or "transparency" in image.info
+        source: Image.Image = image
+        if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
+            source = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+        picture = source.convert("RGBA" if alpha else "RGB")
+    fitted = ImageOps.contain(picture, size, Image.Resampling.BICUBIC)
+    canvas = Image.new(picture.mode, size, "#" + background.lstrip("#"))
+    canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
+    canvas.save(dest, "PNG", compress_level=1)
+
+
 async def frame_sized(path: Path, profile: Profile, background: str, dest: Path) -> Path:
-    """The image scaled and padded to the frame, as a PNG at `dest`: decoded once, not once per frame."""
-    size = f"{profile.width}:{profile.height}"
-    graph = (
-        f"scale={size}:force_original_aspect_ratio=decrease,"
-        f"pad={size}:(ow-iw)/2:(oh-ih)/2:color=0x{background.lstrip('#')},setsar=1"
-    )
-    code, _, err = await run_tool(
-        "ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(path), "-frames:v", "1", "-vf", graph, str(dest)
-    )
-    if code != 0:
-        raise BadAsset(f"image could not be scaled: {err.decode(errors='replace').strip()[-300:]}")
+    """The image scaled and padded to the frame, as a PNG at `dest`: decoded once, not once per frame.
+
+    Pillow decodes and writes it, so ffmpeg only ever reads a PNG of the frame's size: a file
+    that hides a second, larger image after the first one's end (which ffmpeg's demuxer would
+    decode) is never handed to ffmpeg.
+    """
+    try:
+        await asyncio.to_thread(_fit, path, (profile.width, profile.height), background, dest)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise BadAsset(f"image could not be scaled: {str(err)[-300:]}") from None
     return dest
