@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from contracts.job import AUDIO_RATE, ClipSpec, Job, Profile
+
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
+"""Hiragana and Katakana, with their phonetic extensions and half-width forms (the stdlib `re`: plans are
+also made inside the workflow's sandbox)."""
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff\uffa0-\uffdc]")
+VOICE_LANGUAGES = {"ja": "ja", "jpn": "ja", "ko": "ko", "kor": "ko", "zh": "zh", "cmn": "zh", "yue": "zh"}
+"""A voice's language tag (its first part: 'ja-JP-Neural2-B', 'cmn-CN') as the forms Han characters take."""
 
 ENGINE_VERSION = "2"
 """Part of every spec hash: bump it when the same spec would render differently."""
@@ -27,6 +35,21 @@ class PlannedClip:
     """Storage key of the rendered intermediate, relative to the work root."""
     label: str
     """A short human description for logs and the Web UI."""
+    language: str = ""
+    """How the job's Han characters are drawn ('ja', 'ko', 'zh'); '' (plans made before): from the clip's text."""
+
+
+def job_language(job: Job) -> str:
+    """One language for all of a video's Han characters, so kanji-only cards of a Japanese video are drawn the
+    Japanese way: the voice's when it is Japanese, Korean or Chinese, else Japanese when the job's text has
+    kana, Korean when it has Hangul, else Chinese."""
+    tag = job.tts_voice.lower().replace("_", "-").split("-", 1)[0]
+    if tag in VOICE_LANGUAGES:
+        return VOICE_LANGUAGES[tag]
+    texts = [t for c in job.clips for t in (*c.lines, c.question or "", *c.answers) if t]
+    if any(_KANA.search(t) for t in texts):
+        return "ja"
+    return "ko" if any(_HANGUL.search(t) for t in texts) else "zh"
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,7 @@ def _shorten(text: str, limit: int = 40) -> str:
 
 def plan_video(job: Job) -> VideoPlan:
     total = len(job.clips)
+    language = job_language(job)
     clips = []
     for index, spec in enumerate(job.clips):
         digest = spec_hash(spec, job)
@@ -109,6 +133,7 @@ def plan_video(job: Job) -> VideoPlan:
                 spec_hash=digest,
                 key=f"{job.video_id}/clips/{index:04d}-{digest}.mov",
                 label=clip_label(spec, index, total),
+                language=language,
             )
         )
     return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips))
