@@ -167,7 +167,7 @@ class RenderActivities:
                         inp.profile,
                         clip.frames,
                         inputs=inputs,
-                        fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold),
+                        fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold, clip.language or None),
                         video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
                         text_dir=tmp / "text",
                         segments=segments,

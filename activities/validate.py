@@ -9,8 +9,8 @@ release cannot fail its replay.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import asdict
+import threading
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,14 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from activities.keeper import stoppable
 from activities.media.fit import text_problems
 from activities.media.layers import Fonts
 from activities.notify import WebhookPolicy
 from contracts import names
 from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
-from contracts.plan import canonical_sha256, plan_video
+from contracts.plan import canonical_sha256, job_language, plan_video
 from contracts.records import ValidatedJob
 from contracts.webhooks import BadWebhookUrl, checked_url
 from runtime.settings import RenderEnv, load
@@ -65,12 +66,23 @@ def checked_webhook(job: Job, policy: WebhookPolicy) -> None:
             raise JobError("webhook_url", str(err)) from None
 
 
-def checked_job(raw: Any, fonts: Fonts, budget: Budget | None = None, webhooks: WebhookPolicy | None = None) -> Job:
-    """The job, with its text checked against the fonts and the frame: a JobError names every field at fault."""
+def checked_job(
+    raw: Any,
+    fonts: Fonts,
+    budget: Budget | None = None,
+    webhooks: WebhookPolicy | None = None,
+    *,
+    stop: threading.Event | None = None,
+) -> Job:
+    """The job, with its text checked against the fonts and the frame: a JobError names every field at fault.
+
+    Han characters are checked in the forms the whole job is drawn in (its voice's or its text's language);
+    `stop` ends the layout early (raising `Stopped`) once the caller has given up on it.
+    """
     job = parse_job(raw, budget)
     if webhooks is not None:
         checked_webhook(job, webhooks)
-    problems = text_problems(raw, job, fonts)
+    problems = text_problems(raw, job, replace(fonts, language=job_language(job)), stop)
     if problems:
         raise JobError.listing(problems)
     return job
@@ -88,7 +100,7 @@ class ValidateActivities:
     async def validate_job(self, raw_job: RawValue) -> ValidatedJob:
         try:
             payload = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
-            job = await asyncio.to_thread(checked_job, payload, text_fonts(), self.budget, self.webhooks)
+            job = await stoppable(checked_job, payload, text_fonts(), self.budget, self.webhooks)
         except JobError as err:
             raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
         return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))

@@ -242,11 +242,20 @@ Line = Text(MAX_TEXT_CHARS)
 Duration = Number(MIN_CLIP_SECONDS, MAX_CLIP_SECONDS)
 
 
+def _unambiguous(value: str, answers: list[Any], hint: str) -> None:
+    """Refuse a letter that is also another answer's text: 'A' when answer B reads 'A' could mean either."""
+    if value.upper() in ("A", "B", "C", "D") and value in answers:
+        letter, text = "ABCD".index(value.upper()), answers.index(value)
+        if letter != text:
+            _fail(f"{value!r} is both answer {'ABCD'[text]}'s text and answer {'ABCD'[letter]}'s letter; {hint}")
+
+
 def _correct(value: Any, answers: list[str]) -> int:
     """The correct answer, given as its letter (A-D), its index (0-3) or its text."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 4:
         return value
     if isinstance(value, str):
+        _unambiguous(value, answers, "give the answer's index 0-3 instead")
         if value in answers:
             return answers.index(value)
         if value.upper() in ("A", "B", "C", "D"):
@@ -395,6 +404,8 @@ class SeedQuestion(_Model):
     def _one_of_the_answers(cls, value: Any, info: ValidationInfo) -> str:
         text: str = _text_check(200)(value)
         answers = [info.data.get(f"answer_{x}") for x in "abcd"]
+        if None not in answers:
+            _unambiguous(text, answers, "reword that answer")
         if None not in answers and text not in answers and text.upper() not in ("A", "B", "C", "D"):
             _fail(f"must equal one of answer_a..answer_d or be a letter A-D, got {brief(text)}")
         return text

@@ -15,6 +15,13 @@ from typing import Any
 
 from contracts.job import AUDIO_RATE, ClipSpec, Job, JobError, Profile
 
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
+"""Hiragana and Katakana, with their phonetic extensions and half-width forms (the stdlib `re`: plans are
+also made inside the workflow's sandbox)."""
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff\uffa0-\uffdc]")
+VOICE_LANGUAGES = {"ja": "ja", "jpn": "ja", "ko": "ko", "kor": "ko", "zh": "zh", "cmn": "zh", "yue": "zh"}
+"""A voice's language tag (its first part: 'ja-JP-Neural2-B', 'cmn-CN') as the forms Han characters take."""
+
 ENGINE_VERSION = "2"
 """Part of every spec hash: bump it when the same spec would render differently."""
 
@@ -33,6 +40,21 @@ class PlannedClip:
     """Frames added so the clip holds its whole narration (narration_fit 'grow')."""
     narration_key: str | None = None
     """The narration synthesized ahead, in the work store; None: the render synthesizes it."""
+    language: str = ""
+    """How the job's Han characters are drawn ('ja', 'ko', 'zh'); '' (plans made before): from the clip's text."""
+
+
+def job_language(job: Job) -> str:
+    """One language for all of a video's Han characters, so kanji-only cards of a Japanese video are drawn the
+    Japanese way: the voice's when it is Japanese, Korean or Chinese, else Japanese when the job's text has
+    kana, Korean when it has Hangul, else Chinese."""
+    tag = job.tts_voice.lower().replace("_", "-").split("-", 1)[0]
+    if tag in VOICE_LANGUAGES:
+        return VOICE_LANGUAGES[tag]
+    texts = [t for c in job.clips for t in (*c.lines, c.question or "", *c.answers) if t]
+    if any(_KANA.search(t) for t in texts):
+        return "ja"
+    return "ko" if any(_HANGUL.search(t) for t in texts) else "zh"
 
 
 @dataclass(frozen=True)
@@ -112,7 +134,7 @@ def _shorten(text: str, limit: int = 40) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _planned(job: Job, index: int, spec: ClipSpec) -> PlannedClip:
+def _planned(job: Job, index: int, spec: ClipSpec, language: str) -> PlannedClip:
     digest = spec_hash(spec, job)
     return PlannedClip(
         index=index,
@@ -121,11 +143,13 @@ def _planned(job: Job, index: int, spec: ClipSpec) -> PlannedClip:
         spec_hash=digest,
         key=f"{job.video_id}/clips/{index:04d}-{digest}.mov",
         label=clip_label(spec, index, len(job.clips)),
+        language=language,
     )
 
 
 def plan_video(job: Job) -> VideoPlan:
-    clips = tuple(_planned(job, index, spec) for index, spec in enumerate(job.clips))
+    language = job_language(job)
+    clips = tuple(_planned(job, index, spec, language) for index, spec in enumerate(job.clips))
     return VideoPlan(video_id=job.video_id, profile=job.profile, clips=clips)
 
 
@@ -174,6 +198,6 @@ def fit_narration(job: Job, plan: VideoPlan, takes: list[NarrationTake]) -> Vide
                 f"{speech:.2f} s of speech does not fit the {clip.frames / fps:g} s clip ({clip.label}); "
                 'lengthen the clip or set narration_fit to "grow"',
             )
-        grown = _planned(job, clip.index, replace(clip.spec, duration=need / fps))
+        grown = _planned(job, clip.index, replace(clip.spec, duration=need / fps), clip.language)
         clips.append(replace(grown, frames=need, grown_frames=need - clip.frames, narration_key=take.key))
     return replace(plan, clips=tuple(clips))

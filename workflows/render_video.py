@@ -55,6 +55,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Transient failures (storage hiccups, a lost worker) retry with backoff; errors a
 # retry cannot fix (bad job, bad asset, forbidden path) carry a non-retryable type.
+VALIDATE_TIMEOUT = timedelta(seconds=60)
+"""Laying out a job's text, bounded by its character limit, takes a few seconds of CPU; this leaves room
+for a busy control worker. A timed-out attempt stops its layout before the next one starts."""
 TRANSIENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -446,7 +449,7 @@ class RenderVideo:
                     names.VALIDATE_JOB,
                     raw_job,
                     result_type=ValidatedJob,
-                    start_to_close_timeout=timedelta(seconds=30),
+                    start_to_close_timeout=VALIDATE_TIMEOUT,
                     retry_policy=TRANSIENT_RETRY,
                     summary="validate and plan the job",
                 )

@@ -1,18 +1,30 @@
 """The job's text checked against the installed fonts and the frame, before anything renders.
 
-A character no face covers, or text that needs more room than its region has even
-at the minimum size, is refused naming the job's field: nothing is ever cut or
-drawn as a box.
+A character no face covers, a character with more marks stacked on it than a line has
+room for, or text that needs more room than its region has even at the minimum size,
+is refused naming the job's field: nothing is ever cut, overlapped or drawn as a box.
+The job's text as a whole is bounded too, so laying it all out takes seconds.
 """
 
 from __future__ import annotations
 
+import threading
+import unicodedata
 from typing import Any
 
-from activities.media.fonts import describe
+from activities.keeper import Stopped
+from activities.media.fonts import describe, graphemes
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
 from activities.media.text import min_size
 from contracts.job import ClipSpec, Job
+
+MAX_JOB_TEXT_CHARS = 100_000
+"""All the text one job draws (a reveal repeats its question and is not counted again). Laying out this
+much, every text shrunk to the minimum size, takes about 6 s of one core, far inside the validation
+timeout; 250 questions of 200 characters with four 25-character answers are 75,000."""
+MAX_MARKS = 3
+"""Combining marks on one character: Vietnamese and pointed Arabic or Hebrew need two or three; a fourth
+stacked above a letter reaches the line before it."""
 
 
 def clip_fields(raw: Any, job: Job) -> list[str]:
@@ -41,12 +53,35 @@ def _parts(spec: ClipSpec) -> list[tuple[str, str]]:
     return [(f"lines[{i}]", line) for i, line in enumerate(spec.lines)]
 
 
-def text_problems(raw: Any, job: Job, fonts: Fonts) -> list[tuple[str, str]]:
-    """(field, message) for every text that cannot be drawn whole; empty when all of it can."""
+def _stacked(text: str) -> tuple[str, int] | None:
+    """The first grapheme with more than MAX_MARKS combining marks, and how many it has."""
+    for grapheme in graphemes(text):
+        marks = sum(1 for char in grapheme if unicodedata.category(char) in ("Mn", "Me"))
+        if marks > MAX_MARKS:
+            return grapheme, marks
+    return None
+
+
+def text_chars(job: Job) -> int:
+    """Characters of text the job lays out: every card line, question and answer (a reveal is its question's)."""
+    return sum(len(text) for spec in job.clips if spec.kind != "reveal" for text in clip_texts(spec))
+
+
+def text_problems(raw: Any, job: Job, fonts: Fonts, stop: threading.Event | None = None) -> list[tuple[str, str]]:
+    """(field, message) for every text that cannot be drawn whole; empty when all of it can.
+
+    Raises `Stopped` between clips once `stop` is set: the caller has stopped waiting.
+    """
+    total = text_chars(job)
+    if total > MAX_JOB_TEXT_CHARS:
+        field = "questions" if isinstance(raw, dict) and "questions" in raw and "clips" not in raw else "clips"
+        return [(field, f"have {total} characters of text in all; the limit is {MAX_JOB_TEXT_CHARS} a job")]
     problems: list[tuple[str, str]] = []
     w, h = job.profile.width, job.profile.height
     checked: set[tuple[str, ...]] = set()
     for place, spec in zip(clip_fields(raw, job), job.clips, strict=True):
+        if stop is not None and stop.is_set():
+            raise Stopped("validation was cancelled")
         texts = clip_texts(spec)
         if not any(texts):
             continue
@@ -56,6 +91,10 @@ def text_problems(raw: Any, job: Job, fonts: Fonts) -> list[tuple[str, str]]:
         checked.add(key)
         language_text = " ".join(texts)
         for part, text in _parts(spec):
+            if stacked := _stacked(text):
+                message = f"has a character with {stacked[1]} combining marks; the limit is {MAX_MARKS}"
+                problems.append((_field(place, spec, part), message))
+                continue
             missing: list[str] = []
             for bold in (False, True):
                 missing += [g for g in fonts.chain(bold, language_text).missing(text) if g not in missing]

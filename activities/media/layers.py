@@ -9,13 +9,14 @@ is one whose every character is drawn.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw
 
 from activities.media.fonts import EMOJI_SIZE, FontChain, cjk_language
-from activities.media.text import Block, Line, block, scales
+from activities.media.text import Block, Line, block, largest_fit, scales
 from contracts.job import ClipSpec, Profile
 
 ANSWER_LETTERS = "ABCD"
@@ -30,9 +31,13 @@ class Fonts:
 
     regular: Path
     bold: Path
+    language: str | None = None
+    """How Han characters are drawn ('ja', 'ko', 'zh'): the whole job's, so every clip of a video agrees;
+    None: guessed from the text at hand."""
 
     def chain(self, bold: bool, text: str) -> FontChain:
-        return FontChain.installed(self.bold if bold else self.regular, bold=bold, language=cjk_language(text))
+        language = self.language or cjk_language(text)
+        return FontChain.installed(self.bold if bold else self.regular, bold=bold, language=language)
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,12 @@ def layout_clip(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
 def _question(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
     """Question and reveal share one layout, so the reveal only recolours the answers (the fit check covers both)."""
     w, h = profile.width, profile.height
-    language = cjk_language(" ".join(clip_texts(spec)))
-    bold, regular = fonts.chain(True, language), fonts.chain(False, language)
+    texts = " ".join(clip_texts(spec))
+    bold, regular = fonts.chain(True, texts), fonts.chain(False, texts)
     limit = countdown_top(h) - h // 60  # questions show a countdown there; reveals keep the same layout
     answer_base = max(10, h // 18)
-    last: list[Block] = []
-    for scale in scales(answer_base, h):
+
+    def attempt(scale: float) -> tuple[bool, ClipLayout]:
         q_size, a_size = max(8, round(max(12, h // 14) * scale)), max(8, round(answer_base * scale))
         question = block(spec.question or "", bold, size=q_size, top=h // 12, width=w, bold=True)
         blocks, highlights = [question], []
@@ -101,10 +106,12 @@ def _question(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
                 highlights.append((y - a_size // 4, laid.bottom - y + a_size // 4))
             blocks.append(laid)
             y = laid.bottom + a_size // 3
-        last = blocks
-        if blocks[-1].bottom <= limit:
-            return ClipLayout(tuple(blocks), tuple(highlights))
-    raise DoesNotFit(_most_lines(last, ["question", *(f"answers[{i}]" for i in range(len(spec.answers)))]))
+        return blocks[-1].bottom <= limit and not _too_wide(blocks, w), ClipLayout(tuple(blocks), tuple(highlights))
+
+    fits, layout = largest_fit(scales(answer_base, h), attempt)
+    if fits:
+        return layout
+    raise DoesNotFit(_worst(layout.blocks, ["question", *(f"answers[{i}]" for i in range(len(spec.answers)))], w))
 
 
 def _card(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
@@ -112,20 +119,31 @@ def _card(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
     chain = fonts.chain(False, " ".join(spec.lines))
     base = max(12, h // 12)
     margin = h // 24
-    for scale in scales(base, h):
+
+    def attempt(scale: float) -> tuple[bool, list[Block]]:
         size = max(8, round(base * scale))
         blocks = [block(text, chain, size=size, top=0, width=w) for text in spec.lines]
-        total = sum(b.bottom for b in blocks)
-        if total <= h - 2 * margin:
-            y, placed = max(margin, (h - total) // 2), []
-            for laid in blocks:
-                placed.append(Block(laid.lines, laid.size, y, False, laid.colour))
-                y = placed[-1].bottom
-            return ClipLayout(tuple(placed))
-    raise DoesNotFit("lines")
+        return sum(b.bottom for b in blocks) <= h - 2 * margin and not _too_wide(blocks, w), blocks
+
+    fits, blocks = largest_fit(scales(base, h), attempt)
+    if not fits:
+        raise DoesNotFit("lines")
+    y, placed = max(margin, (h - sum(b.bottom for b in blocks)) // 2), []
+    for laid in blocks:
+        placed.append(Block(laid.lines, laid.size, y, False, laid.colour))
+        y = placed[-1].bottom
+    return ClipLayout(tuple(placed))
 
 
-def _most_lines(blocks: list[Block], names: list[str]) -> str:
+def _too_wide(blocks: Sequence[Block], width: int) -> list[int]:
+    """Indexes of blocks with a line wider than the frame: one grapheme (a long unligated ZWJ sequence) can be."""
+    return [i for i, b in enumerate(blocks) if b.widest > width]
+
+
+def _worst(blocks: Sequence[Block], names: list[str], width: int) -> str:
+    """The part to name when nothing fits: one too wide for the frame, else the one with the most lines."""
+    if wide := _too_wide(blocks, width):
+        return names[wide[0]]
     counts = [len(b.lines) for b in blocks]
     return names[counts.index(max(counts))] if counts else names[0]
 
