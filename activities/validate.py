@@ -18,20 +18,21 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from activities.media.fit import text_problems
+from activities.media.fit import font_problems, text_problems
 from activities.media.layers import Fonts
 from contracts import names
 from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
+from contracts.themes import Theme, channel_theme, parse_channel_themes
 from runtime.settings import RenderEnv, load
 
 UNHASHED = ("priority",)
 """Fields that change how a video queues, never what it renders: left out of the hash, so a resubmit at
 another priority is the same job."""
 
-ADDED_LATER: dict[str, object] = {"tts_engine": None}
+ADDED_LATER: dict[str, object] = {"tts_engine": None, "theme": None}
 """Job fields added after outputs were first published, with their defaults: hashed only when set, so a
 video published before they existed, restarted with the same job, is still the same job."""
 
@@ -53,10 +54,20 @@ def text_fonts() -> Fonts:
     return Fonts(Path(env.font), Path(env.font_bold))
 
 
-def checked_job(raw: Any, fonts: Fonts, budget: Budget | None = None) -> Job:
+def channel_themes() -> dict[str, str]:
+    """Each channel's default theme (RENDER_CHANNEL_THEMES, e.g. 'news=studio,*=midnight')."""
+    return parse_channel_themes(load(RenderEnv).channel_themes)
+
+
+def job_theme(job: Job, themes: dict[str, str]) -> Theme:
+    """The job's own theme, else its channel's default, else the built-in default."""
+    return job.theme or channel_theme(job.channel, themes)
+
+
+def checked_job(raw: Any, fonts: Fonts, budget: Budget | None = None, themes: dict[str, str] | None = None) -> Job:
     """The job, with its text checked against the fonts and the frame: a JobError names every field at fault."""
     job = parse_job(raw, budget)
-    problems = text_problems(raw, job, fonts)
+    problems = font_problems(job) or text_problems(raw, job, fonts, job_theme(job, themes or {}))
     if problems:
         raise JobError.listing(problems)
     return job
@@ -73,7 +84,8 @@ class ValidateActivities:
     async def validate_job(self, raw_job: RawValue) -> ValidatedJob:
         try:
             payload = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
-            job = await asyncio.to_thread(checked_job, payload, text_fonts(), self.budget)
+            themes = channel_themes()
+            job = await asyncio.to_thread(checked_job, payload, text_fonts(), self.budget, themes)
         except JobError as err:
             raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
-        return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))
+        return ValidatedJob(job=job, plan=plan_video(job, job_theme(job, themes)), job_hash=job_hash(job))

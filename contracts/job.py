@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from contracts.themes import Theme
+
 if TYPE_CHECKING:
     from contracts.budget import Budget
 
@@ -134,10 +136,14 @@ class Job:
     webhook_url: str | None = None
     priority: int = DEFAULT_PRIORITY
     """Temporal task priority of every task this video schedules: 1 is the most urgent, 5 the least."""
+    theme: Theme | None = None
+    """The job's own theme; None: the channel's default (RENDER_CHANNEL_THEMES)."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
         uris = [u for c in self.clips for u in (c.image, c.audio) if u]
+        if self.theme is not None:
+            uris += [u for u in (self.theme.background.image, self.theme.logo and self.theme.logo.uri) if u]
         return sorted(set(uris))
 
 
@@ -215,6 +221,7 @@ JOB_FIELDS = {
     "min_gpu_memory_gb",
     "webhook_url",
     "priority",
+    "theme",
 }
 
 

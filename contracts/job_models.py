@@ -60,6 +60,7 @@ from contracts.job import (
     type_name,
 )
 from contracts.recipes import RECIPES
+from contracts.theme_models import ThemeField, parse_theme
 from contracts.voices import TTS_ENGINES
 
 CLIP_KINDS = ("card", "question", "recipe")
@@ -391,6 +392,10 @@ class JobIn(_Model):
     gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
     min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
     priority: Integer(1, PRIORITY_LEVELS, description="1 most urgent … 5 least") = DEFAULT_PRIORITY  # type: ignore[valid-type]
+    theme: Annotated[Any, PlainValidator(lambda value: value, json_schema_input_type=ThemeField)] = Field(
+        default=None, description="the video's look; unset: the channel's default theme (RENDER_CHANNEL_THEMES)"
+    )
+    """Checked on its own by `parse_theme`, so each problem names its full path."""
 
     @field_validator("total_questions", mode="plain")
     @classmethod
@@ -521,6 +526,9 @@ def to_job(model: JobIn) -> Job:
         raise JobError("clips", "a job needs at least one clip or question")
     if len(clips) > MAX_CLIPS:
         raise JobError("clips", f"the job plans {len(clips)} clips; the limit is {MAX_CLIPS} per video")
+    theme, problems = parse_theme(model.theme)
+    if problems:
+        raise JobError.listing(problems)
     gpu_class = model.gpu_class
     if gpu_class is None and model.min_gpu_memory_gb is not None:
         gpu_class = class_for_memory(model.min_gpu_memory_gb)
@@ -537,6 +545,7 @@ def to_job(model: JobIn) -> Job:
         gpu_class=gpu_class,
         webhook_url=model.webhook_url,
         priority=model.priority,
+        theme=theme,
     )
 
 

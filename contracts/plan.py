@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from contracts.job import AUDIO_RATE, ClipSpec, Job, Profile
+from contracts.themes import Theme
 
 ENGINE_VERSION = "2"
 """Part of every spec hash: bump it when the same spec would render differently."""
@@ -27,6 +28,11 @@ class PlannedClip:
     """Storage key of the rendered intermediate, relative to the work root."""
     label: str
     """A short human description for logs and the Web UI."""
+    theme: Theme | None = None
+    """The look it is drawn with; None in plans made before themes, which keep the plain look they began with."""
+    number: int = 0
+    """A question's place (1-based) among the video's `total` questions, shown as "3/10"; 0 for other clips."""
+    total: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,14 +76,17 @@ def canonical_sha256(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def spec_hash(spec: ClipSpec, job: Job) -> str:
-    material = {
+def spec_hash(spec: ClipSpec, job: Job, look: dict[str, Any] | None = None) -> str:
+    """With a `look` (theme and numbering) it is hashed too; plans without one keep their keys."""
+    material: dict[str, Any] = {
         "engine": ENGINE_VERSION,
         "spec": asdict(spec),
         "profile": asdict(job.profile),
         # The engine only when the job names one: clips of jobs without it keep their keys.
         "voice": [job.tts_voice, job.tts_speed, *([job.tts_engine] if job.tts_engine else [])],
     }
+    if look is not None:
+        material["look"] = look
     return canonical_sha256(material)[:16]
 
 
@@ -96,11 +105,19 @@ def _shorten(text: str, limit: int = 40) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def plan_video(job: Job) -> VideoPlan:
+def plan_video(job: Job, default_theme: Theme | None = None) -> VideoPlan:
+    """The clips with their keys; drawn with the job's theme, else `default_theme` (the channel's)."""
     total = len(job.clips)
+    theme = job.theme or default_theme
+    questions = sum(1 for spec in job.clips if spec.kind == "question")
+    number = 0
     clips = []
     for index, spec in enumerate(job.clips):
-        digest = spec_hash(spec, job)
+        number += spec.kind == "question"
+        numbered = spec.kind in ("question", "reveal")
+        place, count = (number, questions) if numbered else (0, 0)
+        look = None if theme is None else {"theme": asdict(theme), "number": place, "total": count}
+        digest = spec_hash(spec, job, look)
         clips.append(
             PlannedClip(
                 index=index,
@@ -109,6 +126,9 @@ def plan_video(job: Job) -> VideoPlan:
                 spec_hash=digest,
                 key=f"{job.video_id}/clips/{index:04d}-{digest}.mov",
                 label=clip_label(spec, index, total),
+                theme=theme,
+                number=place if theme else 0,
+                total=count if theme else 0,
             )
         )
     return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips))

@@ -12,7 +12,9 @@ from typing import Any
 from activities.media.fonts import describe
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
 from activities.media.text import min_size
+from activities.media.themed import THEMED_KINDS, font_path, layout_themed, theme_fonts
 from contracts.job import ClipSpec, Job
+from contracts.themes import Theme
 
 
 def clip_fields(raw: Any, job: Job) -> list[str]:
@@ -41,9 +43,24 @@ def _parts(spec: ClipSpec) -> list[tuple[str, str]]:
     return [(f"lines[{i}]", line) for i, line in enumerate(spec.lines)]
 
 
-def text_problems(raw: Any, job: Job, fonts: Fonts) -> list[tuple[str, str]]:
-    """(field, message) for every text that cannot be drawn whole; empty when all of it can."""
+def font_problems(job: Job) -> list[tuple[str, str]]:
+    """The job's own theme names fonts this worker has: a file, or an installed family."""
     problems: list[tuple[str, str]] = []
+    if job.theme is not None:
+        for field, name, bold in (("regular", job.theme.font, False), ("bold", job.theme.font_bold, True)):
+            if name is not None and font_path(name, bold) is None:
+                problems.append((f"theme.fonts.{field}", f"no such font file or installed family: {name[:80]!r}"))
+    return problems
+
+
+def text_problems(raw: Any, job: Job, fonts: Fonts, theme: Theme | None = None) -> list[tuple[str, str]]:
+    """(field, message) for every text that cannot be drawn whole; empty when all of it can.
+
+    With a `theme`, its fonts and the layout regions of the frame's shape are the ones checked.
+    """
+    problems: list[tuple[str, str]] = []
+    if theme is not None:
+        fonts = theme_fonts(theme, fonts)
     w, h = job.profile.width, job.profile.height
     checked: set[tuple[str, ...]] = set()
     for place, spec in zip(clip_fields(raw, job), job.clips, strict=True):
@@ -66,7 +83,10 @@ def text_problems(raw: Any, job: Job, fonts: Fonts) -> list[tuple[str, str]]:
         if any(field.startswith(place + ".") for field, _ in problems):
             continue
         try:
-            layout_clip(spec, job.profile, fonts)
+            if theme is not None and spec.kind in THEMED_KINDS:
+                layout_themed(spec, job.profile, fonts, theme)
+            else:
+                layout_clip(spec, job.profile, fonts)
         except DoesNotFit as err:
             message = f"does not fit at {w}x{h} even at the minimum size ({min_size(h)} px text)"
             problems.append((_field(place, spec, err.part), message))
