@@ -36,7 +36,7 @@ from activities.validate import checked_job, job_hash
 from contracts.job import Job, JobError, parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.records import ClipResult, RenderClipInput
-from contracts.themes import BUILTIN_THEMES, Theme, channel_theme, parse_channel_themes
+from contracts.themes import BUILTIN_THEMES, Logo, Theme, channel_theme, parse_channel_themes
 from tests.media import rgb_frame
 
 SAMPLE = Path(__file__).parent.parent / "examples" / "trivia-sample.json"
@@ -302,3 +302,29 @@ async def test_a_real_render_shows_the_picture_the_ring_and_an_emptying_bar(deps
     # The answers sit in their boxes with their letters: the box fill differs from the background.
     badge, _ = answer_area(reg.answers[0], theme, reg.answer_size)
     assert badge.inside(reg.answers[0])
+
+
+@pytest.mark.parametrize(("shape", "corner"), [("16:9", "top-right"), ("9:16", "bottom-left"), ("1:1", "top-left")])
+def test_a_logo_sits_in_its_corner_clear_of_everything_else(
+    deps: Deps, tmp_path: Path, shape: str, corner: str
+) -> None:
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (200, 100), (255, 0, 0)).save(logo)
+    theme = replace(BUILTIN_THEMES["midnight"], logo=Logo(f"file://{logo}", corner, 0.07))
+    job = parse_job(sample(*SHAPES[shape]))
+    fonts = fonts_for(deps, theme)
+    reg = regions(job.profile, theme)
+    assert reg.logo is not None and reg.logo.inside(reg.safe)
+    question = themed_plan(job, theme)[0]
+    boxes = layout_themed(question.spec, job.profile, fonts, theme).answers
+    for part in (reg.number, reg.ring, reg.bar, *boxes):
+        logo_box = reg.logo
+        assert (
+            part.right <= logo_box.x
+            or logo_box.right <= part.x
+            or part.bottom <= logo_box.y
+            or logo_box.bottom <= part.y
+        )
+    frame = np.asarray(still_frame(question.spec, job.profile, fonts, theme, 1, 3, logo=logo))
+    x = reg.logo.x + 4 if corner.endswith("left") else reg.logo.right - 4
+    assert tuple(frame[reg.logo.y + reg.logo.h // 2, x]) == (255, 0, 0)
