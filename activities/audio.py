@@ -14,7 +14,7 @@ from pathlib import Path
 from temporalio import activity
 
 from activities.common import Deps, fetch_asset, scratch, temporal_errors
-from activities.errors import MediaMismatch
+from activities.errors import BadAsset, MediaMismatch
 from activities.keeper import Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.graphs import (
@@ -97,7 +97,10 @@ class AudioActivities:
             music, gain = None, 0.0
             if spec.audio:
                 if spec.audio not in assets:
-                    path = await fetch_asset(self.deps, spec.audio, tmp / f"asset-{len(assets)}", "audio")
+                    try:
+                        path = await fetch_asset(self.deps, spec.audio, tmp / f"asset-{len(assets)}", "audio")
+                    except BadAsset as err:
+                        raise BadAsset(f"{clip.label}: {err}") from None  # the same line a clip render gives
                     assets[spec.audio] = path, await bed_gain_db(path, MUSIC_BED_LUFS)
                 music, gain = assets[spec.audio]
             narration = None

@@ -34,6 +34,8 @@ from activities.media.layers import DoesNotFit
 from activities.media.loudness import bed_gain_db
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
+from activities.media.themed import theme_fonts
+from activities.media.themed_graph import Look
 from activities.narration import narration_file
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, Voices, make_tts
@@ -154,6 +156,10 @@ class RenderActivities:
         encoder = await choose_encoder(self.deps.settings.encoder)
         beats.stage("fetching assets and narration")
         inputs, narration = await self._inputs(inp, tmp)
+        look = await self._look(inp, inputs, tmp)
+        fonts = Fonts(self.deps.settings.font, self.deps.settings.font_bold, clip.language or None)
+        if look is not None:
+            fonts = theme_fonts(look.theme, fonts)
         segments = Segments(directory=tmp / "segments", frames=store.frames_per_segment, start=done)
         segments.directory.mkdir()
         (tmp / "text").mkdir()
@@ -167,11 +173,12 @@ class RenderActivities:
                         inp.profile,
                         clip.frames,
                         inputs=inputs,
-                        fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold, clip.language or None),
+                        fonts=fonts,
                         video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
                         text_dir=tmp / "text",
                         segments=segments,
                         audio_out=None if inp.video_only else tmp / "audio.wav",
+                        look=look,
                     )
                 except DoesNotFit as err:
                     raise TextDoesNotFit(f"{clip.label}: {err.part} does not fit even at the minimum size") from None
@@ -232,6 +239,18 @@ class RenderActivities:
         except ProbeError:
             return False
         return info.video is not None and info.video.packets == frames
+
+    async def _look(self, inp: RenderClipInput, inputs: ClipInputs, tmp: Path) -> Look | None:
+        """The clip's theme with its pictures fetched; None for plans made before themes (their plain look)."""
+        clip = inp.clip
+        if clip.theme is None:
+            return None
+        theme = clip.theme
+        background = inputs.image
+        if background is None and theme.background.image:
+            background = await fetch_asset(self.deps, theme.background.image, tmp / "theme-background", "image")
+        logo = await fetch_asset(self.deps, theme.logo.uri, tmp / "theme-logo", "image") if theme.logo else None
+        return Look(theme, clip.number, clip.total, background, logo)
 
     async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec

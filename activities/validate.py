@@ -19,7 +19,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from activities.keeper import stoppable
-from activities.media.fit import text_problems
+from activities.media.fit import font_problems, text_problems
 from activities.media.layers import Fonts
 from activities.notify import WebhookPolicy
 from contracts import names
@@ -27,6 +27,7 @@ from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, job_language, plan_video
 from contracts.records import ValidatedJob
+from contracts.themes import Theme, channel_theme, parse_channel_themes
 from contracts.webhooks import BadWebhookUrl, checked_url
 from runtime.settings import RenderEnv, load
 
@@ -34,7 +35,7 @@ UNHASHED = ("priority",)
 """Fields that change how a video queues, never what it renders: left out of the hash, so a resubmit at
 another priority is the same job."""
 
-ADDED_LATER: dict[str, object] = {"tts_engine": None, "narration_fit": "grow", "loudness": "web"}
+ADDED_LATER: dict[str, object] = {"tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None}
 """Job fields added after outputs were first published, with their defaults: hashed only when set, so a
 video published before they existed, restarted with the same job, is still the same job."""
 
@@ -56,6 +57,16 @@ def text_fonts() -> Fonts:
     return Fonts(Path(env.font), Path(env.font_bold))
 
 
+def channel_themes() -> dict[str, str]:
+    """Each channel's default theme (RENDER_CHANNEL_THEMES, e.g. 'news=studio,*=midnight')."""
+    return parse_channel_themes(load(RenderEnv).channel_themes)
+
+
+def job_theme(job: Job, themes: dict[str, str]) -> Theme:
+    """The job's own theme, else its channel's default, else the built-in default."""
+    return job.theme or channel_theme(job.channel, themes)
+
+
 def checked_webhook(job: Job, policy: WebhookPolicy) -> None:
     """Refuse a webhook URL the farm's policy refuses without a lookup (a host written as an internal
     address, a host off the list): the tenant hears it now, not from a notice that is never sent."""
@@ -71,10 +82,11 @@ def checked_job(
     fonts: Fonts,
     budget: Budget | None = None,
     webhooks: WebhookPolicy | None = None,
+    themes: dict[str, str] | None = None,
     *,
     stop: threading.Event | None = None,
 ) -> Job:
-    """The job, with its text checked against the fonts and the frame: a JobError names every field at fault.
+    """The job, with its text checked against the fonts, the theme and the frame: a JobError names every field at fault.
 
     Han characters are checked in the forms the whole job is drawn in (its voice's or its text's language);
     `stop` ends the layout early (raising `Stopped`) once the caller has given up on it.
@@ -82,7 +94,8 @@ def checked_job(
     job = parse_job(raw, budget)
     if webhooks is not None:
         checked_webhook(job, webhooks)
-    problems = text_problems(raw, job, replace(fonts, language=job_language(job)), stop)
+    fonts = replace(fonts, language=job_language(job))
+    problems = font_problems(job) or text_problems(raw, job, fonts, job_theme(job, themes or {}), stop)
     if problems:
         raise JobError.listing(problems)
     return job
@@ -100,7 +113,8 @@ class ValidateActivities:
     async def validate_job(self, raw_job: RawValue) -> ValidatedJob:
         try:
             payload = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
-            job = await stoppable(checked_job, payload, text_fonts(), self.budget, self.webhooks)
+            themes = channel_themes()
+            job = await stoppable(checked_job, payload, text_fonts(), self.budget, self.webhooks, themes)
         except JobError as err:
             raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
-        return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))
+        return ValidatedJob(job=job, plan=plan_video(job, job_theme(job, themes)), job_hash=job_hash(job))

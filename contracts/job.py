@@ -15,6 +15,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from contracts.themes import Theme
+
 if TYPE_CHECKING:
     from contracts.budget import Budget
 
@@ -154,10 +156,14 @@ class Job:
     """A clip shorter than its narration: 'grow' it to fit, or 'refuse' the job."""
     loudness: str = "web"
     """The delivered loudness target, a key of LOUDNESS_TARGETS."""
+    theme: Theme | None = None
+    """The job's own theme; None: the channel's default (RENDER_CHANNEL_THEMES)."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
         uris = [u for c in self.clips for u in (c.image, c.audio) if u]
+        if self.theme is not None:
+            uris += [u for u in (self.theme.background.image, self.theme.logo and self.theme.logo.uri) if u]
         return sorted(set(uris))
 
 
@@ -254,6 +260,7 @@ JOB_FIELDS = {
     "priority",
     "narration_fit",
     "loudness",
+    "theme",
 }
 
 

@@ -63,6 +63,7 @@ from contracts.job import (
     type_name,
 )
 from contracts.recipes import RECIPES
+from contracts.theme_models import ThemeField, parse_theme
 from contracts.voices import TTS_ENGINES
 from contracts.webhooks import BadWebhookUrl, split_url
 
@@ -462,6 +463,10 @@ class JobIn(_Model):
     priority: Integer(1, PRIORITY_LEVELS, description="1 most urgent … 5 least") = DEFAULT_PRIORITY  # type: ignore[valid-type]
     narration_fit: Choice(*NARRATION_FITS) = "grow"  # type: ignore[valid-type]
     loudness: Choice(*LOUDNESS_TARGETS) = "web"  # type: ignore[valid-type]
+    theme: Annotated[Any, PlainValidator(lambda value: value, json_schema_input_type=ThemeField)] = Field(
+        default=None, description="the video's look; unset: the channel's default theme (RENDER_CHANNEL_THEMES)"
+    )
+    """Checked on its own by `parse_theme`, so each problem names its full path."""
 
     @field_validator("total_questions", mode="plain")
     @classmethod
@@ -592,6 +597,9 @@ def to_job(model: JobIn) -> Job:
         raise JobError("clips", "a job needs at least one clip or question")
     if len(clips) > MAX_CLIPS:
         raise JobError("clips", f"the job plans {len(clips)} clips; the limit is {MAX_CLIPS} per video")
+    theme, problems = parse_theme(model.theme)
+    if problems:
+        raise JobError.listing(problems)
     gpu_class = model.gpu_class
     if gpu_class is None and model.min_gpu_memory_gb is not None:
         gpu_class = class_for_memory(model.min_gpu_memory_gb)
@@ -610,6 +618,7 @@ def to_job(model: JobIn) -> Job:
         priority=model.priority,
         narration_fit=model.narration_fit,
         loudness=model.loudness,
+        theme=theme,
     )
 
 

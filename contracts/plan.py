@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from contracts.job import AUDIO_RATE, ClipSpec, Job, JobError, Profile
+from contracts.themes import Theme
 
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
 """Hiragana and Katakana, with their phonetic extensions and half-width forms (the stdlib `re`: plans are
@@ -42,6 +43,12 @@ class PlannedClip:
     """The narration synthesized ahead, in the work store; None: the render synthesizes it."""
     language: str = ""
     """How the job's Han characters are drawn ('ja', 'ko', 'zh'); '' (plans made before): from the clip's text."""
+
+    theme: Theme | None = None
+    """The look it is drawn with; None in plans made before themes, which keep the plain look they began with."""
+    number: int = 0
+    """A question's place (1-based) among the video's `total` questions, shown as "3/10"; 0 for other clips."""
+    total: int = 0
 
 
 def job_language(job: Job) -> str:
@@ -98,14 +105,17 @@ def canonical_sha256(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def spec_hash(spec: ClipSpec, job: Job) -> str:
-    material = {
+def spec_hash(spec: ClipSpec, job: Job, look: dict[str, Any] | None = None) -> str:
+    """With a `look` (theme and numbering) it is hashed too; plans without one keep their keys."""
+    material: dict[str, Any] = {
         "engine": ENGINE_VERSION,
         "spec": asdict(spec),
         "profile": asdict(job.profile),
         # The engine only when the job names one: clips of jobs without it keep their keys.
         "voice": [job.tts_voice, job.tts_speed, *([job.tts_engine] if job.tts_engine else [])],
     }
+    if look is not None:
+        material["look"] = look
     return canonical_sha256(material)[:16]
 
 
@@ -134,8 +144,11 @@ def _shorten(text: str, limit: int = 40) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _planned(job: Job, index: int, spec: ClipSpec, language: str) -> PlannedClip:
-    digest = spec_hash(spec, job)
+def _planned(
+    job: Job, index: int, spec: ClipSpec, language: str, theme: Theme | None, place: int, count: int
+) -> PlannedClip:
+    look = None if theme is None else {"theme": asdict(theme), "number": place, "total": count}
+    digest = spec_hash(spec, job, look)
     return PlannedClip(
         index=index,
         spec=spec,
@@ -144,13 +157,24 @@ def _planned(job: Job, index: int, spec: ClipSpec, language: str) -> PlannedClip
         key=f"{job.video_id}/clips/{index:04d}-{digest}.mov",
         label=clip_label(spec, index, len(job.clips)),
         language=language,
+        theme=theme,
+        number=place if theme else 0,
+        total=count if theme else 0,
     )
 
 
-def plan_video(job: Job) -> VideoPlan:
+def plan_video(job: Job, default_theme: Theme | None = None) -> VideoPlan:
+    """The clips with their keys; drawn with the job's theme, else `default_theme` (the channel's)."""
     language = job_language(job)
-    clips = tuple(_planned(job, index, spec, language) for index, spec in enumerate(job.clips))
-    return VideoPlan(video_id=job.video_id, profile=job.profile, clips=clips)
+    theme = job.theme or default_theme
+    questions = sum(1 for spec in job.clips if spec.kind == "question")
+    number = 0
+    clips = []
+    for index, spec in enumerate(job.clips):
+        number += spec.kind == "question"
+        place, count = (number, questions) if spec.kind in ("question", "reveal") else (0, 0)
+        clips.append(_planned(job, index, spec, language, theme, place, count))
+    return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips))
 
 
 NARRATION_TAIL_SECONDS = 0.2
@@ -198,6 +222,8 @@ def fit_narration(job: Job, plan: VideoPlan, takes: list[NarrationTake]) -> Vide
                 f"{speech:.2f} s of speech does not fit the {clip.frames / fps:g} s clip ({clip.label}); "
                 'lengthen the clip or set narration_fit to "grow"',
             )
-        grown = _planned(job, clip.index, replace(clip.spec, duration=need / fps), clip.language)
+        grown = _planned(
+            job, clip.index, replace(clip.spec, duration=need / fps), clip.language, clip.theme, clip.number, clip.total
+        )
         clips.append(replace(grown, frames=need, grown_frames=need - clip.frames, narration_key=take.key))
     return replace(plan, clips=tuple(clips))

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from contracts.budget import Budget
 from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
 from contracts.tenancy import parse_channel_map
+from contracts.themes import parse_channel_themes
 from contracts.voices import TTS_ENGINES
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -221,6 +222,14 @@ class RenderEnv(EnvModel):
     work_max_age_hours: Annotated[float, Field(ge=0)] = 168.0
     sweep_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
     channel_weights: str = ""
+    channel_themes: str = ""
+    """Each channel's default theme: 'news=studio,*=midnight'; unset channels get the built-in default."""
+
+    @field_validator("channel_themes")
+    @classmethod
+    def _themes(cls, value: str) -> str:
+        parse_channel_themes(value)
+        return value
 
     @field_validator("channel_weights")
     @classmethod

@@ -104,6 +104,11 @@ async def test_a_bad_asset_fails_the_video_cleanly_naming_it(client: Client, set
     outcomes = await activity_outcomes(client, video_id)
     if case.startswith("missing"):
         assert outcomes == {names.CHECK_JOB: ["failed"]}  # refused before any render started
+    elif field == "audio":
+        # The video's sound is built once beside the renders: it failed once, for good, and the long
+        # render beside it was stopped, not left running (the bad card's own, video only, may finish).
+        assert outcomes[names.BUILD_AUDIO] == ["failed"], outcomes
+        assert "canceled" in outcomes[names.RENDER_CLIP], outcomes
     else:
         # The bad clip failed once, for good; the long render beside it was stopped, not left running.
         assert sorted(outcomes[names.RENDER_CLIP]) == ["canceled", "failed"], outcomes

@@ -18,7 +18,7 @@ from activities import metrics
 from activities.common import Deps
 from activities.media.process import child_env
 from activities.render import RenderActivities
-from activities.scratch import process_dir
+from activities.scratch import child_home
 from activities.settings import Settings
 from contracts.job import parse_job
 from contracts.plan import plan_video
@@ -76,7 +76,7 @@ async def test_ffmpeg_started_by_a_render_sees_none_of_the_worker_s_secrets(
     result = await render
     assert isinstance(result, ClipResult)
     assert seen, "no running ffmpeg was seen"
-    home = str(process_dir(settings.scratch_dir))
+    home = str(child_home(settings.scratch_dir))
     for pid, env in seen.items():
         assert not set(env) & SECRETS.keys(), pid
         assert not set(env.values()) & set(SECRETS.values()), pid

@@ -193,7 +193,7 @@ def test_right_to_left_paragraph_puts_trailing_punctuation_on_the_left(deps: Dep
 
 def test_long_text_shrinks_to_fit_and_keeps_every_character(deps: Deps) -> None:
     question = ("Which of these scientists, born in a small town in the nineteenth century, " * 5)[:300]
-    answers = ["A very long answer that goes on and on about history " * 2] * 4
+    answers = [f"{n}: a very long answer that goes on and on about history " * 2 for n in range(4)]
     job = question_job("v", question, answers, 1920, 1080)
     layout = layout_clip(job.clips[0], job.profile, fonts_of(deps))
     question_block = layout.blocks[0]

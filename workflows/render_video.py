@@ -50,6 +50,9 @@ with workflow.unsafe.imports_passed_through():
         WebhookInput,
     )
     from contracts.tenancy import task_priority
+
+    # Decoding a Job resolves its Theme's field types through the sandbox's module table: the module must be in it.
+    from contracts.themes import Theme  # noqa: F401
     from workflows.cost import video_cost
     from workflows.notify import NotifyWebhook
 

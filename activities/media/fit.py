@@ -16,7 +16,9 @@ from activities.keeper import Stopped
 from activities.media.fonts import describe, graphemes
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
 from activities.media.text import min_size
+from activities.media.themed import THEMED_KINDS, font_path, layout_themed, theme_fonts
 from contracts.job import ClipSpec, Job
+from contracts.themes import Theme
 
 MAX_JOB_TEXT_CHARS = 100_000
 """All the text one job draws (a reveal repeats its question and is not counted again). Laying out this
@@ -67,9 +69,22 @@ def text_chars(job: Job) -> int:
     return sum(len(text) for spec in job.clips if spec.kind != "reveal" for text in clip_texts(spec))
 
 
-def text_problems(raw: Any, job: Job, fonts: Fonts, stop: threading.Event | None = None) -> list[tuple[str, str]]:
+def font_problems(job: Job) -> list[tuple[str, str]]:
+    """The job's own theme names fonts this worker has: a file, or an installed family."""
+    problems: list[tuple[str, str]] = []
+    if job.theme is not None:
+        for field, name, bold in (("regular", job.theme.font, False), ("bold", job.theme.font_bold, True)):
+            if name is not None and font_path(name, bold) is None:
+                problems.append((f"theme.fonts.{field}", f"no such font file or installed family: {name[:80]!r}"))
+    return problems
+
+
+def text_problems(
+    raw: Any, job: Job, fonts: Fonts, theme: Theme | None = None, stop: threading.Event | None = None
+) -> list[tuple[str, str]]:
     """(field, message) for every text that cannot be drawn whole; empty when all of it can.
 
+    With a `theme`, its fonts and the layout regions of the frame's shape are the ones checked.
     Raises `Stopped` between clips once `stop` is set: the caller has stopped waiting.
     """
     total = text_chars(job)
@@ -77,6 +92,8 @@ def text_problems(raw: Any, job: Job, fonts: Fonts, stop: threading.Event | None
         field = "questions" if isinstance(raw, dict) and "questions" in raw and "clips" not in raw else "clips"
         return [(field, f"have {total} characters of text in all; the limit is {MAX_JOB_TEXT_CHARS} a job")]
     problems: list[tuple[str, str]] = []
+    if theme is not None:
+        fonts = theme_fonts(theme, fonts)
     w, h = job.profile.width, job.profile.height
     checked: set[tuple[str, ...]] = set()
     for place, spec in zip(clip_fields(raw, job), job.clips, strict=True):
@@ -105,7 +122,10 @@ def text_problems(raw: Any, job: Job, fonts: Fonts, stop: threading.Event | None
         if any(field.startswith(place + ".") for field, _ in problems):
             continue
         try:
-            layout_clip(spec, job.profile, fonts)
+            if theme is not None and spec.kind in THEMED_KINDS:
+                layout_themed(spec, job.profile, fonts, theme)
+            else:
+                layout_clip(spec, job.profile, fonts)
         except DoesNotFit as err:
             message = f"does not fit at {w}x{h} even at the minimum size ({min_size(h)} px text)"
             problems.append((_field(place, spec, err.part), message))

@@ -28,6 +28,8 @@ from activities.media.layers import (
     layout_clip,
     shadow_offset,
 )
+from activities.media.themed import THEMED_KINDS
+from activities.media.themed_graph import Look, themed_video
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 from contracts.plan import samples_for
 from contracts.recipes import RECIPES
@@ -199,23 +201,10 @@ class Segments:
         return self.directory / f"{number:05d}.mov"
 
 
-def build_clip_commands(
-    spec: ClipSpec,
-    profile: Profile,
-    frames: int,
-    *,
-    inputs: ClipInputs,
-    fonts: Fonts,
-    video_args: list[str],
-    text_dir: Path,
-    segments: Segments,
-    audio_out: Path | None,
-) -> ClipCommands:
-    """The clip's video as numbered segments from `segments.start` on, and its whole audio track.
-
-    Trimming happens after every layer is drawn, so `t` in the countdown and the
-    recipes is clip time and a resumed segment is the same picture as the original.
-    """
+def _plain_video(
+    spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs, fonts: Fonts, text_dir: Path
+) -> tuple[Any, ClipCommands]:
+    """The look of plans made before themes: text on the clip's colour or image, the countdown, a white bar."""
     video = _video_source(spec, profile, frames, inputs)
     still = spec.kind != "recipe"
     if still:
@@ -231,6 +220,34 @@ def build_clip_commands(
         bar_height = max(4, profile.height // 40)
         bar = ffmpeg.input(f"color=c=white:s={profile.width}x{bar_height}:r={profile.fps}", f="lavfi")
         video = ffmpeg.overlay(video, bar, x=f"-w*t/{spec.duration:g}", y=profile.height - bar_height, shortest=1)
+    return video, text
+
+
+def build_clip_commands(
+    spec: ClipSpec,
+    profile: Profile,
+    frames: int,
+    *,
+    inputs: ClipInputs,
+    fonts: Fonts,
+    video_args: list[str],
+    text_dir: Path,
+    segments: Segments,
+    audio_out: Path | None,
+    look: Look | None = None,
+) -> ClipCommands:
+    """The clip's video as numbered segments from `segments.start` on, and its whole audio track.
+
+    Trimming happens after every layer is drawn, so `t` in the countdown and the
+    recipes is clip time and a resumed segment is the same picture as the original.
+    """
+    if look is not None and spec.kind in THEMED_KINDS:
+        text = ClipCommands([], [])
+        video = themed_video(
+            spec, profile, fonts, look, text_dir, colour_matrix(profile), text.images, text.text_files, countdown_list
+        )
+    else:
+        video, text = _plain_video(spec, profile, frames, inputs, fonts, text_dir)
     first = segments.start * segments.frames
     video = video.trim(start_frame=first, end_frame=frames).setpts("PTS-STARTPTS")
     segment_options = {

@@ -1,0 +1,80 @@
+"""A themed clip's ffmpeg graph: its one still picture, repeated, with the countdown ring and the progress bar.
+
+The picture (background, boxes, text, number, logo) is drawn once by Pillow and converted
+to YUV once; only the ring's number and the bar change, and they are overlaid in YUV,
+converted with the same matrix as the picture so their colours match it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+from PIL import Image
+
+from activities.media.layers import Fonts
+from activities.media.themed import countdown_rings, regions, rgba, still_frame
+from contracts.job import ClipSpec, Profile
+from contracts.themes import Theme
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a themed clip is drawn: the theme, its place among the questions, and its fetched pictures."""
+
+    theme: Theme
+    number: int = 0
+    total: int = 0
+    background: Path | None = None
+    """The clip's own image, else the theme's background image, fetched; None: the theme's gradient or colour."""
+    logo: Path | None = None
+
+
+def _to_yuv(stream: Any, matrix: str, alpha: bool = False) -> Any:
+    return stream.filter("scale", out_color_matrix=matrix, out_range="tv").filter(
+        "format", "yuva420p" if alpha else "yuv420p"
+    )
+
+
+def themed_video(
+    spec: ClipSpec,
+    profile: Profile,
+    fonts: Fonts,
+    look: Look,
+    text_dir: Path,
+    matrix: str,
+    images: dict[Path, Image.Image],
+    text_files: dict[Path, str],
+    countdown_list: Any,
+) -> Any:
+    """The clip's video stream in YUV, every frame of it; files to write go into `images` and `text_files`."""
+    fps = profile.fps
+    still = text_dir / "still.png"
+    images[still] = still_frame(
+        spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo
+    )
+    video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
+    video = _to_yuv(video, matrix).filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
+    if spec.kind != "question":
+        return video
+    reg = regions(profile, look.theme)
+    rings = countdown_rings(spec.duration, profile, fonts, look.theme)
+    names = [f"ring-{i:04d}.png" for i in range(len(rings))]
+    for name, (_, image) in zip(names, rings, strict=True):
+        images[text_dir / name] = image
+    listing = text_dir / "countdown.ffconcat"
+    text_files[listing] = countdown_list([start for start, _ in rings], names)
+    ring = _to_yuv(ffmpeg.input(str(listing), f="concat").filter("format", "rgba"), matrix, alpha=True)
+    video = ffmpeg.overlay(video, ring, x=reg.ring.x, y=reg.ring.y, eof_action="repeat")
+    # The bar empties from the right: the accent slides left under a patch of the picture beside the track.
+    bar = reg.bar
+    r, g, b, _ = rgba(look.theme.accent)
+    fill = ffmpeg.input(f"color=c=0x{r:02X}{g:02X}{b:02X}:s={bar.w}x{bar.h}:r={fps}", f="lavfi")
+    fill = _to_yuv(fill.filter("format", "rgb24"), matrix)
+    split = video.split()
+    base, beside = split[0], split[1]
+    video = ffmpeg.overlay(base, fill, x=f"{bar.x}-{bar.w}*t/{spec.duration:g}", y=bar.y, shortest=1)
+    patch = beside.crop(0, bar.y, bar.x, bar.h)
+    return ffmpeg.overlay(video, patch, x=0, y=bar.y, shortest=1)

@@ -1,0 +1,133 @@
+"""Themes: the look of a video as data (fonts, colours, background, answer boxes, logo, sounds).
+
+A job names a built-in theme or inlines one (validated in `contracts.theme_models`); a
+channel's default comes from RENDER_CHANNEL_THEMES. The resolved theme is carried by every
+planned clip and is part of its spec hash, so a clip never mixes two looks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+DEFAULT_THEME = "midnight"
+
+
+@dataclass(frozen=True)
+class Background:
+    """One of: a colour, a two-colour gradient at `angle` degrees (0: left to right, 90: top to bottom), an image."""
+
+    colour: str | None = None
+    gradient: tuple[str, ...] = ()
+    angle: float = 90.0
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class BoxStyle:
+    """Answer boxes: corner radius and inner padding as fractions of the box height, border as one of the frame."""
+
+    radius: float = 0.3
+    padding: float = 0.12
+    border: float = 0.003
+
+
+@dataclass(frozen=True)
+class Logo:
+    uri: str
+    corner: str = "top-right"
+    size: float = 0.07
+    """Height as a fraction of the frame height."""
+
+
+@dataclass(frozen=True)
+class Sounds:
+    """Declared by the theme; the audio path does not mix them yet."""
+
+    tick: str | None = None
+    sting: str | None = None
+    music: str | None = None
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Colours are #RRGGBB or #RRGGBBAA (alpha for translucent boxes)."""
+
+    name: str
+    background: Background
+    text: str = "#FFFFFF"
+    dim: str = "#8A93A8"
+    highlight: str = "#F5B700"
+    highlight_text: str = "#101010"
+    accent: str = "#F5B700"
+    box_fill: str = "#FFFFFF1F"
+    box_border: str = "#FFFFFF40"
+    box: BoxStyle = field(default_factory=BoxStyle)
+    font: str | None = None
+    """A font file path or an installed family name; None: the worker's RENDER_FONT."""
+    font_bold: str | None = None
+    logo: Logo | None = None
+    sounds: Sounds = field(default_factory=Sounds)
+
+
+BUILTIN_THEMES: dict[str, Theme] = {
+    "midnight": Theme(
+        name="midnight",
+        background=Background(gradient=("#0B1433", "#23306E"), angle=120.0),
+        text="#FFFFFF",
+        dim="#7E88A8",
+        highlight="#F5B700",
+        highlight_text="#14172B",
+        accent="#F5B700",
+        box_fill="#FFFFFF1C",
+        box_border="#FFFFFF3D",
+        box=BoxStyle(radius=0.5, padding=0.14, border=0.0028),
+        font="Noto Sans",
+        font_bold="Noto Sans Display",
+    ),
+    "studio": Theme(
+        name="studio",
+        background=Background(gradient=("#F7F4EE", "#E4E9F2"), angle=90.0),
+        text="#1B1F2A",
+        dim="#A2A8B5",
+        highlight="#13A46B",
+        highlight_text="#FFFFFF",
+        accent="#E4572E",
+        box_fill="#FFFFFFE6",
+        box_border="#1B1F2A26",
+        box=BoxStyle(radius=0.22, padding=0.14, border=0.002),
+        font="Noto Sans",
+        font_bold="Noto Sans Display",
+    ),
+    "neon": Theme(
+        name="neon",
+        background=Background(gradient=("#0A0014", "#2A0845"), angle=45.0),
+        text="#F4F1FF",
+        dim="#6D5E8C",
+        highlight="#00F5D4",
+        highlight_text="#0A0014",
+        accent="#FF2E97",
+        box_fill="#FF2E9714",
+        box_border="#FF2E97B3",
+        box=BoxStyle(radius=0.18, padding=0.14, border=0.0035),
+        font="Noto Sans",
+        font_bold="Noto Sans Display",
+    ),
+}
+
+
+def parse_channel_themes(value: str, variable: str = "RENDER_CHANNEL_THEMES") -> dict[str, str]:
+    """'news=studio,*=midnight' → {'news': 'studio', '*': 'midnight'}; an unknown theme names itself."""
+    themes = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        channel, _, name = (part.strip() for part in entry.partition("="))
+        if not channel or name not in BUILTIN_THEMES:
+            known = ", ".join(sorted(BUILTIN_THEMES))
+            raise ValueError(f"{variable}: {entry!r} is not CHANNEL=THEME (themes: {known})")
+        themes[channel] = name
+    return themes
+
+
+def channel_theme(channel: str, themes: dict[str, str]) -> Theme:
+    """The channel's default theme: its own entry, else '*', else the built-in default."""
+    return BUILTIN_THEMES[themes.get(channel, themes.get("*", DEFAULT_THEME))]
