@@ -22,6 +22,7 @@ from activities.media.encoder import NVENC, choose_encoder, video_args
 from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
+from activities.media_assets import asset_audio, fetch_video
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, Voices, make_tts
 from contracts import names
@@ -126,6 +127,7 @@ class RenderActivities:
         encoder = await choose_encoder(self.deps.settings.encoder)
         beats.stage("fetching assets and narration")
         inputs, narration = await self._inputs(inp, tmp)
+        inputs = dataclasses.replace(inputs, first_frame=done * store.frames_per_segment)
         segments = Segments(directory=tmp / "segments", frames=store.frames_per_segment, start=done)
         segments.directory.mkdir()
         (tmp / "text").mkdir()
@@ -199,5 +201,8 @@ class RenderActivities:
             tts = self.voices.choose(inp.tts_engine, inp.channel)
             if await tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
                 narration = wav
+        video = await fetch_video(self.deps, spec, tmp / "video") if spec.video else None
+        if video is not None:
+            audio, _ = await asset_audio(spec, video, tmp / "asset-audio.wav", narrated=narration is not None)
         kind = "tts" if narration else "asset" if audio else "none"
-        return ClipInputs(image=image, audio=audio, narration=narration), kind
+        return ClipInputs(image=image, audio=audio, narration=narration, video=video), kind

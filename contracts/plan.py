@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from contracts.job import AUDIO_RATE, ClipSpec, Job, Profile
+from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, Profile
 
 ENGINE_VERSION = "1"
 """Part of every spec hash: bump it when the same spec would render differently."""
@@ -60,10 +60,19 @@ def canonical_sha256(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def spec_material(spec: ClipSpec) -> dict[str, Any]:
+    """The spec as hashed: media fields only where set, so clips from before they existed keep their keys."""
+    material = asdict(spec)
+    for name, default in MEDIA_DEFAULTS.items():
+        if material[name] == default:
+            del material[name]
+    return material
+
+
 def spec_hash(spec: ClipSpec, job: Job) -> str:
     material = {
         "engine": ENGINE_VERSION,
-        "spec": asdict(spec),
+        "spec": spec_material(spec),
         "profile": asdict(job.profile),
         # The engine only when the job names one: clips of jobs without it keep their keys.
         "voice": [job.tts_voice, job.tts_speed, *([job.tts_engine] if job.tts_engine else [])],
@@ -77,6 +86,10 @@ def clip_label(spec: ClipSpec, index: int, total: int) -> str:
         return f'{head} · {spec.kind} "{_shorten(spec.question)}" · {spec.duration:g} s'
     if spec.kind == "recipe":
         return f"{head} · recipe {spec.recipe} · {spec.duration:g} s"
+    if spec.kind in ("video", "image"):
+        source = (spec.video if spec.kind == "video" else spec.image) or ""
+        return f'{head} · {spec.kind} "{_shorten(source.rsplit("/", 1)[-1])}" · {spec.duration:g} s'
+
     first = spec.lines[0] if spec.lines else ""
     return f'{head} · card "{_shorten(first)}" · {spec.duration:g} s'
 

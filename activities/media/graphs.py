@@ -15,6 +15,7 @@ from typing import Any
 
 import ffmpeg
 
+from activities.media.sources import VideoAsset, ken_burns_stream, video_asset_stream
 from activities.media.text import TextLine, block
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 from contracts.plan import samples_for
@@ -38,6 +39,9 @@ class ClipInputs:
     image: Path | None = None
     audio: Path | None = None
     narration: Path | None = None
+    video: VideoAsset | None = None
+    first_frame: int = 0
+    """The first frame this render needs: a video asset may be decoded from just before it."""
 
 
 @dataclass
@@ -110,6 +114,10 @@ def text_layers(spec: ClipSpec, profile: Profile, fonts: Fonts) -> tuple[list[Te
 
 def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
     size = f"{profile.width}x{profile.height}"
+    if spec.kind == "video" and inputs.video is not None:
+        return video_asset_stream(spec, profile, inputs.video, inputs.first_frame)
+    if spec.kind == "image" and inputs.image is not None:
+        return ken_burns_stream(spec, profile, inputs.image, frames)
     if spec.kind == "recipe" and spec.recipe:
         recipe = RECIPES[spec.recipe]
         params = "".join(f":{k}={int(v) if recipe.params[k].integer else repr(float(v))}" for k, v in spec.params)

@@ -1,0 +1,213 @@
+"""Media clips over real ffmpeg: a video asset trimmed, fitted and with its sound kept, ducked or dropped;
+an image with a slow zoom and pan; both resumed mid-clip as the same picture."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.common import Deps
+from activities.render import RenderActivities
+from activities.storage import file_path
+from contracts import names
+from contracts.job import JobError, parse_job
+from tests.media import audio_samples, streams
+from tests.test_render_engine import clip_inputs, make_asset
+from tests.test_resume_engine import interrupt, psnr, resume
+
+W, H = 320, 180
+
+
+def rgb_frames(path: Path) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         check=True, capture_output=True).stdout  # fmt: skip
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, H, W, 3).astype(np.int16)
+
+
+def source_frame(path: Path, seconds: float, width: int, height: int) -> np.ndarray:
+    command = ["ffmpeg", "-v", "error", "-ss", f"{seconds}", "-i", str(path), "-frames:v", "1"]
+    raw = subprocess.run([*command, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3).astype(np.int16)
+
+
+def tone_level(samples: np.ndarray, hz: float, rate: int = 48_000) -> float:
+    """Amplitude of one frequency in the samples (a windowed FFT peak), whatever else is mixed in."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    band = (freqs > hz - 5) & (freqs < hz + 5)
+    return float(spectrum[band].max() / (len(samples) / 4))
+
+
+def video_asset(
+    deps: Deps, name: str, size: str, seconds: int = 12, audio: bool = True, pattern: str = "testsrc"
+) -> str:
+    """A test pattern at 25 fps (testsrc2 changes a lot from frame to frame) with a 440 Hz tone."""
+    sound = ["-f", "lavfi", "-i", f"sine=f=440:d={seconds}", "-c:a", "aac"] if audio else []
+    return make_asset(deps, name, "-f", "lavfi", "-i", f"{pattern}=s={size}:r=25:d={seconds}", *sound,
+                      "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50")  # fmt: skip
+
+
+async def render(deps: Deps, video_id: str, clip: dict[str, Any]) -> Path:
+    [inp] = clip_inputs(video_id, [clip])
+    result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    return file_path(result.uri)
+
+
+async def test_video_is_trimmed_and_padded_with_its_sound_kept(deps: Deps) -> None:
+    source = video_asset(deps, "pad.mp4", "240x180")
+    clip = {"kind": "video", "source": source, "in": 2.5, "out": 9.0, "fit": "pad", "background": "red"}
+    path = await render(deps, "media-pad", clip)
+
+    info = streams(path)
+    assert int(info["video"]["nb_read_frames"]) == 195  # 6.5 s at 30 fps, exactly
+    assert int(info["audio"]["duration_ts"]) == 195 * 1600
+    frames = rgb_frames(path)
+    for bar in (frames[:, :, 4:36], frames[:, :, -36:-4]):  # 40 px bars either side of the 4:3 picture
+        assert np.abs(bar - np.array([0xC0, 0x39, 0x2B])).max() < 12
+    # The first frame is the asset at `in`: the picture sits unscaled in the middle.
+    asset = file_path(source)
+    middle = frames[0, :, 40:280]
+    at_in, later = source_frame(asset, 2.5, 240, 180), source_frame(asset, 3.0, 240, 180)
+    assert psnr(middle, at_in) > 30 and psnr(middle, later) < psnr(middle, at_in) - 5
+    sound = audio_samples(path)
+    assert tone_level(sound, 440) > 0.05  # the asset's tone, present
+
+
+async def test_video_crop_fills_the_frame_and_dropped_sound_is_silence(deps: Deps) -> None:
+    source = video_asset(deps, "crop.mp4", "320x240")
+    clip = {"kind": "video", "source": source, "out": 2.0, "fit": "crop", "audio": "drop", "background": "red"}
+    path = await render(deps, "media-crop", clip)
+
+    frames = rgb_frames(path)
+    assert len(frames) == 60
+    # Cropped, not squeezed: the middle 320x180 of the asset, at the same scale.
+    asset = source_frame(file_path(source), 0.0, 320, 240)[30:210]
+    assert psnr(frames[0], asset) > 30
+    assert float(np.abs(audio_samples(path)).max()) == 0.0
+
+
+async def test_ducked_sound_sits_twelve_db_under_the_narration(deps: Deps) -> None:
+    source = video_asset(deps, "duck.mp4", "320x180")
+    base = {"kind": "video", "source": source, "out": 3.0, "narration": "Here is the answer."}
+    kept = audio_samples(await render(deps, "media-keep", {**base, "audio": "keep"}))
+    ducked = audio_samples(await render(deps, "media-duck", {**base, "audio": "duck"}))
+    ratio_db = 20 * np.log10(tone_level(ducked, 440) / tone_level(kept, 440))
+    assert -13 < ratio_db < -11, ratio_db
+    assert np.sqrt(np.mean(ducked**2)) > 0.01  # the narration is still there
+
+
+async def test_image_zooms_and_pans_smoothly(deps: Deps) -> None:
+    # A white square in the middle of a dark 640x360 image: its size and place show the zoom and pan.
+    image = make_asset(deps, "square.png", "-f", "lavfi", "-i", "color=c=0x202020:s=640x360",
+                       "-vf", "drawbox=x=280:y=140:w=80:h=80:c=white:t=fill", "-frames:v", "1")  # fmt: skip
+    clip = {"kind": "image", "source": image, "duration": 3, "zoom": [1.0, 1.5], "pan": "left"}
+    path = await render(deps, "media-kenburns", clip)
+
+    frames = rgb_frames(path)[:, :, :, 0]
+    assert len(frames) == 90
+    widths, centres = [], []
+    for picture in frames:
+        columns = np.flatnonzero((picture > 128).sum(axis=0) > 10)
+        widths.append(columns[-1] - columns[0] + 1)
+        centres.append((picture > 128).sum(axis=0) @ np.arange(W) / (picture > 128).sum())
+    assert abs(widths[0] - 40) <= 2 and abs(widths[-1] - 60) <= 2  # 80 px at half scale, then zoomed 1.5x
+    steps = np.diff(centres)
+    # The view drifts toward the image's left edge, so the square moves right, a little every frame.
+    assert centres[-1] - centres[0] > 30
+    assert steps.min() > 0, steps  # never a step back
+    assert steps.max() < 3 * np.median(steps)  # and no jumps
+
+
+async def test_a_video_clip_resumes_mid_clip_as_the_same_picture(deps: Deps) -> None:
+    source = video_asset(deps, "resume.mp4", "320x180", seconds=30, pattern="testsrc2")
+    clip = {"kind": "video", "source": source, "in": 3.3, "out": 23.3, "fit": "pad"}
+    [inp] = clip_inputs("media-resume", [clip])
+    beats = await interrupt(deps, inp, after_segments=3, how="drain")
+    assert 3 <= beats[-1]["segments_done"] < 10
+    result = await resume(deps, inp, beats[-1])
+    assert result.reused_frames == beats[-1]["segments_done"] * 60  # the retry decoded from a seek point
+
+    [whole] = clip_inputs("media-resume-reference", [clip])
+    reference = await ActivityEnvironment().run(RenderActivities(deps).render_clip, whole)
+    resumed, original = rgb_frames(file_path(result.uri)), rgb_frames(file_path(reference.uri))
+    assert len(resumed) == len(original) == 600
+    worst = min(psnr(a, b) for a, b in zip(resumed, original, strict=True))
+    assert worst > 30, worst  # the same source frame at every index (one frame to the next: under 20 dB)
+    # 25 fps shown at 30 repeats a frame now and then; where the picture changes, a shift would show.
+    changes = [i for i in range(300, 320) if psnr(original[i], original[i + 1]) < 25]
+    assert changes and all(psnr(resumed[i], original[i + 1]) < worst - 5 for i in changes)
+
+
+async def test_image_clip_resumes_mid_clip_as_the_same_picture(deps: Deps) -> None:
+    image = make_asset(deps, "resume.png", "-f", "lavfi", "-i", "testsrc2=s=640x360", "-frames:v", "1")
+    clip = {"kind": "image", "source": image, "duration": 16, "zoom": [1.0, 1.3], "pan": "right"}
+    [inp] = clip_inputs("media-resume-image", [clip])
+    beats = await interrupt(deps, inp, after_segments=2, how="drain")
+    result = await resume(deps, inp, beats[-1])
+    assert result.reused_frames > 0
+    [whole] = clip_inputs("media-resume-image-reference", [clip])
+    reference = await ActivityEnvironment().run(RenderActivities(deps).render_clip, whole)
+    resumed, original = rgb_frames(file_path(result.uri)), rgb_frames(file_path(reference.uri))
+    assert len(resumed) == len(original) == 480
+    assert min(psnr(a, b) for a, b in zip(resumed, original, strict=True)) > 35
+
+
+@pytest.mark.parametrize(
+    ("make", "clip", "said"),
+    [
+        (None, {"out": 2}, "does not exist"),
+        ("text", {"out": 2}, "not readable media"),
+        ("short", {"in": 1, "out": 5}, "out: 5 s is past the end"),
+        ("audio-only", {"out": 1}, "has no video stream"),
+    ],
+)
+async def test_bad_video_assets_fail_at_once_naming_the_field(
+    deps: Deps, make: str | None, clip: dict[str, Any], said: str
+) -> None:
+    root = file_path(deps.settings.asset_roots[0])
+    name = f"bad-{make}.mp4"
+    if make == "text":
+        (root / name).write_text("not a video")
+    elif make == "short":
+        video_asset(deps, name, "320x180", seconds=2)
+    elif make == "audio-only":
+        make_asset(deps, name, "-f", "lavfi", "-i", "sine=d=2", "-c:a", "aac")
+    [inp] = clip_inputs(f"media-bad-{make}", [{"kind": "video", "source": f"file://{root / name}", **clip}])
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    assert caught.value.type == names.BAD_ASSET and caught.value.non_retryable
+    assert said in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("clip", "problem"),
+    [
+        ({"kind": "video", "source": "file:///a.mp4"}, "clips[0].out: is required"),
+        ({"kind": "video", "source": "file:///a.mp4", "in": 4, "out": 3}, "clips[0].out: must be at least 0.1 s after"),
+        ({"kind": "video", "source": "file:///a.mp4", "out": 3, "fit": "fill"}, "clips[0].fit: expected one of pad"),
+        ({"kind": "video", "source": "file:///a.mp4", "out": 3, "audio": "loud"}, "clips[0].audio: expected one of"),
+        ({"kind": "video", "source": "https://x/a.mp4", "out": 3}, "clips[0].source: must be a file:// or s3://"),
+        ({"kind": "image", "source": "file:///a.png", "duration": 3, "zoom": [1, 5]}, "clips[0].zoom[1]: must be"),
+        ({"kind": "image", "source": "file:///a.png", "duration": 3, "pan": "in"}, "clips[0].pan: expected one of"),
+        ({"kind": "image", "source": "file:///a.png"}, "clips[0].duration: is required"),
+    ],
+)
+def test_media_fields_are_checked_by_name(clip: dict[str, Any], problem: str) -> None:
+    with pytest.raises(JobError) as caught:
+        parse_job({"video_id": "media-fields", "clips": [clip]})
+    assert problem in str(caught.value)
+
+
+def test_media_clip_assets_are_checked_before_rendering() -> None:
+    job = parse_job({"video_id": "media-assets", "clips": [
+        {"kind": "video", "source": "s3://media/a.mp4", "in": 1, "out": 2.5},
+        {"kind": "image", "source": "file:///srv/b.png", "duration": 2},
+    ]})  # fmt: skip
+    assert job.asset_uris() == ["file:///srv/b.png", "s3://media/a.mp4"]
+    assert job.clips[0].duration == 1.5 and job.clips[0].trim_in == 1
