@@ -3,10 +3,14 @@ an image with a slow zoom and pan; both resumed mid-clip as the same picture."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
+import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -14,9 +18,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.common import Deps
 from activities.render import RenderActivities
+from activities.settings import Settings
 from activities.storage import file_path
 from contracts import names
-from contracts.job import JobError, parse_job
+from contracts.job import MEDIA_DEFAULTS, JobError, parse_job
+from contracts.plan import spec_material
 from tests.media import audio_samples, streams
 from tests.test_render_engine import clip_inputs, make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
@@ -211,3 +217,40 @@ def test_media_clip_assets_are_checked_before_rendering() -> None:
     ]})  # fmt: skip
     assert job.asset_uris() == ["file:///srv/b.png", "s3://media/a.mp4"]
     assert job.clips[0].duration == 1.5 and job.clips[0].trim_in == 1
+
+
+def test_clips_without_media_fields_keep_their_spec_hashes() -> None:
+    """Clips rendered before media clips existed keep their keys, so a resubmitted video reuses them."""
+    card, video = parse_job({"video_id": "media-hash", "clips": [
+        {"kind": "card", "duration": 2, "lines": ["a"]},
+        {"kind": "video", "source": "file:///a.mp4", "out": 2, "fit": "crop"},
+    ]}).clips  # fmt: skip
+    assert set(spec_material(card)) == set(asdict(card)) - set(MEDIA_DEFAULTS)
+    assert {"video", "fit"} <= set(spec_material(video))
+
+
+async def test_a_video_asset_on_s3_is_fetched_like_any_asset(
+    settings: Settings, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-value")
+    bucket = f"media-{uuid.uuid4().hex[:8]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    local = tmp_path / "clip.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=320x180:r=30:d=3", "-f", "lavfi",
+                    "-i", "sine=f=440:d=3", "-c:v", "libx264", "-c:a", "flac", str(local)], check=True)  # fmt: skip
+    client.upload_file(str(local), bucket, "assets/clip.mkv")
+    on_s3 = dataclasses.replace(
+        settings, asset_roots=(f"s3://{bucket}/assets",), s3_endpoint_url=s3_endpoint, s3_region="us-east-1"
+    )
+    deps = Deps.from_settings(on_s3)
+    [inp] = clip_inputs("media-s3", [{"kind": "video", "source": f"s3://{bucket}/assets/clip.mkv", "in": 1, "out": 2}])
+    result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    assert result.narration == "asset" and result.frames == 30
+    assert tone_level(audio_samples(file_path(result.uri)), 440) > 0.05
+    # Outside the asset roots is refused before anything is fetched.
+    [outside] = clip_inputs("media-s3-out", [{"kind": "video", "source": f"s3://{bucket}/private/x.mkv", "out": 1}])
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(RenderActivities(deps).render_clip, outside)
+    assert caught.value.non_retryable and "source:" in str(caught.value)
