@@ -64,6 +64,7 @@ async def probe_video(path: Path, uri: str) -> VideoAsset:
         format_name=str(form.get("format_name", "")),
         duration_s=duration,
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        square_pixels=video.get("sample_aspect_ratio", "1:1") in ("1:1", "0:1", "N/A"),
     )
 
 

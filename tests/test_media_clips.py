@@ -98,6 +98,19 @@ async def test_video_crop_fills_the_frame_and_dropped_sound_is_silence(deps: Dep
     assert float(np.abs(audio_samples(path)).max()) == 0.0
 
 
+async def test_anamorphic_video_is_fitted_by_its_display_shape(deps: Deps) -> None:
+    # 240x180 stored, 4:3 pixels: it displays as 320x180 and fills the frame without bars.
+    source = make_asset(deps, "anamorphic.mp4", "-f", "lavfi", "-i", "testsrc=s=240x180:r=25:d=2",
+                        "-vf", "setsar=4/3", "-c:v", "libx264", "-pix_fmt", "yuv420p")  # fmt: skip
+    path = await render(deps, "media-sar", {"kind": "video", "source": source, "out": 1, "background": "red"})
+    frames = rgb_frames(path)
+    assert np.abs(frames[:, :, :30] - np.array([0xC0, 0x39, 0x2B])).max(axis=-1).mean() > 40  # no red bar
+    widened = subprocess.run(["ffmpeg", "-v", "error", "-i", str(file_path(source)), "-frames:v", "1", "-vf",
+                              "scale=320:180", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=True,
+                             capture_output=True).stdout  # fmt: skip
+    assert psnr(frames[0], np.frombuffer(widened, np.uint8).reshape(H, W, 3).astype(np.int16)) > 28
+
+
 async def test_ducked_sound_sits_twelve_db_under_the_narration(deps: Deps) -> None:
     source = video_asset(deps, "duck.mp4", "320x180")
     base = {"kind": "video", "source": source, "out": 3.0, "narration": "Here is the answer."}

@@ -38,6 +38,8 @@ class VideoAsset:
     format_name: str = ""
     duration_s: float = 0.0
     has_audio: bool = False
+    square_pixels: bool = True
+    """False for anamorphic video (DVD, some broadcast): widened to its display shape before fitting."""
 
     @property
     def seekable(self) -> bool:
@@ -67,6 +69,9 @@ def video_asset_stream(spec: ClipSpec, profile: Profile, asset: VideoAsset, firs
         .filter("fps", fps=profile.fps, start_time=0)
         .filter("tpad", stop=-1, stop_mode="clone")
     )
+    if not asset.square_pixels:
+        # `scale` fits by stored pixels, not by display shape: make the pixels square first.
+        stream = stream.filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", 1)
     if spec.fit == "crop":
         stream = stream.filter("scale", w, h, force_original_aspect_ratio="increase").filter("crop", w, h)
     else:
