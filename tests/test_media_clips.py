@@ -16,6 +16,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.render import RenderActivities
 from activities.settings import Settings
@@ -23,6 +24,7 @@ from activities.storage import file_path
 from contracts import names
 from contracts.job import MEDIA_DEFAULTS, JobError, parse_job
 from contracts.plan import spec_material
+from contracts.records import ConcatInput
 from tests.media import audio_samples, streams
 from tests.test_render_engine import clip_inputs, make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
@@ -267,3 +269,21 @@ async def test_a_video_asset_on_s3_is_fetched_like_any_asset(
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(RenderActivities(deps).render_clip, outside)
     assert caught.value.non_retryable and "source:" in str(caught.value)
+
+
+async def test_media_clips_join_other_clips_by_stream_copy(deps: Deps) -> None:
+    video = video_asset(deps, "join.mp4", "320x240")
+    image = make_asset(deps, "join.png", "-f", "lavfi", "-i", "testsrc2=s=400x300", "-frames:v", "1")
+    inputs = clip_inputs("media-join", [
+        {"kind": "card", "duration": 1, "lines": ["Next: the goal"]},
+        {"kind": "video", "source": video, "in": 0.5, "out": 2.0, "fit": "crop"},
+        {"kind": "image", "source": image, "duration": 1.5, "pan": "up"},
+    ])  # fmt: skip
+    rendered = [await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp) for inp in inputs]
+    joined = await ActivityEnvironment().run(
+        AssembleActivities(deps).concat_clips, ConcatInput("media-join", [r.uri for r in rendered], 30, 120)
+    )
+    assert joined.frames == 120 and not joined.reencoded  # same codec parameters as every other clip
+    info = streams(file_path(joined.uri))
+    assert int(info["video"]["nb_read_frames"]) == 120
+    assert abs(float(info["audio"]["duration"]) - 4.0) < 1 / 30
