@@ -65,7 +65,7 @@ def video_asset_stream(spec: ClipSpec, profile: Profile, asset: VideoAsset, firs
     w, h = profile.width, profile.height
     stream = (
         ffmpeg.input(str(asset.path), **options)
-        .video.filter("setpts", f"PTS-{spec.trim_in!r}/TB")
+        .video.filter("setpts", f"PTS-{spec.trim_in:.6f}/TB")
         .filter("fps", fps=profile.fps, start_time=0)
         .filter("tpad", stop=-1, stop_mode="clone")
     )
@@ -98,7 +98,7 @@ def ken_burns_stream(spec: ClipSpec, profile: Profile, image: Path, frames: int)
     # allows to as far to the other as the last allows: inside the image at every zoom between,
     # and the picture drifts one way only, never back.
     room_start, room_end = 0.5 - 0.5 / start, 0.5 - 0.5 / end
-    drift = f"({room_start!r}-{room_start + room_end!r}*{p})"
+    drift = f"({room_start:.9f}-{room_start + room_end:.9f}*{p})"
     sx, sy = PAN_SIGNS[spec.pan]
     return (
         ffmpeg.input(str(image))
@@ -107,7 +107,7 @@ def ken_burns_stream(spec: ClipSpec, profile: Profile, image: Path, frames: int)
         .filter("format", "yuv444p")
         .filter(
             "zoompan",
-            z=f"{start!r}+({end!r}-{start!r})*{p}",
+            z=f"{start:.9f}+({end - start:.9f})*{p}",
             x=f"iw*(0.5+{sx}*{drift})-iw/zoom/2",
             y=f"ih*(0.5+{sy}*{drift})-ih/zoom/2",
             d=frames,
@@ -125,8 +125,8 @@ def asset_audio_command(spec: ClipSpec, asset: VideoAsset, output: Path, *, narr
     gain = DUCK_DB if spec.audio_mode == "duck" and narrated else 0.0
     audio = (
         ffmpeg.input(str(asset.path), copyts=None, start_at_zero=None)
-        .audio.filter("atrim", start=spec.trim_in, end=spec.trim_in + spec.duration)
-        .filter("asetpts", f"PTS-{spec.trim_in!r}/TB")
+        .audio.filter("atrim", start=f"{spec.trim_in:.6f}", end=f"{spec.trim_in + spec.duration:.6f}")
+        .filter("asetpts", f"PTS-{spec.trim_in:.6f}/TB")
         .filter("aresample", AUDIO_RATE, first_pts=0)
         .filter("volume", f"{gain:g}dB")
     )
