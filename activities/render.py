@@ -195,13 +195,13 @@ class RenderActivities:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
+        video = await fetch_video(self.deps, spec, tmp / "video") if spec.video else None
         narration: Path | None = None
         if spec.narration:
             wav = tmp / "narration.wav"
             tts = self.voices.choose(inp.tts_engine, inp.channel)
             if await tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
                 narration = wav
-        video = await fetch_video(self.deps, spec, tmp / "video") if spec.video else None
         if video is not None:
             audio, _ = await asset_audio(spec, video, tmp / "asset-audio.wav", narrated=narration is not None)
         kind = "tts" if narration else "asset" if audio else "none"
