@@ -85,6 +85,28 @@ def oversample(profile: Profile) -> int:
     return max(2, min(4, math.isqrt(KEN_BURNS_PIXELS // (profile.width * profile.height))))
 
 
+def zoompan_options(spec: ClipSpec, profile: Profile, frames: int) -> dict[str, Any]:
+    """`zoompan`'s zoom and window position as expressions of the output frame number `on` alone.
+
+    The window's centre moves in a straight line from as far to one side as the first zoom
+    allows to as far to the other as the last allows: inside the image at every zoom between,
+    and the picture drifts one way only, never back.
+    """
+    start, end = spec.zoom or (1.0, 1.0)
+    p = f"on/{max(1, frames - 1)}"
+    room_start, room_end = 0.5 - 0.5 / start, 0.5 - 0.5 / end
+    drift = f"({room_start:.9f}-{room_start + room_end:.9f}*{p})"
+    sx, sy = PAN_SIGNS[spec.pan]
+    return {
+        "z": f"{start:.9f}+({end - start:.9f})*{p}",
+        "x": f"iw*(0.5+{sx}*{drift})-iw/zoom/2",
+        "y": f"ih*(0.5+{sy}*{drift})-ih/zoom/2",
+        "d": frames,
+        "s": f"{profile.width}x{profile.height}",
+        "fps": profile.fps,
+    }
+
+
 def ken_burns_stream(spec: ClipSpec, profile: Profile, image: Path, frames: int) -> Any:
     """The image decoded once, cut to the frame's shape, then zoomed and panned frame by frame.
 
@@ -92,28 +114,12 @@ def ken_burns_stream(spec: ClipSpec, profile: Profile, image: Path, frames: int)
     an oversampled copy in 4:4:4, where positions are whole pixels without chroma rounding.
     """
     w, h, k = profile.width, profile.height, oversample(profile)
-    start, end = spec.zoom or (1.0, 1.0)
-    p = f"on/{max(1, frames - 1)}"
-    # The window's centre moves in a straight line from as far to one side as the first zoom
-    # allows to as far to the other as the last allows: inside the image at every zoom between,
-    # and the picture drifts one way only, never back.
-    room_start, room_end = 0.5 - 0.5 / start, 0.5 - 0.5 / end
-    drift = f"({room_start:.9f}-{room_start + room_end:.9f}*{p})"
-    sx, sy = PAN_SIGNS[spec.pan]
     return (
         ffmpeg.input(str(image))
         .video.filter("scale", w * k, h * k, force_original_aspect_ratio="increase", flags="lanczos")
         .filter("crop", w * k, h * k)
         .filter("format", "yuv444p")
-        .filter(
-            "zoompan",
-            z=f"{start:.9f}+({end - start:.9f})*{p}",
-            x=f"iw*(0.5+{sx}*{drift})-iw/zoom/2",
-            y=f"ih*(0.5+{sy}*{drift})-ih/zoom/2",
-            d=frames,
-            s=f"{w}x{h}",
-            fps=profile.fps,
-        )
+        .filter("zoompan", **zoompan_options(spec, profile, frames))
         .filter("setsar", 1)
     )
 
