@@ -23,6 +23,7 @@ from activities.media.encoder import choose_encoder, video_args
 from activities.media.graphs import concat_command, concat_list
 from activities.media.probe import probe
 from activities.media.process import run_ffmpeg
+from activities.poster import make_poster, poster_uri, publish_poster
 from activities.storage import confine, file_path, split_s3
 from contracts import names
 from contracts.job import Profile
@@ -35,6 +36,7 @@ from contracts.records import (
     UploadInput,
     UploadResult,
 )
+from contracts.tenancy import for_channel
 
 MAX_NAME_BYTES = 200
 """Longest output file name: 255 bytes on common file systems, less room for the publishing temp name."""
@@ -95,7 +97,11 @@ class AssembleActivities:
         settings = self.deps.settings
         output = inp.output_uri or f"{settings.output_roots[0]}/{inp.video_id}.mp4"
         checked = CheckJobResult(
-            output, settings.heartbeat_seconds, dict(settings.usd_per_hour), settings.queue_wait_seconds
+            output,
+            settings.heartbeat_seconds,
+            dict(settings.usd_per_hour),
+            settings.queue_wait_seconds,
+            fairness_weight=for_channel(settings.channel_weights, inp.channel, 1.0) or 1.0,
         )
         with temporal_errors():
             async with keep_heartbeating() as beats:
@@ -163,8 +169,14 @@ class AssembleActivities:
                 if frames != inp.expected_frames:
                     raise MediaMismatch(f"joined video has {frames} frames, the plan has {inp.expected_frames}")
                 await self._store(beats, "storing the joined video", out, target)
+                poster = ""
+                if inp.poster_seconds is not None and info.video is not None:
+                    beats.stage("taking the poster")
+                    jpeg = await make_poster(out, inp.poster_seconds, info.video.height, tmp / "poster.jpg")
+                    poster = self.deps.settings.work_uri_for(f"{inp.video_id}/poster.jpg")
+                    await self._store(beats, "storing the poster", jpeg, poster)
         log.info("clips joined", frames=frames, reencoded=reencode)
-        return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3))
+        return ConcatResult(uri=target, frames=frames, reencoded=reencode, cpu_seconds=round(cpu, 3), poster_uri=poster)
 
     async def _store(self, beats: Heartbeats, stage: str, src: Path, uri: str) -> None:
         total = src.stat().st_size
@@ -216,15 +228,19 @@ class AssembleActivities:
                 elif not exists:
                     raise IntermediateLost(f"neither {inp.source_uri} nor {inp.output_uri} exists")
                 size = await in_thread(dest.size, inp.output_uri)
+                poster = ""
+                if inp.poster_source_uri:
+                    beats.stage("publishing the poster")
+                    poster = await publish_poster(self.deps, inp.poster_source_uri, inp.output_uri, tmp)
                 if inp.result is not None:
-                    result = dataclasses.replace(inp.result, output_uri=inp.output_uri, bytes=size)
+                    result = dataclasses.replace(inp.result, output_uri=inp.output_uri, bytes=size, poster_uri=poster)
                     done = dataclasses.replace(claim, result=result)
                     await in_thread(write_manifest, dest, inp.output_uri, done, tmp)
                 beats.stage("removing intermediates")
                 await self._discard(inp.video_id)
         metrics.UPLOADED_BYTES.inc(size)
         log.info("video published", bytes=size)
-        return UploadResult(output_uri=inp.output_uri, bytes=size)
+        return UploadResult(output_uri=inp.output_uri, bytes=size, poster_uri=poster)
 
     @activity.defn(name=names.DISCARD_INTERMEDIATES)
     async def discard_intermediates(self, inp: DiscardInput) -> int:
@@ -245,8 +261,9 @@ class AssembleActivities:
         if manifest is None or manifest.video_id != video_id:
             return 0
         storage = self.deps.storages.for_uri(output_uri)
-        removed = await in_thread(storage.delete, output_uri)
-        return int(removed) + int(await in_thread(storage.delete, manifest_uri(output_uri)))
+        removed = int(await in_thread(storage.delete, output_uri))
+        removed += int(await in_thread(storage.delete, poster_uri(output_uri)))
+        return removed + int(await in_thread(storage.delete, manifest_uri(output_uri)))
 
     async def _discard(self, video_id: str) -> int:
         prefix = self.deps.settings.work_uri_for(f"{video_id}/")

@@ -66,3 +66,10 @@ class VoiceUnavailable(RenderError):
 
     error_type = "VoiceUnavailable"
     retryable = True
+
+
+class TextDoesNotFit(RenderError):
+    """A clip's text needs more room than the frame has even at the minimum size (a job validated before the check)."""
+
+    error_type = names.INVALID_JOB
+    retryable = False

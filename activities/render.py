@@ -14,12 +14,21 @@ from temporalio import activity
 
 from activities import metrics
 from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
-from activities.errors import MediaMismatch
+from activities.errors import MediaMismatch, TextDoesNotFit
 from activities.gpu_slots import GpuSlots
-from activities.keeper import Beat, Heartbeats, keep_heartbeating, stoppable
+from activities.keeper import Beat, Heartbeats, in_thread, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.encoder import NVENC, choose_encoder, video_args
-from activities.media.graphs import ClipInputs, Fonts, Segments, build_clip_commands, concat_list, join_clip_command
+from activities.media.graphs import (
+    ClipCommands,
+    ClipInputs,
+    Fonts,
+    Segments,
+    build_clip_commands,
+    concat_list,
+    join_clip_command,
+)
+from activities.media.layers import DoesNotFit
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media_assets import asset_audio, fetch_video
@@ -132,19 +141,31 @@ class RenderActivities:
         segments.directory.mkdir()
         (tmp / "text").mkdir()
         with self.gpu_slots.hold() if encoder == NVENC else nullcontext() as gpu:
-            commands = build_clip_commands(
-                clip.spec,
-                inp.profile,
-                clip.frames,
-                inputs=inputs,
-                fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold),
-                video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
-                text_dir=tmp / "text",
-                segments=segments,
-                audio_out=tmp / "audio.wav",
-            )
-            for path, text in commands.text_files.items():
-                path.write_text(text, encoding="utf-8")
+
+            def prepare() -> ClipCommands:
+                """Lay out and draw the clip's text (CPU work, off the event loop) and write its files."""
+                try:
+                    commands = build_clip_commands(
+                        clip.spec,
+                        inp.profile,
+                        clip.frames,
+                        inputs=inputs,
+                        fonts=Fonts(self.deps.settings.font, self.deps.settings.font_bold),
+                        video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
+                        text_dir=tmp / "text",
+                        segments=segments,
+                        audio_out=tmp / "audio.wav",
+                    )
+                except DoesNotFit as err:
+                    raise TextDoesNotFit(f"{clip.label}: {err.part} does not fit even at the minimum size") from None
+                for path, text in commands.text_files.items():
+                    path.write_text(text, encoding="utf-8")
+                for path, image in commands.images.items():
+                    image.save(path, "PNG")
+                return commands
+
+            beats.stage("drawing text")
+            commands = await in_thread(prepare)
             beats.stage("rendering audio")
             work = RenderWork(encoder, narration, cpu_seconds=await run_ffmpeg(commands.audio))
             if done == store.count:

@@ -58,6 +58,8 @@ class Settings:
     """Intermediates older than this are removed by the control workers' periodic sweep."""
     sweep_interval_seconds: float = 3600.0
     """How often a control worker sweeps the work store; 0 turns the sweep off."""
+    channel_weights: dict[str, float] = field(default_factory=dict)
+    """Fairness weight by channel ('*' for the rest; 1 when unset): a channel's share of render workers."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

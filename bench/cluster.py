@@ -60,12 +60,14 @@ def settings_for(data: Path) -> Settings:
 
 
 @asynccontextmanager
-async def dev_server() -> AsyncIterator[tuple[Client, int]]:
+async def dev_server(extra_args: list[str] | None = None) -> AsyncIterator[tuple[Client, int]]:
     """A dev server on a free port, from the installed `temporal` binary; (client, server pid)."""
     before = set(children(os.getpid()))
     with _stdout_to_stderr():
         env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), search_attributes=search.ALL
+            dev_server_existing_path=temporal_binary(),
+            search_attributes=search.ALL,
+            dev_server_extra_args=extra_args or [],
         )
     async with env:
         started = [pid for pid in children(os.getpid()) if pid not in before and command_name(pid) == "temporal"]

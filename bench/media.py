@@ -6,7 +6,7 @@ point; printed as the seek's CPU ÷ decoding from the start, and whether the fra
 identical (framemd5 of every frame).
 
 Ken Burns: a white square zoomed and panned across the frame by `zoompan`, the image at 1x
-in 4:2:0 (plain zoompan) vs oversampled in 4:4:4 as the service does; printed: CPU per
+in 4:2:0 (plain zoompan) vs oversampled in planar RGB as the service does; printed: CPU per
 frame, backward steps of the square and its jitter (rms of the frame-to-frame motion
 around a smooth fit), in output pixels.
 
@@ -81,7 +81,7 @@ def ken_burns_rows(work: Path, profile: Profile) -> list[list[object]]:
     plain = ffmpeg.input(str(image)).video.filter("scale", w, h).filter("format", "yuv420p")
     plain = plain.filter("zoompan", **zoompan_options(spec, profile, frames)).filter("setsar", 1)
     rows: list[list[object]] = []
-    for name, stream in ((f"oversampled {oversample(profile)}x, 4:4:4 (service)", service), ("plain zoompan", plain)):
+    for name, stream in ((f"oversampled {oversample(profile)}x, RGB (service)", service), ("plain zoompan", plain)):
         command = ffmpeg.output(stream, "-", f="rawvideo", pix_fmt="gray").compile()
         cpu, raw = cpu_of(command)
         luma = np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(np.float64)

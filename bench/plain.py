@@ -105,6 +105,8 @@ async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit,
         )
         for path, text in commands.text_files.items():
             path.write_text(text, encoding="utf-8")
+        for path, image in commands.images.items():
+            image.save(path, "PNG")
         count = math.ceil(clip.frames / segments.frames)
         segment_list = folder / "segments.ffconcat"
         output = folder / "clip.mov"

@@ -41,6 +41,10 @@ WEBHOOK_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 MAX_CLIPS = 500
 """Each clip costs a handful of history events; 500 keeps a video far inside
 Temporal's 50,000-event history limit without continue-as-new."""
+PRIORITY_LEVELS = 5
+"""Temporal's default number of task priority levels: keys 1 (most urgent) to 5."""
+DEFAULT_PRIORITY = 3
+"""Temporal's own default key, so a job without one queues exactly as an untagged task."""
 MAX_JOB_BYTES = 512 * 1024
 """The job as JSON (ASCII, as Temporal sends it). Its text is carried again by every clip's
 render input, so this bounds the video's history to a few MB; it is also the SDK's payload
@@ -139,6 +143,8 @@ class Job:
     gpu_class: str | None = None
     """Render on this GPU class's queue (render-gpu-<class>); None = any render worker."""
     webhook_url: str | None = None
+    priority: int = DEFAULT_PRIORITY
+    """Temporal task priority of every task this video schedules: 1 is the most urgent, 5 the least."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
@@ -215,6 +221,7 @@ JOB_FIELDS = {
     "gpu_class",
     "min_gpu_memory_gb",
     "webhook_url",
+    "priority",
 }
 
 

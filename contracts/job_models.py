@@ -34,6 +34,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from contracts.gpus import GPU_CLASSES, class_for_memory
 from contracts.job import (
     AUDIO_RATE,
+    DEFAULT_PRIORITY,
     HEX_COLOUR,
     MAX_CLIP_SECONDS,
     MAX_CLIPS,
@@ -43,6 +44,7 @@ from contracts.job import (
     MAX_URI_CHARS,
     MIN_CLIP_SECONDS,
     NAMED_COLOURS,
+    PRIORITY_LEVELS,
     VIDEO_ID_PATTERN,
     VOICE_PATTERN,
     WEBHOOK_PATTERN,
@@ -461,6 +463,7 @@ class JobIn(_Model):
     max_parallel_clips: Integer(1, 64) = 8  # type: ignore[valid-type]
     gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
     min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
+    priority: Integer(1, PRIORITY_LEVELS, description="1 most urgent … 5 least") = DEFAULT_PRIORITY  # type: ignore[valid-type]
 
     @field_validator("total_questions", mode="plain")
     @classmethod
@@ -611,6 +614,7 @@ def to_job(model: JobIn) -> Job:
         max_parallel_clips=model.max_parallel_clips,
         gpu_class=gpu_class,
         webhook_url=model.webhook_url,
+        priority=model.priority,
     )
 
 

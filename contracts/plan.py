@@ -13,7 +13,7 @@ from typing import Any
 
 from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, Profile
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 """Part of every spec hash: bump it when the same spec would render differently."""
 
 
@@ -42,6 +42,16 @@ class VideoPlan:
     @property
     def duration_s(self) -> float:
         return self.frames / self.profile.fps
+
+    @property
+    def poster_seconds(self) -> float:
+        """When the poster frame is: the middle of the first reveal (the answer shown), else of the first clip."""
+        start = 0
+        for clip in self.clips:
+            if clip.spec.kind == "reveal":
+                return (start + clip.frames // 2) / self.profile.fps
+            start += clip.frames
+        return (self.clips[0].frames // 2) / self.profile.fps if self.clips else 0.0
 
 
 def frames_for(seconds: float, fps: int) -> int:

@@ -33,6 +33,8 @@ class CheckJobInput:
     asset_uris: list[str]
     job_hash: str = ""
     """When set, an output this video already published from the same job is returned instead of rendered."""
+    channel: str = ""
+    """Whose fairness weight to look up in the control workers' configuration."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class CheckJobResult:
     """How long a clip may wait for a render worker before the video fails (0: no limit)."""
     published: VideoResult | None = None
     """This video's result when it was already published from the same job: nothing is rendered again."""
+    fairness_weight: float = 1.0
+    """The channel's share of render workers (RENDER_CHANNEL_WEIGHTS), recorded in history."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class ConcatInput:
     expected_frames: int
     clip_encoders: list[str] = field(default_factory=list)
     """Each clip's encoder as its render reported it ('reused' when unknown)."""
+    poster_seconds: float | None = None
+    """Take the poster at this time of the joined video; None: no poster."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ class ConcatResult:
     reencoded: bool
     """True when the clips' codec parameters differed and the video was re-encoded."""
     cpu_seconds: float = 0.0
+    poster_uri: str = ""
+    """The poster JPEG in the work store ('' when none was asked for)."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +117,15 @@ class UploadInput:
     """Written to the output's manifest: the output belongs to this video and this job."""
     result: VideoResult | None = None
     """The video's result (bytes filled in on publish), kept in the manifest for a restart of a completed id."""
+    poster_source_uri: str = ""
+    """The poster in the work store, published beside the video ('' when there is none)."""
 
 
 @dataclass(frozen=True)
 class UploadResult:
     output_uri: str
     bytes: int
+    poster_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,8 @@ class VideoResult:
     cost_usd: float = 0.0
     costliest_clips: list[str] = field(default_factory=list)
     """The clips that cost most, most expensive first, e.g. 'clip 3/10 · recipe mandelbrot · 4 s: $0.0012'."""
+    poster_uri: str = ""
+    """A JPEG of the poster frame (the first reveal, else the first clip's middle), beside the video."""
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from activities.common import Deps
 from activities.settings import Settings
@@ -16,22 +18,40 @@ from runtime.process import exit_now, settings_or_exit
 from runtime.settings import LogEnv, RenderEnv, load
 from starter.cli import load_job, print_result, watch
 from starter.client import RenderClient
+from starter.exits import CliError
 from workers.main import WorkerOptions, build_workers, run_until_stopped
 
 SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 def data_dir() -> Path:
     return Path(load(RenderEnv).data_dir).resolve()
 
 
+def ui_port(target: TemporalTarget) -> int:
+    """The Web UI's port, from TEMPORAL_UI_URL (8233 by default)."""
+    return urlsplit(target.ui_url).port or 8233
+
+
+def is_local(target: TemporalTarget) -> bool:
+    return target.address.rpartition(":")[0] in LOCAL_HOSTS
+
+
+def start_server(target: TemporalTarget) -> int:
+    """A dev server on the configured address's port, with the Web UI on TEMPORAL_UI_URL's."""
+    return devserver.start(data_dir(), target.port, ui_port(target))
+
+
 async def demo(args: argparse.Namespace) -> int:
     """Render the sample job end to end on the embedded default."""
     target = TemporalTarget.from_env()
-    if not devserver.port_open("127.0.0.1", 7233) and target.address == "localhost:7233":
-        pid = devserver.start(data_dir())
+    if is_local(target) and not devserver.port_open("127.0.0.1", target.port):
+        pid = start_server(target)
         print(
-            f"started the Temporal dev server (pid {pid}, Web UI {target.ui_url}); "
+            f"started the Temporal dev server on {target.address} (pid {pid}, Web UI {target.ui_url}); "
             "stop it with: render-dev dev-server stop"
         )
     client = await RenderClient.connect(target)
@@ -47,7 +67,12 @@ async def demo(args: argparse.Namespace) -> int:
         if status.state == "completed":
             result = await client.result(video_id)
             print(f"{result.duration_s:.2f} s, {result.bytes} bytes, encoder {result.encoder}")
-        return print_result(client, status)
+        code = print_result(client, status)
+        print(
+            "the demo's workers stop with it; to render your own jobs, keep one running in another terminal "
+            "(.venv/bin/render-worker) and submit with: .venv/bin/render submit job.json --wait"
+        )
+        return code
     finally:
         stop.set()
         await running
@@ -55,7 +80,16 @@ async def demo(args: argparse.Namespace) -> int:
 
 def dev_server(args: argparse.Namespace) -> int:
     if args.action == "start":
-        print(f"dev server pid {devserver.start(data_dir())}; Web UI {TemporalTarget.from_env().ui_url}")
+        target = TemporalTarget.from_env()
+        if not is_local(target):
+            print(
+                f"render-dev: TEMPORAL_ADDRESS {target.address} is not this machine; nothing started", file=sys.stderr
+            )
+            return 2
+        if devserver.port_open("127.0.0.1", target.port):
+            print(f"render-dev: port {target.port} is already in use; a dev server may be running", file=sys.stderr)
+            return 6
+        print(f"dev server on {target.address}, pid {start_server(target)}; Web UI {target.ui_url}")
     else:
         print("stopped" if devserver.stop(data_dir()) else "no dev server started from here")
     return 0
@@ -79,4 +113,9 @@ def main(argv: list[str] | None = None) -> None:
         Settings.from_env()
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")
-    exit_now(asyncio.run(demo(args)) if args.command == "demo" else dev_server(args))
+    try:
+        code = asyncio.run(demo(args)) if args.command == "demo" else dev_server(args)
+    except CliError as err:
+        print(f"render-dev: {err}", file=sys.stderr)
+        code = err.code
+    exit_now(code)

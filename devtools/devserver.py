@@ -21,6 +21,19 @@ from contracts.search import cli_definitions
 SEARCH_ATTRIBUTES = cli_definitions()
 """Custom search attributes the service uses, registered when the dev server starts."""
 
+FAIR_MATCHING = {
+    "matching.enableFairness": "true",
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+}
+"""Dynamic config that turns on fairness between channels (off by default in server 1.32; priority keys
+work without it). One partition per queue, as a dev server needs no more: priority and fairness order
+tasks within a partition, and with the default four a task lands on a random one."""
+
+
+def dynamic_config_args(values: dict[str, str]) -> list[str]:
+    return [arg for key, value in values.items() for arg in ("--dynamic-config-value", f"{key}={value}")]
+
 
 class DevServerError(RuntimeError):
     pass
@@ -52,7 +65,7 @@ def dev_server_args(db_file: Path, port: int, ui_port: int) -> list[str]:
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={kind}"]
-    return args
+    return args + dynamic_config_args(FAIR_MATCHING)
 
 
 def port_open(host: str, port: int) -> bool:

@@ -1,40 +1,94 @@
-"""How every process reaches Temporal, from the same environment variables."""
+"""How every process reaches Temporal: the `temporal` CLI's own configuration (temporalio.envconfig).
+
+Operators already keep their connections as profiles in a TOML file (`TEMPORAL_CONFIG_FILE`, by
+default `~/.config/temporalio/temporal.toml`; `TEMPORAL_PROFILE` picks one) and override them with
+the variables the `temporal` CLI reads: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`,
+`TEMPORAL_TLS`, `TEMPORAL_TLS_CLIENT_CERT_PATH`, `TEMPORAL_TLS_CLIENT_KEY_PATH`,
+`TEMPORAL_TLS_SERVER_CA_CERT_PATH`, `TEMPORAL_TLS_SERVER_NAME`, `TEMPORAL_GRPC_META_*`. Reading
+them through the SDK keeps this service and the CLI on one configuration. `TEMPORAL_UI_URL` (ours)
+is where the printed Web UI links point.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from temporalio.client import Client
+from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 
-from runtime.settings import TemporalEnv, load
+from runtime.settings import SettingsError, TemporalEnv, load
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+class Unreachable(RuntimeError):
+    """Temporal did not answer at the configured address; the message is one line."""
 
 
 @dataclass(frozen=True)
 class TemporalTarget:
-    address: str = "localhost:7233"
+    address: str = DEFAULT_ADDRESS
     namespace: str = "default"
     api_key: str | None = None
-    tls: bool = False
+    tls: bool | TLSConfig = False
+    """False, True (system roots), or a TLSConfig with client certificates, CA and server name."""
     ui_url: str = "http://localhost:8233"
+    rpc_metadata: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    """The profile the settings came from (TEMPORAL_PROFILE), when one was named."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalTarget:
-        """TEMPORAL_* (see runtime.settings.TemporalEnv); a bad value raises SettingsError."""
-        read = load(TemporalEnv, env)
+        """The profile and TEMPORAL_* overrides; anything unusable raises SettingsError naming the variable."""
+        env = os.environ if env is None else env
+        ours = load(TemporalEnv, env)  # TEMPORAL_TLS must be a boolean (the SDK reads anything else as true)
+        profile_name = env.get("TEMPORAL_PROFILE") or None
+        config_file = env.get("TEMPORAL_CONFIG_FILE")
+        if config_file and not os.path.isfile(config_file):
+            raise SettingsError("TEMPORAL_CONFIG_FILE", f"no such file: {config_file}")
+        try:
+            profile = ClientConfigProfile.load(profile_name, override_env_vars=dict(env))
+            connect = profile.to_client_connect_config()
+        except OSError as err:  # a certificate or key the profile or a TEMPORAL_TLS_*_PATH names
+            raise SettingsError("TEMPORAL_TLS", f"cannot read {err.filename}: {err.strerror}") from None
+        except Exception as err:  # the SDK's own parse errors: bad TOML, unknown profile
+            text = " ".join(str(err).split())
+            variable = "TEMPORAL_PROFILE" if profile_name and "profile" in text.lower() else "TEMPORAL_CONFIG_FILE"
+            raise SettingsError(variable, f"cannot use {config_file or 'the Temporal configuration'}: {text}") from None
         return cls(
-            address=read.address,
-            namespace=read.namespace,
-            api_key=read.api_key,
-            tls=bool(read.api_key) if read.tls is None else read.tls,
-            ui_url=read.ui_url.rstrip("/"),
+            address=connect.get("target_host") or DEFAULT_ADDRESS,
+            namespace=connect.get("namespace") or "default",
+            api_key=connect.get("api_key"),
+            tls=connect.get("tls", False),
+            ui_url=ours.ui_url.rstrip("/"),
+            rpc_metadata=dict(connect.get("rpc_metadata", {})),
+            profile=profile_name,
         )
+
+    @property
+    def port(self) -> int:
+        """The frontend's port (7233 when the address names none)."""
+        host, _, port = self.address.rpartition(":")
+        return int(port) if host and port.isdigit() else 7233
 
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.ui_url}/namespaces/{self.namespace}/workflows/{workflow_id}"
 
     async def connect(self, runtime: Runtime | None = None) -> Client:
-        return await Client.connect(
-            self.address, namespace=self.namespace, api_key=self.api_key, tls=self.tls, runtime=runtime
-        )
+        """A client, or Unreachable naming the address when nothing answers there."""
+        try:
+            return await Client.connect(
+                self.address,
+                namespace=self.namespace,
+                api_key=self.api_key,
+                tls=self.tls,
+                rpc_metadata=dict(self.rpc_metadata),
+                runtime=runtime,
+            )
+        except RuntimeError as err:  # the SDK's connection failure, with the transport's whole error chain
+            reason = " ".join(str(err).split())
+            raise Unreachable(f"cannot reach Temporal at {self.address}: {reason}") from None

@@ -1,11 +1,11 @@
-"""Structured logs: console locally, JSON in production."""
+"""Structured logs: console locally, JSON in production; colour only on a terminal."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -20,8 +20,15 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+def console_renderer(stream: TextIO) -> structlog.dev.ConsoleRenderer:
+    """Colours and rich tracebacks on a terminal; plain text in a file or a pipe, which would keep the escapes."""
+    if stream.isatty():
+        return structlog.dev.ConsoleRenderer()
+    return structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+
+
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else console_renderer(sys.stderr)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
+from contracts.tenancy import parse_channel_map
 from contracts.voices import TTS_ENGINES
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -217,6 +218,13 @@ class RenderEnv(EnvModel):
     queue_wait_seconds: Annotated[float, Field(gt=0)] = 1800.0
     work_max_age_hours: Annotated[float, Field(ge=0)] = 168.0
     sweep_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    channel_weights: str = ""
+
+    @field_validator("channel_weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        parse_channel_map(value, "RENDER_CHANNEL_WEIGHTS")
+        return value
 
     @field_validator("rates")
     @classmethod
@@ -261,6 +269,7 @@ class RenderEnv(EnvModel):
             "queue_wait_seconds": self.queue_wait_seconds,
             "work_max_age_seconds": self.work_max_age_hours * 3600,
             "sweep_interval_seconds": self.sweep_interval_seconds,
+            "channel_weights": parse_channel_map(self.channel_weights, "RENDER_CHANNEL_WEIGHTS"),
         }
 
 
@@ -284,6 +293,25 @@ class WorkerEnv(EnvModel):
         if value is not None and value not in GPU_CLASSES:
             raise ValueError(f"must be one of {', '.join(sorted(GPU_CLASSES))}, got {value!r}")
         return value
+
+
+class ChannelEnv(EnvModel):
+    """What a submitter enforces per channel: RENDER_CHANNEL_LIMITS, videos in flight at once."""
+
+    model_config = SettingsConfigDict(env_prefix="RENDER_")
+
+    channel_limits: str = ""
+
+    @field_validator("channel_limits")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        for channel, limit in parse_channel_map(value, "RENDER_CHANNEL_LIMITS").items():
+            if limit != int(limit):
+                raise ValueError(f"RENDER_CHANNEL_LIMITS: {channel}={limit:g} is not a whole number of videos")
+        return value
+
+    def limits(self) -> dict[str, int]:
+        return {c: int(n) for c, n in parse_channel_map(self.channel_limits, "RENDER_CHANNEL_LIMITS").items()}
 
 
 class LogEnv(EnvModel):
@@ -330,5 +358,5 @@ class AutoscalerEnv(EnvModel):
         return {name: value for name in self.KNOB_FIELDS if (value := getattr(self, name)) is not None}
 
 
-ENV_MODELS: tuple[type[EnvModel], ...] = (TemporalEnv, RenderEnv, WorkerEnv, LogEnv, AutoscalerEnv)
+ENV_MODELS: tuple[type[EnvModel], ...] = (TemporalEnv, RenderEnv, WorkerEnv, ChannelEnv, LogEnv, AutoscalerEnv)
 """Every group of variables the service reads."""

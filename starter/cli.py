@@ -1,171 +1,355 @@
-"""`render`: submit, status, watch, result, cancel and list renders, and print the job schema."""
+"""`render`: submit (one job or a batch), watch and manage renders, and print the job schema.
+
+Every command prints for people by default and JSON with --json; every failure is one line on
+stderr and an exit status of its own (starter/exits.py, the README's table).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.job import JobError, parse_job
 from contracts.job_models import job_schema_text
-from runtime.connection import TemporalTarget
+from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
-from runtime.settings import LogEnv, load
-from starter.client import JobRefused, RenderClient, VideoStatus, root_cause
+from runtime.settings import ChannelEnv, LogEnv, load
+from starter import batch, exits
+from starter.client import (
+    AlreadyEnded,
+    AlreadyExists,
+    BadQuery,
+    JobRefused,
+    NoWorker,
+    RenderClient,
+    VideoNotFound,
+    VideoStatus,
+    failure_text,
+)
+from starter.exits import CliError
+from starter.present import (
+    dumps,
+    money,
+    poller_records,
+    result_record,
+    status_lines,
+    status_record,
+    summary_lines,
+    summary_record,
+)
+from starter.progress import ProgressDisplay
+
+Handler = Callable[[argparse.Namespace, RenderClient], Awaitable[int]]
 
 
-def progress_line(status: VideoStatus, width: int = 30) -> str:
-    filled = int(status.fraction * width)
-    bar = "#" * filled + "." * (width - filled)
-    return (
-        f"[{bar}] {status.fraction:6.1%}  clips {status.clips_done}/{status.clips_total}"
-        f"  frames {status.frames_done}/{status.frames_total}  {status.stage}"
-    )
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its arguments and what it does with a connected client (None: it needs no server)."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Handler | None = None
+    offline: Callable[[argparse.Namespace], int] | None = None
 
 
-async def watch(client: RenderClient, video_id: str) -> VideoStatus:
-    tty = sys.stderr.isatty()
-    last = ""
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
+) -> Callable[[Handler], Handler]:
+    """Register a subcommand that talks to Temporal; each gets --json."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(name, help, arguments, handler)
+        return handler
+
+    return register
+
+
+def video_id_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("video_id")
+
+
+def emit(args: argparse.Namespace, record: Any, lines: list[str]) -> None:
+    print(dumps(record) if args.json else "\n".join(lines))
+
+
+async def watch(
+    client: RenderClient, video_id: str, *, json_lines: bool = False, display: ProgressDisplay | None = None
+) -> VideoStatus:
+    """Follow the render until it ends: a progress display, or one JSON status per change with --json.
+
+    Ctrl-C stops the watching, not the render, and says how to pick it up again.
+    """
     status = VideoStatus(video_id, "running")
-    async for status in client.watch(video_id, interval=0.5):
-        line = progress_line(status)
-        if tty:
-            print("\r" + line, end="", file=sys.stderr, flush=True)
-        elif line != last:
-            print(line, file=sys.stderr, flush=True)
-        last = line
-    if tty:
-        print(file=sys.stderr)
+    last = ""
+    try:
+        with display or ProgressDisplay(video_id) as shown:
+            async for status in client.watch(video_id, interval=0.5):
+                if json_lines:
+                    line = dumps(status_record(status), one_line=True)
+                    if line != last:
+                        print(line, flush=True)
+                    last = line
+                else:
+                    shown.show(status)
+    except asyncio.CancelledError:
+        raise CliError(
+            exits.INTERRUPTED,
+            f"stopped watching; {video_id} goes on rendering: follow it with `render watch {video_id}`, "
+            f"stop it with `render cancel {video_id}`",
+        ) from None
     return status
+
+
+def print_result(client: RenderClient, status: VideoStatus, *, as_json: bool = False) -> int:
+    """The end of a render: where the video is and what it cost, or why it did not finish (exit 1)."""
+    url = client.target.workflow_url(status.video_id)
+    if as_json:  # the last of the JSON lines a watch prints
+        print(dumps(status_record(status) | {"history": url}, one_line=True))
+        return exits.OK if status.state == "completed" else exits.RENDER_FAILED
+    if status.state == "completed":
+        print(f"rendered {status.video_id}: {status.output_uri}\ncost: ${money(status.cost_usd or 0)}")
+        for clip in status.costliest_clips or []:
+            print(f"  {clip}")
+        print(f"history: {url}")
+        return exits.OK
+    print(f"render: {status.video_id} {status.state}: {status.error or status.stage} (history: {url})", file=sys.stderr)
+    return exits.RENDER_FAILED
 
 
 def load_job(path: str) -> dict[str, Any]:
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise SystemExit(f"cannot read job {path}: {err}") from None
+        raise CliError(exits.BAD_INPUT, f"cannot read job {path}: {err}") from None
     if not isinstance(raw, dict):
-        raise SystemExit(f"job {path}: expected a JSON object")
+        raise CliError(exits.BAD_INPUT, f"job {path}: expected a JSON object")
     return raw
 
 
-def print_result(client: RenderClient, status: VideoStatus) -> int:
-    url = client.target.workflow_url(status.video_id)
-    if status.state == "completed":
-        print(f"rendered {status.video_id}: {status.output_uri}\ncost: ${status.cost_usd or 0:.6f}")
-        for clip in status.costliest_clips or []:
-            print(f"  {clip}")
-        print(f"history: {url}")
-        return 0
-    print(f"{status.video_id} {status.state}: {status.error or status.stage}\nhistory: {url}", file=sys.stderr)
-    return 1
-
-
-def checked_job(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The job file, validated here first: a bad job is refused without a server (None, said on stderr)."""
+def checked_job(args: argparse.Namespace) -> dict[str, Any]:
+    """The job file, validated before connecting: a bad job is refused without a server, every problem listed."""
     job = load_job(args.job)
     if args.video_id:
         job["video_id"] = args.video_id
     try:
         parse_job(job)
     except JobError as err:
-        print(f"refused: {err}", file=sys.stderr)
-        return None
+        raise CliError(exits.BAD_INPUT, f"refused: {err}") from None
     return job
 
 
-async def submit(args: argparse.Namespace, client: RenderClient, job: dict[str, Any]) -> int:
-    try:
-        video_id = await client.submit(job, require_worker=not args.allow_no_worker)
-    except JobRefused as err:
-        print(f"refused: {err}", file=sys.stderr)
-        return 2
-    print(f"started {video_id}\nwatch: render watch {video_id}\nhistory: {client.target.workflow_url(video_id)}")
-    return print_result(client, await watch(client, video_id)) if args.wait else 0
-
-
-async def run(args: argparse.Namespace) -> int:
-    if args.command == "schema":
-        print(job_schema_text(), end="")
-        return 0
-    job = checked_job(args) if args.command == "submit" else None
-    if args.command == "submit" and job is None:
-        return 2
-    try:
-        client = await RenderClient.connect()
-    except RuntimeError as err:  # the SDK's connection failure
-        print(f"render: cannot reach Temporal at {TemporalTarget.from_env().address}: {err}", file=sys.stderr)
-        return 3
-    if job is not None:
-        return await submit(args, client, job)
-    if args.command == "status":
-        status = await client.status(args.video_id)
-        print(json.dumps(asdict(status), indent=2))
-        return 0
-    if args.command == "watch":
-        return print_result(client, await watch(client, args.video_id))
-    if args.command == "result":
-        try:
-            print(json.dumps(asdict(await client.result(args.video_id)), indent=2))
-        except WorkflowFailureError as err:
-            print(f"{args.video_id} failed: {root_cause(err)}", file=sys.stderr)
-            return 1
-        return 0
-    if args.command == "cancel":
-        await client.cancel(args.video_id)
-        print(f"cancel requested for {args.video_id}")
-        return 0
-    if args.command == "workers":
-        for queue, pollers in (await client.pollers()).items():
-            if pollers or args.all:
-                print(f"{queue}: {len(pollers)} worker(s)")
-            for poller in pollers:
-                print(f"  {poller.identity}  last seen {poller.last_seen}")
-        return 0
-    for video_id, state in await client.list(args.query, args.limit):
-        print(f"{state:10} {video_id}")
-    return 0
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="render", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("submit", help="validate and start a render from a job JSON file")
-    s.add_argument("job")
-    s.add_argument("--video-id", help="override the job's video_id")
-    s.add_argument("--wait", action="store_true", help="watch until the render ends")
-    s.add_argument(
+def submit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job")
+    p.add_argument("--video-id", help="override the job's video_id")
+    p.add_argument("--wait", action="store_true", help="watch until the render ends")
+    p.add_argument(
         "--allow-no-worker",
         action="store_true",
         help="start even when no worker polls the job's render queue (workers that scale from zero)",
     )
-    for name, text in (
-        ("status", "print a render's status"),
-        ("watch", "live progress until the render ends"),
-        ("result", "wait for and print the result"),
-        ("cancel", "cancel a render"),
-    ):
-        sub.add_parser(name, help=text).add_argument("video_id")
-    ls = sub.add_parser("list", help="recent renders")
-    ls.add_argument("--query", help="extra visibility query, e.g. \"ExecutionStatus = 'Failed'\"")
-    ls.add_argument("--limit", type=int, default=50)
-    workers = sub.add_parser("workers", help="workers polling each render queue now")
-    workers.add_argument("--all", action="store_true", help="also list queues nobody polls")
-    sub.add_parser("schema", help="print the JSON Schema of a job file (schema/job.schema.json)")
+
+
+@command("submit", "validate and start a render from a job JSON file", submit_arguments)
+async def submit(args: argparse.Namespace, client: RenderClient) -> int:
+    job = args.checked_job
+    try:
+        video_id = await client.submit(job, require_worker=not args.allow_no_worker)
+    except NoWorker as err:
+        raise CliError(exits.NO_WORKER, f"refused: {err}") from None
+    except AlreadyExists as err:
+        raise CliError(exits.CONFLICT, f"refused: {err}") from None
+    except JobRefused as err:
+        raise CliError(exits.BAD_INPUT, f"refused: {err}") from None
+    url = client.target.workflow_url(video_id)
+    if args.json and not args.wait:
+        print(dumps({"video_id": video_id, "state": "running", "history": url}))
+    elif not args.json:
+        print(f"started {video_id}\nwatch: render watch {video_id}\nhistory: {url}", flush=True)
+    if not args.wait:
+        return exits.OK
+    return print_result(client, await watch(client, video_id, json_lines=args.json), as_json=args.json)
+
+
+def batch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="a .jsonl file (one job per line) or a folder of *.json job files")
+    p.add_argument("--rate", type=batch.rate_arg, default=5.0, help="starts per second at most (default 5)")
+    p.add_argument("--allow-no-worker", action="store_true", help="as for submit")
+    p.add_argument("--wait-for-room", action="store_true", help="wait while a channel has its limit in flight")
+
+
+@command("submit-batch", "start every job of a JSON Lines file or a folder of job files", batch_arguments)
+async def submit_batch(args: argparse.Namespace, client: RenderClient) -> int:
+    return await batch.run_cli(client, args)
+
+
+@command("status", "a render's stage, clips, frames, error or output", video_id_argument)
+async def status(args: argparse.Namespace, client: RenderClient) -> int:
+    found = await client.status(args.video_id)
+    emit(args, status_record(found), status_lines(found))
+    return exits.OK
+
+
+@command("watch", "live progress until the render ends", video_id_argument)
+async def watch_command(args: argparse.Namespace, client: RenderClient) -> int:
+    await client.describe(args.video_id)  # an unknown id is said at once
+    return print_result(client, await watch(client, args.video_id, json_lines=args.json), as_json=args.json)
+
+
+@command("result", "wait for the render and print its result record", video_id_argument)
+async def result(args: argparse.Namespace, client: RenderClient) -> int:
+    await client.describe(args.video_id)
+    try:
+        record = result_record(await client.result(args.video_id))
+    except WorkflowFailureError as err:
+        raise CliError(exits.RENDER_FAILED, f"{args.video_id} failed: {failure_text(err)}") from None
+    print(dumps(record))
+    return exits.OK
+
+
+@command("cancel", "cancel a running render", video_id_argument)
+async def cancel(args: argparse.Namespace, client: RenderClient) -> int:
+    try:
+        await client.cancel(args.video_id)
+    except AlreadyEnded as err:
+        raise CliError(exits.CONFLICT, str(err)) from None
+    emit(args, {"video_id": args.video_id, "cancel": "requested"}, [f"cancel requested for {args.video_id}"])
+    return exits.OK
+
+
+def list_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--query", help="visibility query, e.g. \"Channel = 'x' AND VideoStatus = 'failed'\"")
+    p.add_argument("--limit", type=int, default=50)
+
+
+@command("list", "recent renders: start time, state, channel, clips, cost", list_arguments)
+async def list_command(args: argparse.Namespace, client: RenderClient) -> int:
+    try:
+        videos = await client.list(args.query, args.limit)
+    except BadQuery as err:
+        raise CliError(exits.BAD_QUERY, f"--query: {err}") from None
+    emit(args, [summary_record(v) for v in videos], summary_lines(videos))
+    return exits.OK
+
+
+def workers_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all", action="store_true", help="also list queues nobody polls")
+
+
+@command("workers", "workers polling each render queue now", workers_arguments)
+async def workers(args: argparse.Namespace, client: RenderClient) -> int:
+    pollers = {q: found for q, found in (await client.pollers()).items() if found or args.all}
+    lines = []
+    for queue, found in pollers.items():
+        lines.append(f"{queue}: {len(found)} worker(s)")
+        lines += [f"  {p.identity}  polled {p.age_s:.0f} s ago" for p in found]
+    emit(args, poller_records(pollers), lines or ["no worker polls any render queue; start one with `render-worker`"])
+    return exits.OK
+
+
+def schema(args: argparse.Namespace) -> int:
+    print(job_schema_text(), end="")
+    return exits.OK
+
+
+COMMANDS["schema"] = Command("schema", "print the JSON Schema of a job file (schema/job.schema.json)", lambda p: None,
+                             offline=schema)  # fmt: skip
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error, with the same exit status as a bad job."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(exits.BAD_INPUT)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="render", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for name, cmd in COMMANDS.items():
+        each = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.arguments(each)
+        if cmd.handler is not None:
+            each.add_argument("--json", action="store_true", help="print JSON for scripts")
     return p
+
+
+async def run(args: argparse.Namespace) -> int:
+    """The command's exit status; failures raise CliError (`main` prints them in one line)."""
+    cmd = COMMANDS[args.command]
+    if cmd.offline is not None:
+        return cmd.offline(args)
+    if args.command == "submit":
+        try:
+            args.checked_job = checked_job(args)
+        except CliError as err:
+            print(f"render: {err}", file=sys.stderr)
+            return err.code
+    target = TemporalTarget.from_env()
+    try:
+        client = await RenderClient.connect(target)
+    except Unreachable as err:
+        raise CliError(exits.UNREACHABLE, str(err)) from None
+    assert cmd.handler is not None
+    try:
+        return await cmd.handler(args, client)
+    except VideoNotFound as err:
+        raise CliError(exits.NOT_FOUND, f"{err} in namespace {target.namespace}") from None
+    except RPCError as err:
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise CliError(exits.UNREACHABLE, f"lost Temporal at {target.address}: {one_line(err)}") from None
+        raise CliError(exits.UNEXPECTED, f"Temporal refused: {one_line(err)}") from None
+
+
+def one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None) -> None:
     with settings_or_exit("render"):
         logs = load(LogEnv)
+        load(ChannelEnv)
         TemporalTarget.from_env()
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")
-    exit_now(asyncio.run(run(args)))
+    try:
+        code = asyncio.run(run(args))
+    except CliError as err:
+        print(f"render: {err}", file=sys.stderr)
+        code = err.code
+    except BrokenPipeError:
+        quiet_stdout()
+        code = exits.BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("render: interrupted", file=sys.stderr)
+        code = exits.INTERRUPTED
+    except Exception as err:  # one line, not a traceback
+        print(f"render: unexpected {type(err).__name__}: {one_line(err)}", file=sys.stderr)
+        code = exits.UNEXPECTED
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_stdout()
+        code = exits.BROKEN_PIPE
+    exit_now(code)

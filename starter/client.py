@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from contracts import names
+from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
+from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
 from runtime.queues import activity_pollers
+from runtime.settings import ChannelEnv, load
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -39,11 +55,29 @@ def root_cause(err: WorkflowFailureError) -> BaseException:
     return cause
 
 
+POLLING_NOW = timedelta(seconds=75)
+"""A polling worker renews its long poll at least every 70 s; the server remembers stopped ones for minutes."""
+SERVER_QUERY_PREFIX = len("select * from table1 where ")
+"""What the server puts before a visibility query when it parses it; its error positions count it."""
+QUERY_TIMEOUT = timedelta(seconds=5)
+UNCLAIMED = timedelta(seconds=10)
+"""A live control worker takes a workflow task within milliseconds; ten seconds means none is there."""
+
+
+def failure_text(err: WorkflowFailureError) -> str:
+    """What ended the render, in one line: the workflow's own message (it names the clip and the reason)."""
+    cause = root_cause(err)
+    text = cause.message if isinstance(cause, ApplicationError) else str(cause)
+    return " ".join(text.split())
+
+
 @dataclass(frozen=True)
 class Poller:
     identity: str
     """The worker's identity: pid@host by default."""
     last_seen: str
+    age_s: float = 0.0
+    """Seconds since the worker last polled."""
 
 
 class JobRefused(Exception):
@@ -52,6 +86,87 @@ class JobRefused(Exception):
     def __init__(self, field: str, message: str, text: str | None = None) -> None:
         super().__init__(text or f"{field}: {message}")
         self.field = field
+
+
+class ChannelFull(JobRefused):
+    """The job's channel already has its limit of videos in flight: submit it again once one finishes."""
+
+    def __init__(self, channel: str, running: int, limit: int) -> None:
+        super().__init__("channel", f"channel {channel!r} has {running} videos in flight; its limit is {limit}")
+        self.channel, self.running, self.limit = channel, running, limit
+
+
+class AlreadyExists(JobRefused):
+    """A render of this video id runs or has completed: it is never rendered twice."""
+
+
+class NoWorker(JobRefused):
+    """No worker polls the task queue the job needs."""
+
+    def __init__(self, field: str, queue: str, start: str) -> None:
+        super().__init__(
+            field,
+            f"no worker polls task queue{'s' if ',' in queue else ''} {queue}; start one with `{start}`, "
+            "or submit with --allow-no-worker where render workers scale from zero",
+        )
+        self.queue, self.start = queue, start
+
+
+class VideoNotFound(LookupError):
+    """No render has this video id in the namespace."""
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(f"no render with video id {video_id!r}")
+        self.video_id = video_id
+
+
+class AlreadyEnded(Exception):
+    """The render has already ended, so there is nothing to cancel."""
+
+    def __init__(self, video_id: str, state: str) -> None:
+        super().__init__(f"{video_id} already {state}; nothing to cancel")
+        self.video_id, self.state = video_id, state
+
+
+class BadQuery(ValueError):
+    """The server refused a visibility query; the message points into the text the user wrote."""
+
+
+def worker_command(queue: str) -> str:
+    """The command that starts a worker polling `queue`."""
+    if queue == names.CONTROL_QUEUE:
+        return "render-worker"  # every mode but gpu serves it; `all` renders too
+    gpu_class = queue.removeprefix(names.GPU_QUEUE).lstrip("-")
+    return f"{f'RENDER_GPU_CLASS={gpu_class} ' if gpu_class else ''}render-worker --mode gpu"
+
+
+def user_query_error(message: str, query: str) -> str:
+    """The server's complaint about `query`, with its position counted in `query` itself."""
+    text = message.removeprefix("invalid query: ")
+
+    def shift(match: re.Match[str]) -> str:
+        position = int(match.group(1)) - SERVER_QUERY_PREFIX
+        return f"at position {position}" if 1 <= position <= len(query) + 1 else "in"
+
+    return re.sub(r"at position (\d+)", shift, text)
+
+
+def workflow_task_unclaimed(raw: Any, after: timedelta = UNCLAIMED) -> bool:
+    """Whether a workflow task has waited longer than `after` for a worker: no control worker is alive.
+
+    The server's poller list keeps a stopped worker for minutes, so this is the quicker sign.
+    """
+    if not raw.HasField("pending_workflow_task"):
+        return False
+    task = raw.pending_workflow_task
+    if task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
+        return False
+    since = task.original_scheduled_time if task.HasField("original_scheduled_time") else task.scheduled_time
+    return bool(datetime.now(UTC) - since.ToDatetime(tzinfo=UTC) > after)
+
+
+def not_found(err: RPCError) -> bool:
+    return err.status == RPCStatusCode.NOT_FOUND
 
 
 @dataclass
@@ -69,6 +184,8 @@ class VideoStatus:
     output_uri: str | None = None
     cost_usd: float | None = None
     costliest_clips: list[str] | None = None
+    waiting_for: list[str] = field(default_factory=list)
+    """Task queues this running render needs that no worker polls now."""
 
     @property
     def fraction(self) -> float:
@@ -80,14 +197,22 @@ class VideoStatus:
 
 
 class RenderClient:
-    def __init__(self, client: Client, target: TemporalTarget | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        target: TemporalTarget | None = None,
+        *,
+        channel_limits: dict[str, int] | None = None,
+    ) -> None:
         self.client = client
         self.target = target or TemporalTarget()
+        self.channel_limits = dict(channel_limits or {})
+        """Videos in flight at once by channel ('*' for every other channel); none named: no limit."""
 
     @classmethod
     async def connect(cls, target: TemporalTarget | None = None) -> RenderClient:
         target = target or TemporalTarget.from_env()
-        return cls(await target.connect(), target)
+        return cls(await target.connect(), target, channel_limits=load(ChannelEnv).limits())
 
     async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
         """Validate and start a render; the workflow id is the video id.
@@ -105,6 +230,7 @@ class RenderClient:
             raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line
         if require_worker:
             await self._require_worker(parsed.gpu_class)
+        limited = await self._require_channel_room(parsed.channel)
         try:
             await self.client.start_workflow(
                 names.WORKFLOW_NAME,
@@ -114,17 +240,34 @@ class RenderClient:
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=f"{plan.video_id} · {len(plan.clips)} clips · {plan.duration_s:.1f} s",
+                # The workflow's own tasks queue by the job's priority and channel too; the channel is
+                # searchable from the start, so the next submit's in-flight count includes this one.
+                priority=task_priority(parsed.priority, parsed.channel),
+                search_attributes=TypedSearchAttributes([SearchAttributePair(search.CHANNEL, parsed.channel)]),
             )
         except WorkflowAlreadyStartedError:
-            raise JobRefused("video_id", f"a render of {plan.video_id!r} already exists; use a new video_id") from None
+            raise AlreadyExists(
+                "video_id", f"a render of {plan.video_id!r} already exists; use a new video_id"
+            ) from None
+        if limited:
+            await self._until_counted(plan.video_id)
         return plan.video_id
 
     def handle(self, video_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(video_id, result_type=VideoResult)
 
-    async def status(self, video_id: str) -> VideoStatus:
+    async def describe(self, video_id: str) -> Any:
+        try:
+            return await self.handle(video_id).describe()
+        except RPCError as err:
+            if not_found(err):
+                raise VideoNotFound(video_id) from None
+            raise
+
+    async def status(self, video_id: str, *, check_workers: bool = True) -> VideoStatus:
+        """Where the render is; raises VideoNotFound. `check_workers` also names queues nobody polls."""
         handle = self.handle(video_id)
-        desc = await handle.describe()
+        desc = await self.describe(video_id)
         state = CLOSED.get(desc.status, "running") if desc.status else "running"
         status = VideoStatus(video_id=video_id, state=state)
         if state == "completed":
@@ -138,16 +281,47 @@ class RenderClient:
         if state != "running":
             status.stage = state
             status.error = await self._failure(handle)
+            await self._count_from_history(handle, status)
+            return status
+        if check_workers:
+            status.waiting_for = await self.unpolled(await self.needed_queues(video_id))
+        if names.CONTROL_QUEUE not in status.waiting_for and workflow_task_unclaimed(desc.raw_description):
+            status.waiting_for.insert(0, names.CONTROL_QUEUE)  # its last worker stopped; the server still lists it
+        if names.CONTROL_QUEUE in status.waiting_for:
+            status.stage = "waiting for a worker"  # and nobody would answer the query
             return status
         try:
-            progress = await handle.query(names.PROGRESS_QUERY, result_type=Progress)
+            progress = await handle.query(names.PROGRESS_QUERY, result_type=Progress, rpc_timeout=QUERY_TIMEOUT)
         except RPCError:
+            status.stage = "waiting for a worker"
             return status  # no worker has picked the workflow up yet
         status.stage, status.error = progress.stage, progress.error
         status.clips_done, status.clips_total = progress.clips_done, progress.clips_total
         status.frames_total = progress.frames_total
         status.frames_done = progress.frames_done + await self._in_flight_frames(desc.raw_description)
         return status
+
+    async def _count_from_history(self, handle: WorkflowHandle[Any, Any], status: VideoStatus) -> None:
+        """How far a render that ended got: its plan (recorded once) and the clips whose renders completed."""
+        render_events: set[int] = set()
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and not status.clips_total:
+                data = event.marker_recorded_event_attributes.details.get("result")  # a local activity's result
+                decoded = await self.client.data_converter.decode(data.payloads) if data else []
+                plan = decoded[0].get("plan") if decoded and isinstance(decoded[0], dict) else None
+                if isinstance(plan, dict):
+                    status.clips_total = len(plan["clips"])
+                    status.frames_total = sum(int(c.get("frames", 0)) for c in plan["clips"])
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                if event.activity_task_scheduled_event_attributes.activity_type.name == names.RENDER_CLIP:
+                    render_events.add(event.event_id)
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                completed = event.activity_task_completed_event_attributes
+                if completed.scheduled_event_id in render_events:
+                    decoded = await self.client.data_converter.decode(completed.result.payloads)
+                    status.clips_done += 1
+                    if decoded and isinstance(decoded[0], dict):
+                        status.frames_done += int(decoded[0].get("frames", 0))
 
     async def _in_flight_frames(self, raw: Any) -> int:
         """Frames that running renders reported in their last heartbeat."""
@@ -164,61 +338,174 @@ class RenderClient:
         try:
             await handle.result()
         except WorkflowFailureError as err:
-            return str(root_cause(err))
+            return failure_text(err)
         return None
 
     async def result(self, video_id: str) -> VideoResult:
-        """Wait for the render to finish; raises WorkflowFailureError if it failed."""
-        result: VideoResult = await self.handle(video_id).result()
+        """Wait for the render to finish; raises WorkflowFailureError if it failed, VideoNotFound."""
+        try:
+            result: VideoResult = await self.handle(video_id).result()
+        except RPCError as err:
+            if not_found(err):
+                raise VideoNotFound(video_id) from None
+            raise
         return result
 
     async def cancel(self, video_id: str) -> None:
-        await self.handle(video_id).cancel()
+        """Ask a running render to stop; raises AlreadyEnded (with its state) or VideoNotFound."""
+        desc = await self.describe(video_id)
+        if desc.status and desc.status != WorkflowExecutionStatus.RUNNING:
+            raise AlreadyEnded(video_id, CLOSED.get(desc.status, "ended"))
+        try:
+            await self.handle(video_id).cancel()
+        except RPCError as err:
+            if not_found(err):  # it ended between the two calls
+                raise AlreadyEnded(video_id, "ended") from None
+            raise
 
-    async def watch(self, video_id: str, interval: float = 1.0) -> AsyncIterator[VideoStatus]:
-        """Status every `interval` seconds until the render closes."""
+    async def watch(
+        self, video_id: str, interval: float = 1.0, workers_every: float = 5.0
+    ) -> AsyncIterator[VideoStatus]:
+        """Status every `interval` seconds until the render closes; the queues nobody polls every `workers_every`."""
+        loop = asyncio.get_running_loop()
+        checked, waiting_for = float("-inf"), list[str]()
         while True:
-            status = await self.status(video_id)
+            check = waiting_for != [] or loop.time() - checked >= workers_every
+            status = await self.status(video_id, check_workers=check)
+            if check:
+                checked, waiting_for = loop.time(), status.waiting_for
+            else:
+                status.waiting_for = list(dict.fromkeys([*status.waiting_for, *waiting_for]))
+            if status.closed:
+                status.waiting_for = []
             yield status
             if status.closed:
                 return
             await asyncio.sleep(interval)
 
     async def _require_worker(self, gpu_class: str | None, grace_seconds: float = 5.0) -> None:
-        """Refuse a job nobody would render; a worker that is just starting gets a few seconds to poll."""
-        queue = render_queue(gpu_class)
-        deadline = asyncio.get_running_loop().time() + grace_seconds
-        while not (await self.pollers([queue]))[queue]:
-            if asyncio.get_running_loop().time() >= deadline:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            return
-        field = "gpu_class" if gpu_class else "task_queue"
-        start = f"RENDER_GPU_CLASS={gpu_class} " if gpu_class else ""
-        raise JobRefused(
-            field,
-            f"no worker polls task queue {queue}; start one with `{start}render-worker --mode gpu`, "
-            "or submit with --allow-no-worker where render workers scale from zero",
-        )
+        """Refuse a job nobody would render (no control worker, or none on its render queue).
 
-    async def pollers(self, queues: list[str] | None = None) -> dict[str, list[Poller]]:
-        """Workers polling each render queue now (the server's poller lists), by queue name."""
+        A worker that is just starting gets a few seconds to poll.
+        """
+        queues = [names.CONTROL_QUEUE, render_queue(gpu_class)]
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while missing := await self.unpolled(queues):
+            if asyncio.get_running_loop().time() >= deadline:
+                field = "gpu_class" if gpu_class and missing == queues[1:] else "task_queue"
+                # One `render-worker` (mode all) polls both queues when neither has a worker.
+                start = worker_command(missing[0]) if len(missing) == 1 else "render-worker"
+                raise NoWorker(field, ", ".join(missing), start)
+            await asyncio.sleep(0.5)
+
+    async def in_flight(self, channel: str) -> int:
+        """Renders of `channel` running now, as the server's visibility store counts them."""
+        escaped = channel.replace("\\", "\\\\").replace("'", "\\'")
+        query = f"WorkflowType = '{names.WORKFLOW_NAME}' AND ExecutionStatus = 'Running' AND Channel = '{escaped}'"
+        return (await self.client.count_workflows(query)).count
+
+    async def _require_channel_room(self, channel: str) -> bool:
+        """Refuse a video while its channel already has its limit of videos in flight; whether a limit applies."""
+        limit = for_channel({c: float(n) for c, n in self.channel_limits.items()}, channel)
+        if limit is None:
+            return False
+        running = await self.in_flight(channel)
+        if running >= limit:
+            raise ChannelFull(channel, running, int(limit))
+        return True
+
+    async def _until_counted(self, video_id: str, timeout: float = 10.0) -> None:
+        """Return once visibility counts the video just started (it writes a moment after the start), so this
+        client's next in-flight count includes it: one submitter, however fast, never overshoots a limit."""
+        query = f"WorkflowId = '{video_id}' AND ExecutionStatus = 'Running'"
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (await self.client.count_workflows(query)).count:
+            if asyncio.get_running_loop().time() >= deadline:
+                return  # the video has already ended, or visibility lags badly: counting goes on without it
+            await asyncio.sleep(0.05)
+
+    async def pollers(
+        self, queues: list[str] | None = None, polling_now: timedelta = POLLING_NOW
+    ) -> dict[str, list[Poller]]:
+        """Workers polling each render queue now, by queue name: those the server saw poll within `polling_now`."""
         if queues is None:
             queues = [names.CONTROL_QUEUE, names.GPU_QUEUE, *(render_queue(c) for c in sorted(GPU_CLASSES))]
+        now = datetime.now(UTC)
         found: dict[str, list[Poller]] = {}
         for queue in queues:
-            found[queue] = [
-                Poller(p.identity, p.last_access_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds"))
-                for p in await activity_pollers(self.client, queue)
-            ]
+            found[queue] = []
+            for p in await activity_pollers(self.client, queue):
+                seen = p.last_access_time.ToDatetime(tzinfo=UTC)
+                if now - seen <= polling_now:
+                    age = max(0.0, (now - seen).total_seconds())
+                    found[queue].append(Poller(p.identity, seen.isoformat(timespec="seconds"), round(age, 1)))
         return found
 
-    async def list(self, query: str | None = None, limit: int = 50) -> list[tuple[str, str]]:
-        """(video id, state) of recent renders, newest first."""
+    async def _refused(self, video_id: str, run_id: str | None) -> bool:
+        """Whether a failed render failed because its job was invalid: the type of the failure that closed it."""
+        handle = self.client.get_workflow_handle(video_id, run_id=run_id)
+        async for event in handle.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+            failure = event.workflow_execution_failed_event_attributes.failure
+            while failure.HasField("cause") and not failure.application_failure_info.type:
+                failure = failure.cause
+            return failure.application_failure_info.type == names.INVALID_JOB
+        return False
+
+    async def needed_queues(self, video_id: str) -> list[str]:
+        """The task queues a render needs: control, and the render queue of its job's GPU class."""
+        queues = [names.CONTROL_QUEUE]
+        async for event in self.handle(video_id).fetch_history_events(page_size=1):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            decoded = await self.client.data_converter.decode(payloads) if payloads else []
+            with contextlib.suppress(JobError, IndexError, TypeError, ValueError):  # an invalid job renders nothing
+                queues.append(render_queue(parse_job(decoded[0]).gpu_class))
+            break
+        return queues
+
+    async def unpolled(self, queues: list[str]) -> list[str]:
+        """Those of `queues` no worker polls now."""
+        pollers = await self.pollers(queues)
+        return [queue for queue in queues if not pollers[queue]]
+
+    async def list(self, query: str | None = None, limit: int = 50) -> list[VideoSummary]:
+        """Recent renders, newest first; `query` is a visibility query (BadQuery if the server refuses it)."""
+        if query:
+            try:
+                await self.client.count_workflows(query)  # alone, so that an error's position is in the user's text
+            except RPCError as err:
+                if err.status == RPCStatusCode.INVALID_ARGUMENT:
+                    raise BadQuery(user_query_error(err.message, query)) from None
+                raise
         clause = f"WorkflowType = '{names.WORKFLOW_NAME}'" + (f" AND ({query})" if query else "")
         found = []
         async for execution in self.client.list_workflows(clause, limit=limit):
+            attributes = execution.typed_search_attributes
             state = CLOSED.get(execution.status, "running") if execution.status else "running"
-            found.append((execution.id, state))
+            if state == "failed" and await self._refused(execution.id, execution.run_id):
+                state = "invalid"
+            found.append(
+                VideoSummary(
+                    video_id=execution.id,
+                    state=state,
+                    started_at=execution.start_time,
+                    closed_at=execution.close_time,
+                    channel=attributes.get(search.CHANNEL),
+                    clips=attributes.get(search.CLIP_COUNT),
+                    cost_usd=attributes.get(search.COST_USD),
+                )
+            )
         return found
+
+
+@dataclass(frozen=True)
+class VideoSummary:
+    """One render as `list` finds it, from its search attributes."""
+
+    video_id: str
+    state: str
+    """running, completed, failed, invalid (the job was refused), canceled, terminated, timed out."""
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    channel: str | None = None
+    clips: int | None = None
+    cost_usd: float | None = None

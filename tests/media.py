@@ -64,3 +64,14 @@ def frame(path: Path, seconds: float, width: int, height: int) -> np.ndarray:
         capture_output=True,
     ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
+
+
+def rgb_frame(path: Path, seconds: float, width: int, height: int, matrix: str) -> np.ndarray:
+    """A decoded frame as RGB, converted the way a player that assumes `matrix` (bt709, bt601) would."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", f"{seconds}", "-i", str(path), "-frames:v", "1",
+         "-vf", f"scale=in_color_matrix={matrix}:in_range=tv:out_range=pc", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)

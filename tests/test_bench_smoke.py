@@ -8,10 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio.client import WorkflowHistory
 
 from activities.media.graphs import Fonts, concat_command, progress_args
 from activities.settings import DEJAVU
 from bench.anatomy import with_fast_aac, without_audio_encode
+from bench.fairness import first_render_wait, render_starts, tiny_job
 from bench.flame import package_of, summarise
 from bench.jobs import parse_size, trivia_job
 from bench.plain import merge_clip_commands
@@ -92,3 +94,15 @@ def test_spread_is_the_interquartile_range_of_the_pairs() -> None:
     assert quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)
     assert with_spread([0.9, 1.0, 1.1]) == "1.000 (IQR 0.950–1.050, n=3)"
     assert quartiles([1.5]) == (1.5, 1.5, 1.5)
+
+
+def test_fairness_bench_jobs_and_wait() -> None:
+    job = parse_job(tiny_job("a-001", "channel-a", 8))
+    assert (job.channel, job.max_parallel_clips, len(job.clips)) == ("channel-a", 8, 8)
+    assert [c.frames for c in plan_video(job).clips] == [1] * 8
+    recorded = Path(__file__).parent / "histories" / "trivia-e2e.json"
+    history = WorkflowHistory.from_json("trivia-e2e", recorded.read_text())
+    starts = render_starts(history)
+    assert len(starts) == 5  # one started attempt per clip of the saved video
+    wait = first_render_wait(history)
+    assert wait == min(starts) - history.events[0].event_time.ToMilliseconds() / 1000 and 0 < wait < 60

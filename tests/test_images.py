@@ -108,12 +108,20 @@ def test_the_image_copies_every_package_it_installs(dockerfile: Path) -> None:
     assert any("pip install" in run and " ." in run for run in values(instructions(dockerfile), "RUN"))
 
 
+TEXT_FONTS = {"fonts-noto-core", "fonts-noto-cjk", "fonts-noto-color-emoji"}
+"""The font chain's faces: every script the service draws, and colour emoji."""
+
+
+def test_control_image_has_the_fonts_validation_lays_text_out_with() -> None:
+    assert {"fonts-dejavu-core", *TEXT_FONTS} <= apt_packages(instructions(IMAGES / "control.Dockerfile"))
+
+
 def test_gpu_image_has_nvenc_capable_ffmpeg_speech_and_fonts() -> None:
     parsed = instructions(IMAGES / "gpu.Dockerfile")
     (base,) = values(parsed, "FROM")
     assert base.startswith("nvidia/cuda:") and "-runtime-" in base
     assert "video" in env_of(parsed)["NVIDIA_DRIVER_CAPABILITIES"].split(",")
-    assert {"ffmpeg", "espeak-ng", "fonts-dejavu-core"} <= apt_packages(parsed)
+    assert {"ffmpeg", "espeak-ng", "fonts-dejavu-core", *TEXT_FONTS} <= apt_packages(parsed)
     assert json.loads(values(parsed, "CMD")[0]) == ["--mode", "gpu"]
 
 

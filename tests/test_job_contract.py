@@ -58,6 +58,11 @@ def test_hostile_text_is_accepted_verbatim() -> None:
     assert job.clips[0].lines == (text,)
 
 
+def test_priority_defaults_to_temporals_middle_key() -> None:
+    assert parse_job({"video_id": "v", "clips": [card()]}).priority == 3
+    assert parse_job({"video_id": "v", "priority": 1, "clips": [card()]}).priority == 1
+
+
 def card(**overrides: Any) -> dict[str, Any]:
     return {"kind": "card", "duration": 2, "lines": ["hi"], **overrides}
 
@@ -96,7 +101,10 @@ BAD_JOBS: list[tuple[Any, str, str]] = [
         "unknown TTS engine 'festival' (known: espeak, google, none, polly)",
     ),
     ({"video_id": "v", "tts_engine": 3, "clips": [card()]}, "tts_engine", "expected a string"),
-    ({"video_id": "v", "priority": 1, "clips": [card()]}, "priority", "unknown field"),
+    ({"video_id": "v", "urgency": 1, "clips": [card()]}, "urgency", "unknown field"),
+    ({"video_id": "v", "priority": 0, "clips": [card()]}, "priority", "between 1 and 5"),
+    ({"video_id": "v", "priority": 6, "clips": [card()]}, "priority", "between 1 and 5"),
+    ({"video_id": "v", "priority": "high", "clips": [card()]}, "priority", "expected an integer"),
     (
         {"video_id": "v", "clips": [{"kind": "recipe", "recipe": "fire", "duration": 1}]},
         "clips[0].recipe",

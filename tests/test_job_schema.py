@@ -98,7 +98,9 @@ def test_the_schema_accepts_the_sample_and_refuses_what_the_contract_refuses() -
     parse_job(sample)
     assert not list(validator.iter_errors(sample))
     for bad in (
-        {**sample, "priority": 1},
+        {**sample, "urgency": 1},
+        {**sample, "priority": 9},
+        {**sample, "priority": "high"},
         {**sample, "tts_speed": 9},
         {**sample, "clips": [{"kind": "movie", "duration": 1}]},
         {**sample, "clips": [{"kind": "card", "duration": -1}]},
@@ -125,4 +127,4 @@ def test_render_submit_refuses_a_bad_job_without_a_server(tmp_path: Path, capsys
     args = parser().parse_args(["submit", str(bad)])
     assert asyncio.run(run(args)) == 2
     err = capsys.readouterr().err
-    assert err.startswith("refused: video_id: ") and "clips[0].duration: must be between 0.1 and 600" in err
+    assert err.startswith("render: refused: video_id: ") and "clips[0].duration: must be between 0.1 and 600" in err

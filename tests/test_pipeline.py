@@ -10,7 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.exceptions import CancelledError
@@ -25,7 +27,7 @@ from contracts.records import Progress
 from devtools.devserver import temporal_binary
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of
-from tests.media import streams
+from tests.media import rgb_frame, streams
 from workflows import RenderVideo
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -55,10 +57,22 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     video, audio = info["video"], info["audio"]
     assert video["codec_name"] == "h264" and audio["codec_name"] == "aac"
     assert (video["width"], video["height"], video["r_frame_rate"]) == (320, 180, "30/1")
+    # Below HD: BT.601 (SMPTE 170M) limited range, tagged on every clip and kept by the join.
+    assert [video[k] for k in ("color_space", "color_primaries", "color_transfer", "color_range")] == [
+        "smpte170m", "smpte170m", "smpte170m", "tv",
+    ]  # fmt: skip
     assert int(video["nb_read_frames"]) == plan.frames
     assert abs(float(video["duration"]) - plan.duration_s) <= 1 / 30
     assert abs(float(audio["duration"]) - float(video["duration"])) <= 1 / 30
     assert result.bytes == file_path(result.output_uri).stat().st_size
+    # The poster: the first reveal's middle frame, as a JPEG beside the video, in the same colours.
+    assert result.poster_uri == result.output_uri.removesuffix(".mp4") + ".poster.jpg"
+    with Image.open(file_path(result.poster_uri)) as poster:
+        assert (poster.format, poster.size) == ("JPEG", (320, 180))
+        shown = np.asarray(poster.convert("RGB")).astype(np.int16)
+    seen = rgb_frame(file_path(result.output_uri), plan.poster_seconds, 320, 180, "bt601").astype(np.int16)
+    assert plan.poster_seconds == (45 + 15) / 30  # a 1.5 s question, then the middle of its 1 s reveal
+    assert np.abs(shown - seen).mean() < 6
 
     status = await renders.status(video_id)
     assert (status.state, status.clips_done, status.frames_done) == ("completed", 5, 165)

@@ -10,7 +10,7 @@ import pytest
 
 from activities.settings import Settings
 from runtime.connection import TemporalTarget
-from runtime.settings import AutoscalerEnv, LogEnv, RenderEnv, SettingsError, WorkerEnv, file_uri, load
+from runtime.settings import AutoscalerEnv, ChannelEnv, LogEnv, RenderEnv, SettingsError, WorkerEnv, file_uri, load
 from workers.autoscaler.config import KNOBS, POLICY_KNOBS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +44,21 @@ REPO = Path(__file__).resolve().parent.parent
             {"RENDER_HEALTH_PORT": "http"},
             "RENDER_HEALTH_PORT: must be a whole number ≥ 0 and ≤ 65535, got 'http'",
         ),
+        (
+            RenderEnv,
+            {"RENDER_CHANNEL_WEIGHTS": "news=4,kids=0"},
+            "RENDER_CHANNEL_WEIGHTS: 'kids=0' is not CHANNEL=NUMBER with a number > 0",
+        ),
+        (
+            ChannelEnv,
+            {"RENDER_CHANNEL_LIMITS": "news"},
+            "RENDER_CHANNEL_LIMITS: 'news' is not CHANNEL=NUMBER with a number > 0",
+        ),
+        (
+            ChannelEnv,
+            {"RENDER_CHANNEL_LIMITS": "news=2.5"},
+            "RENDER_CHANNEL_LIMITS: news=2.5 is not a whole number of videos",
+        ),
         (LogEnv, {"RENDER_LOG_FORMAT": "xml"}, "RENDER_LOG_FORMAT: must be one of console, json, got 'xml'"),
     ],
 )
@@ -52,6 +67,13 @@ def test_a_bad_value_names_the_variable_and_what_it_accepts(model: type, env: di
         load(model, env)
     assert str(err.value) == message
     assert err.value.variable == message.partition(":")[0]
+
+
+def test_channel_maps_read_names_with_a_catch_all() -> None:
+    settings = Settings.from_env({"RENDER_CHANNEL_WEIGHTS": " news = 4 , *=0.5,a=b=2"})
+    assert settings.channel_weights == {"news": 4.0, "*": 0.5, "a=b": 2.0}
+    assert load(ChannelEnv, {"RENDER_CHANNEL_LIMITS": "news=3,*=10"}).limits() == {"news": 3, "*": 10}
+    assert load(ChannelEnv, {}).limits() == {}
 
 
 def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:

@@ -95,7 +95,8 @@ async def test_a_slow_link_publishes_once_with_every_activity_on_its_first_attem
     assert seconds_per_transfer > 2 * HEARTBEAT_SECONDS  # the publish alone outlasts two heartbeat timeouts
     attempts = await started_attempts(renders.client, video_id)
     assert all(a == [1] or set(a) == {1} for a in attempts.values()), attempts  # nothing timed out, nothing retried
-    assert keys(s3_endpoint, named["videos"]) == [f"out/{video_id}.mp4", f"out/{video_id}.mp4.render.json"]
+    published = [f"out/{video_id}.mp4", f"out/{video_id}.mp4.render.json", f"out/{video_id}.poster.jpg"]
+    assert keys(s3_endpoint, named["videos"]) == published
     assert keys(s3_endpoint, named["work"]) == [] and open_uploads(s3_endpoint, named) == []
     report(request, "slow link", bytes=result.bytes, link=SLOW_LINK, publish_s=round(seconds_per_transfer, 1),
            attempts=attempts)  # fmt: skip

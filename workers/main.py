@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import os
 import signal
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,7 +31,7 @@ from activities.settings import Settings
 from activities.validate import validate_job
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
-from runtime.connection import TemporalTarget
+from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
 from runtime.settings import WORKER_MODES, LogEnv, WorkerEnv, load
@@ -40,6 +41,22 @@ from workflows import NotifyWebhook, RenderVideo
 
 log = structlog.get_logger(__name__)
 MODES = WORKER_MODES
+ENVIRONMENT = """\
+Temporal connection (the `temporal` CLI's own configuration):
+  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS,
+  TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+  TEMPORAL_TLS_SERVER_NAME, TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE (profiles in a TOML file)
+Storage and media:
+  RENDER_DATA_DIR, RENDER_WORK_URI, RENDER_OUTPUT_ROOTS, RENDER_ASSET_ROOTS, RENDER_SCRATCH_DIR,
+  RENDER_S3_ENDPOINT_URL, RENDER_S3_REGION, RENDER_ENCODER, RENDER_FFMPEG_THREADS, RENDER_SEGMENT_SECONDS,
+  RENDER_TTS, RENDER_FONT, RENDER_FONT_BOLD
+Operation:
+  RENDER_HEARTBEAT_SECONDS, RENDER_QUEUE_WAIT_SECONDS, RENDER_WORK_MAX_AGE_HOURS,
+  RENDER_SWEEP_INTERVAL_SECONDS, RENDER_HEALTH_ADDRESS, RENDER_RATES, RENDER_WEBHOOK_SECRET,
+  RENDER_LOG_FORMAT (console|json), RENDER_LOG_LEVEL
+Options override their variables. The README's Configuration table gives each default and meaning.
+Exit status: 0 stopped cleanly, 2 bad configuration (named on stderr), 3 Temporal unreachable, 1 a fault.
+"""
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 FFMPEG_PER_NVENC_GPU = 3
 """The trivia farm's measured sweet spot on T4s."""
@@ -212,14 +229,62 @@ def main(argv: list[str] | None = None) -> None:
         logs = load(LogEnv)
         target = TemporalTarget.from_env()
         settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="render-worker", description=__doc__)
-    parser.add_argument("--mode", choices=MODES, default=env.worker_mode)
-    parser.add_argument("--render-slots", type=int, default=env.slots)
-    parser.add_argument("--control-slots", type=int, default=env.control_slots)
-    parser.add_argument("--drain-seconds", type=float, default=env.drain_seconds)
-    parser.add_argument("--gpu-class", default=env.gpu_class)
-    parser.add_argument("--per-gpu", type=int, default=env.sessions_per_gpu)
-    parser.add_argument("--health-port", type=int, default=env.health_port)
+    parser = argparse.ArgumentParser(
+        prog="render-worker",
+        description=__doc__,
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=env.worker_mode,
+        help="all: every queue; control: workflows, checks, joins, uploads; gpu: clip renders "
+        "(RENDER_WORKER_MODE, default %(default)s)",
+    )
+    parser.add_argument(
+        "--render-slots",
+        type=int,
+        default=env.slots,
+        metavar="N",
+        help="concurrent clip renders; 0: 3 per NVENC GPU, else one per CPU core (RENDER_SLOTS, default %(default)s)",
+    )
+    parser.add_argument(
+        "--control-slots",
+        type=int,
+        default=env.control_slots,
+        metavar="N",
+        help="concurrent control activities (RENDER_CONTROL_SLOTS, default %(default)s)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=env.drain_seconds,
+        metavar="S",
+        help="on SIGTERM, how long running work gets before it is handed back "
+        "(RENDER_DRAIN_SECONDS, default %(default)s)",
+    )
+    parser.add_argument(
+        "--gpu-class",
+        default=env.gpu_class,
+        metavar="CLASS",
+        help=f"serve jobs that ask for this GPU class: poll render-gpu-CLASS ({', '.join(GPU_CLASSES)}; "
+        "RENDER_GPU_CLASS, default: render-gpu)",
+    )
+    parser.add_argument(
+        "--per-gpu",
+        type=int,
+        default=env.sessions_per_gpu,
+        metavar="N",
+        help="ffmpeg processes per NVENC GPU when slots are 0 (RENDER_SESSIONS_PER_GPU, default %(default)s)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=env.health_port,
+        metavar="PORT",
+        help="/healthz, /readyz, /status, /metrics; 0: off (RENDER_HEALTH_PORT, default %(default)s)",
+    )
     args = parser.parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "INFO")
     options = WorkerOptions(
@@ -231,6 +296,9 @@ def main(argv: list[str] | None = None) -> None:
     except WorkerConfigError as err:
         log.error("worker not started", reason=str(err))
         code = 2
+    except Unreachable as err:
+        print(f"render-worker: {err}", file=sys.stderr)
+        code = 3
     except Exception:
         log.exception("worker failed")
         code = 1

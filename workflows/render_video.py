@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import Priority, RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         VideoResult,
         WebhookInput,
     )
+    from contracts.tenancy import task_priority
     from workflows.cost import video_cost
     from workflows.notify import NotifyWebhook
 
@@ -74,9 +75,15 @@ NO_INPUT = RawValue(Payload(metadata={"encoding": b"binary/null"}))
 NO_WORKER = "NoWorker"
 """A clip waited longer than the queue wait limit: nothing polls its task queue."""
 
+POSTER = "poster"
+"""Patch: concat takes a poster frame and upload publishes it beside the video."""
+
 VALIDATED_ONCE = "validated-once"
 """Patch: the job validated and planned by a local activity (recorded once), outputs owned through a
 manifest, cancels that stop concat and upload too, and webhook children that cannot fail the video."""
+
+PRIORITIZED = "task-priority"
+"""Patch: every task carries the job's priority key and its channel's fairness key and weight."""
 
 
 TRANSFER_ALLOWANCE = timedelta(minutes=30)
@@ -117,6 +124,12 @@ class RenderVideo:
         """Whether this run follows VALIDATED_ONCE (every run started since; histories before it replay without)."""
         self._owned = False
         """Whether this run has started publishing: a cancel must then unpublish what it may have written."""
+        self._prioritized = False
+        """Whether this run follows PRIORITIZED (every run started since; histories before it replay without)."""
+        self._priority = Priority.default
+        """What every task this run schedules carries: unset before PRIORITIZED, so older histories match."""
+        self._poster = False
+        """Whether this run publishes a poster (every run since; earlier histories replay without)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -133,8 +146,12 @@ class RenderVideo:
         # local activity resolves cannot yet see the markers of the task that follows it.
         self._searchable = workflow.patched("search-attributes")
         self._durable = workflow.patched(VALIDATED_ONCE)
+        self._prioritized = workflow.patched(PRIORITIZED)
+        self._poster = workflow.patched(POSTER)
         validated = await self._validate(raw_job)
         job = validated.job
+        if self._prioritized:
+            self._priority = task_priority(job.priority, job.channel)
         self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
                       search.CLIP_COUNT.value_set(len(job.clips)))  # fmt: skip
         try:
@@ -166,6 +183,7 @@ class RenderVideo:
                     output_uri=job.output_uri,
                     asset_uris=job.asset_uris(),
                     job_hash=validated.job_hash,
+                    channel=job.channel,
                 ),
                 result_type=CheckJobResult,
                 task_queue=names.CONTROL_QUEUE,
@@ -173,8 +191,12 @@ class RenderVideo:
                 heartbeat_timeout=timedelta(seconds=60),
                 retry_policy=TRANSIENT_RETRY,
                 summary=f"check job: {len(plan.clips)} clips, {len(job.asset_uris())} assets",
+                priority=self._priority,
             ),
         )
+        if self._prioritized:
+            # The weight is the control workers' configuration, read once by the check and recorded.
+            self._priority = task_priority(job.priority, job.channel, checked.fairness_weight)
         if checked.published is not None:
             # A restart of a video that already completed (any id reuse policy): its result, not a second render.
             self._progress.clips_done, self._progress.frames_done = len(plan.clips), plan.frames
@@ -213,6 +235,7 @@ class RenderVideo:
                     fps=plan.profile.fps,
                     expected_frames=plan.frames,
                     clip_encoders=[c.encoder for c in clips],
+                    poster_seconds=plan.poster_seconds if self._poster else None,
                 ),
                 result_type=ConcatResult,
                 task_queue=names.CONTROL_QUEUE,
@@ -221,6 +244,7 @@ class RenderVideo:
                 heartbeat_timeout=heartbeat,
                 retry_policy=TRANSIENT_RETRY,
                 summary=f"concat {len(clips)} clips · {plan.duration_s:.1f} s",
+                priority=self._priority,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             ),
         )
@@ -253,6 +277,7 @@ class RenderVideo:
                     output_uri=checked.output_uri,
                     job_hash=validated.job_hash,
                     result=result if durable else None,
+                    poster_source_uri=concat.poster_uri,
                 ),
                 result_type=UploadResult,
                 task_queue=names.CONTROL_QUEUE,
@@ -260,11 +285,14 @@ class RenderVideo:
                 heartbeat_timeout=heartbeat,
                 retry_policy=TRANSIENT_RETRY,
                 summary=f"upload to {checked.output_uri}",
+                priority=self._priority,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             ),
         )
         self._set_stage("completed")
-        return dataclasses.replace(result, output_uri=upload.output_uri, bytes=upload.bytes)
+        return dataclasses.replace(
+            result, output_uri=upload.output_uri, bytes=upload.bytes, poster_uri=upload.poster_uri
+        )
 
     async def _step(self, what: str | None, running: Awaitable[T]) -> T:
         """Await an activity; a failure for good becomes one line naming the step (if any) and its cause."""
@@ -362,6 +390,7 @@ class RenderVideo:
                             # On cancel, wait until ffmpeg is stopped and partial files are gone.
                             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                             summary=clip.label,
+                            priority=self._priority,
                         )
                         break
                     except ActivityError as err:
@@ -402,6 +431,7 @@ class RenderVideo:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=TRANSIENT_RETRY,
             summary=f"who polls {queue}",
+            priority=self._priority,
         )
         return served
 
@@ -415,6 +445,7 @@ class RenderVideo:
             heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
             retry_policy=TRANSIENT_RETRY,
             summary="discard intermediates" + (" and unpublish" if output_uri else ""),
+            priority=self._priority,
         )
         return removed
 
@@ -449,6 +480,7 @@ class RenderVideo:
             task_queue=names.CONTROL_QUEUE,
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"notify {state}",
+            priority=self._priority,
         )
         if not self._durable:
             await start

@@ -39,10 +39,17 @@ def gop_frames(profile: Profile) -> int:
     return 2 * profile.fps
 
 
+def colour_tags(profile: Profile) -> list[str]:
+    """BT.709 limited range for HD and above, BT.601 (SMPTE 170M) below: what the frames were converted with."""
+    space = "bt709" if profile.height >= 720 else "smpte170m"
+    return ["-colorspace", space, "-color_primaries", space, "-color_trc", space, "-color_range", "tv"]
+
+
 def video_args(encoder: str, profile: Profile, threads: int = 0, gpu: int | None = None) -> list[str]:
-    """Encoder options; both encoders share the GOP, pixel format and rate cap so clips join by copy."""
+    """Encoder options; both encoders share the GOP, pixel format, colour tags and rate cap so clips join by copy."""
     gop = str(gop_frames(profile))
     common = ["-pix_fmt", "yuv420p", "-r", str(profile.fps), "-g", gop, "-maxrate", "5M", "-bufsize", "6M"]
+    common += colour_tags(profile)
     if encoder == NVENC:
         # The trivia farm's tuned T4 settings, quality from the profile, pinned to one GPU.
         tuned = ["-preset", "p4", "-profile:v", "high", "-rc", "vbr", "-b:v", "3M"]

@@ -14,22 +14,26 @@ from pathlib import Path
 from typing import Any
 
 import ffmpeg
+from PIL import Image
 
-from activities.media.sources import VideoAsset, ken_burns_stream, video_asset_stream
-from activities.media.text import TextLine, block
+from activities.media.layers import (
+    Fonts,
+    clip_texts,
+    countdown_frames,
+    countdown_top,
+    cropped,
+    draw_blocks,
+    layout_clip,
+    shadow_offset,
+)
+from activities.media.sources import MOVING_KINDS, VideoAsset, ken_burns_stream, video_asset_stream
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 from contracts.plan import samples_for
 from contracts.recipes import RECIPES
 
-ANSWER_LETTERS = "ABCD"
 CORRECT_FILL = "0x1E8449"
-DIMMED = "0xA0A0A0"
 
-
-@dataclass(frozen=True)
-class Fonts:
-    regular: Path
-    bold: Path
+__all__ = ["ClipCommands", "ClipInputs", "Fonts", "Segments", "build_clip_commands"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class ClipCommands:
     video: list[str]
     audio: list[str]
     text_files: dict[Path, str] = field(default_factory=dict)
+    images: dict[Path, Image.Image] = field(default_factory=dict)
+    """Text drawn as transparent PNGs, written before ffmpeg runs; user text reaches ffmpeg only this way."""
 
 
 def progress_args() -> list[str]:
@@ -68,48 +74,53 @@ def progress_args() -> list[str]:
     ]
 
 
-def text_layers(spec: ClipSpec, profile: Profile, fonts: Fonts) -> tuple[list[TextLine], list[tuple[int, int]]]:
-    """Text lines to draw, and (top, height) bands to highlight behind them."""
+def countdown_list(times: list[float], names: list[str]) -> str:
+    """An ffconcat list showing each countdown image from its start time until the next one's."""
+    ends = [*times[1:], None]
+    entries = "".join(
+        f"file '{name}'\n" + (f"duration {end - start:.6f}\n" if end is not None else "")
+        for name, start, end in zip(names, times, ends, strict=True)
+    )
+    return "ffconcat version 1.0\n" + entries
+
+
+def _text_overlays(
+    video: Any, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path
+) -> tuple[Any, ClipCommands]:
+    """The clip's text drawn once into a PNG (shaped, with font fallback) and overlaid, with the highlight."""
+    files = ClipCommands([], [])
     w, h = profile.width, profile.height
-    if spec.kind in ("question", "reveal"):
-        lines, y = block(
-            spec.question or "", font=fonts.bold, size=max(12, h // 14), top=h // 12, width=w, bold=True, max_lines=4
-        )
-        y += h // 24
-        highlight: list[tuple[int, int]] = []
-        size = max(10, h // 18)
-        for i, answer in enumerate(spec.answers):
-            correct = spec.kind == "reveal" and i == spec.correct
-            colour = "white" if spec.kind == "question" or correct else DIMMED
-            answer_lines, below = block(
-                f"{ANSWER_LETTERS[i]}. {answer}",
-                font=fonts.regular,
-                size=size,
-                top=y,
-                width=w,
-                colour=colour,
-                bold=correct,
-                max_lines=2,
-            )
-            if correct:
-                highlight.append((y - size // 4, below - y))
-            lines += answer_lines
-            y = below + size // 3
-        if spec.kind == "question":
-            countdown = f"%{{eif:ceil({spec.duration:g}-t):d}}"
-            lines.append(TextLine(countdown, int(h * 0.82), max(12, h // 9), "white", bold=True, expand=True))
-        return lines, highlight
-    if spec.kind == "card":
-        size = max(12, h // 12)
-        spacing = int(size * 1.25)
-        total = sum(len(block(t, font=fonts.regular, size=size, top=0, width=w)[0]) for t in spec.lines)
-        y = max(0, (h - total * spacing) // 2)
-        lines = []
-        for text in spec.lines:
-            more, y = block(text, font=fonts.regular, size=size, top=y, width=w)
-            lines += more
-        return lines, []
-    return [], []
+    layout = layout_clip(spec, profile, fonts) if any(clip_texts(spec)) else None
+    if layout is not None:
+        for top, height in layout.highlights:
+            video = video.drawbox(int(w * 0.04), top, int(w * 0.92), height, CORRECT_FILL, t="fill")
+        layer = cropped(draw_blocks(layout.blocks, w, h, shadow_offset(h)))
+        if layer is not None:
+            path = text_dir / "text.png"
+            files.images[path] = layer.image
+            video = ffmpeg.overlay(video, ffmpeg.input(str(path), loop=1, framerate=profile.fps), x=layer.x,
+                                   y=layer.y, shortest=1, format="rgb")  # fmt: skip
+    return video, files
+
+
+def _countdown(video: Any, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path, files: ClipCommands) -> Any:
+    """A question's countdown: one drawn number per second, from an ffconcat list of PNGs."""
+    if spec.kind == "question":
+        h = profile.height
+        frames = countdown_frames(spec.duration, profile, fonts)
+        names = [f"count-{i:04d}.png" for i in range(len(frames))]
+        for name, (_, image) in zip(names, frames, strict=True):
+            files.images[text_dir / name] = image
+        listing = text_dir / "countdown.ffconcat"
+        files.text_files[listing] = countdown_list([start for start, _ in frames], names)
+        countdown = ffmpeg.input(str(listing), f="concat")
+        video = ffmpeg.overlay(video, countdown, x=0, y=countdown_top(h), eof_action="repeat")
+    return video
+
+
+def colour_matrix(profile: Profile) -> str:
+    """BT.709 for HD and above, BT.601 (SMPTE 170M) below, as players assume from the frame size."""
+    return "bt709" if profile.height >= 720 else "bt601"
 
 
 def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
@@ -125,13 +136,15 @@ def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInp
     elif inputs.image is not None:
         stream = (
             ffmpeg.input(str(inputs.image), loop=1, framerate=profile.fps)
+            .filter("format", "rgb24")  # so the padding colour is exact too
             .filter("scale", profile.width, profile.height, force_original_aspect_ratio="decrease")
             .filter("pad", profile.width, profile.height, "(ow-iw)/2", "(oh-ih)/2", color=spec.background)
             .filter("setsar", 1)
         )
     else:
         stream = ffmpeg.input(f"color=c=0x{spec.background.lstrip('#')}:s={size}:r={profile.fps}", f="lavfi")
-    return stream
+    # Drawn in RGB and converted to YUV once, with the matrix the output is tagged with.
+    return stream.filter("format", "rgb24")
 
 
 def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
@@ -187,25 +200,16 @@ def build_clip_commands(
     recipes is clip time and a resumed segment is the same picture as the original.
     """
     video = _video_source(spec, profile, frames, inputs)
-    lines, highlights = text_layers(spec, profile, fonts)
-    for top, height in highlights:
-        video = video.drawbox(int(profile.width * 0.04), top, int(profile.width * 0.92), height, CORRECT_FILL, t="fill")
-    text_files: dict[Path, str] = {}
-    for n, line in enumerate(lines):
-        path = text_dir / f"line-{n:03d}.txt"
-        text_files[path] = line.text
-        video = video.drawtext(
-            textfile=str(path),
-            expansion="normal" if line.expand else "none",
-            fontfile=str(fonts.bold if line.bold else fonts.regular),
-            fontsize=line.size,
-            fontcolor=line.colour,
-            x="(w-text_w)/2",
-            y=line.y,
-            shadowcolor="black@0.6",
-            shadowx=2,
-            shadowy=2,
-        )
+    still = spec.kind not in ("recipe", *MOVING_KINDS)
+    if still:
+        # Background, highlight and text make one picture: drawn and converted once, then repeated.
+        video = video.trim(end_frame=1)
+    video, text = _text_overlays(video, spec, profile, fonts, text_dir)
+    video = video.filter("scale", out_color_matrix=colour_matrix(profile), out_range="tv").filter("format", "yuv420p")
+    if still:
+        video = video.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{profile.fps}/TB")
+    # White on black from here on: the same in either matrix, so these are overlaid in YUV.
+    video = _countdown(video, spec, profile, fonts, text_dir, text)
     if spec.kind == "question":
         bar_height = max(4, profile.height // 40)
         bar = ffmpeg.input(f"color=c=white:s={profile.width}x{bar_height}:r={profile.fps}", f="lavfi")
@@ -231,7 +235,8 @@ def build_clip_commands(
     return ClipCommands(
         video=[video_cmd[0], *progress_args(), *video_cmd[1:-1], *video_args, video_cmd[-1]],
         audio=[audio_cmd[0], *progress_args(), *audio_cmd[1:]],
-        text_files=text_files,
+        text_files=text.text_files,
+        images=text.images,
     )
 
 

@@ -16,6 +16,8 @@ import ffmpeg
 
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 
+MOVING_KINDS = ("video", "image")
+"""Media clips change every frame: never drawn once and repeated like a card."""
 DUCK_DB = -12.0
 """How far a ducked asset's sound sits under the narration."""
 SEEK_MARGIN_S = 1.0
@@ -69,6 +71,9 @@ def video_asset_stream(spec: ClipSpec, profile: Profile, asset: VideoAsset, firs
         .video.filter("setpts", f"PTS-{spec.trim_in:.6f}/TB")
         .filter("fps", fps=profile.fps, start_time=0)
         .filter("tpad", stop=-1, stop_mode="clone")
+        # Fitted in RGB, like every other clip's picture, so the bars are exactly `background` once the
+        # clip is converted to YUV with the matrix it is tagged with; the source's own matrix is read from its tags.
+        .filter("format", "gbrp")
     )
     if not asset.square_pixels:
         # `scale` fits by stored pixels, not by display shape: make the pixels square first.
@@ -112,14 +117,14 @@ def ken_burns_stream(spec: ClipSpec, profile: Profile, image: Path, frames: int)
     """The image decoded once, cut to the frame's shape, then zoomed and panned frame by frame.
 
     `zoompan` turns the one decoded frame into `frames` frames; its window is cut from
-    an oversampled copy in 4:4:4, where positions are whole pixels without chroma rounding.
+    an oversampled copy in planar RGB, where positions are whole pixels without chroma rounding.
     """
     w, h, k = profile.width, profile.height, oversample(profile)
     return (
         ffmpeg.input(str(image))
         .video.filter("scale", w * k, h * k, force_original_aspect_ratio="increase", flags="lanczos")
         .filter("crop", w * k, h * k)
-        .filter("format", "yuv444p")
+        .filter("format", "gbrp")
         .filter("zoompan", **zoompan_options(spec, profile, frames))
         .filter("setsar", 1)
     )

@@ -1,68 +1,299 @@
-"""Text layout: wrap user text to the frame with the real font, then hand each line
-to drawtext through a file with `expansion=none`, so any text renders literally.
+"""Text layout: shaped, fallen back per run, wrapped at legal breaks, and shrunk until it fits.
+
+Lines break where UAX #14 allows (at spaces, between CJK characters, never before
+closing punctuation), Thai at word boundaries from a dictionary, and only at grapheme boundaries: a flag or an emoji
+sequence is never split. Each line is split into runs by face and direction and put
+in visual order; each run is shaped by HarfBuzz (Pillow with libraqm) when drawn.
+Nothing is ever cut: text that does not fit at the minimum size is refused.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from PIL import ImageFont
+import regex
+
+from activities.media.fonts import Face, FontChain, graphemes
+
+LINE_SPACING = 1.3
+"""Line pitch in font sizes: room for Thai and Devanagari marks above and below."""
+MIN_SIZE_FRACTION = 1 / 36
+"""The smallest text drawn, as a fraction of the frame height (30 px at 1080p, 20 px at 720p)."""
+WIDTH_FRACTION = 0.9
+
+_THAI_RUN = regex.compile(r"\p{Script=Thai}+")
+_RTL_CLASSES = frozenset({"R", "AL"})
+_NUMBER_CLASSES = frozenset({"EN", "AN"})
 
 
-@lru_cache(maxsize=64)
-def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, size)
+@lru_cache(maxsize=8192)
+def run_width(face: Face, text: str, size: int, rtl: bool) -> float:
+    """Shaped advance width of `text` drawn with `face` at `size` pixels."""
+    font = face.font(size)
+    return font.getlength(text, direction="rtl" if rtl else "ltr") * face.scale(size)
 
 
-def wrap(text: str, font: Path, size: int, max_width: float) -> list[str]:
-    """Greedy word wrap measured with the font; words wider than a line are split."""
-    face = _font(str(font), size)
-    lines: list[str] = []
-    for paragraph in text.split("\n"):
-        current = ""
-        for word in paragraph.split(" "):
-            candidate = f"{current} {word}" if current else word
-            if face.getlength(candidate) <= max_width:
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-            current = ""
-            for char in word:
-                if face.getlength(current + char) > max_width and current:
-                    lines.append(current)
-                    current = ""
-                current += char
-        lines.append(current)
-    return lines
+@lru_cache(maxsize=16384)
+def _width(chain: FontChain, text: str, size: int, rtl: bool) -> float:
+    return sum(run_width(face, piece, size, rtl) for piece, face in Shaper(chain, size).pieces(text))
+
+
+def direction(text: str) -> bool:
+    """Paragraph direction from its first strong character (UAX #9 P2): True for right-to-left."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return False
+        if kind in _RTL_CLASSES:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
-class TextLine:
+class Run:
+    """Part of a line drawn with one face in one direction."""
+
     text: str
-    y: int
+    face: Face
+    rtl: bool
+    width: float
+
+
+@dataclass(frozen=True)
+class Line:
+    runs: tuple[Run, ...]
+    """Visual order, left to right."""
+    logical: str = ""
+    """The line's text in logical (reading) order."""
+    rtl: bool = False
+    """Its paragraph's direction."""
+
+    @property
+    def width(self) -> float:
+        return sum(r.width for r in self.runs)
+
+    @property
+    def text(self) -> str:
+        return "".join(r.text for r in self.runs)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Wrapped lines of one text at one size, top at `top`."""
+
+    lines: tuple[Line, ...]
     size: int
-    colour: str = "white"
-    bold: bool = False
-    expand: bool = False
-    """Only our own countdown text uses drawtext's %{...} expansion; user text never does."""
+    top: int
+    bold: bool
+    colour: str
+
+    @property
+    def spacing(self) -> int:
+        return round(self.size * LINE_SPACING)
+
+    @property
+    def bottom(self) -> int:
+        return self.top + len(self.lines) * self.spacing
+
+
+_IDEOGRAPHIC = regex.compile(
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Bopomofo}\u3000-\u303f\uff00-\uffef\p{Extended_Pictographic}\p{Regional_Indicator}]"
+)
+NO_LINE_START = frozenset(
+    "、。，．・：；？！ー」』）］｝〕〉》】〙〗〟’”｠»ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ‐゠–〜?!.,:;)]}%"
+)
+"""Closing punctuation and small kana: a line never starts with them (UAX #14 CL, EX, CJ, IS; kinsoku)."""
+NO_LINE_END = frozenset("「『（［｛〔〈《【〘〖〝‘“｟«([{")
+"""Opening punctuation: a line never ends with it (UAX #14 OP)."""
+
+
+def _may_break(before: str, after: str, thai_word_starts: bool) -> bool:
+    """Whether a line may end between two graphemes (the UAX #14 rules that matter for these scripts)."""
+    if after.isspace() or after[0] in NO_LINE_START or before[-1] in NO_LINE_END:
+        return False
+    if before[-1].isspace() or thai_word_starts:
+        return True
+    if bool(_IDEOGRAPHIC.match(before)) or bool(_IDEOGRAPHIC.match(after)):
+        return True  # ideographs, kana and emoji break on either side (UAX #14 ID)
+    return before[-1] in "-\u2010" and after[0].isalpha()  # after a hyphen (UAX #14 BA, HY)
+
+
+@lru_cache(maxsize=4096)
+def break_units(text: str) -> tuple[str, ...]:
+    """Pieces a line may end after: at spaces, around ideographs and emoji, between Thai words;
+    only ever between graphemes, so a flag or an emoji sequence stays whole.
+
+    These are the UAX #14 rules that matter here, with kinsoku for CJK punctuation; Thai is
+    segmented with a dictionary, since it separates words with no space at all.
+    """
+    clusters = graphemes(text)
+    thai_starts: set[int] = set()
+    for match in _THAI_RUN.finditer(text):
+        offset = match.start()
+        for word in _thai_words(match.group()):
+            thai_starts.add(offset)
+            offset += len(word)
+    units: list[str] = []
+    current, offset = "", 0
+    for grapheme in clusters:
+        if current and _may_break(current, grapheme, offset in thai_starts):
+            units.append(current)
+            current = ""
+        current += grapheme
+        offset += len(grapheme)
+    if current:
+        units.append(current)
+    return tuple(units)
+
+
+def _thai_words(text: str) -> list[str]:
+    from pythainlp.tokenize import word_tokenize  # a large dictionary: loaded only for Thai text
+
+    words: list[str] = []
+    for word in word_tokenize(text, engine="newmm", keep_whitespace=False):
+        words.append(word)
+    return words if "".join(words) == text else [text]
+
+
+class Shaper:
+    """Measures and splits text into runs with one font chain at one size."""
+
+    def __init__(self, chain: FontChain, size: int) -> None:
+        self.chain = chain
+        self.size = size
+
+    def pieces(self, text: str) -> list[tuple[str, Face]]:
+        """Logical-order runs of graphemes that one face covers; uncovered graphemes go to the first face."""
+        clusters = graphemes(text)
+        faces = self.chain.runs(clusters)
+        out: list[tuple[str, Face]] = []
+        for grapheme, face in zip(clusters, faces, strict=True):
+            chosen = face or self.chain.faces[0]
+            if out and out[-1][1] == chosen:
+                out[-1] = (out[-1][0] + grapheme, chosen)
+            else:
+                out.append((grapheme, chosen))
+        return out
+
+    def width(self, text: str, rtl: bool) -> float:
+        return _width(self.chain, text, self.size, rtl)
+
+    def line(self, text: str, paragraph_rtl: bool) -> Line:
+        """One line's runs in visual order (UAX #9 reordering, at run granularity)."""
+        runs: list[tuple[int, Run]] = []
+        for piece, face in self.pieces(text):
+            for part, rtl in _directional(piece, paragraph_rtl):
+                level = (1 if rtl else 2) if paragraph_rtl else (1 if rtl else 0)
+                runs.append((level, Run(part, face, rtl, run_width(face, part, self.size, rtl))))
+        return Line(tuple(run for _, run in _reorder(runs)), text, paragraph_rtl)
+
+
+def _directional(text: str, paragraph_rtl: bool) -> list[tuple[str, bool]]:
+    """Split text into right-to-left and left-to-right parts; neutrals join their neighbours (UAX #9 N1, N2)."""
+    clusters = graphemes(text)
+    strong: list[bool | None] = []
+    for grapheme in clusters:
+        kind = unicodedata.bidirectional(grapheme[0])
+        strong.append(True if kind in _RTL_CLASSES else False if kind == "L" or kind in _NUMBER_CLASSES else None)
+    resolved: list[bool] = []
+    for i, value in enumerate(strong):
+        if value is not None:
+            resolved.append(value)
+            continue
+        before = next((s for s in reversed(strong[:i]) if s is not None), paragraph_rtl)
+        after = next((s for s in strong[i + 1 :] if s is not None), paragraph_rtl)
+        resolved.append(before if before == after else paragraph_rtl)
+    parts: list[tuple[str, bool]] = []
+    for grapheme, rtl in zip(clusters, resolved, strict=True):
+        if parts and parts[-1][1] == rtl:
+            parts[-1] = (parts[-1][0] + grapheme, rtl)
+        else:
+            parts.append((grapheme, rtl))
+    return parts
+
+
+def _reorder(runs: list[tuple[int, Run]]) -> list[tuple[int, Run]]:
+    """UAX #9 L2: from the highest level down to the lowest odd one, reverse every sequence at that level or above."""
+    if not runs:
+        return runs
+    levels = [level for level, _ in runs]
+    lowest_odd = min((lv for lv in levels if lv % 2), default=max(levels) + 1)
+    for level in range(max(levels), lowest_odd - 1, -1):
+        i = 0
+        while i < len(runs):
+            if runs[i][0] < level:
+                i += 1
+                continue
+            j = i
+            while j < len(runs) and runs[j][0] >= level:
+                j += 1
+            runs[i:j] = runs[i:j][::-1]
+            i = j
+    return runs
+
+
+def wrap(text: str, shaper: Shaper, max_width: float) -> list[Line]:
+    """Greedy wrap at break opportunities; a unit wider than a line is broken between graphemes.
+
+    Widths are summed unit by unit (a line's trailing spaces do not count); each line
+    is then shaped whole for drawing.
+    """
+    lines: list[Line] = []
+    for paragraph in text.split("\n"):
+        rtl = direction(paragraph)
+        current, used = "", 0.0
+        for unit in break_units(paragraph):
+            if used + shaper.width(unit.rstrip(), rtl) <= max_width:
+                current, used = current + unit, used + shaper.width(unit, rtl)
+                continue
+            if current:
+                lines.append(shaper.line(current.rstrip(), rtl))
+                current, used = "", 0.0
+            for grapheme in graphemes(unit):
+                if current and used + shaper.width(grapheme.rstrip(), rtl) > max_width:
+                    lines.append(shaper.line(current.rstrip(), rtl))
+                    current, used = "", 0.0
+                current, used = current + grapheme, used + shaper.width(grapheme, rtl)
+        lines.append(shaper.line(current.rstrip(), rtl))
+    return lines
 
 
 def block(
     text: str,
+    chain: FontChain,
     *,
-    font: Path,
     size: int,
     top: int,
     width: int,
     colour: str = "white",
     bold: bool = False,
-    max_lines: int = 6,
-) -> tuple[list[TextLine], int]:
-    """Lay out `text` centred from `top`; returns the lines and the y below them."""
-    spacing = int(size * 1.25)
-    wrapped = wrap(text, font, size, width * 0.9)[:max_lines]
-    lines = [TextLine(line, top + i * spacing, size, colour, bold) for i, line in enumerate(wrapped)]
-    return lines, top + len(wrapped) * spacing
+    measure: FontChain | None = None,
+) -> Block:
+    """`text` wrapped to `width` at `size` pixels, placed at `top`; never shortened.
+
+    With `measure`, lines break where they would with that chain (a wider, bold one), so
+    text drawn in either weight breaks at the same places.
+    """
+    lines = wrap(text, Shaper(measure or chain, size), width * WIDTH_FRACTION)
+    if measure is not None and measure is not chain:
+        shaper = Shaper(chain, size)
+        lines = [shaper.line(line.logical, line.rtl) for line in lines]
+    return Block(tuple(lines), size, top, bold, colour)
+
+
+def min_size(height: int) -> int:
+    """The smallest readable text for a frame `height` pixels tall."""
+    return max(8, round(height * MIN_SIZE_FRACTION))
+
+
+def scales(base: int, height: int) -> list[float]:
+    """Shrink factors tried in turn, from full size down to where `base` reaches the minimum size."""
+    floor = min(1.0, min_size(height) / base)
+    steps = [1.0]
+    while steps[-1] * 0.92 > floor:
+        steps.append(steps[-1] * 0.92)
+    if steps[-1] > floor:
+        steps.append(floor)
+    return steps

@@ -9,9 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     XDG_CACHE_HOME=/tmp/.cache
 
-# ffmpeg joins the clips (stream copy, AAC encoded once) and ffprobe checks media.
+# ffmpeg joins the clips (stream copy, AAC encoded once) and ffprobe checks media; validation
+# lays the job's text out with the same fonts as the render workers, so it needs them too.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg \
+ && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core \
+      fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/render-service

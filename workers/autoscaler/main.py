@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from dataclasses import replace
 
 import structlog
+from kubernetes.client import AppsV1Api
+from kubernetes.config import ConfigException
 
-from runtime.connection import TemporalTarget
+from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
 from runtime.settings import AutoscalerEnv, LogEnv, load
@@ -22,10 +25,10 @@ from workers.autoscaler.signals import TemporalSignals
 log = structlog.get_logger(__name__)
 
 
-async def serve(config: AutoscalerConfig, once: bool, target: TemporalTarget) -> int:
+async def serve(config: AutoscalerConfig, once: bool, target: TemporalTarget, apps: AppsV1Api) -> int:
     client = await target.connect()
     metrics, health = Metrics(), Health(config.interval_seconds)
-    autoscaler = Autoscaler(config, TemporalSignals(client), KubeScaler(apps_api()), metrics, health)
+    autoscaler = Autoscaler(config, TemporalSignals(client), KubeScaler(apps), metrics, health)
     if once:
         tick = await autoscaler.tick()
         return 1 if tick.error else 0
@@ -60,7 +63,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         config = replace(config, dry_run=True)
     try:
-        code = asyncio.run(serve(config, args.once, target))
+        apps = apps_api()
+    except ConfigException as err:  # neither in a pod nor with a kubeconfig
+        print(f"render-autoscaler: no Kubernetes configuration: {' '.join(str(err).split())}", file=sys.stderr)
+        exit_now(2)
+    try:
+        code = asyncio.run(serve(config, args.once, target, apps))
+    except Unreachable as err:
+        print(f"render-autoscaler: {err}", file=sys.stderr)
+        code = 3
     except Exception:
         log.exception("autoscaler failed")
         code = 1

@@ -1,0 +1,51 @@
+"""The poster: a JPEG of one chosen frame, published beside the video.
+
+It is taken from the joined video at concat (so it is exactly a frame viewers see)
+and published with the video, under the same manifest's ownership.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from activities.common import Deps, fetch
+from activities.keeper import in_thread, stoppable
+from activities.media.process import run_ffmpeg
+
+POSTER_SUFFIX = ".poster.jpg"
+
+
+def poster_uri(output_uri: str) -> str:
+    """Beside the video: `show/ep1.mp4` → `show/ep1.poster.jpg`."""
+    suffix = PurePosixPath(output_uri.split("://", 1)[-1]).suffix
+    return (output_uri[: -len(suffix)] if suffix else output_uri) + POSTER_SUFFIX
+
+
+def poster_command(video: Path, seconds: float, height: int, out: Path) -> list[str]:
+    """One frame at `seconds`, converted from the video's tagged matrix to JPEG's full-range BT.601."""
+    matrix = "bt709" if height >= 720 else "bt601"
+    scale = f"scale=in_color_matrix={matrix}:in_range=tv:out_color_matrix=bt601:out_range=pc,format=yuvj420p"
+    return [
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-progress", "pipe:1", "-nostats",
+        "-ss", f"{seconds:.6f}", "-i", str(video), "-frames:v", "1", "-vf", scale, "-q:v", "2", "-f", "mjpeg", str(out),
+    ]  # fmt: skip
+
+
+async def make_poster(video: Path, seconds: float, height: int, out: Path) -> Path:
+    await run_ffmpeg(poster_command(video, seconds, height, out))
+    return out
+
+
+async def publish_poster(deps: Deps, source_uri: str, output_uri: str, scratch: Path) -> str:
+    """Copy the poster beside the published video; its URI, or '' when there is none to publish.
+
+    Safe to retry: once the intermediate is gone, an already published poster stands.
+    """
+    dest = poster_uri(output_uri)
+    source = deps.storages.for_uri(source_uri)
+    target = deps.storages.for_uri(dest)
+    if await in_thread(source.exists, source_uri):
+        local = await fetch(deps, source_uri, scratch / "poster.jpg")
+        await stoppable(target.upload, local, dest)
+        return dest
+    return dest if await in_thread(target.exists, dest) else ""

@@ -1,0 +1,134 @@
+"""What the CLI shows people and scripts: statuses, results, lists and workers as text or JSON.
+
+The workflow's recorded results stay as they are (old histories must replay); this layer turns
+them into what a reader needs: clips numbered from 1 as their labels are ("clip 1/4"), costs as
+plain numbers, the costliest clips as records, and no links to intermediates that were removed
+when the video completed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.records import VideoResult
+from starter.client import Poller, VideoStatus, VideoSummary, worker_command
+
+COST_DIGITS = 6
+"""Costs are shown to the millionth of a dollar."""
+_COST = "\x00cost\x00"
+_COSTLIEST = re.compile(r"^(?P<label>clip (?P<clip>\d+)/\d+.*): \$(?P<usd>[0-9.]+)$")
+
+
+def dumps(value: Any, *, one_line: bool = False) -> str:
+    """JSON as a person and a script both want it: text as written (no \\u escapes), costs in plain decimals."""
+    text = json.dumps(_mark_costs(value), indent=None if one_line else 2, ensure_ascii=False)
+    return re.sub(r'"\\u0000cost\\u0000(-?[0-9.]+)"', r"\1", text)
+
+
+def _mark_costs(value: Any, key: str = "") -> Any:
+    """Costs become tagged strings that `dumps` writes back as fixed-point numbers (never 4.9e-05)."""
+    if isinstance(value, dict):
+        return {k: _mark_costs(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark_costs(v) for v in value]
+    if isinstance(value, float) and key.endswith("cost_usd"):
+        return _COST + money(value)
+    return value
+
+
+def money(usd: float) -> str:
+    """'0.000049', '0.12': fixed point, at most six decimals, no trailing zeros."""
+    text = f"{usd:.{COST_DIGITS}f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def costliest(entries: list[str] | None) -> list[dict[str, Any]]:
+    """The result's 'clip 3/10 · recipe … : $0.0012' lines as records; an unknown shape keeps its label."""
+    records: list[dict[str, Any]] = []
+    for entry in entries or []:
+        match = _COSTLIEST.match(entry)
+        if match:
+            usd = round(float(match["usd"]), COST_DIGITS)
+            records.append({"clip": int(match["clip"]), "label": match["label"], "cost_usd": usd})
+        else:
+            records.append({"clip": None, "label": entry, "cost_usd": None})
+    return records
+
+
+def waiting(queues: list[str]) -> list[dict[str, str]]:
+    return [{"queue": queue, "start": worker_command(queue)} for queue in queues]
+
+
+def status_record(status: VideoStatus) -> dict[str, Any]:
+    record = asdict(status)
+    record["percent"] = round(status.fraction * 100, 1)
+    record["cost_usd"] = None if status.cost_usd is None else round(status.cost_usd, COST_DIGITS)
+    record["costliest_clips"] = costliest(status.costliest_clips)
+    record["waiting_for"] = waiting(status.waiting_for)
+    return record
+
+
+def result_record(result: VideoResult) -> dict[str, Any]:
+    """The result with each clip numbered from 1 (`clip`) and without `uri`: intermediates go once a video completes."""
+    record = asdict(result)
+    record["cost_usd"] = round(result.cost_usd, COST_DIGITS)
+    record["costliest_clips"] = costliest(result.costliest_clips)
+    clips = []
+    for clip in record["clips"]:
+        clip.pop("uri", None)
+        clips.append({"clip": clip.pop("index") + 1, **clip})
+    record["clips"] = clips
+    return record
+
+
+def summary_record(video: VideoSummary) -> dict[str, Any]:
+    record = asdict(video)
+    for key in ("started_at", "closed_at"):
+        record[key] = _iso(record[key])
+    if video.cost_usd is not None:
+        record["cost_usd"] = round(video.cost_usd, COST_DIGITS)
+    return record
+
+
+def poller_records(pollers: dict[str, list[Poller]]) -> dict[str, list[dict[str, Any]]]:
+    return {queue: [asdict(p) for p in found] for queue, found in pollers.items()}
+
+
+def status_lines(status: VideoStatus) -> list[str]:
+    """`render status` for people."""
+    lines = [f"{status.video_id}  {status.state}" + (f"  ({status.stage})" if status.stage != status.state else "")]
+    if status.clips_total or status.frames_total:
+        lines.append(
+            f"  clips {status.clips_done}/{status.clips_total}  frames {status.frames_done}/{status.frames_total}"
+            f"  {status.fraction:.1%}"
+        )
+    if status.error:
+        lines.append(f"  error: {status.error}")
+    if status.output_uri:
+        lines.append(f"  output: {status.output_uri}")
+    if status.cost_usd is not None:
+        lines.append(f"  cost: ${money(status.cost_usd)}")
+    lines += [
+        f"  waiting: no worker polls {queue}; start one with `{worker_command(queue)}`" for queue in status.waiting_for
+    ]
+    return lines
+
+
+def summary_lines(videos: list[VideoSummary]) -> list[str]:
+    """`render list` for people: a table, newest first."""
+    rows = [("STARTED (UTC)", "STATE", "CHANNEL", "CLIPS", "COST USD", "VIDEO ID")]
+    for v in videos:
+        started = v.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if v.started_at else "-"
+        cost = money(v.cost_usd) if v.cost_usd is not None else "-"
+        clips = str(v.clips) if v.clips is not None else "-"
+        rows.append((started, v.state, v.channel or "-", clips, cost, v.video_id))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
