@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from PIL import Image
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -25,7 +26,7 @@ from contracts import names
 from contracts.job import MEDIA_DEFAULTS, JobError, parse_job
 from contracts.plan import spec_material
 from contracts.records import ConcatInput
-from tests.media import audio_samples, streams
+from tests.media import audio_samples, rgb_frame, streams
 from tests.test_render_engine import clip_inputs, make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
 
@@ -287,3 +288,28 @@ async def test_media_clips_join_other_clips_by_stream_copy(deps: Deps) -> None:
     info = streams(file_path(joined.uri))
     assert int(info["video"]["nb_read_frames"]) == 120
     assert abs(float(info["audio"]["duration"]) - 4.0) < 1 / 30
+
+
+async def test_colours_survive_fitting_and_zooming_in_hd(deps: Deps) -> None:
+    """A BT.709-tagged asset and a #1E8449 PNG render at 720p (BT.709) and measure back; so do the bars."""
+    green = "0x1E8449"
+    video = make_asset(deps, "green.mp4", "-f", "lavfi", "-i", f"color=c={green}:s=960x720:r=25:d=2", "-vf",
+                       "scale=out_color_matrix=bt709:out_range=tv", "-colorspace", "bt709", "-color_primaries",
+                       "bt709", "-color_trc", "bt709", "-c:v", "libx264", "-pix_fmt", "yuv420p")  # fmt: skip
+    png = file_path(deps.settings.asset_roots[0]) / "green.png"
+    Image.new("RGB", (640, 480), (0x1E, 0x84, 0x49)).save(png)  # exact: lavfi's colour source rounds through YUV
+    image = f"file://{png}"
+    hd = {"profile": {"width": 1280, "height": 720}}
+    clips = [{"kind": "video", "source": video, "out": 1, "background": "#C0392B"},
+             {"kind": "image", "source": image, "duration": 1}]  # fmt: skip
+    # The asset as a player reading its tags shows it (its own encode moved it a few levels from #1E8449).
+    shown = rgb_frame(file_path(video), 0.5, 960, 720, "bt709")[300:420, 420:540].reshape(-1, 3).mean(axis=0)
+    for n, inp in enumerate(clip_inputs("media-colour", clips, **hd)):
+        result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+        frame = rgb_frame(file_path(result.uri), 0.5, 1280, 720, "bt709").astype(int)
+        centre = frame[300:420, 580:700].reshape(-1, 3).mean(axis=0)
+        expected = shown if n == 0 else np.array([0x1E, 0x84, 0x49])
+        assert np.abs(centre - expected).max() <= 3, (n, centre, expected)
+        if n == 0:  # 960 wide in 1280: 160 px bars either side
+            bar = frame[100:600, 20:140].reshape(-1, 3).mean(axis=0)
+            assert np.abs(bar - [0xC0, 0x39, 0x2B]).max() <= 4, bar
