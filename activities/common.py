@@ -18,8 +18,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import BadAsset, RenderError
 from activities.keeper import stoppable
+from activities.media.images import check_image_pixels
 from activities.media.probe import ProbeError, decode_check
-from activities.media.process import FfmpegError
+from activities.media.process import FfmpegError, use_home
 from activities.scratch import process_dir
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
@@ -33,6 +34,7 @@ class Deps:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
+        use_home(process_dir(settings.scratch_dir))
         return cls(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
 
 
@@ -173,6 +175,10 @@ async def fetch_asset(deps: Deps, uri: str, dest: Path, kind: str) -> Path:
     if not await asyncio.to_thread(storage.exists, uri):
         raise BadAsset(f"{kind} asset {uri} does not exist")
     path = await fetch(deps, uri, dest)
+    if kind == "image":
+        # Before ffmpeg sees it: a small file may declare billions of pixels.
+        name = f"image asset {uri[:200]}"
+        await asyncio.to_thread(check_image_pixels, path, name, deps.settings.budget.image_megapixels)
     try:
         await decode_check(path, kind)
     except ProbeError as err:

@@ -1,13 +1,25 @@
-"""notify_webhook: POST a completion notice signed with HMAC-SHA256 of the body."""
+"""notify_webhook: POST a completion notice, signed, to a public address only.
+
+The URL comes from a job, so from a tenant: it may name loopback, the cloud metadata
+service, the Temporal frontend or a pod on the cluster network. The host is resolved
+at delivery time, every address it resolves to must be public, and the request goes to
+the address that was checked (no second lookup a DNS rebinding could answer
+differently). Redirects are never followed. What the failure says is deliberately
+plain: it must not tell a tenant which ports of which hosts answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import http.client
+import ipaddress
 import json
-import urllib.error
-import urllib.request
+import socket
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -15,41 +27,166 @@ from temporalio.exceptions import ApplicationError
 from activities.logs import activity_log
 from contracts import names
 from contracts.records import WebhookInput
+from contracts.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 
-SIGNATURE_HEADER = "X-Render-Signature"
+__all__ = ["SIGNATURE_HEADER", "NotifyActivities", "WebhookPolicy", "forbidden_address", "signature"]
+
 RETRYABLE_STATUS = {408, 425, 429}
+TIMEOUT_SECONDS = 20.0
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+NOT_PUBLIC = [
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+        "192.88.99.0/24", "::/96", "::ffff:0:0:0/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "fec0::/10",
+        "ff00::/8",
+    )
+]  # fmt: skip
+"""Beyond what `is_global` already refuses, spelled out: private, CGNAT, loopback, link-local
+(169.254.169.254 and fd00:ec2::254 are the cloud metadata services), multicast, unspecified, and
+IPv6 forms that carry an IPv4 address (IPv4-compatible, IPv4-translated, local NAT64)."""
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-def signature(secret: str, body: bytes) -> str:
-    """What receivers recompute: 'sha256=' + hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def forbidden_address(ip: Address, *, allow_loopback: bool = False) -> bool:
+    """Whether `ip` is anything but a public unicast address (IPv4 inside IPv6 is judged as IPv4)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (
+            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None
+        )  # fmt: skip
+        if embedded is not None:
+            return forbidden_address(embedded, allow_loopback=allow_loopback)
+    if allow_loopback and ip.is_loopback:
+        return False
+    return not ip.is_global or ip.is_multicast or any(ip in net for net in NOT_PUBLIC if net.version == ip.version)
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """Where webhooks may go (RENDER_WEBHOOK_HOSTS, RENDER_WEBHOOK_ALLOW_LOOPBACK)."""
+
+    hosts: tuple[str, ...] = ()
+    """Only these host names; empty: any host whose addresses are all public."""
+    allow_loopback: bool = False
+    """Development only: a receiver on this machine."""
+
+
+class Refused(Exception):
+    """The URL may never be delivered to: the same on every attempt."""
+
+
+class Unreachable(Exception):
+    """No delivery this time; another attempt may get through."""
+
+
+def target(url: str, policy: WebhookPolicy) -> tuple[str, str, int, str]:
+    """(scheme, host, port, request path) of a URL a webhook may go to, or Refused."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise Refused("is not an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise Refused("must not carry credentials")
+    if policy.hosts and host not in policy.hosts:
+        raise Refused(f"host {host!r} is not on this farm's list of webhook hosts")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise Refused("has an invalid port") from None
+    path = parts.path or "/"
+    return parts.scheme, host, port, path + (f"?{parts.query}" if parts.query else "")
+
+
+def checked_address(host: str, port: int, policy: WebhookPolicy) -> str:
+    """The address to connect to: every address `host` resolves to must be public, else Refused."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise Unreachable("the host name did not resolve") from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses or any(forbidden_address(ip, allow_loopback=policy.allow_loopback) for ip in addresses):
+        raise Refused(f"host {host!r} is not a public address")
+    return str(addresses[0])
+
+
+class _Pinned(http.client.HTTPConnection):
+    """HTTP to a fixed, already-checked address; the Host header still names the host."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedTLS(_Pinned):
+    """HTTPS to a fixed address, the certificate checked against the host name (SNI too)."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = ssl.create_default_context().wrap_socket(self.sock, server_hostname=self.host)
+
+
+def post(url: str, headers: dict[str, str], body: bytes, policy: WebhookPolicy) -> int:
+    """POST once to a checked address; the status code (a redirect is an answer, not followed)."""
+    scheme, host, port, path = target(url, policy)
+    address = checked_address(host, port, policy)
+    kind = _PinnedTLS if scheme == "https" else _Pinned
+    connection = kind(host, port, address, TIMEOUT_SECONDS)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        raise Unreachable("no answer") from None
+    finally:
+        connection.close()
 
 
 class NotifyActivities:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, policy: WebhookPolicy | None = None, *, enabled: bool = True) -> None:
         self.secret = secret
+        self.policy = policy or WebhookPolicy()
+        self.enabled = enabled
 
     @activity.defn(name=names.NOTIFY_WEBHOOK)
     async def notify_webhook(self, inp: WebhookInput) -> int:
-        body = json.dumps(inp.body, sort_keys=True).encode()
-        request = urllib.request.Request(inp.url, data=body, method="POST")
-        request.add_header("Content-Type", "application/json")
-        request.add_header(SIGNATURE_HEADER, signature(self.secret, body))
-        request.add_header("X-Render-Delivery", f"{activity.info().workflow_id}")
         log = activity_log(video_id=inp.body.get("video_id"), url=inp.url)
+        if not self.enabled:
+            raise ApplicationError("webhooks are turned off on this farm", non_retryable=True)
+        if not self.secret:  # never sent unsigned: another worker, configured, may take the retry
+            raise ApplicationError("webhook not sent: this worker has no signing secret")
+        body = json.dumps(inp.body, sort_keys=True).encode()
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: str(stamp),
+            SIGNATURE_HEADER: signature(self.secret, stamp, body),
+            DELIVERY_HEADER: uuid.uuid4().hex,
+        }
+        shown = _shown(inp.url)
         try:
-            status = await asyncio.to_thread(_post, request)
-        except urllib.error.HTTPError as err:
-            retry = err.code >= 500 or err.code in RETRYABLE_STATUS
-            log.warning("webhook refused", status=err.code, will_retry=retry)
-            raise ApplicationError(f"webhook {inp.url} answered {err.code}", non_retryable=not retry) from None
-        except (urllib.error.URLError, OSError) as err:
+            status = await asyncio.to_thread(post, inp.url, headers, body, self.policy)
+        except Refused as err:
+            log.warning("webhook refused by policy", reason=str(err))
+            raise ApplicationError(f"webhook {shown}: {err}; not sent", non_retryable=True) from None
+        except Unreachable as err:
             log.warning("webhook unreachable", reason=str(err))
-            raise ApplicationError(f"webhook {inp.url} unreachable: {err}") from None
+            raise ApplicationError(f"webhook {shown}: not delivered") from None
+        if 300 <= status < 400:
+            log.warning("webhook redirected; not followed", status=status)
+            raise ApplicationError(f"webhook {shown} answered {status}; redirects are not followed", non_retryable=True)
+        if status >= 400:
+            retry = status >= 500 or status in RETRYABLE_STATUS
+            log.warning("webhook refused", status=status, will_retry=retry)
+            raise ApplicationError(f"webhook {shown} answered {status}", non_retryable=not retry)
         log.info("webhook delivered", status=status)
         return status
 
 
-def _post(request: urllib.request.Request) -> int:
-    with urllib.request.urlopen(request, timeout=20) as response:
-        return int(response.status)
+def _shown(url: str) -> str:
+    """The URL as failures show it: scheme and host only (no path, query or credentials)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}"

@@ -28,9 +28,11 @@ from activities.media.graphs import (
     concat_list,
     join_clip_command,
 )
+from activities.media.images import frame_sized
 from activities.media.layers import DoesNotFit
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
+from activities.media.sources import MOVING_KINDS
 from activities.media_assets import asset_audio, fetch_video
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, Voices, make_tts
@@ -215,6 +217,8 @@ class RenderActivities:
     async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
+        if image is not None and spec.kind not in MOVING_KINDS:  # a Ken Burns image is fitted as it zooms
+            image = await frame_sized(image, inp.profile, spec.background, tmp / "frame.png")
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
         video = await fetch_video(self.deps, spec, tmp / "video") if spec.video else None
         narration: Path | None = None

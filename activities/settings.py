@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.budget import Budget
 from runtime.settings import DEJAVU, RenderEnv, default_rates, file_uri, load, parse_rates
 
 __all__ = ["DEJAVU", "Settings", "default_rates", "file_uri", "parse_rates"]
@@ -60,6 +61,14 @@ class Settings:
     """How often a control worker sweeps the work store; 0 turns the sweep off."""
     channel_weights: dict[str, float] = field(default_factory=dict)
     """Fairness weight by channel ('*' for the rest; 1 when unset): a channel's share of render workers."""
+    budget: Budget = field(default_factory=Budget)
+    """What one job may cost: frames x pixels, render time per clip, pixels per image."""
+    webhooks: bool = True
+    """Whether webhooks are delivered; while they are, a control worker needs `webhook_secret`."""
+    webhook_hosts: tuple[str, ...] = ()
+    """Hosts webhooks may be sent to; empty: any host with a public address."""
+    webhook_allow_loopback: bool = False
+    """Development only: let webhooks reach a receiver on loopback."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.media.fit import text_problems
 from activities.media.layers import Fonts
 from contracts import names
+from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, plan_video
 from contracts.records import ValidatedJob
@@ -52,20 +53,27 @@ def text_fonts() -> Fonts:
     return Fonts(Path(env.font), Path(env.font_bold))
 
 
-def checked_job(raw: Any, fonts: Fonts) -> Job:
+def checked_job(raw: Any, fonts: Fonts, budget: Budget | None = None) -> Job:
     """The job, with its text checked against the fonts and the frame: a JobError names every field at fault."""
-    job = parse_job(raw)
+    job = parse_job(raw, budget)
     problems = text_problems(raw, job, fonts)
     if problems:
         raise JobError.listing(problems)
     return job
 
 
-@activity.defn(name=names.VALIDATE_JOB)
-async def validate_job(raw_job: RawValue) -> ValidatedJob:
-    try:
-        raw = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
-        job = await asyncio.to_thread(checked_job, raw, text_fonts())
-    except JobError as err:
-        raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
-    return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))
+class ValidateActivities:
+    """Validation with the worker's budget and fonts: a job over the budget, or text that cannot be drawn
+    or cannot fit, is refused here, naming the field and the limit."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+    @activity.defn(name=names.VALIDATE_JOB)
+    async def validate_job(self, raw_job: RawValue) -> ValidatedJob:
+        try:
+            payload = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
+            job = await asyncio.to_thread(checked_job, payload, text_fonts(), self.budget)
+        except JobError as err:
+            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+        return ValidatedJob(job=job, plan=plan_video(job), job_hash=job_hash(job))

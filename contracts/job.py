@@ -11,8 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from contracts.budget import Budget
 
 VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 VOICE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,63}$")
@@ -193,7 +196,11 @@ def check_uri(name: str, value: str) -> str:
     """
     if not value.startswith(URI_SCHEMES):
         raise JobError(name, f"must be a file:// or s3:// URI, got {value[:80]!r}")
-    path = value.split("://", 1)[1]
+    scheme, path = value.split("://", 1)
+    if scheme == "file" and not path.startswith("/"):
+        raise JobError(name, f"must be an absolute file:///path URI, got {value[:80]!r}")
+    if scheme == "s3" and (path.startswith("/") or "/" not in path.strip("/")):
+        raise JobError(name, f"must be an s3://bucket/key URI, got {value[:80]!r}")
     for form in (path, unquote(path)):
         bad = FORBIDDEN_URI_CHARS.search(form)
         if bad:
@@ -234,9 +241,12 @@ def decoded_job(decode: Callable[[], Any]) -> Any:
         raise JobError("job", f"could not be decoded as JSON: {reason[:200]}") from None
 
 
-def parse_job(raw: Any) -> Job:
-    """Validate a job as submitted (JSON-decoded). Raises JobError naming every problem's field."""
-    return job_models.parse(raw)
+def parse_job(raw: Any, budget: Budget | None = None) -> Job:
+    """Validate a job as submitted (JSON-decoded). Raises JobError naming every problem's field.
+
+    With a `budget` (the worker's, from RENDER_* settings), a job over it is refused too.
+    """
+    return job_models.parse(raw, budget)
 
 
 # The models are declared from the rules above, so they are read last.

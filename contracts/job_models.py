@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from contracts.budget import Budget, budget_problems
 from contracts.gpus import GPU_CLASSES, class_for_memory
 from contracts.job import (
     AUDIO_RATE,
@@ -163,7 +164,7 @@ def _uri(value: Any) -> str:
 URI = Annotated[
     str,
     PlainValidator(_uri),
-    WithJsonSchema({"type": "string", "maxLength": MAX_URI_CHARS, "pattern": "^(file|s3)://"}),
+    WithJsonSchema({"type": "string", "maxLength": MAX_URI_CHARS, "pattern": "^(file:///|s3://[^/]+/.)"}),
 ]
 
 
@@ -591,10 +592,30 @@ def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
     ]
 
 
+def _sourced_specs(model: JobIn) -> list[tuple[str, ClipSpec]]:
+    """Every planned clip with the field it comes from (a question gives two)."""
+    sourced = [
+        (f"questions[{i}]", spec)
+        for i, seed in enumerate(model.questions)
+        for spec in _question_specs(_seed_as_clip(seed), model)
+    ]
+    return sourced + [(f"clips[{i}]", spec) for i, clip in enumerate(model.clips) for spec in _specs(clip, model)]
+
+
+def check_budget(model: JobIn, job: Job, budget: Budget) -> None:
+    """Refuse a job over `budget`, naming each clip (or the whole job) and the limit it breaks."""
+    from contracts.plan import frames_for  # contracts.plan imports contracts.job, which loads this module
+
+    fps = job.profile.fps
+    clips = [(name, spec, frames_for(spec.duration, fps)) for name, spec in _sourced_specs(model)]
+    problems = budget_problems(clips, job.profile, budget)
+    if problems:
+        raise JobError.listing(problems)
+
+
 def to_job(model: JobIn) -> Job:
     """The validated model as the `Job` dataclass; the planned clip count is checked here."""
-    clips = [spec for seed in model.questions for spec in _question_specs(_seed_as_clip(seed), model)]
-    clips += [spec for clip in model.clips for spec in _specs(clip, model)]
+    clips = [spec for _, spec in _sourced_specs(model)]
     if not clips:
         raise JobError("clips", "a job needs at least one clip or question")
     if len(clips) > MAX_CLIPS:
@@ -705,14 +726,20 @@ def _check_size(raw: Any) -> tuple[str, str] | None:
     return None
 
 
-def parse(raw: Any) -> Job:
-    """Validate a job as submitted (JSON-decoded): a `Job`, or a JobError listing every problem."""
+def parse(raw: Any, budget: Budget | None = None) -> Job:
+    """Validate a job as submitted (JSON-decoded): a `Job`, or a JobError listing every problem.
+
+    With a `budget`, a job that would cost more than it allows is refused too.
+    """
     if not isinstance(raw, dict):
         raise JobError("job", f"expected a JSON object, got {type_name(raw)}")
     problems: list[tuple[str, str]] = []
     job: Job | None = None
     try:
-        job = to_job(JobIn.model_validate(raw))
+        model = JobIn.model_validate(raw)
+        job = to_job(model)
+        if budget is not None:
+            check_budget(model, job, budget)
     except ValidationError as err:
         errors = err.errors(include_url=False)
         # An unknown field first: a misspelt name is often why another field is missing.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -55,7 +57,10 @@ async def demo(args: argparse.Namespace) -> int:
             "stop it with: render-dev dev-server stop"
         )
     client = await RenderClient.connect(target)
-    workers = await build_workers(client.client, WorkerOptions(mode="all"), Deps.from_settings(Settings.from_env()))
+    settings = Settings.from_env()
+    if not settings.webhook_secret:  # the demo signs with a throwaway key
+        settings = dataclasses.replace(settings, webhook_secret=secrets.token_hex(16))
+    workers = await build_workers(client.client, WorkerOptions(mode="all"), Deps.from_settings(settings))
     stop = asyncio.Event()
     running = asyncio.ensure_future(run_until_stopped(workers, stop))
     try:

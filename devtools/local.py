@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -54,6 +55,9 @@ class LocalCluster:
         `wrapper` runs it under another command (say, in its own mount namespace).
         """
         env = {
+            # A local cluster signs its webhooks with a throwaway key and may call receivers on loopback.
+            "RENDER_WEBHOOK_SECRET": secrets.token_hex(16),
+            "RENDER_WEBHOOK_ALLOW_LOOPBACK": "true",
             **os.environ,
             "PYTHONPATH": str(REPO),
             "TEMPORAL_ADDRESS": self.address,

@@ -25,6 +25,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contracts.budget import Budget
 from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
 from contracts.tenancy import parse_channel_map
 from contracts.voices import TTS_ENGINES
@@ -226,6 +227,16 @@ class RenderEnv(EnvModel):
         parse_channel_map(value, "RENDER_CHANNEL_WEIGHTS")
         return value
 
+    job_gigapixels: Annotated[float, Field(gt=0)] = 1000.0
+    clip_render_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    image_megapixels: Annotated[float, Field(gt=0)] = 36.0
+    webhooks: bool = True
+    """Whether control workers deliver webhooks; while on, RENDER_WEBHOOK_SECRET must be set."""
+    webhook_hosts: str = ""
+    """Comma-separated host names webhooks may be sent to; empty allows any public host."""
+    webhook_allow_loopback: bool = False
+    """Let webhooks reach loopback addresses: for a receiver on the same machine in development only."""
+
     @field_validator("rates")
     @classmethod
     def _rates(cls, value: str) -> str:
@@ -237,6 +248,10 @@ class RenderEnv(EnvModel):
     def _tts_channels(cls, value: str) -> str:
         parse_channel_engines(value)
         return value
+
+    def budget(self) -> Budget:
+        """What one job may cost (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS)."""
+        return Budget(self.job_gigapixels, self.clip_render_seconds, self.image_megapixels)
 
     def settings_fields(self) -> dict[str, Any]:
         """Keyword arguments of `activities.settings.Settings`."""
@@ -270,6 +285,10 @@ class RenderEnv(EnvModel):
             "work_max_age_seconds": self.work_max_age_hours * 3600,
             "sweep_interval_seconds": self.sweep_interval_seconds,
             "channel_weights": parse_channel_map(self.channel_weights, "RENDER_CHANNEL_WEIGHTS"),
+            "budget": self.budget(),
+            "webhooks": self.webhooks,
+            "webhook_hosts": tuple(h.strip().lower() for h in self.webhook_hosts.split(",") if h.strip()),
+            "webhook_allow_loopback": self.webhook_allow_loopback,
         }
 
 
@@ -285,7 +304,12 @@ class WorkerEnv(EnvModel):
     gpu_class: Optional = None
     sessions_per_gpu: Annotated[int, Field(ge=1)] = 3
     health_port: Annotated[int, Field(ge=0, le=65535)] = 9464
-    health_address: str = "0.0.0.0"
+    health_address: str = "127.0.0.1"
+    """Loopback unless configured: in Kubernetes the kubelet probes the pod IP, so the manifests set 0.0.0.0."""
+    health_max_connections: Annotated[int, Field(ge=1)] = 32
+    health_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    status_detail: Literal["full", "counts"] = "full"
+    """`counts` hides which videos and clips are in flight from /status."""
 
     @field_validator("gpu_class")
     @classmethod

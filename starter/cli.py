@@ -24,7 +24,7 @@ from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
-from runtime.settings import ChannelEnv, LogEnv, load
+from runtime.settings import ChannelEnv, LogEnv, RenderEnv, load
 from starter import batch, exits
 from starter.client import (
     AlreadyEnded,
@@ -147,7 +147,7 @@ def checked_job(args: argparse.Namespace) -> dict[str, Any]:
     if args.video_id:
         job["video_id"] = args.video_id
     try:
-        parse_job(job)
+        parse_job(job, load(RenderEnv).budget())
     except JobError as err:
         raise CliError(exits.BAD_INPUT, f"refused: {err}") from None
     return job
@@ -330,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     with settings_or_exit("render"):
         logs = load(LogEnv)
         load(ChannelEnv)
+        load(RenderEnv)
         TemporalTarget.from_env()
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")

@@ -28,6 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import names, search
+from contracts.budget import Budget
 from contracts.gpus import GPU_CLASSES, render_queue
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
@@ -35,7 +36,7 @@ from contracts.records import Progress, VideoResult
 from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
 from runtime.queues import activity_pollers
-from runtime.settings import ChannelEnv, load
+from runtime.settings import ChannelEnv, RenderEnv, load
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -203,16 +204,21 @@ class RenderClient:
         target: TemporalTarget | None = None,
         *,
         channel_limits: dict[str, int] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.client = client
         self.target = target or TemporalTarget()
         self.channel_limits = dict(channel_limits or {})
         """Videos in flight at once by channel ('*' for every other channel); none named: no limit."""
+        self.budget = budget
+        """Checked before submitting; the workers' own budget (RENDER_* settings) decides in the end."""
 
     @classmethod
     async def connect(cls, target: TemporalTarget | None = None) -> RenderClient:
         target = target or TemporalTarget.from_env()
-        return cls(await target.connect(), target, channel_limits=load(ChannelEnv).limits())
+        return cls(
+            await target.connect(), target, channel_limits=load(ChannelEnv).limits(), budget=load(RenderEnv).budget()
+        )
 
     async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
         """Validate and start a render; the workflow id is the video id.
@@ -224,7 +230,7 @@ class RenderClient:
         workers that scale from zero on the queue's backlog).
         """
         try:
-            parsed = parse_job(job)
+            parsed = parse_job(job, self.budget)
             plan = plan_video(parsed)
         except JobError as err:
             raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line

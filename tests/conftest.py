@@ -48,6 +48,7 @@ def settings(data_dir: Path) -> Settings:
         encoder="libx264",
         ffmpeg_threads=1,
         webhook_secret=WEBHOOK_SECRET,
+        webhook_allow_loopback=True,  # the tests' receivers listen on loopback
     )
 
 

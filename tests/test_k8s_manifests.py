@@ -220,6 +220,17 @@ def test_worker_probes_follow_the_health_server_contract(default: list[dict[str,
         assert annotations["prometheus.io/path"] == "/metrics"
 
 
+def test_worker_health_servers_listen_where_the_kubelet_probes(default: list[dict[str, Any]]) -> None:
+    """Probes come to the pod IP: the loopback default would fail every one."""
+    config = one(default, "ConfigMap", "render-config")["data"]
+    for deployment, container in containers(default):
+        if runs(container, "render-worker"):
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            address = env.get("RENDER_HEALTH_ADDRESS", config.get("RENDER_HEALTH_ADDRESS"))
+            assert address == "0.0.0.0", deployment["metadata"]["name"]
+    assert config["RENDER_STATUS_DETAIL"] == "counts"
+
+
 def test_autoscaler_probe_and_port_match_its_config(default: list[dict[str, Any]], tmp_path: Path) -> None:
     config = autoscaler_config(default, tmp_path)
     deployment = one(default, "Deployment", "render-autoscaler")

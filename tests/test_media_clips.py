@@ -310,6 +310,9 @@ async def test_colours_survive_fitting_and_zooming_in_hd(deps: Deps) -> None:
         centre = frame[300:420, 580:700].reshape(-1, 3).mean(axis=0)
         expected = shown if n == 0 else np.array([0x1E, 0x84, 0x49])
         assert np.abs(centre - expected).max() <= 3, (n, centre, expected)
+        if n == 1:  # a 4:3 image fills the 16:9 frame: cut to its shape, never letterboxed
+            edge = frame[300:420, 4:40].reshape(-1, 3).mean(axis=0)
+            assert np.abs(edge - [0x1E, 0x84, 0x49]).max() <= 3, edge
         if n == 0:  # 960 wide in 1280: 160 px bars either side
             bar = frame[100:600, 20:140].reshape(-1, 3).mean(axis=0)
             assert np.abs(bar - [0xC0, 0x39, 0x2B]).max() <= 4, bar

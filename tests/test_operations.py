@@ -176,8 +176,10 @@ async def test_webhook_is_signed_retried_and_delivered_once(client: Client, rece
 
     assert [code for code, _, _ in hook.requests] == [500, 200]  # retried after the failure, then delivered once
     _, headers, body = hook.requests[-1]
-    expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    signed = headers["X-Render-Timestamp"].encode() + b"." + body
+    expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["X-Render-Signature"], expected)
+    assert len({h["X-Render-Delivery"] for _, h, _ in hook.requests}) == 2  # one id per attempt
     notice = json.loads(body)
     assert notice["state"] == "completed" and notice["output_uri"] == result.output_uri
 

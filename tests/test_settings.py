@@ -80,7 +80,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     worker = load(WorkerEnv, {})
     assert (worker.worker_mode, worker.slots, worker.control_slots, worker.drain_seconds) == ("all", 0, 8, 60.0)
     assert (worker.gpu_class, worker.sessions_per_gpu, worker.health_port, worker.health_address) == (
-        None, 3, 9464, "0.0.0.0",
+        None, 3, 9464, "127.0.0.1",
     )  # fmt: skip
     target = TemporalTarget.from_env({})
     assert target == TemporalTarget("localhost:7233", "default", None, False, "http://localhost:8233")

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from activities import metrics
 from workers.gpus import Gpu, sample_gpus
-from workers.http import Reply, Routes, serve_routes
+from workers.http import MAX_CONNECTIONS, TIMEOUT_SECONDS, BoundedHTTPServer, Reply, Routes, serve_routes
 
 
 @dataclass
@@ -29,6 +28,8 @@ class WorkerState:
     ready: bool = False
     """Connected and polling; false again once draining."""
     sdk_metrics_url: str | None = None
+    status_detail: str = "full"
+    """`counts`: /status says how many clips are in flight, not which videos they belong to."""
 
     def status(self) -> dict[str, Any]:
         in_flight = [asdict(c) for c in list(metrics.IN_FLIGHT.values())]
@@ -37,7 +38,7 @@ class WorkerState:
             "ready": self.ready,
             "task_queues": self.task_queues,
             "render_slots": {"total": self.render_slots, "used": len(in_flight)},
-            "clips_in_flight": in_flight,
+            "clips_in_flight": in_flight if self.status_detail == "full" else len(in_flight),
             "encoder": self.encoder,
             "gpus": sample_gpus() if self.gpus else [],
         }
@@ -55,9 +56,18 @@ class WorkerState:
 
 
 class HealthServer:
-    def __init__(self, state: WorkerState, address: str, port: int) -> None:
+    def __init__(
+        self,
+        state: WorkerState,
+        address: str,
+        port: int,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        timeout_seconds: float = TIMEOUT_SECONDS,
+    ) -> None:
         self.state, self.address, self.port = state, address, port
-        self.httpd: ThreadingHTTPServer | None = None
+        self.max_connections, self.timeout_seconds = max_connections, timeout_seconds
+        self.httpd: BoundedHTTPServer | None = None
 
     def routes(self) -> Routes:
         state = self.state
@@ -73,7 +83,10 @@ class HealthServer:
         }
 
     def __enter__(self) -> HealthServer:
-        self.httpd = serve_routes(self.routes(), self.address, self.port, "health")
+        self.httpd = serve_routes(
+            self.routes(), self.address, self.port, "health",
+            max_connections=self.max_connections, timeout_seconds=self.timeout_seconds,
+        )  # fmt: skip
         self.port = int(self.httpd.server_address[1])
         return self
 

@@ -22,13 +22,13 @@ from temporalio.worker import Worker
 from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
-from activities.notify import NotifyActivities
+from activities.notify import NotifyActivities, WebhookPolicy
 from activities.queues import queue_has_workers
 from activities.render import RenderActivities
 from activities.retention import sweeping
 from activities.scratch import sweep_stale
 from activities.settings import Settings
-from activities.validate import validate_job
+from activities.validate import ValidateActivities
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
 from runtime.connection import TemporalTarget, Unreachable
@@ -75,7 +75,11 @@ class WorkerOptions:
     per_gpu: int = FFMPEG_PER_NVENC_GPU
     health_port: int = 9464
     """/healthz, /readyz, /status, /metrics; 0 turns the server off."""
-    health_address: str = "0.0.0.0"
+    health_address: str = "127.0.0.1"
+    """Loopback unless configured (Kubernetes sets 0.0.0.0: the kubelet probes the pod IP)."""
+    health_max_connections: int = 32
+    health_timeout_seconds: float = 5.0
+    status_detail: str = "full"
 
 
 class WorkerConfigError(RuntimeError):
@@ -91,6 +95,14 @@ async def default_render_slots(gpus: list[Gpu], per_gpu: int) -> int:
 def task_queues(options: WorkerOptions) -> list[str]:
     control = [names.CONTROL_QUEUE] if options.mode in ("all", "control") else []
     return control + ([render_queue(options.gpu_class)] if options.mode in ("all", "gpu") else [])
+
+
+def check_webhook_secret(settings: Settings) -> None:
+    """Control workers sign every webhook: with webhooks on, an empty key would sign nothing."""
+    if settings.webhooks and not settings.webhook_secret:
+        raise WorkerConfigError(
+            "RENDER_WEBHOOK_SECRET is empty: control workers sign webhooks with it; set it, or RENDER_WEBHOOKS=false"
+        )
 
 
 async def check_search_attributes(client: Client) -> None:
@@ -120,6 +132,7 @@ async def build_workers(
     drain = timedelta(seconds=options.drain_seconds)
     workers = []
     if options.mode in ("all", "control"):
+        check_webhook_secret(deps.settings)
         await check_search_attributes(client)
         assemble = AssembleActivities(deps)
         workers.append(
@@ -132,8 +145,12 @@ async def build_workers(
                     assemble.concat_clips,
                     assemble.upload_video,
                     assemble.discard_intermediates,
-                    NotifyActivities(deps.settings.webhook_secret).notify_webhook,
-                    validate_job,
+                    NotifyActivities(
+                        deps.settings.webhook_secret,
+                        WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
+                        enabled=deps.settings.webhooks,
+                    ).notify_webhook,
+                    ValidateActivities(deps.settings.budget).validate_job,
                     queue_has_workers,
                 ],
                 max_concurrent_activities=options.control_slots,
@@ -188,6 +205,8 @@ def sdk_runtime() -> tuple[Runtime, str]:
 
 
 async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settings) -> int:
+    if options.mode in ("all", "control"):
+        check_webhook_secret(settings)  # before connecting: a misconfiguration, said in one line
     stale = await asyncio.to_thread(sweep_stale, settings.scratch_dir)
     if stale:
         log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
@@ -205,6 +224,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         encoder=await choose_encoder(settings.encoder),
         gpus=gpus,
         sdk_metrics_url=sdk_metrics_url,
+        status_detail=options.status_detail,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -212,7 +232,11 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         loop.add_signal_handler(sig, stop.set)
     with ExitStack() as stack:
         if options.health_port:
-            health = stack.enter_context(HealthServer(state, options.health_address, options.health_port))
+            health = stack.enter_context(
+                HealthServer(state, options.health_address, options.health_port,
+                             max_connections=options.health_max_connections,
+                             timeout_seconds=options.health_timeout_seconds)
+            )  # fmt: skip
             log.info("health server listening", port=health.port)
         log.info("worker started", mode=options.mode, queues=state.task_queues, address=target.address)
         # Control workers remove intermediates older than RENDER_WORK_MAX_AGE_HOURS in the background.
@@ -289,7 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(logs.log_format, logs.log_level or "INFO")
     options = WorkerOptions(
         args.mode, args.render_slots, args.control_slots, args.drain_seconds, args.gpu_class, args.per_gpu,
-        args.health_port, env.health_address,
+        args.health_port, env.health_address, env.health_max_connections, env.health_timeout_seconds,
+        env.status_detail,
     )  # fmt: skip
     try:
         code = asyncio.run(serve(options, target, settings))

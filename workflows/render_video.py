@@ -26,8 +26,9 @@ from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from contracts import names, search
+    from contracts.budget import RENDER_ALLOWANCE_SECONDS, SLOWEST_EXPECTED_FPS, clip_seconds
     from contracts.gpus import render_queue
-    from contracts.job import Job, JobError, decoded_job, parse_job
+    from contracts.job import Job, JobError, Profile, decoded_job, parse_job
     from contracts.plan import PlannedClip, VideoPlan, plan_video
     from contracts.records import (
         CheckJobInput,
@@ -62,9 +63,6 @@ TRANSIENT_RETRY = RetryPolicy(
 # and each attempt resumes from the last stored segment, so retrying is cheap.
 RENDER_RETRY = dataclasses.replace(TRANSIENT_RETRY, maximum_attempts=10)
 
-SLOWEST_EXPECTED_FPS = 5
-"""Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
-
 
 T = TypeVar("T")
 
@@ -86,13 +84,22 @@ PRIORITIZED = "task-priority"
 """Patch: every task carries the job's priority key and its channel's fairness key and weight."""
 
 
-TRANSFER_ALLOWANCE = timedelta(minutes=30)
+TRANSFER_ALLOWANCE = timedelta(seconds=RENDER_ALLOWANCE_SECONDS)
 """Added to every start-to-close budget: assets, checkpoints and videos may cross a slow link.
 Liveness is the heartbeat's job (every activity beats every 2 s); these budgets only end livelock."""
 
 
-def render_timeout(clip: PlannedClip) -> timedelta:
-    return timedelta(seconds=clip.frames / SLOWEST_EXPECTED_FPS) + TRANSFER_ALLOWANCE
+RECIPE_COST = "recipe-cost"
+"""Patch: a clip's start-to-close budget covers its recipe's own cost (a deep-zoom mandelbrot renders
+at seconds per frame), not only frames at SLOWEST_EXPECTED_FPS."""
+
+
+def render_timeout(clip: PlannedClip, profile: Profile | None = None) -> timedelta:
+    """Start-to-close for one clip attempt; with `profile`, at least its estimated render time."""
+    seconds = clip.frames / SLOWEST_EXPECTED_FPS
+    if profile is not None:
+        seconds = max(seconds, clip_seconds(clip.spec, clip.frames, profile))
+    return timedelta(seconds=seconds) + TRANSFER_ALLOWANCE
 
 
 def canceling() -> bool:
@@ -130,6 +137,8 @@ class RenderVideo:
         """What every task this run schedules carries: unset before PRIORITIZED, so older histories match."""
         self._poster = False
         """Whether this run publishes a poster (every run since; earlier histories replay without)."""
+        self._costed = False
+        """Whether this run follows RECIPE_COST (every run started since)."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -148,6 +157,7 @@ class RenderVideo:
         self._durable = workflow.patched(VALIDATED_ONCE)
         self._prioritized = workflow.patched(PRIORITIZED)
         self._poster = workflow.patched(POSTER)
+        self._costed = workflow.patched(RECIPE_COST)
         validated = await self._validate(raw_job)
         job = validated.job
         if self._prioritized:
@@ -383,7 +393,7 @@ class RenderVideo:
                             ),
                             result_type=ClipResult,
                             task_queue=queue,
-                            start_to_close_timeout=render_timeout(clip),
+                            start_to_close_timeout=render_timeout(clip, plan.profile if self._costed else None),
                             schedule_to_start_timeout=wait,
                             heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
                             retry_policy=RENDER_RETRY,

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import tempfile
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,30 @@ def _die_with_parent() -> None:
     # no orphan keeps burning a GPU for a render nobody will collect.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+CHILD_ENV_KEPT = ("PATH", "LD_LIBRARY_PATH", "ESPEAK_DATA_PATH")
+CHILD_ENV_PREFIXES = ("NVIDIA_", "CUDA_")
+"""What ffmpeg needs of the worker's environment (NVENC: the driver's libraries and GPU selection)."""
+_child_home: list[Path] = []
+
+
+def use_home(path: Path) -> None:
+    """Children get `path` (the worker's scratch) as HOME and TMPDIR."""
+    _child_home[:] = [path]
+
+
+def child_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment for ffmpeg, ffprobe and espeak-ng, which parse untrusted media.
+
+    Nothing else of the worker's reaches them: not the storage keys, the webhook secret
+    or the Temporal API key.
+    """
+    source = os.environ if environ is None else environ
+    home = str(_child_home[0]) if _child_home else tempfile.gettempdir()
+    env = {key: value for key, value in source.items() if key in CHILD_ENV_KEPT or key.startswith(CHILD_ENV_PREFIXES)}
+    env.setdefault("PATH", os.defpath)
+    return env | {"HOME": home, "TMPDIR": home, "LANG": "C.UTF-8"}
 
 
 STALL_SECONDS = 120.0
@@ -68,6 +93,7 @@ async def run_ffmpeg(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
         preexec_fn=_die_with_parent,
+        env=child_env(),
     )
     assert proc.stdout is not None and proc.stderr is not None
     tail: deque[str] = deque(maxlen=30)
@@ -127,6 +153,7 @@ async def run_tool(*args: str, stdin: bytes | None = None) -> tuple[int, bytes, 
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
         preexec_fn=_die_with_parent,
+        env=child_env(),
     )
     try:
         out, err = await proc.communicate(stdin)
