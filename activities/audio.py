@@ -27,6 +27,7 @@ from activities.media.graphs import (
 from activities.media.loudness import bed_gain_db, measure, measure_file, normalize_filter
 from activities.media.probe import probe
 from activities.media.process import FfmpegError, run_ffmpeg
+from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
 from activities.tts import TtsEngine, Voices
 from contracts import names
@@ -109,5 +110,14 @@ class AudioActivities:
                 key = clip.narration_key or narration_key(tts.name, inp.voice, inp.speed, spec.narration)
                 stem = tmp / f"narration-{clip.index:04d}"
                 narration = await narration_file(self.deps, tts, key, spec.narration, inp.voice, inp.speed, stem)
+            if spec.video:
+                # A video asset's own sound, cut to in..out: kept as it is, lowered under narration, or dropped.
+                try:
+                    asset = await fetch_video(self.deps, spec, tmp / f"video-{clip.index:04d}")
+                except BadAsset as err:
+                    raise BadAsset(f"{clip.label}: {err}") from None
+                stem = tmp / f"video-sound-{clip.index:04d}.wav"
+                music, _ = await asset_audio(spec, asset, stem, narrated=narration is not None)
+                gain = 0.0
             clips.append((clip.frames, ClipInputs(audio=music, narration=narration, music_gain_db=gain)))
         return clips

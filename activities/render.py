@@ -34,8 +34,10 @@ from activities.media.layers import DoesNotFit
 from activities.media.loudness import bed_gain_db
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
+from activities.media.sources import MOVING_KINDS
 from activities.media.themed import theme_fonts
 from activities.media.themed_graph import Look
+from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, Voices, make_tts
@@ -160,6 +162,7 @@ class RenderActivities:
         fonts = Fonts(self.deps.settings.font, self.deps.settings.font_bold, clip.language or None)
         if look is not None:
             fonts = theme_fonts(look.theme, fonts)
+        inputs = dataclasses.replace(inputs, first_frame=done * store.frames_per_segment)
         segments = Segments(directory=tmp / "segments", frames=store.frames_per_segment, start=done)
         segments.directory.mkdir()
         (tmp / "text").mkdir()
@@ -255,10 +258,11 @@ class RenderActivities:
     async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
-        if image is not None:
+        if image is not None and spec.kind not in MOVING_KINDS:  # a Ken Burns image is fitted as it zooms
             image = await frame_sized(image, inp.profile, spec.background, tmp / "frame.png")
+        video = await fetch_video(self.deps, spec, tmp / "video") if spec.video else None
         if inp.video_only:
-            return ClipInputs(image=image), "track"
+            return ClipInputs(image=image, video=video), "track"
         audio = await fetch_asset(self.deps, spec.audio, tmp / "audio", "audio") if spec.audio else None
         gain = await bed_gain_db(audio, MUSIC_BED_LUFS) if audio else 0.0
         narration: Path | None = None
@@ -278,5 +282,7 @@ class RenderActivities:
             tts = self.voices.choose(inp.tts_engine, inp.channel)
             if await tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
                 narration = wav
+        if video is not None:
+            audio, _ = await asset_audio(spec, video, tmp / "asset-audio.wav", narrated=narration is not None)
         kind = "tts" if narration else "asset" if audio else "none"
-        return ClipInputs(image=image, audio=audio, narration=narration, music_gain_db=gain), kind
+        return ClipInputs(image=image, audio=audio, narration=narration, music_gain_db=gain, video=video), kind

@@ -25,7 +25,7 @@ from activities.notify import WebhookPolicy
 from contracts import names
 from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
-from contracts.plan import canonical_sha256, job_language, plan_video
+from contracts.plan import canonical_sha256, job_language, plan_video, spec_material
 from contracts.records import ValidatedJob
 from contracts.themes import Theme, channel_theme, parse_channel_themes
 from contracts.webhooks import BadWebhookUrl, checked_url
@@ -45,6 +45,7 @@ def job_hash(job: Job) -> str:
     fields = asdict(job)
     for name in UNHASHED:
         fields.pop(name)
+    fields["clips"] = [spec_material(spec) for spec in job.clips]  # media fields only where set
     for name, default in ADDED_LATER.items():
         if fields[name] == default:
             fields.pop(name)

@@ -60,6 +60,10 @@ MIN_CLIP_SECONDS = 0.1
 MAX_TEXT_CHARS = 500
 MAX_LINES = 12
 MAX_URI_CHARS = 1024
+MEDIA_DEFAULTS: dict[str, object] = {
+    "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center"
+}  # fmt: skip
+"""ClipSpec's media-clip fields and their defaults: a clip that leaves them so hashes as it did before they existed."""
 AUDIO_RATE = 48_000
 NARRATION_FITS = ("grow", "refuse")
 
@@ -131,6 +135,16 @@ class ClipSpec:
     correct: int = -1
     recipe: str | None = None
     params: tuple[tuple[str, float], ...] = ()
+    video: str | None = None
+    """A video asset clip's source; its picture runs from `trim_in` for `duration` seconds."""
+    trim_in: float = 0.0
+    fit: str = "pad"
+    """How a video asset meets the profile: `pad` (whole picture, bars in `background`) or `crop` (fills)."""
+    audio_mode: str = "keep"
+    """A video asset's own sound: `keep`, `duck` (lowered under narration) or `drop`."""
+    zoom: tuple[float, ...] = ()
+    """An image clip's zoom at its first and last frame; empty for other kinds."""
+    pan: str = "center"
 
 
 @dataclass(frozen=True)
@@ -161,7 +175,7 @@ class Job:
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
-        uris = [u for c in self.clips for u in (c.image, c.audio) if u]
+        uris = [u for c in self.clips for u in (c.image, c.audio, c.video) if u]
         if self.theme is not None:
             uris += [u for u in (self.theme.background.image, self.theme.logo and self.theme.logo.uri) if u]
         return sorted(set(uris))

@@ -67,7 +67,7 @@ from contracts.theme_models import ThemeField, parse_theme
 from contracts.voices import TTS_ENGINES
 from contracts.webhooks import BadWebhookUrl, split_url
 
-CLIP_KINDS = ("card", "question", "recipe")
+CLIP_KINDS = ("card", "question", "recipe", "video", "image")
 SCHEMA_ID = "https://render-service.invalid/schema/job.schema.json"
 
 
@@ -352,6 +352,60 @@ class QuestionClip(_Model):
         return _correct(value, answers)
 
 
+MAX_ASSET_SECONDS = 86_400.0
+"""How far into a video asset `in` and `out` may reach."""
+MAX_ZOOM = 3.0
+
+
+class VideoClip(_Model):
+    """A video asset, trimmed to `in`..`out` seconds, scaled to the profile, then padded or cropped."""
+
+    kind: Literal["video"]
+    source: URI = Field(description="the video file: file:// or s3:// inside an asset root")
+    start: Number(0.0, MAX_ASSET_SECONDS) = Field(  # type: ignore[valid-type]
+        default=0.0, alias="in", description="seconds into the asset where the clip starts"
+    )
+    out: Number(MIN_CLIP_SECONDS, MAX_ASSET_SECONDS) = Field(  # type: ignore[valid-type]
+        description="seconds into the asset where the clip ends; the clip lasts out - in"
+    )
+    fit: Choice("pad", "crop") = Field(  # type: ignore[valid-type]
+        default="pad", description="pad: the whole picture, bars in `background`; crop: fill the frame"
+    )
+    audio: Choice("keep", "duck", "drop") = Field(  # type: ignore[valid-type]
+        default="keep", description="the asset's sound: as is, lowered by 12 dB under narration, or none"
+    )
+    background: Colour = "#000000"
+    narration: Text() | None = None  # type: ignore[valid-type]
+
+    @field_validator("out")
+    @classmethod
+    def _after_in(cls, out: float, info: ValidationInfo) -> float:
+        start = info.data.get("start", 0.0)
+        if out - start < MIN_CLIP_SECONDS:
+            _fail(f"must be at least {MIN_CLIP_SECONDS:g} s after in ({start:g}), got {out:g}")
+        if out - start > MAX_CLIP_SECONDS:
+            _fail(f"makes a clip of {out - start:g} s from in ({start:g}); the limit is {MAX_CLIP_SECONDS:g} s")
+        return out
+
+
+class ImageClip(_Model):
+    """A still image filling the frame, with a slow zoom and pan (Ken Burns)."""
+
+    kind: Literal["image"]
+    source: URI = Field(description="the image file: file:// or s3:// inside an asset root")
+    duration: Duration  # type: ignore[valid-type]
+    zoom: Annotated[
+        list[Number(1.0, MAX_ZOOM)],  # type: ignore[valid-type]
+        BeforeValidator(_items(2, 2)),
+        Field(min_length=2, max_length=2, description="zoom at the first and the last frame"),
+    ] = [1.0, 1.15]
+    pan: Choice("center", "left", "right", "up", "down") = Field(  # type: ignore[valid-type]
+        default="center", description="where the view drifts as it zooms"
+    )
+    audio: URI | None = None
+    narration: Text() | None = None  # type: ignore[valid-type]
+
+
 def _params_model(name: str) -> type[BaseModel]:
     fields: dict[str, Any] = {
         key: (Number(bound.low, bound.high), float(bound.default))
@@ -376,7 +430,12 @@ def _recipe_clip(name: str) -> type[BaseModel]:
 
 RECIPE_CLIPS = {name: _recipe_clip(name) for name in sorted(RECIPES)}
 RecipeClip: Any = Annotated[Union[tuple(RECIPE_CLIPS.values())], Field(discriminator="recipe")]  # noqa: UP007
-Clip: Any = Annotated[Union[CardClip, QuestionClip, RecipeClip], Field(discriminator="kind")]  # noqa: UP007
+Clip: Any = Annotated[
+    Union[CardClip, QuestionClip, RecipeClip, VideoClip, ImageClip], Field(discriminator="kind")  # noqa: UP007
+]
+CLIP_MODELS: dict[str, type[BaseModel]] = {
+    "card": CardClip, "question": QuestionClip, "video": VideoClip, "image": ImageClip
+}  # fmt: skip
 
 
 class SeedQuestion(_Model):
@@ -557,6 +616,31 @@ def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
                 lines=tuple(clip.lines),
             )
         ]
+    if isinstance(clip, VideoClip):
+        return [
+            ClipSpec(
+                kind="video",
+                duration=clip.out - clip.start,
+                video=clip.source,
+                trim_in=clip.start,
+                fit=clip.fit,
+                audio_mode=clip.audio,
+                background=clip.background,
+                narration=clip.narration,
+            )
+        ]
+    if isinstance(clip, ImageClip):
+        return [
+            ClipSpec(
+                kind="image",
+                duration=clip.duration,
+                image=clip.source,
+                zoom=tuple(clip.zoom),
+                pan=clip.pan,
+                audio=clip.audio,
+                narration=clip.narration,
+            )
+        ]
     values = clip.model_dump()
     return [
         ClipSpec(
@@ -647,7 +731,7 @@ def _path(loc: tuple[str | int, ...]) -> tuple[str, type[BaseModel] | None]:
             if head == "clips" and i + 1 < len(parts) and parts[i + 1] in CLIP_KINDS:
                 kind = parts[i + 1]
                 i += 1
-                model = CardClip if kind == "card" else QuestionClip if kind == "question" else None
+                model = CLIP_MODELS.get(str(kind))
                 if kind == "recipe" and i + 1 < len(parts) and parts[i + 1] in RECIPE_CLIPS:
                     i += 1
                     model = RECIPE_CLIPS[str(parts[i])]

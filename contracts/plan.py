@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from contracts.job import AUDIO_RATE, ClipSpec, Job, JobError, Profile
+from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Profile
 from contracts.themes import Theme
 
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
@@ -105,11 +105,20 @@ def canonical_sha256(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def spec_material(spec: ClipSpec) -> dict[str, Any]:
+    """The spec as hashed: media fields only where set, so clips from before they existed keep their keys."""
+    material = asdict(spec)
+    for name, default in MEDIA_DEFAULTS.items():
+        if material[name] == default:
+            del material[name]
+    return material
+
+
 def spec_hash(spec: ClipSpec, job: Job, look: dict[str, Any] | None = None) -> str:
     """With a `look` (theme and numbering) it is hashed too; plans without one keep their keys."""
     material: dict[str, Any] = {
         "engine": ENGINE_VERSION,
-        "spec": asdict(spec),
+        "spec": spec_material(spec),
         "profile": asdict(job.profile),
         # The engine only when the job names one: clips of jobs without it keep their keys.
         "voice": [job.tts_voice, job.tts_speed, *([job.tts_engine] if job.tts_engine else [])],
@@ -125,6 +134,10 @@ def clip_label(spec: ClipSpec, index: int, total: int) -> str:
         return f'{head} · {spec.kind} "{_shorten(spec.question)}" · {spec.duration:g} s'
     if spec.kind == "recipe":
         return f"{head} · recipe {spec.recipe} · {spec.duration:g} s"
+    if spec.kind in ("video", "image"):
+        source = (spec.video if spec.kind == "video" else spec.image) or ""
+        return f'{head} · {spec.kind} "{_shorten(source.rsplit("/", 1)[-1])}" · {spec.duration:g} s'
+
     first = spec.lines[0] if spec.lines else ""
     return f'{head} · card "{_shorten(first)}" · {spec.duration:g} s'
 

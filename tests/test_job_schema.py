@@ -47,7 +47,9 @@ def test_every_problem_is_reported_at_once_with_its_path() -> None:
     assert (err.field, err.message) == err.problems[0]
     assert str(err).split("\n") == [f"{field}: {message}" for field, message in err.problems]
     assert "clips[1].duration: must be between 0.1 and 600, got -1" in str(err).split("\n")
-    assert "clips[3].kind: unknown clip kind 'movie' (known: card, question, recipe)" in str(err).split("\n")
+    assert "clips[3].kind: unknown clip kind 'movie' (known: card, question, recipe, video, image)" in str(err).split(
+        "\n"
+    )
 
 
 def test_a_single_problem_reads_as_before() -> None:
@@ -114,8 +116,8 @@ async def test_render_schema_prints_the_schema(capsys: pytest.CaptureFixture[str
     printed = json.loads(capsys.readouterr().out)
     assert printed == job_schema()
     union = printed["properties"]["clips"]["items"]
-    assert sorted(union["discriminator"]["mapping"]) == ["card", "question", "recipe"]
-    assert len(union["oneOf"]) == 3
+    assert sorted(union["discriminator"]["mapping"]) == ["card", "image", "question", "recipe", "video"]
+    assert len(union["oneOf"]) == 5
 
 
 def test_render_submit_refuses_a_bad_job_without_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

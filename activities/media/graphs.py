@@ -28,6 +28,7 @@ from activities.media.layers import (
     layout_clip,
     shadow_offset,
 )
+from activities.media.sources import MOVING_KINDS, VideoAsset, ken_burns_stream, video_asset_stream
 from activities.media.themed import THEMED_KINDS
 from activities.media.themed_graph import Look, themed_video
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
@@ -54,6 +55,9 @@ class ClipInputs:
     narration: Path | None = None
     music_gain_db: float = 0.0
     """Brings the music to MUSIC_BED_LUFS, from its measured loudness."""
+    video: VideoAsset | None = None
+    first_frame: int = 0
+    """The first frame this render needs: a video asset may be decoded from just before it."""
 
 
 @dataclass
@@ -133,6 +137,10 @@ def colour_matrix(profile: Profile) -> str:
 
 def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
     size = f"{profile.width}x{profile.height}"
+    if spec.kind == "video" and inputs.video is not None:
+        return video_asset_stream(spec, profile, inputs.video, inputs.first_frame)
+    if spec.kind == "image" and inputs.image is not None:
+        return ken_burns_stream(spec, profile, inputs.image, frames)
     if spec.kind == "recipe" and spec.recipe:
         recipe = RECIPES[spec.recipe]
         params = "".join(f":{k}={int(v) if recipe.params[k].integer else repr(float(v))}" for k, v in spec.params)
@@ -206,7 +214,7 @@ def _plain_video(
 ) -> tuple[Any, ClipCommands]:
     """The look of plans made before themes: text on the clip's colour or image, the countdown, a white bar."""
     video = _video_source(spec, profile, frames, inputs)
-    still = spec.kind != "recipe"
+    still = spec.kind not in ("recipe", *MOVING_KINDS)
     if still:
         # Background, highlight and text make one picture: drawn and converted once, then repeated.
         video = video.trim(end_frame=1)
