@@ -142,7 +142,7 @@ async def test_a_whole_render_on_s3_rides_out_faults_and_publishes_once(
     s3 = admin(s3_endpoint)
     published = [o["Key"] for o in s3.list_objects_v2(Bucket=named["videos"])["Contents"]]
     # The video, its manifest and its poster.
-    assert published == [f"out/{video_id}.mp4", f"out/{video_id}.mp4.render.json", f"out/{video_id}.mp4.poster.jpg"]
+    assert published == [f"out/{video_id}.mp4", f"out/{video_id}.mp4.poster.jpg", f"out/{video_id}.mp4.render.json"]
     assert result.poster_uri == f"s3://{named['videos']}/out/{video_id}.mp4.poster.jpg"
     assert "Contents" not in s3.list_objects_v2(Bucket=named["work"])  # intermediates removed
     for bucket in named.values():

@@ -30,11 +30,11 @@ def pixel_cap(megapixels: float) -> int:
 def check_image_pixels(path: Path, name: str, megapixels: float) -> tuple[int, int]:
     """The image's (width, height) from its header; BadAsset naming `name` beyond the cap.
 
-    Pillow's own guard is set to the same cap: past twice the cap, `Image.open` refuses
-    before building the image object, and the pixel count comes from its message.
+    Only the header is read. Pillow's own guard (its module-wide `MAX_IMAGE_PIXELS`, left as it is:
+    other code in the process opens images too) refuses a far larger header before building the image
+    object, and the pixel count then comes from its message.
     """
     cap = pixel_cap(megapixels)
-    Image.MAX_IMAGE_PIXELS = cap
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
