@@ -87,11 +87,31 @@ def start(data_dir: Path, port: int = 7233, ui_port: int = 8233, timeout: float 
         )
     (data_dir / "temporal.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
-    while not port_open("127.0.0.1", port):
+    while not (port_open("127.0.0.1", port) and frontend_serving(port)):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise DevServerError(f"the dev server did not start; see {data_dir / 'temporal.log'}")
         time.sleep(0.2)
     return proc.pid
+
+
+PLAIN_CONNECTION = ("--disable-config-file", "--disable-config-env")
+"""The dev server takes a plain local connection: no profile or TEMPORAL_* variable may add TLS or a key."""
+
+
+def frontend_serving(port: int) -> bool:
+    """Whether the frontend answers a real call: the port opens before it does, and on a busy machine
+    a client that connects in between is refused with "Frontend is not healthy yet"."""
+    try:
+        answer = subprocess.run(
+            [temporal_binary(), "operator", "cluster", "system", "--address", f"127.0.0.1:{port}", *PLAIN_CONNECTION],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return answer.returncode == 0
 
 
 def stop(data_dir: Path, timeout: float = 30.0) -> bool:
