@@ -371,7 +371,7 @@ class AutoscalerEnv(EnvModel):
 
     model_config = SettingsConfigDict(env_prefix="RENDER_AUTOSCALER_")
     KNOB_FIELDS: ClassVar[tuple[str, ...]] = (
-        "interval_seconds", "dry_run", "port", "namespace", "in_flight_query", "target_backlog_per_replica",
+        "interval_seconds", "dry_run", "port", "address", "namespace", "in_flight_query", "target_backlog_per_replica",
         "running_per_replica", "stabilization_seconds", "idle_seconds", "burst_backlog", "burst_age_seconds",
     )  # fmt: skip
 
@@ -380,6 +380,7 @@ class AutoscalerEnv(EnvModel):
     interval_seconds: str | None = None
     dry_run: str | None = None
     port: str | None = None
+    address: str | None = None
     namespace: str | None = None
     in_flight_query: str | None = None
     target_backlog_per_replica: str | None = None

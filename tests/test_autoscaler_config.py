@@ -78,6 +78,7 @@ def test_every_knob_has_an_environment_variable() -> None:
         "RENDER_AUTOSCALER_DRY_RUN": "yes",
         "RENDER_AUTOSCALER_PORT": "9999",
         "RENDER_AUTOSCALER_NAMESPACE": "media",
+        "RENDER_AUTOSCALER_ADDRESS": "::",
         "RENDER_AUTOSCALER_IN_FLIGHT_QUERY": "ExecutionStatus = 'Running'",
         "RENDER_AUTOSCALER_TARGET_BACKLOG_PER_REPLICA": "3",
         "RENDER_AUTOSCALER_RUNNING_PER_REPLICA": "2",
@@ -91,6 +92,14 @@ def test_every_knob_has_an_environment_variable() -> None:
     assert (config.interval_seconds, config.dry_run, config.port, config.namespace) == (2.5, True, 9999, "media")
     assert config.in_flight_query == "ExecutionStatus = 'Running'"
     assert config.policy == Policy(3, 2, 10, 20, 7, 45)
+    assert config.address == "::"
+
+
+def test_the_http_port_listens_on_loopback_unless_configured() -> None:
+    assert load_config(env={}).address == "127.0.0.1"
+    with pytest.raises(ConfigError, match="must be an IP address to listen on, got 'everywhere'") as caught:
+        load_config(env={"RENDER_AUTOSCALER_ADDRESS": "everywhere"})
+    assert "address" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -238,6 +238,7 @@ def test_autoscaler_probe_and_port_match_its_config(default: list[dict[str, Any]
     assert runs(container, "render-autoscaler")
     probe = container["livenessProbe"]["httpGet"]
     assert (probe["path"], _port(container, probe["port"])) == (HEALTH_PATH, config.port)
+    assert config.address == "0.0.0.0"  # the kubelet probes the pod IP, not loopback
     assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(config.port)
     assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
 

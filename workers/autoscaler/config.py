@@ -6,6 +6,7 @@ the field named, e.g. `pools[1].max: must be >= min (2), got 1`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class AutoscalerConfig:
     """Log decisions, patch nothing."""
     port: int = 9465
     """HTTP port for /metrics and /healthz."""
+    address: str = "127.0.0.1"
+    """Where that port listens: loopback unless configured (the manifest sets 0.0.0.0 for the kubelet's probes)."""
     namespace: str = "render"
     """Kubernetes namespace of pools that do not name one."""
     in_flight_query: str | None = DEFAULT_IN_FLIGHT_QUERY
@@ -97,11 +100,19 @@ def _text(value: Any, where: str, *, optional: bool = False) -> str | None:
     return value
 
 
+def _address(value: Any, where: str) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise ConfigError(where, f"must be an IP address to listen on, got {value!r}") from None
+
+
 Parser = Callable[[Any, str], Any]
 KNOBS: dict[str, Parser] = {
     "interval_seconds": lambda v, w: _number(v, w, minimum=0.05),
     "dry_run": _bool,
     "port": lambda v, w: _number(v, w, minimum=0, integer=True),
+    "address": _address,
     "namespace": _name,
     "in_flight_query": lambda v, w: _text(v, w, optional=True),
 }

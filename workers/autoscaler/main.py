@@ -32,12 +32,14 @@ async def serve(config: AutoscalerConfig, once: bool, target: TemporalTarget, ap
     if once:
         tick = await autoscaler.tick()
         return 1 if tick.error else 0
-    server = serve_http(metrics, health, config.port)
+    server = serve_http(metrics, health, config.port, config.address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("serving /metrics and /healthz", port=server.server_address[1], temporal=target.address)
+    log.info(
+        "serving /metrics and /healthz", address=config.address, port=server.server_address[1], temporal=target.address
+    )
     await autoscaler.run(stop)
     server.shutdown()
     log.info("autoscaler stopped")

@@ -69,7 +69,7 @@ class Health:
         }
 
 
-def serve_http(metrics: Metrics, health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+def serve_http(metrics: Metrics, health: Health, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Start serving in a daemon thread; `server.server_address` has the port when `port` is 0."""
 
     def healthz() -> Reply:
