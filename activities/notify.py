@@ -19,7 +19,6 @@ import ssl
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -34,6 +33,7 @@ from contracts.webhooks import (
     BadWebhookUrl,
     checked_url,
     forbidden_address,
+    shown_url,
     signature,
 )
 
@@ -123,7 +123,7 @@ class NotifyActivities:
 
     @activity.defn(name=names.NOTIFY_WEBHOOK)
     async def notify_webhook(self, inp: WebhookInput) -> int:
-        log = activity_log(video_id=inp.body.get("video_id"), url=inp.url)
+        log = activity_log(video_id=inp.body.get("video_id"), url=shown_url(inp.url))
         if not self.enabled:
             raise ApplicationError("webhooks are turned off on this farm", non_retryable=True)
         if not self.secret:  # never sent unsigned: another worker, configured, may take the retry
@@ -136,7 +136,7 @@ class NotifyActivities:
             SIGNATURE_HEADER: signature(self.secret, stamp, body),
             DELIVERY_HEADER: uuid.uuid4().hex,
         }
-        shown = _shown(inp.url)
+        shown = shown_url(inp.url)
         try:
             status = await asyncio.to_thread(post, inp.url, headers, body, self.policy)
         except Refused as err:
@@ -154,12 +154,3 @@ class NotifyActivities:
             raise ApplicationError(f"webhook {shown} answered {status}", non_retryable=not retry)
         log.info("webhook delivered", status=status)
         return status
-
-
-def _shown(url: str) -> str:
-    """The URL as failures show it: scheme and host only (no path, query or credentials)."""
-    try:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname or '?'}"
-    except ValueError:
-        return "(malformed URL)"

@@ -164,3 +164,13 @@ def verify(
             raise WebhookRejected(f"delivery {delivery} was already received")
         seen.add(delivery)
     return delivery
+
+
+def shown_url(url: str) -> str:
+    """The URL as logs, summaries and failures show it: scheme and host only (a path or query may hold a
+    receiver's token)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or '?'}"
+    except ValueError:
+        return "(malformed URL)"

@@ -176,10 +176,17 @@ async def test_webhook_is_signed_retried_and_delivered_once(client: Client, rece
     hook, url = receiver
     video_id = f"hook-{uuid.uuid4().hex[:6]}"
     renders = RenderClient(client)
-    await renders.submit(small_job(video_id, webhook_url=url))
+    await renders.submit(small_job(video_id, webhook_url=f"{url}?token=receiver-token-77"))
     result = await asyncio.wait_for(renders.result(video_id), timeout=120)
     run_id = (await client.get_workflow_handle(video_id).describe()).run_id
-    await asyncio.wait_for(client.get_workflow_handle(f"{video_id}.notify.{run_id}").result(), timeout=60)
+    notify = client.get_workflow_handle(f"{video_id}.notify.{run_id}")
+    await asyncio.wait_for(notify.result(), timeout=60)
+    summaries = [
+        json.loads(e.user_metadata.summary.data)
+        for e in (await notify.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert summaries == ["POST http://127.0.0.1 (completed)"]  # the Web UI shows no path or token
 
     assert [code for code, _, _ in hook.requests] == [500, 200]  # retried after the failure, then delivered once
     _, headers, body = hook.requests[-1]

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from contracts import names
     from contracts.records import WebhookInput
+    from contracts.webhooks import shown_url
 
 # Receivers go down for minutes, not seconds: back off up to ten minutes, for about a day.
 WEBHOOK_RETRY = RetryPolicy(
@@ -31,5 +32,5 @@ class NotifyWebhook:
             task_queue=names.CONTROL_QUEUE,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=WEBHOOK_RETRY,
-            summary=f"POST {inp.url} ({inp.body.get('state')})",
+            summary=f"POST {shown_url(inp.url)} ({inp.body.get('state')})",
         )
