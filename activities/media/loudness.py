@@ -61,8 +61,9 @@ async def measure(source: list[str]) -> Measurement:
     return Measurement(_number(found["i"]), _number(found["tp"]), _number(found["lra"]))
 
 
-def measure_file(path: Path) -> list[str]:
-    return ["-i", str(path)]
+def measure_file(path: Path, seconds: float | None = None) -> list[str]:
+    """ffmpeg inputs that read `path`, only its first `seconds` if given."""
+    return ["-t", f"{seconds:g}", "-i", str(path)] if seconds else ["-i", str(path)]
 
 
 def normalize_filter(measured: Measurement, target: LoudnessTarget) -> str:
@@ -83,6 +84,9 @@ def normalize_filter(measured: Measurement, target: LoudnessTarget) -> str:
 
 MAX_BED_GAIN_DB = 20.0
 """A near-silent music file is raised no further than this."""
+BED_MEASURE_SECONDS = 600.0
+"""A music file's level is taken from its first ten minutes, where every clip that uses it starts playing it:
+the meter's work stays bounded whatever the file's length (an hour-long file took as long to measure)."""
 
 
 async def bed_gain_db(path: Path, bed_lufs: float) -> float:
@@ -91,7 +95,7 @@ async def bed_gain_db(path: Path, bed_lufs: float) -> float:
     Audio the meter cannot read gets no gain: the render then fails on it with ffmpeg's own reason.
     """
     try:
-        measured = await measure(measure_file(path))
+        measured = await measure(measure_file(path, BED_MEASURE_SECONDS))
     except (FfmpegError, LoudnessError):
         return 0.0
     if measured.integrated_lufs <= SILENT_LUFS:
