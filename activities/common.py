@@ -170,12 +170,21 @@ async def fetch(deps: Deps, uri: str, dest: Path) -> Path:
     return dest
 
 
+async def check_asset_size(deps: Deps, uri: str, what: str) -> None:
+    """Refuse an asset larger than the budget before any of it is fetched."""
+    limit = deps.settings.budget.asset_megabytes
+    size = await asyncio.to_thread(deps.storages.for_uri(uri).size, uri)
+    if size > limit * 1e6:
+        raise BadAsset(f"{what} {uri} is {size / 1e6:.1f} MB; the limit is {limit:g} MB an asset")
+
+
 async def fetch_asset(deps: Deps, uri: str, dest: Path, kind: str) -> Path:
     """Fetch an image or audio asset and prove ffmpeg can read it, naming the asset if not."""
     confine(uri, deps.settings.asset_roots, f"{kind} asset")
     storage = deps.storages.for_uri(uri)
     if not await asyncio.to_thread(storage.exists, uri):
         raise BadAsset(f"{kind} asset {uri} does not exist")
+    await check_asset_size(deps, uri, f"{kind} asset")
     path = await fetch(deps, uri, dest)
     if kind == "image":
         # Before ffmpeg sees it: a small file may declare billions of pixels.

@@ -11,7 +11,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from activities.common import Deps, fetch
+from activities.common import Deps, check_asset_size, fetch
 from activities.errors import BadAsset
 from activities.media.graphs import progress_args
 from activities.media.process import run_ffmpeg, run_tool
@@ -30,6 +30,7 @@ async def fetch_video(deps: Deps, spec: ClipSpec, dest: Path) -> VideoAsset:
     storage = deps.storages.for_uri(uri)
     if not await asyncio.to_thread(storage.exists, uri):
         raise BadAsset(f"source: video asset {uri} does not exist")
+    await check_asset_size(deps, uri, "source: video asset")
     path = await fetch(deps, uri, dest)
     asset = await probe_video(path, uri)
     end = spec.trim_in + spec.duration

@@ -30,7 +30,7 @@ reports nothing for its stall limit (120 s) is killed as hung."""
 @dataclass(frozen=True)
 class Budget:
     """The limits a worker enforces (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS,
-    RENDER_JOB_RENDER_SECONDS)."""
+    RENDER_JOB_RENDER_SECONDS, RENDER_ASSET_MEGABYTES)."""
 
     job_gigapixels: float = 1000.0
     """Frames x width x height of a whole job, in units of 10^9: about an hour of 4K at 30 fps."""
@@ -41,6 +41,9 @@ class Budget:
     job_render_seconds: float = 86400.0
     """A whole job's render time at the slowest expected rate: many clips, each under the per-clip
     bound, may still hold the farm for days."""
+    asset_megabytes: float = 2048.0
+    """An asset file's size, read from the store before it is fetched: a worker's scratch disk holds a
+    clip's assets, its checkpoints and its output at once."""
 
 
 def frame_seconds(spec: ClipSpec, profile: Profile) -> float:

@@ -241,6 +241,7 @@ class RenderEnv(EnvModel):
     clip_render_seconds: Annotated[float, Field(gt=0)] = 3600.0
     image_megapixels: Annotated[float, Field(gt=0)] = 36.0
     job_render_seconds: Annotated[float, Field(gt=0)] = 86400.0
+    asset_megabytes: Annotated[float, Field(gt=0)] = 2048.0
     webhooks: bool = True
     """Whether control workers deliver webhooks; while on, RENDER_WEBHOOK_SECRET must be set."""
     webhook_hosts: str = ""
@@ -262,8 +263,14 @@ class RenderEnv(EnvModel):
 
     def budget(self) -> Budget:
         """What one job may cost (RENDER_JOB_GIGAPIXELS, RENDER_CLIP_RENDER_SECONDS, RENDER_IMAGE_MEGAPIXELS,
-        RENDER_JOB_RENDER_SECONDS)."""
-        return Budget(self.job_gigapixels, self.clip_render_seconds, self.image_megapixels, self.job_render_seconds)
+        RENDER_JOB_RENDER_SECONDS, RENDER_ASSET_MEGABYTES)."""
+        return Budget(
+            self.job_gigapixels,
+            self.clip_render_seconds,
+            self.image_megapixels,
+            self.job_render_seconds,
+            self.asset_megabytes,
+        )
 
     def settings_fields(self) -> dict[str, Any]:
         """Keyword arguments of `activities.settings.Settings`."""

@@ -5,6 +5,7 @@ Started raw (as the `temporal` CLI would), past the starter: the worker's own bu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import uuid
@@ -19,6 +20,7 @@ from temporalio.client import Client
 from activities.common import Deps, fetch_asset
 from activities.errors import BadAsset
 from activities.media.images import check_image_pixels, frame_sized
+from activities.media_assets import fetch_video
 from activities.settings import Settings, file_uri
 from activities.storage import StorageError, confine, file_path
 from contracts import names
@@ -130,6 +132,7 @@ def test_the_budget_is_configured_by_settings() -> None:
     budget = load(RenderEnv, {"RENDER_JOB_GIGAPIXELS": "5", "RENDER_CLIP_RENDER_SECONDS": "60",
                               "RENDER_IMAGE_MEGAPIXELS": "4"}).budget()  # fmt: skip
     assert budget == Budget(5.0, 60.0, 4.0)
+    assert load(RenderEnv, {"RENDER_ASSET_MEGABYTES": "10"}).budget().asset_megabytes == 10.0
     assert load(RenderEnv, {}).budget() == Budget()
     with pytest.raises(SettingsError, match="RENDER_JOB_GIGAPIXELS: must be a number > 0, got '0'"):
         load(RenderEnv, {"RENDER_JOB_GIGAPIXELS": "0"})
@@ -212,6 +215,25 @@ async def test_an_image_just_over_the_cap_is_named_with_its_size(deps: Deps, set
     image = write_png(file_path(settings.asset_roots[0]) / f"big-{uuid.uuid4().hex[:6]}.png", 7000, 6000)
     with pytest.raises(BadAsset, match=r": 7000x6000 pixels exceed the 36 MP cap$"):
         await fetch_asset(deps, file_uri(image), image.parent / "unused", "image")
+
+
+@pytest.mark.usefixtures("no_ffmpeg")
+@pytest.mark.parametrize("kind", ["audio", "video"])
+async def test_an_asset_over_the_size_budget_is_refused_before_it_is_fetched(settings: Settings, kind: str) -> None:
+    """Sized from the store: a sparse 3 MB file against a 2 MB budget, and nothing reads it."""
+    big = file_path(settings.asset_roots[0]) / f"long-{uuid.uuid4().hex[:6]}.wav"
+    with big.open("wb") as out:
+        out.truncate(3_000_000)
+    tight = Deps.from_settings(dataclasses.replace(settings, budget=Budget(asset_megabytes=2)))
+    uri = file_uri(big)
+    with pytest.raises(BadAsset) as err:
+        if kind == "audio":
+            await fetch_asset(tight, uri, big.parent / "unused", "audio")
+        else:
+            spec = ClipSpec(kind="video", duration=1.0, video=uri)
+            await fetch_video(tight, spec, big.parent / "unused")
+    what = "audio asset" if kind == "audio" else "source: video asset"
+    assert str(err.value) == f"{what} {uri} is 3.0 MB; the limit is 2 MB an asset"
 
 
 @pytest.mark.usefixtures("workers")
