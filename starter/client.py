@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,8 @@ SERVER_QUERY_PREFIX = len("select * from table1 where ")
 """What the server puts before a visibility query when it parses it; its error positions count it."""
 QUERY_TIMEOUT = timedelta(seconds=5)
 UNCLAIMED = timedelta(seconds=10)
+SERVER_GONE_SECONDS = 120.0
+"""How long a wait for a result rides out an unreachable server (a restart, a failover) before it gives up."""
 """A live control worker takes a workflow task within milliseconds; ten seconds means none is there."""
 
 
@@ -350,14 +353,28 @@ class RenderClient:
         return None
 
     async def result(self, video_id: str) -> VideoResult:
-        """Wait for the render to finish; raises WorkflowFailureError if it failed, VideoNotFound."""
-        try:
-            result: VideoResult = await self.handle(video_id).result()
-        except RPCError as err:
-            if not_found(err):
-                raise VideoNotFound(video_id) from None
-            raise
-        return result
+        """Wait for the render to finish; raises WorkflowFailureError if it failed, VideoNotFound.
+
+        A wait outlives a server that restarts or answers a long poll late: the render goes on meanwhile,
+        so the wait is asked again, for up to SERVER_GONE_SECONDS of the server being unreachable."""
+        handle = self.handle(video_id)
+        unreachable_since: float | None = None
+        while True:
+            try:
+                result: VideoResult = await handle.result()
+                return result
+            except RPCError as err:
+                if not_found(err):
+                    raise VideoNotFound(video_id) from None
+                if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+                    continue  # a busy server let the long poll run out; it still holds the render
+                if err.status != RPCStatusCode.UNAVAILABLE:
+                    raise
+                now = time.monotonic()
+                unreachable_since = unreachable_since or now
+                if now - unreachable_since > SERVER_GONE_SECONDS:
+                    raise
+                await asyncio.sleep(1)
 
     async def cancel(self, video_id: str) -> None:
         """Ask a running render to stop; raises AlreadyEnded (with its state) or VideoNotFound."""

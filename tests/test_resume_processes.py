@@ -120,12 +120,13 @@ async def test_server_restart_mid_render_loses_nothing(cluster: LocalCluster, re
     video_id = f"restart-{uuid.uuid4().hex[:6]}"
     cluster.start_worker("gpu")
     await renders.submit(long_job(video_id, clips=2, seconds=30))
+    waiting = asyncio.ensure_future(finish(renders, video_id))  # a user already waiting rides it out too
     await wait_for_segments(cluster, video_id, 2)
     cluster.stop_server()
-    await asyncio.sleep(1)
+    await asyncio.sleep(3)
     cluster.start_server()  # same database file, same port
 
-    result = await finish(renders, video_id)
+    result = await waiting
     assert result.frames == 1800 and len(result.clips) == 2
     for clip in result.clips:
         # Either the attempt survived the restart, or its retry reused what was stored.
