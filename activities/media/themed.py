@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps
 
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
-from activities.media.text import Block, block, min_size, scales
+from activities.media.text import Block, block, largest_fit, min_size, scales
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Theme
 
@@ -172,12 +172,14 @@ def answer_area(box: Rect, theme: Theme, size: int) -> tuple[Rect, Rect]:
 
 def _fitted(text: str, fonts: Fonts, base: int, area: Rect, height: int, bold: bool) -> Block | None:
     chain = fonts.chain(bold, text)
-    for scale in scales(base, height):
+
+    def attempt(scale: float) -> tuple[bool, Block]:
         size = max(min_size(height), round(base * scale))
         laid = block(text, chain, size=size, top=0, width=round(area.w / 0.9), bold=bold)
-        if text_height(laid) <= area.h and all(line.width <= area.w for line in laid.lines):
-            return laid
-    return None
+        return text_height(laid) <= area.h and laid.widest <= area.w, laid
+
+    fits, laid = largest_fit(scales(base, height), attempt)
+    return laid if fits else None
 
 
 def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) -> ThemedLayout:
@@ -200,18 +202,23 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     laid: list[Block] = []
     for choice in choices:
         areas = [answer_area(box, theme, reg.answer_size)[1] for box in choice]
-        for scale in scales(reg.answer_size, h):
+
+        def attempt(scale: float, areas: list[Rect] = areas) -> tuple[bool, list[Block]]:
             # All answers at one size: the largest at which every one of them fits its box.
             size = max(min_size(h), round(reg.answer_size * scale))
-            laid = [
+            blocks = [
                 block(a, fonts.chain(True, a), size=size, top=0, width=round(area.w / 0.9), bold=True)
                 for a, area in zip(spec.answers, areas, strict=False)
             ]
             # A grapheme wider than its box (an unligated ZWJ sequence) must shrink too: nothing is cut.
-            if all(text_height(b) <= area.h and b.widest <= area.w for b, area in zip(laid, areas, strict=False)):
-                band = Rect(reg.question.x, reg.question.y, reg.question.w, choice[0].y - gap - reg.question.y)
-                texts = [_centred(question, band), *(_centred(b, area) for b, area in zip(laid, areas, strict=False))]
-                return ThemedLayout(reg, tuple(texts), choice)
+            fit = all(text_height(b) <= box.h and b.widest <= box.w for b, box in zip(blocks, areas, strict=False))
+            return fit, blocks
+
+        fits, laid = largest_fit(scales(reg.answer_size, h), attempt)
+        if fits:
+            band = Rect(reg.question.x, reg.question.y, reg.question.w, choice[0].y - gap - reg.question.y)
+            texts = [_centred(question, band), *(_centred(b, area) for b, area in zip(laid, areas, strict=False))]
+            return ThemedLayout(reg, tuple(texts), choice)
     counts = [len(b.lines) for b in laid]
     raise DoesNotFit(f"answers[{counts.index(max(counts))}]")
 
@@ -232,18 +239,25 @@ def _centred(laid: Block, area: Rect) -> TextBox:
 def _card(spec: ClipSpec, reg: Regions, fonts: Fonts, h: int) -> ThemedLayout:
     base = reg.question_size
     chain = fonts.chain(False, " ".join(spec.lines))
-    for scale in scales(base, h):
+
+    def heights(laid: list[Block]) -> list[int]:
+        """Each line's ink, with half a line's size of space above every one after the first."""
+        return [text_height(b) + (b.size // 2 if i else 0) for i, b in enumerate(laid)]
+
+    def attempt(scale: float) -> tuple[bool, list[Block]]:
         size = max(min_size(h), round(base * scale))
         laid = [block(t, chain, size=size, top=0, width=round(reg.card.w / 0.9)) for t in spec.lines]
-        heights = [text_height(b) + (size // 2 if i else 0) for i, b in enumerate(laid)]
-        if sum(heights) <= reg.card.h and all(b.widest <= reg.card.w for b in laid):
-            y, placed = reg.card.y + (reg.card.h - sum(heights)) // 2, []
-            for i, b in enumerate(laid):
-                y += size // 2 if i else 0
-                placed.append(TextBox(Block(b.lines, b.size, y, b.bold, b.colour), reg.card))
-                y += text_height(b)
-            return ThemedLayout(reg, tuple(placed))
-    raise DoesNotFit("lines")
+        return sum(heights(laid)) <= reg.card.h and all(b.widest <= reg.card.w for b in laid), laid
+
+    fits, laid = largest_fit(scales(base, h), attempt)
+    if not fits:
+        raise DoesNotFit("lines")
+    y, placed = reg.card.y + (reg.card.h - sum(heights(laid))) // 2, []
+    for i, b in enumerate(laid):
+        y += b.size // 2 if i else 0
+        placed.append(TextBox(Block(b.lines, b.size, y, b.bold, b.colour), reg.card))
+        y += text_height(b)
+    return ThemedLayout(reg, tuple(placed))
 
 
 # --- drawing ---
