@@ -35,7 +35,7 @@ from activities.media.loudness import bed_gain_db
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media.sources import MOVING_KINDS
-from activities.media.themed import theme_fonts
+from activities.media.themed import clip_theme, theme_fonts
 from activities.media.themed_graph import Look
 from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file
@@ -248,7 +248,7 @@ class RenderActivities:
         clip = inp.clip
         if clip.theme is None:
             return None
-        theme = clip.theme
+        theme = clip_theme(clip.theme, clip.spec)  # a clip's own colour replaces the theme's background
         background = inputs.image
         if background is None and theme.background.image:
             background = await fetch_asset(self.deps, theme.background.image, tmp / "theme-background", "image")

@@ -46,6 +46,8 @@ def job_hash(job: Job) -> str:
     for name in UNHASHED:
         fields.pop(name)
     fields["clips"] = [spec_material(spec) for spec in job.clips]  # media fields only where set
+    for clip in fields["clips"]:
+        clip.pop("own_background", None)  # whether `background` was written out: the same job either way
     for name, default in ADDED_LATER.items():
         if fields[name] == default:
             fields.pop(name)

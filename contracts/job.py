@@ -61,7 +61,8 @@ MAX_TEXT_CHARS = 500
 MAX_LINES = 12
 MAX_URI_CHARS = 1024
 MEDIA_DEFAULTS: dict[str, object] = {
-    "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center"
+    "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center",
+    "own_background": False,
 }  # fmt: skip
 """ClipSpec's media-clip fields and their defaults: a clip that leaves them so hashes as it did before they existed."""
 AUDIO_RATE = 48_000
@@ -145,6 +146,8 @@ class ClipSpec:
     zoom: tuple[float, ...] = ()
     """An image clip's zoom at its first and last frame; empty for other kinds."""
     pan: str = "center"
+    own_background: bool = False
+    """The job gave this card or question its own `background`: under a theme it replaces the theme's."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageOps
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
 from activities.media.text import Block, block, largest_fit, min_size, scales
 from contracts.job import ClipSpec, Profile
-from contracts.themes import Theme
+from contracts.themes import Background, Theme
 
 THEMED_KINDS = ("card", "question", "reveal")
 TEXT_DEPTH = 1.25
@@ -277,6 +277,30 @@ def luminance(colour: str) -> float:
 def on(colour: str) -> str:
     """Text that reads on `colour`: near-black on light colours, white on dark ones."""
     return "#14172B" if luminance(colour) > 0.55 else "#FFFFFF"
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours, from 1 (the same) to 21 (black on white)."""
+    light, dark = sorted((luminance_wcag(a), luminance_wcag(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def luminance_wcag(colour: str) -> float:
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b, _ = rgba(colour)
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def clip_theme(theme: Theme, spec: ClipSpec) -> Theme:
+    """The theme as one clip is drawn with it: a card or question with its own `background` colour keeps
+    that colour, and its text turns dark or light where the theme's text would not read on it (under 3:1)."""
+    if not spec.own_background:
+        return theme
+    text = theme.text if contrast(theme.text, spec.background) >= 3 else on(spec.background)
+    return replace(theme, background=Background(colour=spec.background), text=text)
 
 
 def background(theme: Theme, width: int, height: int, image: Path | None = None) -> Image.Image:
