@@ -180,7 +180,8 @@ class Job:
         """Every asset the job reads, for the pre-flight check."""
         uris = [u for c in self.clips for u in (c.image, c.audio, c.video) if u]
         if self.theme is not None:
-            uris += [u for u in (self.theme.background.image, self.theme.logo and self.theme.logo.uri) if u]
+            background = self.theme.background
+            uris += [u for u in (background.image, background.video, self.theme.logo and self.theme.logo.uri) if u]
         return sorted(set(uris))
 
 

@@ -103,7 +103,7 @@ def test_themed_clips_get_their_own_keys_and_their_number() -> None:
         ({"colours": {"text": "#12"}}, "theme.colours.text", "expected #RRGGBB, #RRGGBBAA or one of"),
         ({"colours": {"txt": "#FFFFFF"}}, "theme.colours.txt", "unknown field"),
         ({"background": {"colour": "black", "image": "file:///a.png"}}, "theme.background",
-         "needs exactly one of colour, gradient or image, got colour, image"),
+         "needs exactly one of colour, gradient, image or video, got colour, image"),
         ({"background": {"image": "http://x/a.png"}}, "theme.background.image", "must be a file:// or s3:// URI"),
         ({"logo": {"uri": "file:///l.png", "corner": "middle"}}, "theme.logo.corner", "Input should be"),
         ({"logo": {"uri": "file:///l.png", "size": 0.9}}, "theme.logo.size", "must be between 0.02 and 0.2"),

@@ -366,12 +366,16 @@ def still_frame(
     *,
     image: Path | None = None,
     logo: Path | None = None,
+    backdrop: bool = True,
 ) -> Image.Image:
-    """The whole picture of a card, a question (without its countdown) or a reveal, in RGB."""
+    """The whole picture of a card, a question (without its countdown) or a reveal, in RGB.
+
+    Without `backdrop`, everything but the background, in RGBA over transparency: to overlay on a moving one.
+    """
     w, h = profile.width, profile.height
     lay = layout_themed(spec, profile, fonts, theme)
     reg = lay.regions
-    frame = background(theme, w, h, image).convert("RGBA")
+    frame = background(theme, w, h, image).convert("RGBA") if backdrop else Image.new("RGBA", (w, h), (0, 0, 0, 0))
     shapes = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(shapes)
     glyphs = Image.new("RGBA", (w, h), (0, 0, 0, 0))
@@ -415,7 +419,7 @@ def still_frame(
     frame = Image.alpha_composite(Image.alpha_composite(Image.alpha_composite(frame, shapes), glyphs), plain)
     if logo is not None and reg.logo is not None:
         _logo(frame, logo, reg.logo, theme)
-    return frame.convert("RGB")
+    return frame.convert("RGB") if backdrop else frame
 
 
 def _faded(colour: str, alpha: float) -> str:
