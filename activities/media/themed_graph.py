@@ -67,13 +67,17 @@ def themed_video(
     layer = cropped(picture) if moving else None
     if look.video is not None and moving:
         # Boxes, text and logo drawn once, overlaid on every frame of the loop, in RGB like the still picture.
-        video = loop_stream(look.video, profile, first_frame)
+        # Frames before `first_frame` are dropped by the clip's trim: they skip the overlay and the conversion
+        # and come back as copies of the first one kept, so the frames after keep their numbers.
+        video = loop_stream(look.video, profile, first_frame).trim(start_frame=first_frame).setpts("PTS-STARTPTS")
         if layer is not None:
             images[still] = layer.image
             parts = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1)
             parts = parts.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
             video = ffmpeg.overlay(video, parts, x=layer.x, y=layer.y, format="gbrp")
         video = _to_yuv(video, matrix)
+        if first_frame:
+            video = video.filter("tpad", start=first_frame, start_mode="clone")
     else:
         images[still] = picture
         video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
