@@ -3,12 +3,14 @@ ffmpeg as a moving, silent picture behind the card, and resumed mid-clip frame f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -17,6 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.common import Deps
 from activities.media.themed import regions
 from activities.render import RenderActivities
+from activities.settings import Settings
 from activities.storage import file_path
 from activities.validate import job_hash
 from contracts.job import JobError, parse_job
@@ -144,3 +147,31 @@ async def test_a_background_video_that_is_not_a_video_fails_naming_the_field(dep
         await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
     said = str(failed.value)
     assert said.startswith(f"BadAsset: theme.background.video: video asset file://{path} is not readable media"), said
+
+
+async def test_a_background_video_on_s3_is_fetched_like_any_asset_and_confined_to_the_roots(
+    settings: Settings, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-value")
+    bucket = f"loops-{uuid.uuid4().hex[:8]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    local = tmp_path / "loop.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=1",
+                    "-c:v", "libvpx-vp9", "-deadline", "realtime", str(local)], check=True)  # fmt: skip
+    client.upload_file(str(local), bucket, "assets/loop.webm")
+    on_s3 = dataclasses.replace(
+        settings, asset_roots=(f"s3://{bucket}/assets",), s3_endpoint_url=s3_endpoint, s3_region="us-east-1"
+    )
+    deps = Deps.from_settings(on_s3)
+    inp = card_input(f"loop-s3-{uuid.uuid4().hex[:6]}", f"s3://{bucket}/assets/loop.webm", seconds=2)
+    result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    shown = frames(file_path(result.uri))
+    assert len(shown) == 60
+    assert psnr(outside_text(shown[0], inp), outside_text(shown[30], inp)) > 30  # 1 s later: the next pass
+    assert psnr(outside_text(shown[0], inp), outside_text(shown[6], inp)) < 20
+    outside = card_input(f"loop-s3-out-{uuid.uuid4().hex[:6]}", f"s3://{bucket}/private/loop.webm", seconds=1)
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(RenderActivities(deps).render_clip, outside)
+    assert caught.value.non_retryable and "theme.background.video: s3://" in str(caught.value), str(caught.value)
