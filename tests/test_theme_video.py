@@ -107,12 +107,15 @@ def outside_text(frame: np.ndarray, inp: RenderClipInput) -> np.ndarray:
     return frame[: regions(inp.profile, inp.clip.theme).card.y]
 
 
-@pytest.mark.parametrize("container", ["mp4", "ts"])
-async def test_a_card_on_a_looping_video_resumes_mid_clip_frame_for_frame(deps: Deps, container: str) -> None:
-    """MPEG-TS has no index: its picture is copied into one that has, and loops and seeks the same."""
+@pytest.mark.parametrize(("container", "how"), [("mp4", "drain"), ("ts", "cancel")])
+async def test_a_card_on_a_looping_video_resumes_mid_clip_frame_for_frame(deps: Deps, container: str, how: str) -> None:
+    """Stopped by a draining worker, or cancelled (its ffmpeg killed mid-segment), then resumed by the retry.
+
+    MPEG-TS has no index: its picture is copied into one that has, and loops and seeks the same.
+    """
     uri = loop_asset(deps, f"loop-{uuid.uuid4().hex[:6]}.{container}")
     inp = card_input(f"loop-resume-{container}-{uuid.uuid4().hex[:6]}", uri)
-    beats = await interrupt(deps, inp, after_segments=1, how="drain")
+    beats = await interrupt(deps, inp, after_segments=1, how=how)
     done = beats[-1]["segments_done"]
     assert 1 <= done < 8
     result = await resume(deps, inp, beats[-1])

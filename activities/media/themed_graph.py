@@ -2,7 +2,9 @@
 
 The picture (background, boxes, text, number, logo) is drawn once by Pillow and converted
 to YUV once; only the ring's number and the bar change, and they are overlaid in YUV,
-converted with the same matrix as the picture so their colours match it.
+converted with the same matrix as the picture so their colours match it. On a theme's
+background video, the picture without its background is overlaid on every frame of the loop
+in RGB instead, and the frame converted to YUV.
 """
 
 from __future__ import annotations
