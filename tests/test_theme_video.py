@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.common import Deps
-from activities.media.themed import regions
+from activities.media.themed import clip_theme, regions
 from activities.render import RenderActivities
 from activities.settings import Settings
 from activities.storage import file_path
@@ -25,6 +25,7 @@ from activities.validate import job_hash
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import RenderClipInput
+from contracts.themes import Background
 from tests.media import audio_samples
 from tests.test_render_engine import make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
@@ -52,6 +53,11 @@ def test_themes_without_a_video_hash_and_key_their_clips_as_before() -> None:
     assert looping.theme is not None and looping.theme.background.video == "file:///a/loop.mp4"
     assert "file:///a/loop.mp4" in looping.asset_uris()
     assert plan_video(looping).clips[0].key != plan_video(inline).clips[0].key
+    # A card with its own colour is drawn on it: the loop is not even fetched for it.
+    card = looping.clips[-2]
+    assert card.own_background and looping.theme is not None
+    assert clip_theme(looping.theme, card).background == Background(colour="#0B1F4D")
+    assert clip_theme(looping.theme, looping.clips[0]).background.video == "file:///a/loop.mp4"
 
 
 @pytest.mark.parametrize(
