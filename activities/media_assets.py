@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from activities.common import Deps, check_asset_size, fetch
 from activities.errors import BadAsset
+from activities.media.backdrop import LoopVideo
 from activities.media.graphs import progress_args
 from activities.media.process import run_ffmpeg, run_tool
 from activities.media.sources import VideoAsset, asset_audio_command
@@ -46,27 +50,93 @@ async def fetch_video(deps: Deps, spec: ClipSpec, dest: Path) -> VideoAsset:
     return asset
 
 
-async def probe_video(path: Path, uri: str) -> VideoAsset:
+async def probe_video(path: Path, uri: str, field: str = "source") -> VideoAsset:
+    asset, _ = await _probe(path, uri, field)
+    return asset
+
+
+async def _probe(path: Path, uri: str, field: str) -> tuple[VideoAsset, dict[str, Any]]:
+    """The asset as the render needs it, and ffprobe's own description of its format and video stream."""
     code, out, err = await run_tool(
         "ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)
     )  # fmt: skip
     if code != 0:
         said = err.decode(errors="replace").strip()[-300:]
-        raise BadAsset(f"source: video asset {uri} is not readable media: {said}")
+        raise BadAsset(f"{field}: video asset {uri} is not readable media: {said}")
     data = json.loads(out)
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     if video is None or video.get("disposition", {}).get("attached_pic"):
-        raise BadAsset(f"source: {uri} has no video stream")
+        raise BadAsset(f"{field}: {uri} has no video stream")
     form = data.get("format", {})
     duration = float(video.get("duration") or form.get("duration") or 0)
-    return VideoAsset(
+    asset = VideoAsset(
         path=path,
         format_name=str(form.get("format_name", "")),
         duration_s=duration,
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
         square_pixels=video.get("sample_aspect_ratio", "1:1") in ("1:1", "0:1", "N/A"),
     )
+    return asset, {"format": form, "video": video}
+
+
+BACKGROUND_FIELD = "theme.background.video"
+
+
+async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
+    """A theme's background video on local disk, checked and decoded once to list its frames.
+
+    Its picture is copied (not re-encoded) into Matroska without its sound: indexed whatever it
+    came in (MPEG-TS has no index, and ffmpeg loses frames looping it), so it loops and seeks
+    exactly. Every frame is decoded here (a background loop is short), so an asset that is not a
+    video or breaks part way fails now, naming the field, and a resumed render knows where each frame is.
+    """
+    confine(uri, deps.settings.asset_roots, BACKGROUND_FIELD)
+    storage = deps.storages.for_uri(uri)
+    if not await asyncio.to_thread(storage.exists, uri):
+        raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} does not exist")
+    fetched = await fetch(deps, uri, dest)
+    await _probe(fetched, uri, BACKGROUND_FIELD)
+    path = dest.with_name(dest.name + ".mkv")
+    code, _, err = await run_tool(
+        "ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(fetched), "-map", "0:v:0", "-c", "copy",
+        "-f", "matroska", str(path),
+    )  # fmt: skip
+    if code != 0:
+        said = err.decode(errors="replace").strip()[-300:]
+        raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} cannot be read: {said}")
+    asset, facts = await _probe(path, uri, BACKGROUND_FIELD)
+    code, out, err = await run_tool(
+        "ffprobe", "-v", "error", "-select_streams", "v:0",
+        "-show_entries", "frame=best_effort_timestamp_time", "-of", "json", str(path),
+    )  # fmt: skip
+    listed = json.loads(out or b"{}").get("frames", []) if code == 0 else []
+    # A frame without a timestamp is listed as NaN: the loop is then never entered by seeking.
+    times = tuple(_seconds(frame.get("best_effort_timestamp_time")) for frame in listed)
+    if code != 0 or err.strip() or not times:
+        said = err.decode(errors="replace").strip()[-300:] or "no frames"
+        raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} cannot be decoded: {said}")
+    rate = _rate(facts["video"].get("avg_frame_rate")) or _rate(facts["video"].get("r_frame_rate"))
+    if rate is None:
+        raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} has no frame rate")
+    start = float(facts["format"].get("start_time") or 0.0)
+    return LoopVideo(asset, times, rate, start if math.isfinite(start) else 0.0)
+
+
+def _seconds(text: object) -> float:
+    try:
+        return float(str(text))
+    except ValueError:
+        return math.nan
+
+
+def _rate(text: object) -> Fraction | None:
+    """'30000/1001' as a fraction; None for '0/0' or anything else that is no rate."""
+    try:
+        rate = Fraction(str(text))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return rate if 0 < rate <= 1000 else None
 
 
 async def asset_audio(spec: ClipSpec, asset: VideoAsset, dest: Path, *, narrated: bool) -> tuple[Path | None, float]:

@@ -35,9 +35,9 @@ from activities.media.loudness import bed_gain_db
 from activities.media.probe import ProbeError, probe
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media.sources import MOVING_KINDS
-from activities.media.themed import theme_fonts
+from activities.media.themed import clip_theme, theme_fonts
 from activities.media.themed_graph import Look
-from activities.media_assets import asset_audio, fetch_video
+from activities.media_assets import asset_audio, fetch_loop_video, fetch_video
 from activities.narration import narration_file
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, Voices, make_tts
@@ -248,12 +248,15 @@ class RenderActivities:
         clip = inp.clip
         if clip.theme is None:
             return None
-        theme = clip.theme
+        theme = clip_theme(clip.theme, clip.spec)  # a clip's own colour replaces the theme's background
         background = inputs.image
         if background is None and theme.background.image:
             background = await fetch_asset(self.deps, theme.background.image, tmp / "theme-background", "image")
         logo = await fetch_asset(self.deps, theme.logo.uri, tmp / "theme-logo", "image") if theme.logo else None
-        return Look(theme, clip.number, clip.total, background, logo)
+        video = None
+        if background is None and theme.background.video:
+            video = await fetch_loop_video(self.deps, theme.background.video, tmp / "theme-background-video")
+        return Look(theme, clip.number, clip.total, background, logo, video)
 
     async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec

@@ -61,7 +61,8 @@ MAX_TEXT_CHARS = 500
 MAX_LINES = 12
 MAX_URI_CHARS = 1024
 MEDIA_DEFAULTS: dict[str, object] = {
-    "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center"
+    "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center",
+    "own_background": False,
 }  # fmt: skip
 """ClipSpec's media-clip fields and their defaults: a clip that leaves them so hashes as it did before they existed."""
 AUDIO_RATE = 48_000
@@ -145,6 +146,8 @@ class ClipSpec:
     zoom: tuple[float, ...] = ()
     """An image clip's zoom at its first and last frame; empty for other kinds."""
     pan: str = "center"
+    own_background: bool = False
+    """The job gave this card or question its own `background`: under a theme it replaces the theme's."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,8 @@ class Job:
         """Every asset the job reads, for the pre-flight check."""
         uris = [u for c in self.clips for u in (c.image, c.audio, c.video) if u]
         if self.theme is not None:
-            uris += [u for u in (self.theme.background.image, self.theme.logo and self.theme.logo.uri) if u]
+            background = self.theme.background
+            uris += [u for u in (background.image, background.video, self.theme.logo and self.theme.logo.uri) if u]
         return sorted(set(uris))
 
 

@@ -579,6 +579,8 @@ def _question_specs(clip: QuestionClip, defaults: JobIn) -> list[ClipSpec]:
     shared: dict[str, Any] = dict(
         background=clip.background, image=clip.image, question=clip.question, answers=answers, correct=correct
     )
+    if "background" in clip.model_fields_set:
+        shared["own_background"] = True
     return [
         ClipSpec(
             kind="question",
@@ -614,6 +616,7 @@ def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
                 audio=clip.audio,
                 narration=clip.narration,
                 lines=tuple(clip.lines),
+                own_background="background" in clip.model_fields_set,
             )
         ]
     if isinstance(clip, VideoClip):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Profile
-from contracts.themes import Theme
+from contracts.themes import Theme, theme_material
 
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
 """Hiragana and Katakana, with their phonetic extensions and half-width forms (the stdlib `re`: plans are
@@ -160,7 +160,7 @@ def _shorten(text: str, limit: int = 40) -> str:
 def _planned(
     job: Job, index: int, spec: ClipSpec, language: str, theme: Theme | None, place: int, count: int
 ) -> PlannedClip:
-    look = None if theme is None else {"theme": asdict(theme), "number": place, "total": count}
+    look = None if theme is None else {"theme": theme_material(theme), "number": place, "total": count}
     digest = spec_hash(spec, job, look)
     return PlannedClip(
         index=index,

@@ -80,18 +80,19 @@ class ColoursIn(_Model):
 
 
 class BackgroundIn(_Model):
-    """Exactly one of `colour`, `gradient` (two colours, with `angle`) or `image`."""
+    """Exactly one of `colour`, `gradient` (two colours, with `angle`), `image` or `video` (a looping asset)."""
 
     colour: Colour | None = None
     gradient: Annotated[list[Colour], Field(min_length=2, max_length=2)] | None = None
     angle: _fraction(-360, 360) = 90.0  # type: ignore[valid-type]
     image: URI | None = None
+    video: URI | None = None
 
     @model_validator(mode="after")
     def _one(self) -> BackgroundIn:
-        given = [name for name in ("colour", "gradient", "image") if getattr(self, name) is not None]
+        given = [name for name in ("colour", "gradient", "image", "video") if getattr(self, name) is not None]
         if len(given) != 1:
-            _fail(f"needs exactly one of colour, gradient or image, got {', '.join(given) or 'none'}")
+            _fail(f"needs exactly one of colour, gradient, image or video, got {', '.join(given) or 'none'}")
         return self
 
 
@@ -137,7 +138,7 @@ class ThemeIn(_Model):
         bg, c = self.background, self.colours
         return Theme(
             name=self.name,
-            background=Background(bg.colour, tuple(bg.gradient or ()), bg.angle, bg.image),
+            background=Background(bg.colour, tuple(bg.gradient or ()), bg.angle, bg.image, bg.video),
             text=c.text,
             dim=c.dim,
             highlight=c.highlight,

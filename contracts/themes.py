@@ -7,7 +7,8 @@ planned clip and is part of its spec hash, so a clip never mixes two looks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 DEFAULT_THEME = "midnight"
@@ -15,12 +16,14 @@ DEFAULT_THEME = "midnight"
 
 @dataclass(frozen=True)
 class Background:
-    """One of: a colour, a two-colour gradient at `angle` degrees (0: left to right, 90: top to bottom), an image."""
+    """One of: a colour, a two-colour gradient at `angle` degrees (0: left to right, 90: top to bottom), an image,
+    or a video asset that loops, without its sound, for the whole clip."""
 
     colour: str | None = None
     gradient: tuple[str, ...] = ()
     angle: float = 90.0
     image: str | None = None
+    video: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,14 @@ class Theme:
     font_bold: str | None = None
     logo: Logo | None = None
     sounds: Sounds = field(default_factory=Sounds)
+
+
+def theme_material(theme: Theme) -> dict[str, Any]:
+    """The theme as hashed: a background video only where set, so clips of themes without one keep their keys."""
+    material = asdict(theme)
+    if material["background"]["video"] is None:
+        del material["background"]["video"]
+    return material
 
 
 BUILTIN_THEMES: dict[str, Theme] = {

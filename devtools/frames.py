@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     env = load(RenderEnv)
     worker = Fonts(Path(env.font), Path(env.font_bold))
     raw = json.loads(SAMPLE.read_text())
+    raw.pop("theme", None)  # the job's own theme would win over each built-in in turn
     for shape, (width, height) in SHAPES.items():
         raw["profile"] = {"width": width, "height": height, "fps": FPS}
         job = parse_job(raw)

@@ -103,7 +103,7 @@ def test_themed_clips_get_their_own_keys_and_their_number() -> None:
         ({"colours": {"text": "#12"}}, "theme.colours.text", "expected #RRGGBB, #RRGGBBAA or one of"),
         ({"colours": {"txt": "#FFFFFF"}}, "theme.colours.txt", "unknown field"),
         ({"background": {"colour": "black", "image": "file:///a.png"}}, "theme.background",
-         "needs exactly one of colour, gradient or image, got colour, image"),
+         "needs exactly one of colour, gradient, image or video, got colour, image"),
         ({"background": {"image": "http://x/a.png"}}, "theme.background.image", "must be a file:// or s3:// URI"),
         ({"logo": {"uri": "file:///l.png", "corner": "middle"}}, "theme.logo.corner", "Input should be"),
         ({"logo": {"uri": "file:///l.png", "size": 0.9}}, "theme.logo.size", "must be between 0.02 and 0.2"),
@@ -328,3 +328,54 @@ def test_a_logo_sits_in_its_corner_clear_of_everything_else(
     frame = np.asarray(still_frame(question.spec, job.profile, fonts, theme, 1, 3, logo=logo))
     x = reg.logo.x + 4 if corner.endswith("left") else reg.logo.right - 4
     assert tuple(frame[reg.logo.y + reg.logo.h // 2, x]) == (255, 0, 0)
+
+
+# --- a clip's own background under a theme ---
+
+
+def test_a_clip_that_sets_its_own_background_marks_it_and_the_job_hashes_as_before() -> None:
+    raw = json.loads(SAMPLE.read_text())
+    raw.pop("theme", None)
+    job = parse_job(raw)
+    card = job.clips[-2]
+    assert card.kind == "card" and card.background == "#0B1F4D" and card.own_background  # "navy"
+    assert not any(spec.own_background for spec in job.clips if spec.kind in ("question", "reveal"))
+    # Whether a colour was written out is part of the clip's key (it is drawn differently), not of the job's.
+    assert job_hash(job) == "6ea774d0239eda1817414c2e14203bf4dffc50361d97bb5023c9d9c28c8d9fe0"
+    unset = parse_job({**raw, "clips": [{k: v for k, v in raw["clips"][0].items() if k != "background"}]})
+    assert not unset.clips[-1].own_background
+    themed = plan_video(job, BUILTIN_THEMES["midnight"]).clips[-2]
+    without = plan_video(unset, BUILTIN_THEMES["midnight"]).clips[-1]
+    assert themed.key.rsplit("-", 1)[1] != without.key.rsplit("-", 1)[1]
+    black = parse_job({**raw, "clips": [{**raw["clips"][0], "background": "black"}]}).clips[-1]
+    assert black.background == "#000000" and black.own_background  # black, written out, is still its own
+
+
+@pytest.mark.parametrize(("colour", "own"), [("navy", True), ("white", True), (None, False)])
+async def test_a_card_with_its_own_background_colour_is_drawn_on_it_under_a_theme(
+    deps: Deps, colour: str | None, own: bool
+) -> None:
+    w, h = 640, 360
+    theme = BUILTIN_THEMES["midnight"]
+    card = {"kind": "card", "duration": 1, "lines": ["Thanks for playing!"]} | (
+        {"background": colour} if colour else {}
+    )
+    job = parse_job({"video_id": f"own-bg-{uuid.uuid4().hex[:6]}", "profile": {"width": w, "height": h, "fps": 5},
+                     "clips": [card]})  # fmt: skip
+    [clip] = plan_video(job, theme).clips
+    video = await _render(deps, job, clip)
+    frame = rgb_frame(video, 0.5, w, h, "bt601").astype(np.int16)
+    corner = frame[4:12, 4:12].reshape(-1, 3).mean(axis=0)
+    gradient = np.asarray(still_frame(clip.spec, job.profile, fonts_for(deps, theme), theme), dtype=np.int16)
+    if not own:
+        assert np.abs(corner - gradient[4:12, 4:12].reshape(-1, 3).mean(axis=0)).max() <= 3
+        return
+    expected = np.array(rgba(clip.spec.background)[:3])
+    assert np.abs(corner - expected).max() <= 3, corner
+    # On white the theme's white text would vanish: it is drawn dark instead; on navy it stays white.
+    region = regions(job.profile, theme).card
+    text = frame[region.y : region.bottom, region.x : region.right].reshape(-1, 3)
+    far = np.abs(text - expected).max(axis=1) > 100
+    assert far.sum() > 200
+    ink = text[far].mean(axis=0)
+    assert (ink.mean() < 100) if colour == "white" else (ink.mean() > 180), ink

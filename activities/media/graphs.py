@@ -252,8 +252,9 @@ def build_clip_commands(
     if look is not None and spec.kind in THEMED_KINDS:
         text = ClipCommands([], [])
         video = themed_video(
-            spec, profile, fonts, look, text_dir, colour_matrix(profile), text.images, text.text_files, countdown_list
-        )
+            spec, profile, fonts, look, text_dir, colour_matrix(profile), text.images, text.text_files, countdown_list,
+            first_frame=inputs.first_frame,
+        )  # fmt: skip
     else:
         video, text = _plain_video(spec, profile, frames, inputs, fonts, text_dir)
     first = segments.start * segments.frames

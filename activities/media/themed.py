@@ -17,9 +17,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps
 
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
-from activities.media.text import Block, block, min_size, scales
+from activities.media.text import Block, block, largest_fit, min_size, scales
 from contracts.job import ClipSpec, Profile
-from contracts.themes import Theme
+from contracts.themes import Background, Theme
 
 THEMED_KINDS = ("card", "question", "reveal")
 TEXT_DEPTH = 1.25
@@ -172,12 +172,14 @@ def answer_area(box: Rect, theme: Theme, size: int) -> tuple[Rect, Rect]:
 
 def _fitted(text: str, fonts: Fonts, base: int, area: Rect, height: int, bold: bool) -> Block | None:
     chain = fonts.chain(bold, text)
-    for scale in scales(base, height):
+
+    def attempt(scale: float) -> tuple[bool, Block]:
         size = max(min_size(height), round(base * scale))
         laid = block(text, chain, size=size, top=0, width=round(area.w / 0.9), bold=bold)
-        if text_height(laid) <= area.h and all(line.width <= area.w for line in laid.lines):
-            return laid
-    return None
+        return text_height(laid) <= area.h and laid.widest <= area.w, laid
+
+    fits, laid = largest_fit(scales(base, height), attempt)
+    return laid if fits else None
 
 
 def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) -> ThemedLayout:
@@ -200,18 +202,23 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     laid: list[Block] = []
     for choice in choices:
         areas = [answer_area(box, theme, reg.answer_size)[1] for box in choice]
-        for scale in scales(reg.answer_size, h):
+
+        def attempt(scale: float, areas: list[Rect] = areas) -> tuple[bool, list[Block]]:
             # All answers at one size: the largest at which every one of them fits its box.
             size = max(min_size(h), round(reg.answer_size * scale))
-            laid = [
+            blocks = [
                 block(a, fonts.chain(True, a), size=size, top=0, width=round(area.w / 0.9), bold=True)
                 for a, area in zip(spec.answers, areas, strict=False)
             ]
             # A grapheme wider than its box (an unligated ZWJ sequence) must shrink too: nothing is cut.
-            if all(text_height(b) <= area.h and b.widest <= area.w for b, area in zip(laid, areas, strict=False)):
-                band = Rect(reg.question.x, reg.question.y, reg.question.w, choice[0].y - gap - reg.question.y)
-                texts = [_centred(question, band), *(_centred(b, area) for b, area in zip(laid, areas, strict=False))]
-                return ThemedLayout(reg, tuple(texts), choice)
+            fit = all(text_height(b) <= box.h and b.widest <= box.w for b, box in zip(blocks, areas, strict=False))
+            return fit, blocks
+
+        fits, laid = largest_fit(scales(reg.answer_size, h), attempt)
+        if fits:
+            band = Rect(reg.question.x, reg.question.y, reg.question.w, choice[0].y - gap - reg.question.y)
+            texts = [_centred(question, band), *(_centred(b, area) for b, area in zip(laid, areas, strict=False))]
+            return ThemedLayout(reg, tuple(texts), choice)
     counts = [len(b.lines) for b in laid]
     raise DoesNotFit(f"answers[{counts.index(max(counts))}]")
 
@@ -232,18 +239,25 @@ def _centred(laid: Block, area: Rect) -> TextBox:
 def _card(spec: ClipSpec, reg: Regions, fonts: Fonts, h: int) -> ThemedLayout:
     base = reg.question_size
     chain = fonts.chain(False, " ".join(spec.lines))
-    for scale in scales(base, h):
+
+    def heights(laid: list[Block]) -> list[int]:
+        """Each line's ink, with half a line's size of space above every one after the first."""
+        return [text_height(b) + (b.size // 2 if i else 0) for i, b in enumerate(laid)]
+
+    def attempt(scale: float) -> tuple[bool, list[Block]]:
         size = max(min_size(h), round(base * scale))
         laid = [block(t, chain, size=size, top=0, width=round(reg.card.w / 0.9)) for t in spec.lines]
-        heights = [text_height(b) + (size // 2 if i else 0) for i, b in enumerate(laid)]
-        if sum(heights) <= reg.card.h and all(b.widest <= reg.card.w for b in laid):
-            y, placed = reg.card.y + (reg.card.h - sum(heights)) // 2, []
-            for i, b in enumerate(laid):
-                y += size // 2 if i else 0
-                placed.append(TextBox(Block(b.lines, b.size, y, b.bold, b.colour), reg.card))
-                y += text_height(b)
-            return ThemedLayout(reg, tuple(placed))
-    raise DoesNotFit("lines")
+        return sum(heights(laid)) <= reg.card.h and all(b.widest <= reg.card.w for b in laid), laid
+
+    fits, laid = largest_fit(scales(base, h), attempt)
+    if not fits:
+        raise DoesNotFit("lines")
+    y, placed = reg.card.y + (reg.card.h - sum(heights(laid))) // 2, []
+    for i, b in enumerate(laid):
+        y += b.size // 2 if i else 0
+        placed.append(TextBox(Block(b.lines, b.size, y, b.bold, b.colour), reg.card))
+        y += text_height(b)
+    return ThemedLayout(reg, tuple(placed))
 
 
 # --- drawing ---
@@ -263,6 +277,30 @@ def luminance(colour: str) -> float:
 def on(colour: str) -> str:
     """Text that reads on `colour`: near-black on light colours, white on dark ones."""
     return "#14172B" if luminance(colour) > 0.55 else "#FFFFFF"
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours, from 1 (the same) to 21 (black on white)."""
+    light, dark = sorted((luminance_wcag(a), luminance_wcag(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def luminance_wcag(colour: str) -> float:
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b, _ = rgba(colour)
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def clip_theme(theme: Theme, spec: ClipSpec) -> Theme:
+    """The theme as one clip is drawn with it: a card or question with its own `background` colour keeps
+    that colour, and its text turns dark or light where the theme's text would not read on it (under 3:1)."""
+    if not spec.own_background:
+        return theme
+    text = theme.text if contrast(theme.text, spec.background) >= 3 else on(spec.background)
+    return replace(theme, background=Background(colour=spec.background), text=text)
 
 
 def background(theme: Theme, width: int, height: int, image: Path | None = None) -> Image.Image:
@@ -328,12 +366,16 @@ def still_frame(
     *,
     image: Path | None = None,
     logo: Path | None = None,
+    backdrop: bool = True,
 ) -> Image.Image:
-    """The whole picture of a card, a question (without its countdown) or a reveal, in RGB."""
+    """The whole picture of a card, a question (without its countdown) or a reveal, in RGB.
+
+    Without `backdrop`, everything but the background, in RGBA over transparency: to overlay on a moving one.
+    """
     w, h = profile.width, profile.height
     lay = layout_themed(spec, profile, fonts, theme)
     reg = lay.regions
-    frame = background(theme, w, h, image).convert("RGBA")
+    frame = background(theme, w, h, image).convert("RGBA") if backdrop else Image.new("RGBA", (w, h), (0, 0, 0, 0))
     shapes = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(shapes)
     glyphs = Image.new("RGBA", (w, h), (0, 0, 0, 0))
@@ -377,7 +419,7 @@ def still_frame(
     frame = Image.alpha_composite(Image.alpha_composite(Image.alpha_composite(frame, shapes), glyphs), plain)
     if logo is not None and reg.logo is not None:
         _logo(frame, logo, reg.logo, theme)
-    return frame.convert("RGB")
+    return frame.convert("RGB") if backdrop else frame
 
 
 def _faded(colour: str, alpha: float) -> str:

@@ -2,7 +2,9 @@
 
 The picture (background, boxes, text, number, logo) is drawn once by Pillow and converted
 to YUV once; only the ring's number and the bar change, and they are overlaid in YUV,
-converted with the same matrix as the picture so their colours match it.
+converted with the same matrix as the picture so their colours match it. On a theme's
+background video, the picture without its background is overlaid on every frame of the loop
+in RGB instead, and the frame converted to YUV.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 import ffmpeg
 from PIL import Image
 
-from activities.media.layers import Fonts
+from activities.media.backdrop import LoopVideo, loop_stream
+from activities.media.layers import Fonts, cropped
 from activities.media.themed import countdown_rings, regions, rgba, still_frame
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Theme
@@ -30,6 +33,8 @@ class Look:
     background: Path | None = None
     """The clip's own image, else the theme's background image, fetched; None: the theme's gradient or colour."""
     logo: Path | None = None
+    video: LoopVideo | None = None
+    """The theme's background video, fetched, when the clip has no picture or colour of its own."""
 
 
 def _to_yuv(stream: Any, matrix: str, alpha: bool = False) -> Any:
@@ -48,15 +53,37 @@ def themed_video(
     images: dict[Path, Image.Image],
     text_files: dict[Path, str],
     countdown_list: Any,
+    first_frame: int = 0,
 ) -> Any:
-    """The clip's video stream in YUV, every frame of it; files to write go into `images` and `text_files`."""
+    """The clip's video stream in YUV, every frame of it; files to write go into `images` and `text_files`.
+
+    `first_frame` is the first frame the render keeps: a background video is decoded from where it is there.
+    """
     fps = profile.fps
     still = text_dir / "still.png"
-    images[still] = still_frame(
-        spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo
-    )
-    video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
-    video = _to_yuv(video, matrix).filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
+    moving = look.video is not None and look.background is None
+    picture = still_frame(
+        spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo,
+        backdrop=not moving,
+    )  # fmt: skip
+    layer = cropped(picture) if moving else None
+    if look.video is not None and moving:
+        # Boxes, text and logo drawn once, overlaid on every frame of the loop, in RGB like the still picture.
+        # Frames before `first_frame` are dropped by the clip's trim: they skip the overlay and the conversion
+        # and come back as copies of the first one kept, so the frames after keep their numbers.
+        video = loop_stream(look.video, profile, first_frame).trim(start_frame=first_frame).setpts("PTS-STARTPTS")
+        if layer is not None:
+            images[still] = layer.image
+            parts = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1)
+            parts = parts.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
+            video = ffmpeg.overlay(video, parts, x=layer.x, y=layer.y, format="gbrp")
+        video = _to_yuv(video, matrix)
+        if first_frame:
+            video = video.filter("tpad", start=first_frame, start_mode="clone")
+    else:
+        images[still] = picture
+        video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
+        video = _to_yuv(video, matrix).filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
     if spec.kind != "question":
         return video
     reg = regions(profile, look.theme)
