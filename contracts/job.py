@@ -177,7 +177,9 @@ class Job:
         """Every asset the job reads, for the pre-flight check."""
         uris = [u for c in self.clips for u in (c.image, c.audio, c.video) if u]
         if self.theme is not None:
+            sounds = self.theme.sounds
             uris += [u for u in (self.theme.background.image, self.theme.logo and self.theme.logo.uri) if u]
+            uris += [u for u in (sounds.tick, sounds.sting, sounds.music) if u]
         return sorted(set(uris))
 
 

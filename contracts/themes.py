@@ -42,7 +42,8 @@ class Logo:
 
 @dataclass(frozen=True)
 class Sounds:
-    """Declared by the theme; the audio path does not mix them yet."""
+    """Audio assets mixed by the soundtrack: a tick on each countdown number of a question, a sting as
+    each reveal starts, and a music bed under every clip with no sound of its own (ducked under narration)."""
 
     tick: str | None = None
     sting: str | None = None
