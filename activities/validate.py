@@ -27,7 +27,7 @@ from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.plan import canonical_sha256, job_language, plan_video, spec_material
 from contracts.records import ValidatedJob
-from contracts.themes import Theme, channel_theme, parse_channel_themes
+from contracts.themes import Theme, channel_theme, parse_channel_themes, theme_material
 from contracts.webhooks import BadWebhookUrl, checked_url
 from runtime.settings import RenderEnv, load
 
@@ -46,6 +46,8 @@ def job_hash(job: Job) -> str:
     for name in UNHASHED:
         fields.pop(name)
     fields["clips"] = [spec_material(spec) for spec in job.clips]  # media fields only where set
+    if job.theme is not None:
+        fields["theme"] = theme_material(job.theme)  # theme fields added later only where set
     for name, default in ADDED_LATER.items():
         if fields[name] == default:
             fields.pop(name)

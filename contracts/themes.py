@@ -7,10 +7,14 @@ planned clip and is part of its spec hash, so a clip never mixes two looks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 DEFAULT_THEME = "midnight"
+ANSWER = "{answer}"
+ANSWER_PHRASE = "The answer is {answer}."
+"""What a reveal says unless its theme words it otherwise: the words reveals have always spoken."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,29 @@ class Theme:
     font_bold: str | None = None
     logo: Logo | None = None
     sounds: Sounds = field(default_factory=Sounds)
+    narrate_answer: bool = True
+    """Each reveal speaks its answer in `answer_phrase`; False: reveals speak nothing (a sting may mark them)."""
+    answer_phrase: str = ANSWER_PHRASE
+    """Holds {answer} exactly once; the correct answer's text takes its place, as it is."""
+
+
+ADDED_LATER: dict[str, object] = {"narrate_answer": True, "answer_phrase": ANSWER_PHRASE}
+"""Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
+theme that leaves them alone keeps the job's hash and its clips' keys."""
+
+
+def theme_material(theme: Theme) -> dict[str, Any]:
+    """The theme as hashed (in job hashes and clip keys)."""
+    material = asdict(theme)
+    for name, default in ADDED_LATER.items():
+        if material[name] == default:
+            del material[name]
+    return material
+
+
+def answer_narration(theme: Theme, answer: str) -> str | None:
+    """What a reveal of `answer` says under this theme; the answer is inserted as data, never formatted."""
+    return theme.answer_phrase.replace(ANSWER, answer) if theme.narrate_answer else None
 
 
 BUILTIN_THEMES: dict[str, Theme] = {
