@@ -3,12 +3,14 @@ the music bed under clips with no sound of their own, and silence everywhere els
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -22,9 +24,10 @@ from activities.storage import file_path
 from contracts import names
 from contracts.job import Job, Profile, parse_job
 from contracts.plan import plan_video
-from contracts.records import BuildAudioInput
+from contracts.records import BuildAudioInput, VideoResult
 from contracts.themes import BUILTIN_THEMES
-from tests.media import audio_samples, onsets
+from starter import RenderClient
+from tests.media import audio_samples, onsets, streams
 
 RATE = 48_000
 
@@ -142,3 +145,30 @@ async def test_a_theme_sound_outside_the_asset_roots_is_refused_naming_its_field
     with pytest.raises(ApplicationError, match=r"theme\.sounds\.tick: .* is outside the allowed roots") as refused:
         await soundtrack(deps, job)
     assert refused.value.type == names.FORBIDDEN_PATH and refused.value.non_retryable
+
+
+@pytest.mark.usefixtures("workers")
+async def test_a_themed_video_rendered_by_the_service_has_its_ticks_and_sting_in_sync(
+    client: Client, deps: Deps
+) -> None:
+    """Through the workflow: pre-flight, video-only clips, the sound built once, the mux, the published file."""
+    tick = tone(deps, "e2e-tick.wav", "sine=f=2000:d=0.05")
+    sting = tone(deps, "e2e-sting.wav", "sine=f=700:d=0.3")
+    theme = {"name": "sounding", "background": {"colour": "#102030"}, "sounds": {"tick": tick, "sting": sting}}
+    question = {"kind": "question", "question": "Which?", "answers": ["A", "B", "C", "D"], "correct": 2}
+    job = {
+        "video_id": "theme-sounds-e2e",
+        "profile": {"width": 320, "height": 180},
+        "tts_engine": "none",  # no speech: only the theme's sounds are heard
+        "theme": theme,
+        "clips": [{**question, "duration": 2, "reveal_duration": 1}],
+    }
+    await RenderClient(client).submit(job)
+    handle = client.get_workflow_handle("theme-sounds-e2e", result_type=VideoResult)
+    video = file_path((await asyncio.wait_for(handle.result(), timeout=240)).output_uri)
+    info = streams(video)
+    assert int(info["video"]["nb_read_frames"]) == 90
+    found = onsets(audio_samples(video), threshold=0.02)
+    assert len(found) == 3, found  # '2' at 0 s, '1' at 1 s, the reveal at 2 s
+    for at, expected in zip(found, [0.0, 1.0, 2.0], strict=True):
+        assert abs(at - expected) < 0.005, (found, expected)
