@@ -172,3 +172,28 @@ async def test_a_themed_video_rendered_by_the_service_has_its_ticks_and_sting_in
     assert len(found) == 3, found  # '2' at 0 s, '1' at 1 s, the reveal at 2 s
     for at, expected in zip(found, [0.0, 1.0, 2.0], strict=True):
         assert abs(at - expected) < 0.005, (found, expected)
+
+
+async def test_the_bed_runs_on_across_clips_instead_of_restarting(deps: Deps) -> None:
+    """A bed that clicks once a second clicks every second of the video, not again at the 1.5 s cut."""
+    click = file_path(deps.settings.asset_roots[0]) / "bed-click-1s.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=3000:d=0.05", "-af", "apad=whole_dur=1",
+         str(click)],
+        check=True,
+    )  # fmt: skip
+    clips = [{"kind": "card", "duration": 1.5, "lines": ["one"]}, {"kind": "card", "duration": 1.5, "lines": ["two"]}]
+    samples = await soundtrack(deps, themed_job("theme-bed-runs-on", {"music": click.as_uri()}, clips))
+    found = onsets(samples, threshold=0.02)
+    assert len(found) == 3, found
+    for at, expected in zip(found, [0.0, 1.0, 2.0], strict=True):
+        assert abs(at - expected) < 0.005, (found, expected)
+
+
+async def test_the_bed_ducks_under_narration(deps: Deps) -> None:
+    """A 6 kHz bed (above the voice's formants) is clearly quieter while the voice speaks than after it."""
+    bed = tone(deps, "duck-bed-6k.wav", "sine=f=6000:d=3")
+    clips = [{"kind": "card", "duration": 6, "lines": ["spoken"], "narration": "A few words, spoken clearly."}]
+    samples = await soundtrack(deps, themed_job("theme-bed-ducks", {"music": bed}, clips), engine="espeak")
+    during, after = level(samples, 0.5, 1.3, 6000), level(samples, 4.5, 5.5, 6000)
+    assert 20 * np.log10(after / during) >= 6, (during, after)
