@@ -2,9 +2,10 @@
 
 Everything the sound needs (each clip's frame count, music and narration) is known
 once the plan is fitted, so the clips render video only and this activity mixes
-every clip's sound (levelled music ducked under levelled narration, each clip ending
-in a fade), brings the programme to its loudness target with a true-peak limiter
-and encodes AAC: the final step then only muxes, off the critical path of the encode.
+every clip's sound (levelled music ducked under levelled narration, the theme's
+countdown ticks and reveal sting on top, each clip ending in a fade), brings the
+programme to its loudness target with a true-peak limiter and encodes AAC: the
+final step then only muxes, off the critical path of the encode.
 """
 
 from __future__ import annotations
@@ -13,22 +14,22 @@ from pathlib import Path
 
 from temporalio import activity
 
-from activities.common import Deps, fetch_asset, scratch, temporal_errors
+from activities.common import Deps, scratch, temporal_errors
 from activities.errors import BadAsset, MediaMismatch
 from activities.keeper import Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.graphs import (
-    MUSIC_BED_LUFS,
     ClipInputs,
     audio_encode_command,
     clip_audio_command,
     concat_list,
 )
-from activities.media.loudness import bed_gain_db, measure, measure_file, normalize_filter
+from activities.media.loudness import measure, measure_file, normalize_filter
 from activities.media.probe import probe
 from activities.media.process import FfmpegError, run_ffmpeg
 from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
+from activities.sound_assets import SoundAssets, clip_effects, theme_bed
 from activities.tts import TtsEngine, Voices
 from contracts import names
 from contracts.job import AUDIO_RATE, LOUDNESS_TARGETS
@@ -90,20 +91,17 @@ class AudioActivities:
 
     async def _inputs(self, inp: BuildAudioInput, tmp: Path, beats: Heartbeats) -> list[tuple[int, ClipInputs]]:
         """Each clip's frames and local sound files; an asset used by several clips is fetched once."""
-        assets: dict[str, tuple[Path, float]] = {}
+        plan, fps = inp.plan, inp.plan.profile.fps
+        assets = SoundAssets(self.deps, tmp)
+        beds: dict[str, Path] = {}
         clips = []
-        for clip in inp.plan.clips:
-            beats.stage(f"fetching sound for clip {clip.index + 1}/{len(inp.plan.clips)}")
+        start = 0
+        for clip in plan.clips:
+            beats.stage(f"fetching sound for clip {clip.index + 1}/{len(plan.clips)}")
             spec = clip.spec
-            music, gain = None, 0.0
+            music, gain, offset = None, 0.0, 0.0
             if spec.audio:
-                if spec.audio not in assets:
-                    try:
-                        path = await fetch_asset(self.deps, spec.audio, tmp / f"asset-{len(assets)}", "audio")
-                    except BadAsset as err:
-                        raise BadAsset(f"{clip.label}: {err}") from None  # the same line a clip render gives
-                    assets[spec.audio] = path, await bed_gain_db(path, MUSIC_BED_LUFS)
-                music, gain = assets[spec.audio]
+                music, gain = await assets.music(spec.audio, clip.label)
             narration = None
             if spec.narration:
                 tts = self.voices.choose(inp.tts_engine, inp.channel)
@@ -119,5 +117,17 @@ class AudioActivities:
                 stem = tmp / f"video-sound-{clip.index:04d}.wav"
                 music, _ = await asset_audio(spec, asset, stem, narrated=narration is not None)
                 gain = 0.0
-            clips.append((clip.frames, ClipInputs(audio=music, narration=narration, music_gain_db=gain)))
+            if music is None and clip.theme is not None and clip.theme.sounds.music:
+                # No sound of its own: the theme's bed, at this clip's place in the programme.
+                uri = clip.theme.sounds.music
+                if uri not in beds:
+                    beats.stage("levelling the theme's music")
+                    beds[uri] = await theme_bed(assets, plan, uri)
+                music, offset = beds[uri], samples_for(start, fps) / AUDIO_RATE
+            effects = await clip_effects(assets, clip, fps)
+            inputs = ClipInputs(
+                audio=music, narration=narration, music_gain_db=gain, audio_start=offset, effects=effects
+            )
+            clips.append((clip.frames, inputs))
+            start += clip.frames
         return clips

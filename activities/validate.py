@@ -25,6 +25,7 @@ from activities.notify import WebhookPolicy
 from contracts import names
 from contracts.budget import Budget
 from contracts.job import Job, JobError, decoded_job, parse_job
+from contracts.material import without_defaults
 from contracts.plan import canonical_sha256, job_language, plan_video, spec_material
 from contracts.records import ValidatedJob
 from contracts.themes import Theme, channel_theme, parse_channel_themes, theme_material
@@ -50,10 +51,7 @@ def job_hash(job: Job) -> str:
         clip.pop("own_background", None)  # whether `background` was written out: the same job either way
     if job.theme is not None:
         fields["theme"] = theme_material(job.theme)  # its fields added later only where set
-    for name, default in ADDED_LATER.items():
-        if fields[name] == default:
-            fields.pop(name)
-    return canonical_sha256(fields)
+    return canonical_sha256(without_defaults(fields, ADDED_LATER))
 
 
 def text_fonts() -> Fonts:

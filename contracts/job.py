@@ -180,8 +180,9 @@ class Job:
         """Every asset the job reads, for the pre-flight check."""
         uris = [u for c in self.clips for u in (c.image, c.audio, c.video) if u]
         if self.theme is not None:
-            background = self.theme.background
-            uris += [u for u in (background.image, background.video, self.theme.logo and self.theme.logo.uri) if u]
+            theme, sounds = self.theme, self.theme.sounds
+            uris += [u for u in (theme.background.image, theme.background.video, theme.logo and theme.logo.uri) if u]
+            uris += [u for u in (sounds.tick, sounds.sting, sounds.music) if u]
         return sorted(set(uris))
 
 

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Profile
-from contracts.themes import Theme, theme_material
+from contracts.material import without_defaults
+from contracts.themes import Theme, answer_narration, theme_material
 
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
 """Hiragana and Katakana, with their phonetic extensions and half-width forms (the stdlib `re`: plans are
@@ -107,11 +108,7 @@ def canonical_sha256(value: Any) -> str:
 
 def spec_material(spec: ClipSpec) -> dict[str, Any]:
     """The spec as hashed: media fields only where set, so clips from before they existed keep their keys."""
-    material = asdict(spec)
-    for name, default in MEDIA_DEFAULTS.items():
-        if material[name] == default:
-            del material[name]
-    return material
+    return without_defaults(asdict(spec), MEDIA_DEFAULTS)
 
 
 def spec_hash(spec: ClipSpec, job: Job, look: dict[str, Any] | None = None) -> str:
@@ -186,6 +183,9 @@ def plan_video(job: Job, default_theme: Theme | None = None) -> VideoPlan:
     for index, spec in enumerate(job.clips):
         number += spec.kind == "question"
         place, count = (number, questions) if spec.kind in ("question", "reveal") else (0, 0)
+        if theme is not None and spec.kind == "reveal" and 0 <= spec.correct < len(spec.answers):
+            # The theme words the reveal's narration; with the default words the spec, and its key, are unchanged.
+            spec = replace(spec, narration=answer_narration(theme, spec.answers[spec.correct]))
         clips.append(_planned(job, index, spec, language, theme, place, count))
     return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips))
 

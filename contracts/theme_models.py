@@ -10,11 +10,20 @@ import math
 import re
 from typing import Annotated, Any, Literal, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from contracts.job import NAMED_COLOURS, JobError, brief, check_text, check_uri, field_key, type_name
-from contracts.themes import BUILTIN_THEMES, Background, BoxStyle, Logo, Sounds, Theme
+from contracts.themes import ANSWER, ANSWER_PHRASE, BUILTIN_THEMES, Background, BoxStyle, Logo, Sounds, Theme
 
 COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 
@@ -60,9 +69,24 @@ def _font(value: Any) -> str:
     return str(check_text("", value, limit=256))
 
 
+def _phrase(value: Any) -> str:
+    if not isinstance(value, str):
+        _fail(f"expected text holding {ANSWER}, got {type_name(value)}")
+    try:
+        phrase = str(check_text("", value, limit=200))
+    except JobError as err:
+        _fail(err.message)
+    if phrase.count(ANSWER) != 1:
+        _fail(f"must hold {ANSWER} exactly once (where the answer is spoken), got {brief(value)}")
+    return phrase
+
+
 Colour = Annotated[str, PlainValidator(_colour), WithJsonSchema({"type": "string", "pattern": COLOUR.pattern})]
 URI = Annotated[str, PlainValidator(_uri), WithJsonSchema({"type": "string", "pattern": "^(file:///|s3://[^/]+/.)"})]
 Font = Annotated[str, PlainValidator(_font), WithJsonSchema({"type": "string", "maxLength": 256})]
+Phrase = Annotated[
+    str, PlainValidator(_phrase), WithJsonSchema({"type": "string", "maxLength": 200, "pattern": "\\{answer\\}"})
+]
 
 
 class _Model(BaseModel):
@@ -114,7 +138,7 @@ class FontsIn(_Model):
 
 
 class SoundsIn(_Model):
-    """Declared for the audio path: a countdown tick, a reveal sting, a music bed."""
+    """Audio asset URIs: a countdown tick, a reveal sting, a music bed (under clips with no sound of their own)."""
 
     tick: URI | None = None
     sting: URI | None = None
@@ -133,6 +157,10 @@ class ThemeIn(_Model):
     fonts: FontsIn = Field(default_factory=FontsIn)
     logo: LogoIn | None = None
     sounds: SoundsIn = Field(default_factory=SoundsIn)
+    narrate_answer: StrictBool = True
+    """Each reveal speaks its answer in `answer_phrase`; false: reveals speak nothing."""
+    answer_phrase: Phrase = ANSWER_PHRASE
+    """What a reveal says, holding {answer} exactly once: the correct answer's text takes its place."""
 
     def theme(self) -> Theme:
         bg, c = self.background, self.colours
@@ -151,6 +179,8 @@ class ThemeIn(_Model):
             font_bold=self.fonts.bold,
             logo=Logo(self.logo.uri, self.logo.corner, self.logo.size) if self.logo else None,
             sounds=Sounds(self.sounds.tick, self.sounds.sting, self.sounds.music),
+            narrate_answer=self.narrate_answer,
+            answer_phrase=self.answer_phrase,
         )
 
 

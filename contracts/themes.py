@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from contracts.material import without_defaults
+
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 DEFAULT_THEME = "midnight"
+ANSWER = "{answer}"
+ANSWER_PHRASE = "The answer is {answer}."
+"""What a reveal says unless its theme words it otherwise: the words reveals have always spoken."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class Logo:
 
 @dataclass(frozen=True)
 class Sounds:
-    """Declared by the theme; the audio path does not mix them yet."""
+    """Audio assets mixed by the soundtrack: a tick on each countdown number of a question, a sting as
+    each reveal starts, and a music bed under every clip with no sound of its own (ducked under narration)."""
 
     tick: str | None = None
     sting: str | None = None
@@ -71,14 +77,31 @@ class Theme:
     font_bold: str | None = None
     logo: Logo | None = None
     sounds: Sounds = field(default_factory=Sounds)
+    narrate_answer: bool = True
+    """Each reveal speaks its answer in `answer_phrase`; False: reveals speak nothing (a sting may mark them)."""
+    answer_phrase: str = ANSWER_PHRASE
+    """Holds {answer} exactly once; the correct answer's text takes its place, as it is."""
+
+
+ADDED_LATER: dict[str, object] = {"narrate_answer": True, "answer_phrase": ANSWER_PHRASE}
+"""Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
+theme that leaves them alone keeps the job's hash and its clips' keys."""
+
+
+BACKGROUND_ADDED_LATER: dict[str, object] = {"video": None}
+"""Background fields added later, likewise."""
 
 
 def theme_material(theme: Theme) -> dict[str, Any]:
-    """The theme as hashed: a background video only where set, so clips of themes without one keep their keys."""
-    material = asdict(theme)
-    if material["background"]["video"] is None:
-        del material["background"]["video"]
+    """The theme as hashed (in job hashes and clip keys)."""
+    material = without_defaults(asdict(theme), ADDED_LATER)
+    without_defaults(material["background"], BACKGROUND_ADDED_LATER)
     return material
+
+
+def answer_narration(theme: Theme, answer: str) -> str | None:
+    """What a reveal of `answer` says under this theme; the answer is inserted as data, never formatted."""
+    return theme.answer_phrase.replace(ANSWER, answer) if theme.narrate_answer else None
 
 
 BUILTIN_THEMES: dict[str, Theme] = {

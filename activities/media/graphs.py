@@ -18,6 +18,7 @@ from typing import Any
 import ffmpeg
 from PIL import Image
 
+from activities.media.effects import Effect, with_effects
 from activities.media.layers import (
     Fonts,
     clip_texts,
@@ -58,6 +59,10 @@ class ClipInputs:
     video: VideoAsset | None = None
     first_frame: int = 0
     """The first frame this render needs: a video asset may be decoded from just before it."""
+    audio_start: float = 0.0
+    """Seconds into `audio` where this clip's stretch starts (the theme's bed runs on across clips)."""
+    effects: tuple[Effect, ...] = ()
+    """The theme's ticks and sting, added on top of the mix."""
 
 
 @dataclass
@@ -160,11 +165,13 @@ def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInp
 
 
 def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
-    """The clip's sound: music levelled to a bed and ducked under the narration, which plays on top."""
+    """The clip's sound: music levelled to a bed and ducked under the narration, which plays on top, then
+    the theme's ticks or sting."""
     music = None
     if inputs.audio is not None:
+        seek = {"ss": f"{inputs.audio_start:.6f}"} if inputs.audio_start > 0 else {}
         music = (
-            ffmpeg.input(str(inputs.audio))
+            ffmpeg.input(str(inputs.audio), **seek)
             .audio.filter("volume", f"{inputs.music_gain_db:.2f}dB")
             .filter("aresample", AUDIO_RATE)
             .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
@@ -181,7 +188,8 @@ def _audio_source(profile: Profile, frames: int, inputs: ClipInputs) -> Any:
         ducked = ffmpeg.filter([music, key.filter("apad")], "sidechaincompress", **DUCKING)
         audio = ffmpeg.filter([ducked, speech], "amix", inputs=2, duration="longest", dropout_transition=0, normalize=0)
     return (
-        audio.filter("aresample", AUDIO_RATE)
+        with_effects(audio, inputs.effects)
+        .filter("aresample", AUDIO_RATE)
         .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
         .filter("apad")
         .filter("atrim", end_sample=samples_for(frames, profile.fps))
