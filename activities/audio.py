@@ -25,7 +25,7 @@ from activities.media.graphs import (
     concat_list,
 )
 from activities.media.loudness import bed_gain_db, measure, measure_file, normalize_filter
-from activities.media.probe import probe
+from activities.media.probe import counted
 from activities.media.process import FfmpegError, run_ffmpeg
 from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
@@ -70,7 +70,7 @@ class AudioActivities:
                 out = tmp / "audio.m4a"
                 cpu += await run_ffmpeg(audio_encode_command(listing, normalize_filter(measured, target), out))
                 beats.stage("checking the track")
-                info = await probe(out)
+                info = await counted(out)
                 planned = samples_for(plan.frames, plan.profile.fps) / AUDIO_RATE
                 if info.audio is None or abs(info.audio.duration_s - planned) > 1 / plan.profile.fps:
                     found = info.audio.duration_s if info.audio else 0.0

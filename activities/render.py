@@ -32,7 +32,7 @@ from activities.media.graphs import (
 from activities.media.images import frame_sized
 from activities.media.layers import DoesNotFit
 from activities.media.loudness import bed_gain_db
-from activities.media.probe import ProbeError, probe
+from activities.media.probe import ProbeError, counted
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media.sources import MOVING_KINDS
 from activities.media.themed import theme_fonts
@@ -218,8 +218,8 @@ class RenderActivities:
         return work
 
     async def _check_clip(self, path: Path, frames: int, fps: int, *, with_audio: bool = True) -> None:
-        """Every frame and every audio sample the plan asks for, before the clip is stored."""
-        info = await probe(path)
+        """Every frame and every audio sample the plan asks for, before the clip is stored (read from its headers)."""
+        info = await counted(path)
         found = info.video.packets if info.video else 0
         if found != frames:
             raise MediaMismatch(f"clip has {found} frames, the plan has {frames}")
@@ -238,7 +238,7 @@ class RenderActivities:
         if local is None:
             return True  # object stores publish whole objects only
         try:
-            info = await probe(local)
+            info = await counted(local)
         except ProbeError:
             return False
         return info.video is not None and info.video.packets == frames
