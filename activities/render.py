@@ -119,15 +119,16 @@ class RenderActivities:
             if claimed or done:
                 log.info("resuming clip", segments_claimed=claimed, segments_verified=done, of=store.count)
             work = await self._render(inp, store, done, tmp, beats)
-            out = tmp / "clip.mov"
-            beats.update(stage="joining segments", frames_done=clip.frames, segments_done=store.count)
             parts = [store.local[n] for n in range(store.count)]
-            lengths = [
-                min(store.frames_per_segment, clip.frames - n * store.frames_per_segment) for n in range(store.count)
-            ]
-            (tmp / "segments.ffconcat").write_text(concat_list(parts, lengths, inp.profile.fps))
-            audio = None if inp.video_only else tmp / "audio.wav"
-            work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", audio, out))
+            if inp.video_only and store.count == 1:
+                out = parts[0]  # one segment is the whole clip: stored as it is, no join to start
+            else:
+                out = tmp / "clip.mov"
+                beats.update(stage="joining segments", frames_done=clip.frames, segments_done=store.count)
+                lengths = [store.frames_in(n) for n in range(store.count)]
+                (tmp / "segments.ffconcat").write_text(concat_list(parts, lengths, inp.profile.fps))
+                audio = None if inp.video_only else tmp / "audio.wav"
+                work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", audio, out))
             beats.stage("checking the clip")
             await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import subprocess
@@ -190,3 +191,17 @@ async def test_a_fragmented_movie_is_left_to_ffprobe(tmp_path: Path) -> None:
         read_movie(path)
     info = await counted(path)
     assert info.video is not None and info.video.packets == 45
+
+
+def test_clips_of_one_segment_join_as_evenly_as_joined_ones(made: dict[str, Path]) -> None:
+    """A one-segment clip is stored as its segment (no join): the video still has every frame, evenly spaced."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pts,duration", "-of", "json",
+         str(made["video.mp4"])],
+        check=True,
+        capture_output=True,
+    ).stdout  # fmt: skip
+    packets = json.loads(out)["packets"]
+    pts = sorted(int(p["pts"]) for p in packets)
+    assert len({b - a for a, b in itertools.pairwise(pts)}) == 1
+    assert len(pts) == read_movie(made["video.mp4"]).video.samples  # type: ignore[union-attr]
