@@ -22,7 +22,7 @@ from activities.manifest import Manifest, claim_manifest, manifest_uri, read_man
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.graphs import concat_command, concat_list, mux_command
 from activities.media.loudness import measure, measure_file, normalize_filter
-from activities.media.probe import MediaInfo, probe, video_samples
+from activities.media.probe import MediaInfo, counted, probe, video_samples
 from activities.media.process import run_ffmpeg
 from activities.poster import make_poster, poster_uri, publish_poster
 from activities.storage import confine, file_path, split_s3
@@ -189,7 +189,7 @@ class AssembleActivities:
                 else:
                     cpu = await run_ffmpeg(concat_command(list_file, out, extra, audio_filter), joined)
                 beats.stage("checking the joined video")
-                info = await probe(out)
+                info = await counted(out)  # frames and durations, from the headers
                 frames = info.video.packets if info.video else 0
                 if frames != inp.expected_frames:
                     raise MediaMismatch(f"joined video has {frames} frames, the plan has {inp.expected_frames}")

@@ -19,13 +19,15 @@ from activities.errors import BadAsset, MediaMismatch
 from activities.keeper import Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.graphs import (
+    MIX_GROUP,
     ClipInputs,
     audio_encode_command,
     clip_audio_command,
     concat_list,
+    programme_audio_command,
 )
 from activities.media.loudness import measure, measure_file, normalize_filter
-from activities.media.probe import probe
+from activities.media.probe import counted
 from activities.media.process import FfmpegError, run_ffmpeg
 from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
@@ -54,24 +56,28 @@ class AudioActivities:
                 scratch(self.deps.settings, f"{plan.video_id}-audio") as tmp,
             ):
                 clips = await self._inputs(inp, tmp, beats)
-                cpu = 0.0
-                parts = []
-                for n, (frames, inputs) in enumerate(clips):
-                    beats.stage(f"mixing the sound of clip {n + 1}/{len(clips)}")
-                    parts.append(tmp / f"clip-{n:04d}.wav")
+                cpu, parts = 0.0, []
+                for first in range(0, len(clips), MIX_GROUP):
+                    group = clips[first : first + MIX_GROUP]
+                    beats.stage(f"mixing the sound of clips {first + 1}-{first + len(group)} of {len(clips)}")
+                    parts.append(tmp / f"clips-{first:05d}.wav")
+                    script = tmp / f"clips-{first:05d}.graph"
+                    command, graph = programme_audio_command(plan.profile, group, parts[-1], script)
+                    script.write_text(graph, encoding="utf-8")
                     try:
-                        cpu += await run_ffmpeg(clip_audio_command(plan.profile, frames, inputs, parts[-1]))
+                        cpu += await run_ffmpeg(command)
                     except FfmpegError as err:
-                        raise FfmpegError(err.returncode, err.stderr_tail, plan.clips[n].label) from err
+                        raise await self._culprit(inp, clips, first, tmp, beats, err) from err
                 listing = tmp / "clips.ffconcat"
-                listing.write_text(concat_list(parts, [f for f, _ in clips], plan.profile.fps), encoding="utf-8")
+                frames = [sum(f for f, _ in clips[n : n + MIX_GROUP]) for n in range(0, len(clips), MIX_GROUP)]
+                listing.write_text(concat_list(parts, frames, plan.profile.fps), encoding="utf-8")
                 beats.stage("measuring the programme's loudness")
                 measured = await measure(["-f", "concat", "-safe", "0", "-i", str(listing)])
                 beats.stage("levelling and encoding AAC")
                 out = tmp / "audio.m4a"
                 cpu += await run_ffmpeg(audio_encode_command(listing, normalize_filter(measured, target), out))
                 beats.stage("checking the track")
-                info = await probe(out)
+                info = await counted(out)
                 planned = samples_for(plan.frames, plan.profile.fps) / AUDIO_RATE
                 if info.audio is None or abs(info.audio.duration_s - planned) > 1 / plan.profile.fps:
                     found = info.audio.duration_s if info.audio else 0.0
@@ -88,6 +94,28 @@ class AudioActivities:
         )
         log.info("audio built", lufs=loudness.integrated_lufs, true_peak=loudness.true_peak_dbtp)
         return AudioResult(uri=uri, loudness=loudness, cpu_seconds=round(cpu, 3))
+
+    async def _culprit(
+        self,
+        inp: BuildAudioInput,
+        clips: list[tuple[int, ClipInputs]],
+        first: int,
+        tmp: Path,
+        beats: Heartbeats,
+        err: FfmpegError,
+    ) -> FfmpegError:
+        """The failure named after the first clip whose sound fails alone (ffmpeg's reason, as a clip render gives it).
+
+        Only after a group's mix failed, from its `first` clip on; the group's error when every clip mixes alone.
+        """
+        for n in range(first, min(first + MIX_GROUP, len(clips))):
+            frames, inputs = clips[n]
+            beats.stage(f"finding the clip that fails: {n + 1}/{len(clips)}")
+            try:
+                await run_ffmpeg(clip_audio_command(inp.plan.profile, frames, inputs, tmp / "alone.wav"))
+            except FfmpegError as alone:
+                return FfmpegError(alone.returncode, alone.stderr_tail, inp.plan.clips[n].label)
+        return err
 
     async def _inputs(self, inp: BuildAudioInput, tmp: Path, beats: Heartbeats) -> list[tuple[int, ClipInputs]]:
         """Each clip's frames and local sound files; an asset used by several clips is fetched once."""

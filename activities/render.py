@@ -32,7 +32,7 @@ from activities.media.graphs import (
 from activities.media.images import frame_sized
 from activities.media.layers import DoesNotFit
 from activities.media.loudness import bed_gain_db
-from activities.media.probe import ProbeError, probe
+from activities.media.probe import ProbeError, counted
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media.sources import MOVING_KINDS
 from activities.media.themed import clip_theme, theme_fonts
@@ -119,15 +119,16 @@ class RenderActivities:
             if claimed or done:
                 log.info("resuming clip", segments_claimed=claimed, segments_verified=done, of=store.count)
             work = await self._render(inp, store, done, tmp, beats)
-            out = tmp / "clip.mov"
-            beats.update(stage="joining segments", frames_done=clip.frames, segments_done=store.count)
             parts = [store.local[n] for n in range(store.count)]
-            lengths = [
-                min(store.frames_per_segment, clip.frames - n * store.frames_per_segment) for n in range(store.count)
-            ]
-            (tmp / "segments.ffconcat").write_text(concat_list(parts, lengths, inp.profile.fps))
-            audio = None if inp.video_only else tmp / "audio.wav"
-            work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", audio, out))
+            if inp.video_only and store.count == 1:
+                out = parts[0]  # one segment is the whole clip: stored as it is, no join to start
+            else:
+                out = tmp / "clip.mov"
+                beats.update(stage="joining segments", frames_done=clip.frames, segments_done=store.count)
+                lengths = [store.frames_in(n) for n in range(store.count)]
+                (tmp / "segments.ffconcat").write_text(concat_list(parts, lengths, inp.profile.fps))
+                audio = None if inp.video_only else tmp / "audio.wav"
+                work.cpu_seconds += await run_ffmpeg(join_clip_command(tmp / "segments.ffconcat", audio, out))
             beats.stage("checking the clip")
             await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")
@@ -218,8 +219,8 @@ class RenderActivities:
         return work
 
     async def _check_clip(self, path: Path, frames: int, fps: int, *, with_audio: bool = True) -> None:
-        """Every frame and every audio sample the plan asks for, before the clip is stored."""
-        info = await probe(path)
+        """Every frame and every audio sample the plan asks for, before the clip is stored (read from its headers)."""
+        info = await counted(path)
         found = info.video.packets if info.video else 0
         if found != frames:
             raise MediaMismatch(f"clip has {found} frames, the plan has {frames}")
@@ -238,7 +239,7 @@ class RenderActivities:
         if local is None:
             return True  # object stores publish whole objects only
         try:
-            info = await probe(local)
+            info = await counted(local)
         except ProbeError:
             return False
         return info.video is not None and info.video.packets == frames

@@ -122,6 +122,7 @@ class Workers:
             "RENDER_DATA_DIR": str(self.data),
             "RENDER_HEALTH_PORT": "0",  # several workers on one machine: no shared port
             "RENDER_DRAIN_SECONDS": "5",
+            "RENDER_WEBHOOKS": "false",  # benchmark jobs name no webhook, and a control worker needs a secret otherwise
             **extra,
         }
 

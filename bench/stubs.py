@@ -12,14 +12,20 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.queues import queue_has_workers
+from activities.validate import ValidateActivities
 from contracts import names
+from contracts.budget import Budget
 from contracts.records import (
+    AudioResult,
+    BuildAudioInput,
     CheckJobInput,
     CheckJobResult,
     ClipResult,
     ConcatInput,
     ConcatResult,
     DiscardInput,
+    Loudness,
     RenderClipInput,
     UploadInput,
     UploadResult,
@@ -43,6 +49,11 @@ async def concat_clips(inp: ConcatInput) -> ConcatResult:
     return ConcatResult(uri=f"{NOWHERE}/{inp.video_id}/video.mp4", frames=inp.expected_frames, reencoded=False)
 
 
+@activity.defn(name=names.BUILD_AUDIO)
+async def build_audio(inp: BuildAudioInput) -> AudioResult:
+    return AudioResult(uri=f"{NOWHERE}/{inp.plan.video_id}/audio.m4a", loudness=Loudness(-14.0, -1.0, 0.0, -14.0, -1.0))
+
+
 @activity.defn(name=names.UPLOAD_VIDEO)
 async def upload_video(inp: UploadInput) -> UploadResult:
     return UploadResult(output_uri=inp.output_uri, bytes=0)
@@ -53,4 +64,13 @@ async def discard_intermediates(inp: DiscardInput) -> int:
     return 0
 
 
-CONTROL: list[Callable[..., Any]] = [check_job, concat_clips, upload_video, discard_intermediates]
+CONTROL: list[Callable[..., Any]] = [
+    check_job,
+    concat_clips,
+    build_audio,
+    upload_video,
+    discard_intermediates,
+    # Validation plans the job, which is orchestration: the real one, as the service's control worker runs it.
+    ValidateActivities(Budget()).validate_job,
+    queue_has_workers,
+]

@@ -10,6 +10,7 @@ own stretch of it, so the music runs on across clips instead of restarting.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,10 @@ def tick_samples(seconds: float, fps: int) -> tuple[int, ...]:
     return tuple(samples_for(math.ceil(start * fps - 1e-6), fps) for start in countdown_starts(seconds))
 
 
-def with_effects(audio: Any, effects: tuple[Effect, ...]) -> Any:
-    """`audio` with every effect added at its offsets, at the effect's level; nothing else is changed."""
+def with_effects(audio: Any, effects: tuple[Effect, ...], opened: Callable[..., Any]) -> Any:
+    """`audio` with every effect added at its offsets, at the effect's level; nothing else is changed.
+
+    `opened(name)` gives an input's audio stream (graphs.AudioInput): a programme's mix opens each file once."""
     played = [(effect, at) for effect in effects for at in effect.at]
     if not played:
         return audio
@@ -53,8 +56,8 @@ def with_effects(audio: Any, effects: tuple[Effect, ...]) -> Any:
         if not effect.at:
             continue
         source = (
-            ffmpeg.input(str(effect.path))
-            .audio.filter("volume", f"{effect.gain_db:.2f}dB")
+            opened(str(effect.path))
+            .filter("volume", f"{effect.gain_db:.2f}dB")
             .filter("aresample", AUDIO_RATE)
             .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
         )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
+from activities.media.mp4 import Fragmented, Mp4Error, mov_is_whole, read_movie, video_samples
 from activities.media.process import run_tool
+
+__all__ = ["MediaInfo", "ProbeError", "StreamInfo", "counted", "mov_is_whole", "probe", "video_samples"]
 
 
 class ProbeError(Exception):
@@ -114,59 +115,29 @@ async def decode_check(path: Path, kind: str) -> None:
         raise ProbeError(err.decode(errors="replace").strip()[-300:] or f"ffmpeg exited with {code}")
 
 
-def _atoms(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(kind, payload start, end) of each atom between `start` and `end`, up to the first malformed header."""
-    offset = start
-    while offset + 8 <= end:
-        handle.seek(offset)
-        header = handle.read(16)
-        length, kind, head = int.from_bytes(header[:4], "big"), header[4:8], 8
-        if length == 1 and len(header) == 16:
-            length, head = int.from_bytes(header[8:16], "big"), 16
-        if length < head or offset + length > end:
-            return
-        yield kind, offset + head, offset + length
-        offset += length
+async def counted(path: Path) -> MediaInfo:
+    """Frames and track durations from the file's headers (no process); ffprobe only for a fragmented file.
 
-
-def _child(handle: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(((s, e) for k, s, e in _atoms(handle, start, end) if k == kind), None)
-
-
-def mov_is_whole(path: Path) -> bool:
-    """Whether a finished .mov is structurally complete: its top-level atoms tile the file exactly
-    and include the movie header and the media data.
-
-    A cheap check (headers only, no process) for lost or truncated writes; frame counts are
-    read from the headers too (`video_samples`).
+    Enough for the checks after a render or a join, which ask how many frames and how long;
+    codec parameters (`signature`) still need `probe`. `codec` is the sample entry's code
+    ('avc1', 'mp4a', 'sowt'), not ffprobe's codec name, and `packets` of PCM audio counts samples.
     """
-    size = path.stat().st_size
-    seen: set[bytes] = set()
-    tiled = 0
-    with open(path, "rb") as handle:
-        for kind, _, end in _atoms(handle, 0, size):
-            seen.add(kind)
-            tiled = end
-    return tiled == size and {b"moov", b"mdat"} <= seen
-
-
-def video_samples(path: Path) -> int | None:
-    """Samples (frames) of the first video track of a .mov, from its sample size table: headers only."""
-    with open(path, "rb") as handle:
-        moov = _child(handle, 0, os.fstat(handle.fileno()).st_size, b"moov")
-        for kind, start, end in _atoms(handle, *moov) if moov else ():
-            mdia = _child(handle, start, end, b"mdia") if kind == b"trak" else None
-            hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
-            if mdia is None or hdlr is None:
-                continue
-            handle.seek(hdlr[0] + 8)  # version and flags, pre_defined, then the handler type
-            if handle.read(4) != b"vide":
-                continue
-            minf = _child(handle, *mdia, b"minf")
-            stbl = _child(handle, *minf, b"stbl") if minf else None
-            stsz = _child(handle, *stbl, b"stsz") if stbl else None
-            if stsz is None:
-                return None
-            handle.seek(stsz[0] + 8)  # version and flags, sample size, then the sample count
-            return int.from_bytes(handle.read(4), "big")
-    return None
+    try:
+        movie = await asyncio.to_thread(read_movie, path)
+    except Fragmented:
+        return await probe(path)
+    except (Mp4Error, OSError) as err:
+        raise ProbeError(f"{path.name} is not a whole movie: {err}") from None
+    streams = {
+        kind: StreamInfo(
+            codec=track.fourcc,
+            packets=track.samples,
+            duration_s=track.seconds,
+            width=track.width,
+            height=track.height,
+        )
+        for kind, track in (("video", movie.video), ("audio", movie.audio))
+        if track is not None
+    }
+    duration = max((s.duration_s for s in streams.values()), default=0.0)
+    return MediaInfo(video=streams.get("video"), audio=streams.get("audio"), duration_s=duration)
