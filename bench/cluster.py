@@ -122,6 +122,8 @@ class Workers:
             "RENDER_DATA_DIR": str(self.data),
             "RENDER_HEALTH_PORT": "0",  # several workers on one machine: no shared port
             "RENDER_DRAIN_SECONDS": "5",
+            # Benchmarks render the same jobs again and again: every clip is rendered unless one asks for the cache.
+            "RENDER_CLIP_CACHE_GB": "0",
             **extra,
         }
 
