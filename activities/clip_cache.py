@@ -268,7 +268,9 @@ class ClipCache:
             return False
         _copy_s3(storage, entry, dest, {}, if_match=head.get("ETag"))
         # Copied onto itself with its metadata restated: a new modification time, the last use.
-        _copy_s3(storage, entry, entry, dict(head["Metadata"]) | {"used": str(int(time.time()))})
+        # The clip is published already: an entry evicted meanwhile is no reason to render it.
+        with suppress(StorageError):
+            _copy_s3(storage, entry, entry, dict(head["Metadata"]) | {"used": str(int(time.time()))})
         return True
 
 

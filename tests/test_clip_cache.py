@@ -3,6 +3,7 @@ on disk and on S3 (moto), bad entries replaced, and the size bound evicting the 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import subprocess
@@ -206,6 +207,19 @@ async def test_a_second_video_takes_the_shared_intro_from_the_cache(tmp_path: Pa
     deps.storages.for_uri(deps.settings.work_uri).delete_prefix(f"{deps.settings.work_uri}/channel-video-1")
     third = await render(deps, clip_inputs("channel-video-3", [INTRO])[0])
     assert third.from_cache and frame_digests(file_path(third.uri)) == frame_digests(file_path(second[0].uri))
+
+
+async def test_two_videos_storing_the_same_clip_at_once_leave_one_good_entry(
+    tmp_path: Path, settings: Settings
+) -> None:
+    deps = cache_deps(tmp_path, settings)
+    both = await asyncio.gather(*(render(deps, clip_inputs(f"race-{n}", [INTRO])[0]) for n in (1, 2)))
+    assert not any(r.from_cache for r in both)
+    [entry] = (file_path(deps.settings.work_uri) / PREFIX).iterdir()
+    assert not [p for p in entry.parent.iterdir() if p.name.endswith(".partial")]
+    third = await render(deps, clip_inputs("race-3", [INTRO])[0])
+    assert third.from_cache
+    assert frame_digests(file_path(third.uri)) == frame_digests(file_path(both[0].uri))
 
 
 async def test_a_different_look_is_rendered_not_taken(tmp_path: Path, settings: Settings) -> None:
