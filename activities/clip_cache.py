@@ -28,6 +28,7 @@ import errno
 import hashlib
 import os
 import shutil
+import threading
 import time
 from contextlib import suppress
 from dataclasses import asdict, dataclass
@@ -124,6 +125,7 @@ def asset_uris(inp: RenderClipInput) -> list[str]:
 _ffmpeg: str | None = None
 _ffmpeg_lock = asyncio.Lock()
 _font_digests: dict[tuple[str, int, int], str] = {}
+_font_lock = threading.Lock()
 
 
 async def ffmpeg_build() -> str:
@@ -143,9 +145,14 @@ def font_digest(path: Path) -> str:
     except OSError:
         return "missing"
     mark = (str(path), stat.st_size, stat.st_mtime_ns)
-    if mark not in _font_digests:
-        _font_digests[mark] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return _font_digests[mark]
+    with _font_lock:  # once per process, not once per clip starting at the same time
+        if mark not in _font_digests:
+            digest = hashlib.sha256()
+            with open(path, "rb") as face:
+                while chunk := face.read(1 << 20):
+                    digest.update(chunk)
+            _font_digests[mark] = digest.hexdigest()
+        return _font_digests[mark]
 
 
 class ClipCache:
