@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import activity
 
 from activities import metrics
+from activities.clip_cache import ClipCache
 from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
 from activities.errors import MediaMismatch, TextDoesNotFit
 from activities.gpu_slots import GpuSlots
@@ -65,6 +66,7 @@ class RenderActivities:
         self.tts = tts or make_tts(deps.settings.tts, deps.settings)
         self.voices = Voices(deps.settings, self.tts)
         self.gpu_slots = GpuSlots(gpus)
+        self.cache = ClipCache(deps)
 
     @activity.defn(name=names.RENDER_CLIP)
     async def render_clip(self, inp: RenderClipInput) -> ClipResult:
@@ -109,6 +111,18 @@ class RenderActivities:
                 attempt=info.attempt,
                 grown_frames=clip.grown_frames,
             )
+        if cached := await self.cache.take(inp, uri, beats):
+            return ClipResult(
+                clip.index,
+                uri,
+                clip.frames,
+                cached,
+                0.0,
+                skipped=True,
+                attempt=info.attempt,
+                grown_frames=clip.grown_frames,
+                from_cache=True,
+            )
         store = SegmentStore(
             self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.segment_seconds)
         )
@@ -133,6 +147,7 @@ class RenderActivities:
             await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")
             await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
+        await self.cache.keep(inp, uri, beats)
         beats.stage("removing checkpoints")
         await store.discard()
         return ClipResult(

@@ -10,6 +10,10 @@ The sweep only ever removes files or objects older than that age, tolerates
 other sweepers (or the video itself) removing the same things at the same
 time, never follows a symlink (nor removes one: it may be an operator's) and
 never removes the work root itself.
+
+The clip cache (`_cache/clips/`) follows the same age rule, counted from each
+entry's last use (a hit refreshes its time); after the age rule the sweep trims
+the cache to RENDER_CLIP_CACHE_GB, least recently used first.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import structlog
 
+from activities.clip_cache import evict
 from activities.common import Deps
 from activities.storage import FileStorage, S3Storage, StorageError, file_path, split_s3
 from contracts import names
@@ -60,6 +65,8 @@ async def sweep_work_store(deps: Deps, max_age_seconds: float, now: float | None
         await _sweep_s3(storage._client, work_uri, cutoff, tally)
     else:  # pragma: no cover - Storages knows no other backend
         raise StorageError(f"cannot sweep {work_uri}: unknown storage backend", names.FORBIDDEN_PATH)
+    # After the age rule (entries age from their last use): the clip cache's size bound.
+    await evict(deps, deps.settings.clip_cache_bytes)
     log.info(
         "work store swept",
         work_uri=work_uri,

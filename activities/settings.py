@@ -59,6 +59,8 @@ class Settings:
     """Intermediates older than this are removed by the control workers' periodic sweep."""
     sweep_interval_seconds: float = 3600.0
     """How often a control worker sweeps the work store; 0 turns the sweep off."""
+    clip_cache_bytes: int = 10 << 30
+    """Bound on the clips kept for reuse across videos (least recently used go first); 0 turns the cache off."""
     channel_weights: dict[str, float] = field(default_factory=dict)
     """Fairness weight by channel ('*' for the rest; 1 when unset): a channel's share of render workers."""
     budget: Budget = field(default_factory=Budget)

@@ -123,6 +123,8 @@ class Workers:
             "RENDER_HEALTH_PORT": "0",  # several workers on one machine: no shared port
             "RENDER_DRAIN_SECONDS": "5",
             "RENDER_WEBHOOKS": "false",  # benchmark jobs name no webhook, and a control worker needs a secret otherwise
+            # Benchmarks render the same jobs again and again: every clip is rendered unless one asks for the cache.
+            "RENDER_CLIP_CACHE_GB": "0",
             **extra,
         }
 

@@ -137,6 +137,8 @@ class ClipResult:
     """CPU time of this attempt's ffmpeg processes."""
     grown_frames: int = 0
     """Frames the plan added to this clip so that its narration is never cut."""
+    from_cache: bool = False
+    """Copied from the clip cache (the same clip rendered for another video), not rendered."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,10 @@ class VideoResult:
     """A JPEG of the poster frame (the first reveal, else the first clip's middle), beside the video."""
     loudness: Loudness | None = None
     """The delivered programme's EBU R128 loudness and its target."""
+    clips_from_cache: int = 0
+    """Clips copied from the clip cache instead of rendered."""
+    cache_hit_rate: float = 0.0
+    """clips_from_cache as a share of the video's clips."""
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,8 @@ class RenderEnv(EnvModel):
     queue_wait_seconds: Annotated[float, Field(gt=0)] = 1800.0
     work_max_age_hours: Annotated[float, Field(ge=0)] = 168.0
     sweep_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    clip_cache_gb: Annotated[float, Field(ge=0)] = 10.0
+    """Bound on the clips kept in the work store for reuse across videos; 0 turns the cache off."""
     channel_weights: str = ""
     channel_themes: str = ""
     """Each channel's default theme: 'news=studio,*=midnight'; unset channels get the built-in default."""
@@ -303,6 +305,7 @@ class RenderEnv(EnvModel):
             "queue_wait_seconds": self.queue_wait_seconds,
             "work_max_age_seconds": self.work_max_age_hours * 3600,
             "sweep_interval_seconds": self.sweep_interval_seconds,
+            "clip_cache_bytes": int(self.clip_cache_gb * (1 << 30)),
             "channel_weights": parse_channel_map(self.channel_weights, "RENDER_CHANNEL_WEIGHTS"),
             "budget": self.budget(),
             "webhooks": self.webhooks,

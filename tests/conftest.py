@@ -49,6 +49,7 @@ def settings(data_dir: Path) -> Settings:
         ffmpeg_threads=1,
         webhook_secret=WEBHOOK_SECRET,
         webhook_allow_loopback=True,  # the tests' receivers listen on loopback
+        clip_cache_bytes=0,  # tests count renders; the clip cache's own tests turn it on
     )
 
 

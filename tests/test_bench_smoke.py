@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from activities.media.graphs import Fonts, concat_command, progress_args
 from activities.settings import DEJAVU
 from bench.anatomy import with_fast_aac, without_audio_encode
+from bench.clip_cache import batch as clip_cache_batch
 from bench.fairness import first_render_wait, render_starts, tiny_job
 from bench.flame import package_of, summarise
 from bench.jobs import parse_size, trivia_job
@@ -106,3 +107,13 @@ def test_fairness_bench_jobs_and_wait() -> None:
     assert len(starts) == 5  # one started attempt per clip of the saved video
     wait = first_render_wait(history)
     assert wait == min(starts) - history.events[0].event_time.ToMilliseconds() / 1000 and 0 < wait < 60
+
+
+def test_cache_bench_videos_share_only_the_intro_and_outro() -> None:
+    videos = clip_cache_batch(3, 2, (320, 180))
+    assert [len(v) for v in videos] == [4, 4, 4]
+    keys = [[inp.clip.spec_hash for inp in video] for video in videos]
+    assert len({k[0] for k in keys}) == 1 and len({k[-1] for k in keys}) == 1
+    own = [h for k in keys for h in k[1:-1]]
+    assert len(set(own)) == len(own) and not set(own) & {keys[0][0], keys[0][-1]}
+    assert all(inp.video_only for video in videos for inp in video)

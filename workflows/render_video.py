@@ -314,6 +314,8 @@ class RenderVideo:
             cost_usd=cost.usd,
             costliest_clips=cost.costliest,
             loudness=audio.loudness if audio else concat.loudness,
+            clips_from_cache=sum(c.from_cache for c in clips),
+            cache_hit_rate=round(sum(c.from_cache for c in clips) / len(clips), 4) if clips else 0.0,
         )
 
         self._set_stage("uploading")

@@ -1,0 +1,403 @@
+"""Finished clips shared across videos, addressed by what decides their bytes.
+
+A channel's intro, outro or shared card renders the same in every video. After a
+clip is rendered it is also kept under `_cache/clips/<key>.mov` in the work store
+(a hard link on disk, a server-side copy on S3: never through the worker or
+history); a later clip with the same key is copied from there instead of rendered.
+
+The key hashes everything the render reads that can change the output: the spec,
+frames and profile, the look (theme, numbering, Han forms), whether the clip has
+sound and, if so, its narration and voice, the fonts' bytes, the encoder and its
+arguments, the segment length, the ffmpeg build, each asset's version, and
+`CACHE_VERSION` with the planner's engine version. Leaving any of them out would
+hand one video another's pixels.
+
+Entries are written whole under a private name and then renamed (on S3 the copy
+lands whole), so two videos storing the same clip at once cannot corrupt it. A
+hit is checked like a finished clip of the video's own (its frames) before it is
+published; a bad entry is deleted and the clip rendered. A hit refreshes the
+entry's modification time: the control workers' age sweep then removes entries
+unused for `RENDER_WORK_MAX_AGE_HOURS`, and `evict` keeps the whole under
+`RENDER_CLIP_CACHE_GB`, least recently used first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import shutil
+import threading
+import time
+from contextlib import suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import Counter
+
+from activities.common import Deps
+from activities.keeper import Heartbeats, in_thread
+from activities.media.encoder import choose_encoder, video_args
+from activities.media.fonts import FontChain
+from activities.media.graphs import Fonts
+from activities.media.probe import ProbeError, counted
+from activities.media.process import run_tool
+from activities.media.themed import theme_fonts
+from activities.segments import segment_frames
+from activities.settings import Settings
+from activities.storage import FileStorage, S3Storage, StorageError, file_path, partial_name, split_s3
+from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
+from contracts.records import RenderClipInput
+
+log = structlog.get_logger(__name__)
+
+CACHE_VERSION = "1"
+"""Bump when the cache's layout or the meaning of its key changes."""
+PREFIX = "_cache/clips"
+"""Under the work root; video ids start with a letter or digit, so no video's intermediates land here."""
+S3_COPY_MAX = 5 << 30
+"""The largest object one CopyObject request may copy."""
+
+LOOKUPS = Counter("render_clip_cache", "Clip cache lookups and stores by result", ["result"])
+"""result: hit (copied instead of rendered), miss, bad (an entry failed its check and was removed), store."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the key needs from outside the render input: read from disk, the store and the worker."""
+
+    encoder: str
+    ffmpeg: str
+    fonts: tuple[str, ...]
+    """Each face the clip may be drawn with (the primary ones and the installed fallbacks) and its sha256."""
+    assets: dict[str, str]
+    """Version of each asset the clip reads (size and modification time, or the S3 ETag), by URI."""
+
+
+def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict[str, Any]:
+    """Everything that decides the clip's bytes, as plain data."""
+    clip = inp.clip
+    material: dict[str, Any] = {
+        "cache": CACHE_VERSION,
+        "engine": ENGINE_VERSION,
+        "spec": spec_material(clip.spec),
+        "frames": clip.frames,
+        "profile": asdict(inp.profile),
+        "look": {
+            "theme": asdict(clip.theme) if clip.theme else None,
+            "number": clip.number,
+            "total": clip.total,
+            "language": clip.language,
+        },
+        "fonts": [str(settings.font), str(settings.font_bold), *facts.fonts],
+        "encoder": [facts.encoder, *video_args(facts.encoder, inp.profile, settings.ffmpeg_threads)],
+        "segment_frames": segment_frames(inp.profile, settings.segment_seconds),
+        "ffmpeg": facts.ffmpeg,
+        "assets": dict(sorted(facts.assets.items())),
+        "video_only": inp.video_only,
+    }
+    if not inp.video_only:
+        # The clip's own sound: narration (stored by content, or synthesized here) and music.
+        engine = inp.tts_engine or settings.tts_channels.get(inp.channel) or settings.tts
+        material["sound"] = {
+            "narration_key": clip.narration_key,
+            "voice": [inp.tts_voice, inp.tts_speed, engine, settings.polly_engine],
+        }
+    return material
+
+
+def clip_key(inp: RenderClipInput, settings: Settings, facts: Facts) -> str:
+    return canonical_sha256(key_material(inp, settings, facts))
+
+
+def asset_uris(inp: RenderClipInput) -> list[str]:
+    """The assets the render fetches for this clip."""
+    spec, theme = inp.clip.spec, inp.clip.theme
+    uris = [spec.image, spec.video] + ([] if inp.video_only else [spec.audio])
+    if theme is not None:
+        uris += [theme.background.image, theme.logo.uri if theme.logo else None]
+    return [uri for uri in uris if uri]
+
+
+_ffmpeg: str | None = None
+_ffmpeg_lock = asyncio.Lock()
+_font_digests: dict[tuple[str, int, int], str] = {}
+_font_lock = threading.Lock()
+
+
+async def ffmpeg_build() -> str:
+    """The first line of `ffmpeg -version`, once per process: another build may encode other bytes."""
+    global _ffmpeg
+    async with _ffmpeg_lock:
+        if _ffmpeg is None:
+            code, out, _ = await run_tool("ffmpeg", "-hide_banner", "-version")
+            _ffmpeg = out.decode(errors="replace").split("\n", 1)[0].strip() if code == 0 else "unknown"
+        return _ffmpeg
+
+
+def font_digest(path: Path) -> str:
+    """sha256 of a font file, remembered while it is unchanged; 'missing' when there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "missing"
+    mark = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _font_lock:  # once per process, not once per clip starting at the same time
+        if mark not in _font_digests:
+            digest = hashlib.sha256()
+            with open(path, "rb") as face:
+                while chunk := face.read(1 << 20):
+                    digest.update(chunk)
+            _font_digests[mark] = digest.hexdigest()
+        return _font_digests[mark]
+
+
+class ClipCache:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @property
+    def enabled(self) -> bool:
+        return self.deps.settings.clip_cache_bytes > 0
+
+    def entry_uri(self, key: str) -> str:
+        return self.deps.settings.work_uri_for(f"{PREFIX}/{key}.mov")
+
+    async def key(self, inp: RenderClipInput) -> str:
+        settings = self.deps.settings
+        fonts = Fonts(settings.font, settings.font_bold, inp.clip.language or None)
+        if inp.clip.theme is not None:
+            fonts = theme_fonts(inp.clip.theme, fonts)
+        language = inp.clip.language or "zh"
+        chains = [FontChain.installed(fonts.regular, language=language)]
+        chains.append(FontChain.installed(fonts.bold, bold=True, language=language))
+        faces = sorted({(str(face.path), face.index) for chain in chains for face in chain.faces})
+        facts = Facts(
+            encoder=await choose_encoder(settings.encoder),
+            ffmpeg=await ffmpeg_build(),
+            fonts=tuple([f"{path}#{index}:{await in_thread(font_digest, Path(path))}" for path, index in faces]),
+            assets={uri: await in_thread(self._version, uri) for uri in asset_uris(inp)},
+        )
+        return clip_key(inp, settings, facts)
+
+    def _version(self, uri: str) -> str:
+        """Changes whenever the asset's bytes do; 'missing' when it cannot be read (the render then says why)."""
+        try:
+            storage = self.deps.storages.for_uri(uri)
+            if isinstance(storage, FileStorage):
+                stat = file_path(uri).stat()
+                return f"{stat.st_size}:{stat.st_mtime_ns}"
+            if isinstance(storage, S3Storage):
+                bucket, key = split_s3(uri)
+                head = storage._client.head_object(Bucket=bucket, Key=key)
+                return f"{head['ContentLength']}:{head.get('ETag', '')}"
+        except Exception:
+            return "missing"
+        return "unknown"
+
+    async def take(self, inp: RenderClipInput, uri: str, beats: Heartbeats) -> str | None:
+        """Publish the cached clip at `uri` if there is a good one; its encoder, or None to render it."""
+        if not self.enabled:
+            return None
+        beats.stage("looking in the clip cache")
+        key = await self.key(inp)
+        encoder = await choose_encoder(self.deps.settings.encoder)
+        entry = self.entry_uri(key)
+        storage = self.deps.storages.for_uri(entry)
+        try:
+            if isinstance(storage, FileStorage):
+                found = await self._take_file(file_path(entry), file_path(uri), inp)
+            elif isinstance(storage, S3Storage):
+                found = await in_thread(self._take_s3, storage, entry, uri, inp.clip.frames)
+            else:  # pragma: no cover - Storages knows no other backend
+                found = False
+        except (OSError, StorageError) as err:
+            log.warning("clip cache unreadable, rendering", entry=entry, error=str(err))
+            found = False
+        LOOKUPS.labels("hit" if found else "miss").inc()
+        if found:
+            log.info("clip taken from the cache", entry=entry, uri=uri, clip_index=inp.clip.index)
+        return encoder if found else None
+
+    async def keep(self, inp: RenderClipInput, uri: str, beats: Heartbeats) -> None:
+        """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip."""
+        if not self.enabled:
+            return
+        beats.stage("keeping the clip in the cache")
+        entry = self.entry_uri(await self.key(inp))
+        storage = self.deps.storages.for_uri(entry)
+        try:
+            if isinstance(storage, FileStorage):
+                await in_thread(_publish_file, file_path(uri), file_path(entry))
+            elif isinstance(storage, S3Storage):
+                await in_thread(_copy_s3, storage, uri, entry, {"frames": str(inp.clip.frames)})
+            LOOKUPS.labels("store").inc()
+        except (OSError, StorageError) as err:
+            log.warning("clip not kept in the cache", entry=entry, error=str(err))
+
+    async def _take_file(self, entry: Path, dest: Path, inp: RenderClipInput) -> bool:
+        if not await in_thread(entry.is_file):
+            return False
+        # Link first, then check what was linked: the bytes checked are the bytes published.
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = partial_name(dest)
+        try:
+            await in_thread(_link_or_copy, entry, partial)
+            if not await _whole(partial, inp.clip.frames, with_audio=not inp.video_only):
+                log.warning("clip cache entry failed its check, removed", entry=str(entry))
+                LOOKUPS.labels("bad").inc()
+                await in_thread(_remove_if_same, entry, partial)
+                return False
+            await in_thread(os.replace, partial, dest)
+        finally:
+            partial.unlink(missing_ok=True)
+        await in_thread(_touch, entry)
+        return True
+
+    def _take_s3(self, storage: S3Storage, entry: str, dest: str, frames: int) -> bool:
+        from botocore.exceptions import ClientError
+
+        bucket, key = split_s3(entry)
+        try:
+            head = storage._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if str(err.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise StorageError(f"s3 head {entry} failed: {err}") from None
+        # Entries are only ever written by a copy that records the frames: anything else is not one.
+        if head.get("Metadata", {}).get("frames") != str(frames):
+            log.warning("clip cache entry failed its check, removed", entry=entry)
+            LOOKUPS.labels("bad").inc()
+            storage._client.delete_object(Bucket=bucket, Key=key)
+            return False
+        _copy_s3(storage, entry, dest, {}, if_match=head.get("ETag"))
+        # Copied onto itself with its metadata restated: a new modification time, the last use.
+        # The clip is published already: an entry evicted meanwhile is no reason to render it.
+        with suppress(StorageError):
+            _copy_s3(storage, entry, entry, dict(head["Metadata"]) | {"used": str(int(time.time()))})
+        return True
+
+
+async def _whole(path: Path, frames: int, *, with_audio: bool) -> bool:
+    """Every planned frame there, and sound exactly when the clip should have it."""
+    try:
+        info = await counted(path)
+    except ProbeError:
+        return False
+    return info.video is not None and info.video.packets == frames and (info.audio is not None) == with_audio
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copyfile(src, dest)
+
+
+def _publish_file(src: Path, entry: Path) -> None:
+    """`src` under `entry`, appearing whole: linked (or copied) to a private name, then renamed."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_name(entry)
+    try:
+        _link_or_copy(src, partial)
+        os.replace(partial, entry)
+    finally:
+        partial.unlink(missing_ok=True)
+    _touch(entry)
+
+
+def _touch(path: Path) -> None:
+    """Mark a use; the entry may have been evicted meanwhile, which is fine."""
+    with suppress(FileNotFoundError):
+        os.utime(path)
+
+
+def _remove_if_same(entry: Path, checked: Path) -> None:
+    """Remove a bad entry, unless another video replaced it since (then it is a new one, unchecked)."""
+    with suppress(FileNotFoundError):
+        if os.path.samefile(entry, checked):
+            entry.unlink()
+
+
+def _copy_s3(storage: S3Storage, src: str, dest: str, metadata: dict[str, str], *, if_match: str | None = None) -> None:
+    """A server-side copy: the bytes never leave the store, and the object lands whole."""
+    bucket, key = split_s3(src)
+    dest_bucket, dest_key = split_s3(dest)
+    size = storage.size(src)
+    if size > S3_COPY_MAX:
+        raise StorageError(f"{src} is {size} bytes, more than one copy request can take")
+    # The copy gets a checksum of its own: a multipart source's composite one does not describe one whole object.
+    extra: dict[str, Any] = storage._checksum() | ({"CopySourceIfMatch": if_match} if if_match else {})
+    storage._call(
+        dest,
+        "copy",
+        storage._client.copy_object,
+        Bucket=dest_bucket,
+        Key=dest_key,
+        CopySource={"Bucket": bucket, "Key": key},
+        Metadata=metadata,
+        MetadataDirective="REPLACE",
+        **extra,
+    )
+
+
+# eviction
+
+
+@dataclass(frozen=True)
+class Entry:
+    uri: str
+    size: int
+    used: float
+
+
+async def evict(deps: Deps, limit_bytes: int) -> int:
+    """Remove the least recently used entries until the cache holds at most `limit_bytes`; how many went.
+
+    The limit 0 (cache off) empties it: entries kept while it was on would otherwise stay until they age out.
+    """
+    root = deps.settings.work_uri_for(PREFIX)
+    storage = deps.storages.for_uri(root)
+    entries = await asyncio.to_thread(_listing, storage, root)
+    total = sum(e.size for e in entries)
+    removed = 0
+    for entry in sorted(entries, key=lambda e: e.used):
+        if total <= limit_bytes:
+            break
+        await asyncio.to_thread(storage.delete, entry.uri)
+        total -= entry.size
+        removed += 1
+    if removed:
+        log.info("clip cache trimmed", removed=removed, kept_bytes=total, limit_bytes=limit_bytes)
+    return removed
+
+
+def _listing(storage: Any, root: str) -> list[Entry]:
+    if isinstance(storage, FileStorage):
+        found = []
+        try:
+            with os.scandir(file_path(root)) as listing:
+                for item in listing:
+                    if item.is_file(follow_symlinks=False) and item.name.endswith(".mov"):
+                        with_stat = item.stat(follow_symlinks=False)
+                        found.append(Entry(f"{root}/{item.name}", with_stat.st_size, with_stat.st_mtime))
+        except FileNotFoundError:
+            return []
+        return found
+    if isinstance(storage, S3Storage):
+        bucket, prefix = split_s3(root)
+        paginator = storage._client.get_paginator("list_objects_v2")
+        return [
+            Entry(f"s3://{bucket}/{item['Key']}", int(item["Size"]), item["LastModified"].timestamp())
+            for page in paginator.paginate(Bucket=bucket, Prefix=f"{prefix}/")
+            for item in page.get("Contents", [])
+        ]
+    return []  # pragma: no cover - Storages knows no other backend
+
+
+__all__ = ["LOOKUPS", "PREFIX", "ClipCache", "Facts", "clip_key", "evict", "key_material"]
