@@ -18,17 +18,11 @@ from activities.common import Deps, scratch, temporal_errors
 from activities.errors import BadAsset, MediaMismatch
 from activities.keeper import Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
-from activities.media.graphs import (
-    MIX_GROUP,
-    ClipInputs,
-    audio_encode_command,
-    clip_audio_command,
-    concat_list,
-    programme_audio_command,
-)
-from activities.media.loudness import measure, measure_file, normalize_filter
+from activities.media.graphs import MIX_GROUP, ClipInputs, clip_audio_command
+from activities.media.loudness import measure, measure_file
 from activities.media.probe import counted
 from activities.media.process import FfmpegError, run_ffmpeg
+from activities.media.programme import GroupFailed, encode_programme, mix_clips
 from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
 from activities.sound_assets import SoundAssets, clip_effects, theme_bed
@@ -56,26 +50,12 @@ class AudioActivities:
                 scratch(self.deps.settings, f"{plan.video_id}-audio") as tmp,
             ):
                 clips = await self._inputs(inp, tmp, beats)
-                cpu, parts = 0.0, []
-                for first in range(0, len(clips), MIX_GROUP):
-                    group = clips[first : first + MIX_GROUP]
-                    beats.stage(f"mixing the sound of clips {first + 1}-{first + len(group)} of {len(clips)}")
-                    parts.append(tmp / f"clips-{first:05d}.wav")
-                    script = tmp / f"clips-{first:05d}.graph"
-                    command, graph = programme_audio_command(plan.profile, group, parts[-1], script)
-                    script.write_text(graph, encoding="utf-8")
-                    try:
-                        cpu += await run_ffmpeg(command)
-                    except FfmpegError as err:
-                        raise await self._culprit(inp, clips, first, tmp, beats, err) from err
-                listing = tmp / "clips.ffconcat"
-                frames = [sum(f for f, _ in clips[n : n + MIX_GROUP]) for n in range(0, len(clips), MIX_GROUP)]
-                listing.write_text(concat_list(parts, frames, plan.profile.fps), encoding="utf-8")
-                beats.stage("measuring the programme's loudness")
-                measured = await measure(["-f", "concat", "-safe", "0", "-i", str(listing)])
-                beats.stage("levelling and encoding AAC")
+                try:
+                    listing, cpu = await mix_clips(plan.profile, clips, tmp, beats.stage)
+                except GroupFailed as failed:
+                    raise await self._culprit(inp, clips, failed.first, tmp, beats, failed.error) from failed.error
                 out = tmp / "audio.m4a"
-                cpu += await run_ffmpeg(audio_encode_command(listing, normalize_filter(measured, target), out))
+                cpu += await encode_programme(listing, target, out, beats.stage)
                 beats.stage("checking the track")
                 info = await counted(out)
                 planned = samples_for(plan.frames, plan.profile.fps) / AUDIO_RATE

@@ -44,7 +44,7 @@ from runtime.process import exit_now
 
 PLAIN, SERIAL, DEFAULT, MONO = "plain", "serial", "default", "monolithic"
 LABELS = {
-    PLAIN: "plain script (clips back to back, then concat)",
+    PLAIN: "plain script (clips beside the sound, then mux)",
     SERIAL: "service, one clip at a time",
     DEFAULT: "service, default (parallel clips)",
     MONO: "one monolithic ffmpeg",
@@ -118,7 +118,7 @@ class Bench:
         results.cpu[config].append(ours)
         results.others[config].append(theirs / (seconds * (os.cpu_count() or 1)))
         if config == PLAIN and dissect:
-            results.anatomy = await join_anatomy(base.clips, folder / "anatomy")
+            results.anatomy = await join_anatomy(base.clips, base.track, folder / "anatomy")
         results.seconds[config].append(seconds)
         for name, peaks in sampler.peaks.items():
             results.memory.setdefault(name, MemoryPeaks()).merge(peaks)

@@ -1,8 +1,10 @@
 """The baselines: what a user without the service would run.
 
-`render_plain` runs the service's own per-clip ffmpeg commands back to back and
-joins them with the service's own concat command, so any difference against the
-service is orchestration, storage and bookkeeping, never the media work.
+`render_plain` runs the service's own commands in a plain script: the narration
+synthesized and levelled, every clip's video back to back while the video's sound
+is mixed, levelled and encoded beside them (the recipe `build_audio` runs), then
+the one mux; so any difference against the service is orchestration, storage and
+bookkeeping, never the media work.
 `render_monolithic` merges the same per-clip graphs into one ffmpeg process that
 writes the finished MP4 directly: one encoder start, no intermediates, no join.
 """
@@ -24,15 +26,18 @@ from activities.media.graphs import (
     Fonts,
     Segments,
     build_clip_commands,
-    concat_command,
     concat_list,
     final_mp4_args,
     join_clip_command,
+    mux_command,
     progress_args,
 )
+from activities.media.loudness import measure, measure_file
+from activities.media.programme import encode_programme, mix_clips
+from activities.narration import level_command
 from activities.segments import segment_frames
 from activities.tts import TtsEngine
-from contracts.job import parse_job
+from contracts.job import LOUDNESS_TARGETS, LoudnessTarget, parse_job
 from contracts.plan import VideoPlan, plan_video
 
 SEGMENT_SECONDS = 2.0
@@ -61,6 +66,8 @@ class BaselineResult:
     output: Path
     clips: list[Path]
     """The rendered clips (none for the monolithic render)."""
+    track: Path | None = None
+    """The video's finished sound, muxed beside the clips (none for the monolithic render)."""
 
 
 async def run(args: Sequence[str]) -> None:
@@ -68,10 +75,13 @@ async def run(args: Sequence[str]) -> None:
     await asyncio.to_thread(subprocess.run, list(args), check=True, stdout=subprocess.DEVNULL)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ClipRun:
-    """One clip as the render activity runs it: the audio track, the segmented video, the join."""
+    """One clip as the service runs it: its segmented video and their join (video only), and its sound's
+    description for the programme mix; `audio` is its own PCM command, for the monolithic render."""
 
+    frames: int
+    sound: ClipInputs
     audio: list[str]
     video: list[str]
     join: list[str]
@@ -81,7 +91,7 @@ class ClipRun:
 
 
 async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit, work: Path) -> list[ClipRun]:
-    """Narration and text files for every clip, then each clip's commands exactly as the activity builds them."""
+    """Narration and text files for every clip, then each clip's commands exactly as the activities build them."""
     runs = []
     for clip in plan.clips:
         folder = work / f"clip-{clip.index:04d}"
@@ -91,6 +101,9 @@ async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit,
         spoken = bool(clip.spec.narration) and await kit.tts.synthesize(
             clip.spec.narration or "", voice, speed, narration
         )
+        levelled = folder / "narration-levelled.wav"
+        if spoken:  # as the narrate activity stores every narration
+            await run(level_command(narration, levelled, await measure(measure_file(narration))))
         segments = Segments(folder / "segments", frames=segment_frames(plan.profile, SEGMENT_SECONDS))
         commands = build_clip_commands(
             clip.spec,
@@ -112,9 +125,11 @@ async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit,
         output = folder / "clip.mov"
         runs.append(
             ClipRun(
+                frames=clip.frames,
+                sound=ClipInputs(narration=levelled if spoken else None),
                 audio=commands.audio,
                 video=commands.video,
-                join=join_clip_command(segment_list, folder / "audio.wav", output),
+                join=join_clip_command(segment_list, None, output),
                 segment_list=segment_list,
                 segments=[segments.path(n) for n in range(count)],
                 output=output,
@@ -124,23 +139,40 @@ async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit,
 
 
 async def render_plain(job: dict[str, Any], kit: Toolkit, work: Path, output: Path) -> BaselineResult:
-    """Every clip rendered back to back, then joined: the service's commands without the service."""
+    """The service's commands without the service: clips back to back beside the sound, then one mux."""
     started = time.monotonic()
     parsed = parse_job(job)
-    runs = await clip_commands(plan_video(parsed), parsed.tts_voice, parsed.tts_speed, kit, work)
+    plan = plan_video(parsed)
+    runs = await clip_commands(plan, parsed.tts_voice, parsed.tts_speed, kit, work)
     rendering = time.monotonic()
+    sound = asyncio.ensure_future(programme(plan, runs, LOUDNESS_TARGETS[parsed.loudness], work))
     for clip in runs:
-        await run(clip.audio)
         await run(clip.video)
+        if len(clip.segments) == 1:  # a one-segment clip is stored as it is, as the render activity does
+            clip.output = clip.segments[0]
+            continue
         clip.segment_list.write_text(concat_list(clip.segments), encoding="utf-8")
         await run(clip.join)
+    track = await sound
     joining = time.monotonic()
     list_file = work / "clips.ffconcat"
-    list_file.write_text(concat_list([clip.output for clip in runs]), encoding="utf-8")
-    await run(concat_command(list_file, output, None))
+    list_file.write_text(
+        concat_list([clip.output for clip in runs], [clip.frames for clip in runs], plan.profile.fps), encoding="utf-8"
+    )
+    await run(mux_command(list_file, track, output, None))
     done = time.monotonic()
     clips = [clip.output for clip in runs]
-    return BaselineResult(done - started, rendering - started, done - rendering, done - joining, output, clips)
+    return BaselineResult(done - started, rendering - started, done - rendering, done - joining, output, clips, track)
+
+
+async def programme(plan: VideoPlan, runs: list[ClipRun], target: LoudnessTarget, work: Path) -> Path:
+    """The video's sound as `build_audio` makes it, from every clip's levelled narration."""
+    folder = work / "sound"
+    folder.mkdir()
+    listing, _ = await mix_clips(plan.profile, [(clip.frames, clip.sound) for clip in runs], folder)
+    track = folder / "audio.m4a"
+    await encode_programme(listing, target, track)
+    return track
 
 
 async def render_monolithic(job: dict[str, Any], kit: Toolkit, work: Path, output: Path) -> BaselineResult:

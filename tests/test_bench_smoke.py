@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 
-from activities.media.graphs import Fonts, concat_command, progress_args
+from activities.media.graphs import Fonts, progress_args
 from activities.settings import DEJAVU
-from bench.anatomy import with_fast_aac, without_audio_encode
 from bench.clip_cache import batch as clip_cache_batch
 from bench.fairness import first_render_wait, render_starts, tiny_job
 from bench.flame import package_of, summarise
@@ -61,14 +60,6 @@ def test_merged_command_renumbers_inputs_and_labels() -> None:
 def test_merge_refuses_a_command_of_another_shape() -> None:
     with pytest.raises(ValueError):
         merge_clip_commands([(["ffmpeg", "-i", "x", "y"], ["ffmpeg", "-i", "x", "y"])], Path("video.mp4"), [])
-
-
-def test_join_variants_change_only_the_audio() -> None:
-    join = concat_command(Path("list"), Path("out.mp4"), None)
-    bare = without_audio_encode(join)
-    assert "-an" in bare and "aac" not in bare and bare[-1] == "out.mp4"
-    fast = with_fast_aac(join)
-    assert fast[fast.index("aac") + 1 : fast.index("aac") + 3] == ["-aac_coder", "fast"]
 
 
 def test_py_spy_summary() -> None:
