@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -36,12 +35,9 @@ from contracts import search
 from devtools.devserver import temporal_binary
 
 REPO = Path(__file__).resolve().parent.parent
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+DIE_WITH_BENCH = ("setpriv", "--pdeathsig", "TERM", "--")
+"""Workers get SIGTERM if the benchmark dies: set by util-linux's setpriv as it execs them (never by
+Python code between fork and exec, which can deadlock in a process with threads)."""
 
 
 @contextmanager
@@ -135,13 +131,12 @@ class Workers:
         log = self.data / "logs" / f"{name}.log"
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", *module_args],
+                [*DIE_WITH_BENCH, sys.executable, "-m", *module_args],
                 cwd=self.data,
                 env=self.env(env or {}),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
             )
         worker = WorkerProcess(name, proc, log, queues)
         self.running.append(worker)

@@ -104,7 +104,7 @@ class Sampler:
     def sample(self) -> None:
         for name, pid in self.roots.items():
             # A child still named like its parent is a fork that has not exec'd ffmpeg yet
-            # (subprocess forks when given a preexec_fn): its pages are the parent's, shared.
+            # (the moment between fork and exec): its pages are the parent's, shared.
             parent = command_name(pid)
             kids = {c: (command_name(c), status_kib(c, "VmRSS")) for c in descendants(pid, self.skip)}
             kids = {c: kid for c, kid in kids.items() if kid[0] != parent}

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import functools
 import os
+import shutil
 import signal
 import tempfile
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -27,11 +27,17 @@ class FfmpegError(Exception):
         """What ffmpeg was making, when the activity makes several things (a clip's sound): named first."""
 
 
-def _die_with_parent() -> None:
-    # If the worker is SIGKILLed (preemption, OOM), the kernel kills ffmpeg too:
-    # no orphan keeps burning a GPU for a render nobody will collect.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+@functools.cache
+def dying_with_parent() -> tuple[str, ...]:
+    """The prefix that makes a child die with the worker: if the worker is SIGKILLed (preemption, OOM),
+    the kernel kills ffmpeg too, and no orphan keeps burning a GPU for a render nobody will collect.
+
+    util-linux's `setpriv` sets the parent-death signal and execs the command in the same process.
+    Not a `preexec_fn`: Python code run between fork and exec in a process with threads (the SDK's,
+    the storage threads) can deadlock on a lock another thread held at the fork, and the parent's
+    event loop then waits on that child for ever; on a busy machine it did."""
+    setpriv = shutil.which("setpriv")
+    return (setpriv, "--pdeathsig", "KILL", "--") if setpriv else ()
 
 
 CHILD_ENV_KEPT = ("PATH", "LD_LIBRARY_PATH", "ESPEAK_DATA_PATH")
@@ -89,12 +95,12 @@ async def run_ffmpeg(
     last sampled (each progress block, the last one just before it exits).
     """
     proc = await asyncio.create_subprocess_exec(
+        *dying_with_parent(),
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
         env=child_env(),
     )
     assert proc.stdout is not None and proc.stderr is not None
@@ -149,12 +155,12 @@ def kill_group(pid: int) -> None:
 async def run_tool(*args: str, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run a short helper (ffprobe, espeak-ng) to completion; killed if the caller is canceled."""
     proc = await asyncio.create_subprocess_exec(
+        *dying_with_parent(),
         *args,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
         env=child_env(),
     )
     try:
