@@ -74,7 +74,7 @@ class Facts:
     fonts: tuple[str, ...]
     """Each face the clip may be drawn with (the primary ones and the installed fallbacks) and its sha256."""
     assets: dict[str, str]
-    """Version of each asset the clip reads (size and modification time, or the S3 ETag), by URI."""
+    """Version of each asset the clip reads (size, modification and change times and inode, or the S3 ETag), by URI."""
 
 
 def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def asset_uris(inp: RenderClipInput) -> list[str]:
     spec, theme = inp.clip.spec, inp.clip.theme
     uris = [spec.image, spec.video] + ([] if inp.video_only else [spec.audio])
     if theme is not None:
-        uris += [theme.background.image, theme.logo.uri if theme.logo else None]
+        uris += [theme.background.image, theme.background.video, theme.logo.uri if theme.logo else None]
     return [uri for uri in uris if uri]
 
 
@@ -189,7 +189,9 @@ class ClipCache:
             storage = self.deps.storages.for_uri(uri)
             if isinstance(storage, FileStorage):
                 stat = file_path(uri).stat()
-                return f"{stat.st_size}:{stat.st_mtime_ns}"
+                # The change time too: a copy that keeps size and modification time (cp -p, rsync -t, an
+                # unpacked archive) cannot keep it, nor the inode a rename brings.
+                return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_dev}:{stat.st_ino}"
             if isinstance(storage, S3Storage):
                 bucket, key = split_s3(uri)
                 head = storage._client.head_object(Bucket=bucket, Key=key)
@@ -198,12 +200,12 @@ class ClipCache:
             return "missing"
         return "unknown"
 
-    async def take(self, inp: RenderClipInput, uri: str, beats: Heartbeats) -> str | None:
+    async def take(self, inp: RenderClipInput, uri: str, beats: Heartbeats, key: str | None = None) -> str | None:
         """Publish the cached clip at `uri` if there is a good one; its encoder, or None to render it."""
         if not self.enabled:
             return None
         beats.stage("looking in the clip cache")
-        key = await self.key(inp)
+        key = key or await self.key(inp)
         encoder = await choose_encoder(self.deps.settings.encoder)
         entry = self.entry_uri(key)
         storage = self.deps.storages.for_uri(entry)
@@ -222,12 +224,20 @@ class ClipCache:
             log.info("clip taken from the cache", entry=entry, uri=uri, clip_index=inp.clip.index)
         return encoder if found else None
 
-    async def keep(self, inp: RenderClipInput, uri: str, beats: Heartbeats) -> None:
-        """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip."""
+    async def keep(self, inp: RenderClipInput, uri: str, beats: Heartbeats, before: str | None = None) -> None:
+        """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip.
+
+        `before` is the key taken before the assets were fetched: when an asset changed since, the clip's
+        pixels may be of either version, so it is kept under neither.
+        """
         if not self.enabled:
             return
         beats.stage("keeping the clip in the cache")
-        entry = self.entry_uri(await self.key(inp))
+        key = await self.key(inp)
+        if before is not None and key != before:
+            log.warning("an asset changed while the clip rendered, not kept in the cache", uri=uri)
+            return
+        entry = self.entry_uri(key)
         storage = self.deps.storages.for_uri(entry)
         try:
             if isinstance(storage, FileStorage):

@@ -111,7 +111,9 @@ class RenderActivities:
                 attempt=info.attempt,
                 grown_frames=clip.grown_frames,
             )
-        if cached := await self.cache.take(inp, uri, beats):
+        beats.stage("looking in the clip cache")
+        key = await self.cache.key(inp) if self.cache.enabled else None  # before any asset is fetched
+        if cached := await self.cache.take(inp, uri, beats, key):
             return ClipResult(
                 clip.index,
                 uri,
@@ -147,7 +149,7 @@ class RenderActivities:
             await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")
             await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
-        await self.cache.keep(inp, uri, beats)
+        await self.cache.keep(inp, uri, beats, key)
         beats.stage("removing checkpoints")
         await store.discard()
         return ClipResult(
