@@ -201,6 +201,8 @@ def _samples(handle: BinaryIO, stbl: Box) -> int:
     bits = (size & 0xFF) if stsz is None else (0 if size else 32)
     if bits not in (0, 4, 8, 16, 32) or sizes[1] + 12 + (count * bits + 7) // 8 > sizes[2]:
         raise Mp4Error(f"the sample size table of {sizes[2] - sizes[1]} bytes cannot hold {count} samples")
+    if stsz is not None and size * count > os.fstat(handle.fileno()).st_size:
+        raise Mp4Error(f"{count} samples of {size} bytes each are more than the file holds")
     stts = _child(handle, stbl, b"stts")
     if stts is None:
         raise Mp4Error("a track has no decoding time table")
