@@ -8,7 +8,7 @@ history); a later clip with the same key is copied from there instead of rendere
 The key hashes everything the render reads that can change the output: the spec,
 frames and profile, the look (theme, numbering, Han forms), whether the clip has
 sound and, if so, its narration and voice, the fonts' bytes, the encoder and its
-arguments, the segment length, the ffmpeg build, each asset's version, and
+arguments, the segment length, the ffmpeg build, the text libraries, each asset's version, and
 `CACHE_VERSION` with the planner's engine version. Leaving any of them out would
 hand one video another's pixels.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import hashlib
 import os
 import shutil
@@ -32,6 +33,7 @@ import threading
 import time
 from contextlib import suppress
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,9 @@ class Facts:
     """Each face the clip may be drawn with (the primary ones and the installed fallbacks) and its sha256."""
     assets: dict[str, str]
     """Version of each asset the clip reads (size, modification and change times and inode, or the S3 ETag), by URI."""
+    text: str = ""
+    """The libraries that shape, break and draw the clip's text (`text_libraries`): another of them may
+    draw other pixels or break a line elsewhere."""
 
 
 def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict[str, Any]:
@@ -96,6 +101,7 @@ def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict
         "encoder": [facts.encoder, *video_args(facts.encoder, inp.profile, settings.ffmpeg_threads)],
         "segment_frames": segment_frames(inp.profile, settings.segment_seconds),
         "ffmpeg": facts.ffmpeg,
+        "text": facts.text,
         "assets": dict(sorted(facts.assets.items())),
         "video_only": inp.video_only,
     }
@@ -138,6 +144,23 @@ async def ffmpeg_build() -> str:
         return _ffmpeg
 
 
+@functools.cache
+def text_libraries() -> str:
+    """Pillow with the FreeType, HarfBuzz, raqm and FriBiDi it draws and shapes with, and the Python
+    packages that pick faces and break lines, with their versions."""
+    from PIL import __version__ as pillow
+    from PIL import features
+
+    drawn = [f"pillow {pillow}"]
+    for lib in ("freetype2", "harfbuzz", "raqm", "fribidi"):
+        try:
+            drawn.append(f"{lib} {features.version(lib)}")
+        except ValueError:  # a Pillow too old to report it
+            drawn.append(f"{lib} unknown")
+    drawn += [f"{package} {metadata.version(package)}" for package in ("fonttools", "regex", "pythainlp")]
+    return ", ".join(drawn)
+
+
 def font_digest(path: Path) -> str:
     """sha256 of a font file, remembered while it is unchanged; 'missing' when there is none."""
     try:
@@ -178,6 +201,7 @@ class ClipCache:
         facts = Facts(
             encoder=await choose_encoder(settings.encoder),
             ffmpeg=await ffmpeg_build(),
+            text=text_libraries(),
             fonts=tuple([f"{path}#{index}:{await in_thread(font_digest, Path(path))}" for path, index in faces]),
             assets={uri: await in_thread(self._version, uri) for uri in asset_uris(inp)},
         )

@@ -7,9 +7,11 @@ import dataclasses
 import os
 from pathlib import Path
 
+import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.clip_cache import PREFIX, ClipCache
+from activities import clip_cache
+from activities.clip_cache import PREFIX, ClipCache, Facts, clip_key, text_libraries
 from activities.keeper import Beat, Heartbeats
 from activities.settings import Settings, file_uri
 from contracts.records import RenderClipInput
@@ -74,3 +76,18 @@ async def test_a_clip_whose_asset_changed_while_it_rendered_is_not_kept(tmp_path
     assert not entries.exists() or not any(entries.iterdir())
     await ActivityEnvironment().run(keep, await cache.key(inp))  # unchanged throughout: kept
     assert len(list(entries.glob("*.mov"))) == 1
+
+
+async def test_the_key_follows_the_libraries_that_draw_the_text(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another Pillow, FreeType or line-breaking dictionary may draw other pixels or break a line elsewhere."""
+    [inp] = clip_inputs("key-text", [INTRO])
+    facts = Facts(encoder="libx264", ffmpeg="ffmpeg version 6", fonts=(), assets={}, text=text_libraries())
+    assert "pillow " in facts.text and "freetype2 " in facts.text and "pythainlp " in facts.text
+    base = clip_key(inp, settings, facts)
+    assert clip_key(inp, settings, dataclasses.replace(facts, text=facts.text.replace("pillow ", "pillow 0"))) != base
+    cache = ClipCache(cache_deps(tmp_path, settings))
+    installed = await cache.key(inp)
+    monkeypatch.setattr(clip_cache, "text_libraries", lambda: "pillow 0.0")
+    assert await cache.key(inp) != installed
