@@ -132,7 +132,20 @@ async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
     if rate is None:
         raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} has no frame rate")
     start = float(facts["format"].get("start_time") or 0.0)
-    return LoopVideo(asset, times, rate, start if math.isfinite(start) else 0.0)
+    # The copy may drop the original's display rotation (Matroska in ffmpeg before 7 does): then the loop turns it.
+    lost = _rotation(first["video"]) if not _rotation(facts["video"]) else 0
+    return LoopVideo(asset, times, rate, start if math.isfinite(start) else 0.0, lost)
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    """Degrees counterclockwise a video stream's display matrix turns its picture: 0, 90, 180 or 270."""
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            try:
+                return round(float(side["rotation"]) / 90) % 4 * 90
+            except (TypeError, ValueError):
+                return 0
+    return 0
 
 
 def _seconds(text: object) -> float:
