@@ -214,8 +214,9 @@ class ClipCache:
             if isinstance(storage, FileStorage):
                 stat = file_path(uri).stat()
                 # The change time too: a copy that keeps size and modification time (cp -p, rsync -t, an
-                # unpacked archive) cannot keep it, nor the inode a rename brings.
-                return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_dev}:{stat.st_ino}"
+                # unpacked archive) cannot keep it, nor the inode a rename brings. Not the device: on a
+                # shared mount each worker numbers it its own way, and their keys must agree.
+                return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
             if isinstance(storage, S3Storage):
                 bucket, key = split_s3(uri)
                 head = storage._client.head_object(Bucket=bucket, Key=key)

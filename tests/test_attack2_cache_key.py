@@ -91,3 +91,12 @@ async def test_the_key_follows_the_libraries_that_draw_the_text(
     installed = await cache.key(inp)
     monkeypatch.setattr(clip_cache, "text_libraries", lambda: "pillow 0.0")
     assert await cache.key(inp) != installed
+
+
+def test_an_assets_version_is_the_same_on_every_worker(tmp_path: Path, settings: Settings) -> None:
+    """Workers mount a shared store under device numbers of their own: the version must not name the device."""
+    image = tmp_path / "bg.png"
+    image.write_bytes(b"one picture")
+    version = ClipCache(cache_deps(tmp_path, settings))._version(file_uri(image))
+    stat = image.stat()
+    assert version.split(":") == [str(v) for v in (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)]
