@@ -45,7 +45,7 @@ from activities.keeper import Heartbeats, in_thread
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.fonts import FontChain
 from activities.media.graphs import Fonts
-from activities.media.probe import ProbeError, counted
+from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import run_tool
 from activities.media.themed import theme_fonts
 from activities.segments import segment_frames
@@ -281,7 +281,7 @@ class ClipCache:
         partial = partial_name(dest)
         try:
             await in_thread(_link_or_copy, entry, partial)
-            if not await _whole(partial, inp.clip.frames, with_audio=not inp.video_only):
+            if not await _whole(partial, inp.clip.frames, inp.profile.fps, with_audio=not inp.video_only):
                 log.warning("clip cache entry failed its check, removed", entry=str(entry))
                 LOOKUPS.labels("bad").inc()
                 await in_thread(_remove_if_same, entry, partial)
@@ -316,13 +316,15 @@ class ClipCache:
         return True
 
 
-async def _whole(path: Path, frames: int, *, with_audio: bool) -> bool:
-    """Every planned frame there, and sound exactly when the clip should have it."""
+async def _whole(path: Path, frames: int, fps: int, *, with_audio: bool) -> bool:
+    """Every planned frame there and shown, and sound exactly when the clip should have it."""
     try:
         info = await counted(path)
     except ProbeError:
         return False
-    return info.video is not None and info.video.packets == frames and (info.audio is not None) == with_audio
+    if info.video is None or info.video.packets != frames or not shows_all(info.video, frames, fps):
+        return False
+    return (info.audio is not None) == with_audio
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:

@@ -33,7 +33,7 @@ from activities.media.graphs import (
 from activities.media.images import frame_sized
 from activities.media.layers import DoesNotFit
 from activities.media.loudness import bed_gain_db
-from activities.media.probe import ProbeError, counted
+from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media.sources import MOVING_KINDS
 from activities.media.themed import clip_theme, theme_fonts
@@ -241,6 +241,9 @@ class RenderActivities:
         found = info.video.packets if info.video else 0
         if found != frames:
             raise MediaMismatch(f"clip has {found} frames, the plan has {frames}")
+        if info.video is not None and not shows_all(info.video, frames, fps):
+            # An edit list can hide frames the sample tables still hold: players skip them.
+            raise MediaMismatch(f"clip shows {info.video.duration_s:.3f} s of video, the plan has {frames} frames")
         if not with_audio:
             return
         samples = round(info.audio.duration_s * AUDIO_RATE) if info.audio else 0

@@ -6,11 +6,15 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from activities import clip_cache
+from activities.errors import MediaMismatch
 from activities.media.mp4 import read_movie, video_samples
 from activities.media.probe import ProbeError, counted
+from activities.render import RenderActivities
 from tests.test_mp4 import assert_agrees
 
 FRAMES = 10
@@ -82,3 +86,34 @@ async def test_a_frame_count_the_tables_do_not_back_is_refused(lie: str, clip: P
     assert video_samples(bad) is None
     with pytest.raises(Exception, match="samples"):
         read_movie(bad)
+
+
+@pytest.fixture
+def cut(tmp_path: Path) -> Path:
+    """Thirty frames in the sample tables, an edit list that shows the last 24: a stream copy from 0.55 s."""
+    whole, path = tmp_path / "whole.mov", tmp_path / "cut.mov"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=10:duration=3",
+         "-c:v", "libx264", "-g", "10", "-bf", "0", "-pix_fmt", "yuv420p", str(whole)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-ss", "0.55", "-i", str(whole), "-c", "copy", str(path)], check=True
+    )
+    return path
+
+
+async def test_a_clip_whose_edit_list_hides_frames_is_refused(cut: Path, tmp_path: Path) -> None:
+    decoded = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0",
+         str(cut)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    info = await counted(cut)
+    assert info.video is not None and info.video.packets == 30 and decoded == "24"  # players show 24
+    with pytest.raises(MediaMismatch, match=r"shows 2\.450 s of video, the plan has 30 frames"):
+        await RenderActivities._check_clip(cast(RenderActivities, None), cut, 30, 10, with_audio=False)
+    assert not await clip_cache._whole(cut, 30, 10, with_audio=False)
+    whole = tmp_path / "whole.mov"
+    await RenderActivities._check_clip(cast(RenderActivities, None), whole, 30, 10, with_audio=False)
+    assert await clip_cache._whole(whole, 30, 10, with_audio=False)
