@@ -8,7 +8,7 @@ history); a later clip with the same key is copied from there instead of rendere
 The key hashes everything the render reads that can change the output: the spec,
 frames and profile, the look (theme, numbering, Han forms), whether the clip has
 sound and, if so, its narration and voice, the fonts' bytes, the encoder and its
-arguments, the segment length, the ffmpeg build, each asset's version, and
+arguments, the segment length, the ffmpeg build, the text libraries, each asset's version, and
 `CACHE_VERSION` with the planner's engine version. Leaving any of them out would
 hand one video another's pixels.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import hashlib
 import os
 import shutil
@@ -32,6 +33,7 @@ import threading
 import time
 from contextlib import suppress
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ from activities.keeper import Heartbeats, in_thread
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.fonts import FontChain
 from activities.media.graphs import Fonts
-from activities.media.probe import ProbeError, counted
+from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import run_tool
 from activities.media.themed import theme_fonts
 from activities.segments import segment_frames
@@ -74,7 +76,10 @@ class Facts:
     fonts: tuple[str, ...]
     """Each face the clip may be drawn with (the primary ones and the installed fallbacks) and its sha256."""
     assets: dict[str, str]
-    """Version of each asset the clip reads (size and modification time, or the S3 ETag), by URI."""
+    """Version of each asset the clip reads (size, modification and change times and inode, or the S3 ETag), by URI."""
+    text: str = ""
+    """The libraries that shape, break and draw the clip's text (`text_libraries`): another of them may
+    draw other pixels or break a line elsewhere."""
 
 
 def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict[str, Any]:
@@ -96,6 +101,7 @@ def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict
         "encoder": [facts.encoder, *video_args(facts.encoder, inp.profile, settings.ffmpeg_threads)],
         "segment_frames": segment_frames(inp.profile, settings.segment_seconds),
         "ffmpeg": facts.ffmpeg,
+        "text": facts.text,
         "assets": dict(sorted(facts.assets.items())),
         "video_only": inp.video_only,
     }
@@ -118,7 +124,7 @@ def asset_uris(inp: RenderClipInput) -> list[str]:
     spec, theme = inp.clip.spec, inp.clip.theme
     uris = [spec.image, spec.video] + ([] if inp.video_only else [spec.audio])
     if theme is not None:
-        uris += [theme.background.image, theme.logo.uri if theme.logo else None]
+        uris += [theme.background.image, theme.background.video, theme.logo.uri if theme.logo else None]
     return [uri for uri in uris if uri]
 
 
@@ -136,6 +142,23 @@ async def ffmpeg_build() -> str:
             code, out, _ = await run_tool("ffmpeg", "-hide_banner", "-version")
             _ffmpeg = out.decode(errors="replace").split("\n", 1)[0].strip() if code == 0 else "unknown"
         return _ffmpeg
+
+
+@functools.cache
+def text_libraries() -> str:
+    """Pillow with the FreeType, HarfBuzz, raqm and FriBiDi it draws and shapes with, and the Python
+    packages that pick faces and break lines, with their versions."""
+    from PIL import __version__ as pillow
+    from PIL import features
+
+    drawn = [f"pillow {pillow}"]
+    for lib in ("freetype2", "harfbuzz", "raqm", "fribidi"):
+        try:
+            drawn.append(f"{lib} {features.version(lib)}")
+        except ValueError:  # a Pillow too old to report it
+            drawn.append(f"{lib} unknown")
+    drawn += [f"{package} {metadata.version(package)}" for package in ("fonttools", "regex", "pythainlp")]
+    return ", ".join(drawn)
 
 
 def font_digest(path: Path) -> str:
@@ -178,6 +201,7 @@ class ClipCache:
         facts = Facts(
             encoder=await choose_encoder(settings.encoder),
             ffmpeg=await ffmpeg_build(),
+            text=text_libraries(),
             fonts=tuple([f"{path}#{index}:{await in_thread(font_digest, Path(path))}" for path, index in faces]),
             assets={uri: await in_thread(self._version, uri) for uri in asset_uris(inp)},
         )
@@ -189,7 +213,10 @@ class ClipCache:
             storage = self.deps.storages.for_uri(uri)
             if isinstance(storage, FileStorage):
                 stat = file_path(uri).stat()
-                return f"{stat.st_size}:{stat.st_mtime_ns}"
+                # The change time too: a copy that keeps size and modification time (cp -p, rsync -t, an
+                # unpacked archive) cannot keep it, nor the inode a rename brings. Not the device: on a
+                # shared mount each worker numbers it its own way, and their keys must agree.
+                return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
             if isinstance(storage, S3Storage):
                 bucket, key = split_s3(uri)
                 head = storage._client.head_object(Bucket=bucket, Key=key)
@@ -198,12 +225,12 @@ class ClipCache:
             return "missing"
         return "unknown"
 
-    async def take(self, inp: RenderClipInput, uri: str, beats: Heartbeats) -> str | None:
+    async def take(self, inp: RenderClipInput, uri: str, beats: Heartbeats, key: str | None = None) -> str | None:
         """Publish the cached clip at `uri` if there is a good one; its encoder, or None to render it."""
         if not self.enabled:
             return None
         beats.stage("looking in the clip cache")
-        key = await self.key(inp)
+        key = key or await self.key(inp)
         encoder = await choose_encoder(self.deps.settings.encoder)
         entry = self.entry_uri(key)
         storage = self.deps.storages.for_uri(entry)
@@ -222,12 +249,20 @@ class ClipCache:
             log.info("clip taken from the cache", entry=entry, uri=uri, clip_index=inp.clip.index)
         return encoder if found else None
 
-    async def keep(self, inp: RenderClipInput, uri: str, beats: Heartbeats) -> None:
-        """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip."""
+    async def keep(self, inp: RenderClipInput, uri: str, beats: Heartbeats, before: str | None = None) -> None:
+        """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip.
+
+        `before` is the key taken before the assets were fetched: when an asset changed since, the clip's
+        pixels may be of either version, so it is kept under neither.
+        """
         if not self.enabled:
             return
         beats.stage("keeping the clip in the cache")
-        entry = self.entry_uri(await self.key(inp))
+        key = await self.key(inp)
+        if before is not None and key != before:
+            log.warning("an asset changed while the clip rendered, not kept in the cache", uri=uri)
+            return
+        entry = self.entry_uri(key)
         storage = self.deps.storages.for_uri(entry)
         try:
             if isinstance(storage, FileStorage):
@@ -246,7 +281,7 @@ class ClipCache:
         partial = partial_name(dest)
         try:
             await in_thread(_link_or_copy, entry, partial)
-            if not await _whole(partial, inp.clip.frames, with_audio=not inp.video_only):
+            if not await _whole(partial, inp.clip.frames, inp.profile.fps, with_audio=not inp.video_only):
                 log.warning("clip cache entry failed its check, removed", entry=str(entry))
                 LOOKUPS.labels("bad").inc()
                 await in_thread(_remove_if_same, entry, partial)
@@ -281,13 +316,15 @@ class ClipCache:
         return True
 
 
-async def _whole(path: Path, frames: int, *, with_audio: bool) -> bool:
-    """Every planned frame there, and sound exactly when the clip should have it."""
+async def _whole(path: Path, frames: int, fps: int, *, with_audio: bool) -> bool:
+    """Every planned frame there and shown, and sound exactly when the clip should have it."""
     try:
         info = await counted(path)
     except ProbeError:
         return False
-    return info.video is not None and info.video.packets == frames and (info.audio is not None) == with_audio
+    if info.video is None or info.video.packets != frames or not shows_all(info.video, frames, fps):
+        return False
+    return (info.audio is not None) == with_audio
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:

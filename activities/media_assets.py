@@ -81,6 +81,8 @@ async def _probe(path: Path, uri: str, field: str) -> tuple[VideoAsset, dict[str
 
 
 BACKGROUND_FIELD = "theme.background.video"
+MAX_LOOP_FRAMES = 18000
+"""A background loop's frames, each listed in memory: ten minutes at 30 fps (a loop is seconds long)."""
 
 
 async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
@@ -95,8 +97,15 @@ async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
     storage = deps.storages.for_uri(uri)
     if not await asyncio.to_thread(storage.exists, uri):
         raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} does not exist")
+    await check_asset_size(deps, uri, f"{BACKGROUND_FIELD}: video asset")
     fetched = await fetch(deps, uri, dest)
-    await _probe(fetched, uri, BACKGROUND_FIELD)
+    _, first = await _probe(fetched, uri, BACKGROUND_FIELD)
+    # Every frame is decoded at this size, and again for each pass of the loop: bounded like an image.
+    width, height = int(first["video"].get("width") or 0), int(first["video"].get("height") or 0)
+    limit = deps.settings.budget.image_megapixels
+    if width * height > limit * 1e6:
+        megapixels = f"{width}x{height} ({width * height / 1e6:.1f} MP)"
+        raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} is {megapixels}; the limit is {limit:g} MP")
     path = dest.with_name(dest.name + ".mkv")
     code, _, err = await run_tool(
         "ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(fetched), "-map", "0:v:0", "-c", "copy",
@@ -108,9 +117,12 @@ async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
     asset, facts = await _probe(path, uri, BACKGROUND_FIELD)
     code, out, err = await run_tool(
         "ffprobe", "-v", "error", "-select_streams", "v:0",
+        "-read_intervals", f"%+#{MAX_LOOP_FRAMES + 1}",
         "-show_entries", "frame=best_effort_timestamp_time", "-of", "json", str(path),
     )  # fmt: skip
     listed = json.loads(out or b"{}").get("frames", []) if code == 0 else []
+    if len(listed) > MAX_LOOP_FRAMES:
+        raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} has more than {MAX_LOOP_FRAMES} frames to loop")
     # A frame without a timestamp is listed as NaN: the loop is then never entered by seeking.
     times = tuple(_seconds(frame.get("best_effort_timestamp_time")) for frame in listed)
     if code != 0 or err.strip() or not times:
@@ -120,7 +132,20 @@ async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
     if rate is None:
         raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} has no frame rate")
     start = float(facts["format"].get("start_time") or 0.0)
-    return LoopVideo(asset, times, rate, start if math.isfinite(start) else 0.0)
+    # The copy may drop the original's display rotation (Matroska in ffmpeg before 7 does): then the loop turns it.
+    lost = _rotation(first["video"]) if not _rotation(facts["video"]) else 0
+    return LoopVideo(asset, times, rate, start if math.isfinite(start) else 0.0, lost)
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    """Degrees counterclockwise a video stream's display matrix turns its picture: 0, 90, 180 or 270."""
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            try:
+                return round(float(side["rotation"]) / 90) % 4 * 90
+            except (TypeError, ValueError):
+                return 0
+    return 0
 
 
 def _seconds(text: object) -> float:

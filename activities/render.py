@@ -33,7 +33,7 @@ from activities.media.graphs import (
 from activities.media.images import frame_sized
 from activities.media.layers import DoesNotFit
 from activities.media.loudness import bed_gain_db
-from activities.media.probe import ProbeError, counted
+from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media.sources import MOVING_KINDS
 from activities.media.themed import clip_theme, theme_fonts
@@ -111,7 +111,9 @@ class RenderActivities:
                 attempt=info.attempt,
                 grown_frames=clip.grown_frames,
             )
-        if cached := await self.cache.take(inp, uri, beats):
+        beats.stage("looking in the clip cache")
+        key = await self.cache.key(inp) if self.cache.enabled else None  # before any asset is fetched
+        if cached := await self.cache.take(inp, uri, beats, key):
             return ClipResult(
                 clip.index,
                 uri,
@@ -147,7 +149,7 @@ class RenderActivities:
             await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")
             await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
-        await self.cache.keep(inp, uri, beats)
+        await self.cache.keep(inp, uri, beats, key)
         beats.stage("removing checkpoints")
         await store.discard()
         return ClipResult(
@@ -239,6 +241,9 @@ class RenderActivities:
         found = info.video.packets if info.video else 0
         if found != frames:
             raise MediaMismatch(f"clip has {found} frames, the plan has {frames}")
+        if info.video is not None and not shows_all(info.video, frames, fps):
+            # An edit list can hide frames the sample tables still hold: players skip them.
+            raise MediaMismatch(f"clip shows {info.video.duration_s:.3f} s of video, the plan has {frames} frames")
         if not with_audio:
             return
         samples = round(info.audio.duration_s * AUDIO_RATE) if info.audio else 0

@@ -37,6 +37,9 @@ class LoopVideo:
     """Frames per second the loop plays at: the asset's average rate."""
     start: float = 0.0
     """The container's start time: `-ss` seeks are counted from it."""
+    rotation: int = 0
+    """Degrees counterclockwise (0, 90, 180 or 270) the asset's picture is turned for display, as ffprobe reports
+    it, that the Matroska copy no longer says: the loop turns it itself, as players turn the original."""
 
     @property
     def frames(self) -> int:
@@ -75,8 +78,20 @@ def loop_stream(video: LoopVideo, profile: Profile, first_frame: int) -> Any:
         "setpts", f"(N+{lap * video.frames + frame})*{video.rate.denominator * profile.fps}"
     )
     w, h = profile.width, profile.height
+    stream = _turned(stream, video.rotation)
     stream = stream.filter("format", "gbrp")
     if not video.asset.square_pixels:
         stream = stream.filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", 1)
     stream = stream.filter("scale", w, h, force_original_aspect_ratio="increase").filter("crop", w, h)
     return stream.filter("setsar", 1).filter("fps", fps=profile.fps, start_time=0)
+
+
+def _turned(stream: Any, rotation: int) -> Any:
+    """The picture turned `rotation` degrees counterclockwise, as ffmpeg turns a file that says it is rotated."""
+    if rotation == 90:
+        return stream.filter("transpose", "cclock")
+    if rotation == 180:
+        return stream.filter("hflip").filter("vflip")
+    if rotation == 270:
+        return stream.filter("transpose", "clock")
+    return stream

@@ -4,7 +4,9 @@ The checks after a render or a join need only how many frames a file holds and h
 each track lasts, which the headers say; reading them here costs microseconds, where an
 ffprobe start costs tens of milliseconds of CPU per clip. Every read is a few bytes at an
 offset inside the file and every box list is capped, so a truncated or hostile file is
-refused with `Mp4Error` and never hangs or exhausts memory. Fragmented files (`moof`),
+refused with `Mp4Error` and never hangs or exhausts memory. A sample count is believed only
+when the tables players go by agree with it: the size table holds that many entries, the
+decoding times cover exactly those samples and the chunk tables place exactly those samples. Fragmented files (`moof`),
 which none of our muxers write, raise `Fragmented` so callers can ask ffprobe instead.
 """
 
@@ -172,11 +174,69 @@ def _presented(handle: BinaryIO, trak: Box, stbl: Box, timescale: int, duration:
     return delay + shown
 
 
+def _table(handle: BinaryIO, box: Box, entries: int, width: int, at: int = 8) -> Iterator[tuple[int, ...]]:
+    """A box's table of `entries` rows of 32-bit fields (`width` of them), read a chunk at a time."""
+    row = 4 * width
+    if box[1] + at + entries * row > box[2]:
+        raise Mp4Error(f"box {box[0]!r} of {box[2] - box[1]} bytes cannot hold {entries} entries")
+    handle.seek(box[1] + at)
+    left = entries
+    while left:
+        rows = min(left, 1 << 16)
+        data = handle.read(rows * row)
+        if len(data) != rows * row:
+            raise Mp4Error(f"the file ends inside box {box[0]!r}")
+        for n in range(rows):
+            yield tuple(int.from_bytes(data[n * row + 4 * k : n * row + 4 * k + 4], "big") for k in range(width))
+        left -= rows
+
+
 def _samples(handle: BinaryIO, stbl: Box) -> int:
-    sizes = _child(handle, stbl, b"stsz") or _child(handle, stbl, b"stz2")
+    """The sample count, once the tables that place and time the samples agree on it (players go by those)."""
+    stsz = _child(handle, stbl, b"stsz")
+    sizes = stsz or _child(handle, stbl, b"stz2")
     if sizes is None:
         raise Mp4Error("a track has no sample size table")
-    return _fields(handle, sizes, 8, (4,))[0]  # after version, flags and the sample size (or field size)
+    size, count = _fields(handle, sizes, 4, (4, 4))  # after version and flags: the sample (or field) size
+    bits = (size & 0xFF) if stsz is None else (0 if size else 32)
+    if bits not in (0, 4, 8, 16, 32) or sizes[1] + 12 + (count * bits + 7) // 8 > sizes[2]:
+        raise Mp4Error(f"the sample size table of {sizes[2] - sizes[1]} bytes cannot hold {count} samples")
+    if stsz is not None and size * count > os.fstat(handle.fileno()).st_size:
+        raise Mp4Error(f"{count} samples of {size} bytes each are more than the file holds")
+    stts = _child(handle, stbl, b"stts")
+    if stts is None:
+        raise Mp4Error("a track has no decoding time table")
+    (runs,) = _fields(handle, stts, 4, (4,))
+    timed = sum(n for n, _ in _table(handle, stts, min(runs, count + 1), 2)) if runs <= count else count + 1
+    if timed != count:
+        raise Mp4Error(f"the decoding time table times {timed} samples, the sample size table lists {count}")
+    if (placed := _placed(handle, stbl)) != count:
+        raise Mp4Error(f"the chunk tables place {placed} samples, the sample size table lists {count}")
+    return count
+
+
+def _placed(handle: BinaryIO, stbl: Box) -> int:
+    """Samples the chunk tables (`stsc` runs over `stco`/`co64` chunks) put in the file."""
+    offsets = _child(handle, stbl, b"stco") or _child(handle, stbl, b"co64")
+    stsc = _child(handle, stbl, b"stsc")
+    if offsets is None or stsc is None:
+        raise Mp4Error("a track has no chunk tables")
+    (chunks,) = _fields(handle, offsets, 4, (4,))
+    (runs,) = _fields(handle, stsc, 4, (4,))
+    if runs > chunks:
+        raise Mp4Error(f"{runs} chunk runs for {chunks} chunks")
+    placed, previous = 0, None
+    for first, per_chunk, _ in _table(handle, stsc, runs, 3):
+        if previous is not None:
+            if not previous[0] < first <= chunks:
+                raise Mp4Error("the chunk runs are out of order")
+            placed += (first - previous[0]) * previous[1]
+        elif first != 1:
+            raise Mp4Error("the chunk runs do not start at the first chunk")
+        previous = (first, per_chunk)
+    if previous is not None:
+        placed += (chunks + 1 - previous[0]) * previous[1]
+    return placed
 
 
 def _entry(handle: BinaryIO, stbl: Box, visual: bool) -> tuple[str, int, int]:

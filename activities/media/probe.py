@@ -10,7 +10,7 @@ from pathlib import Path
 from activities.media.mp4 import Fragmented, Mp4Error, mov_is_whole, read_movie, video_samples
 from activities.media.process import run_tool
 
-__all__ = ["MediaInfo", "ProbeError", "StreamInfo", "counted", "mov_is_whole", "probe", "video_samples"]
+__all__ = ["MediaInfo", "ProbeError", "StreamInfo", "counted", "mov_is_whole", "probe", "shows_all", "video_samples"]
 
 
 class ProbeError(Exception):
@@ -141,3 +141,8 @@ async def counted(path: Path) -> MediaInfo:
     }
     duration = max((s.duration_s for s in streams.values()), default=0.0)
     return MediaInfo(video=streams.get("video"), audio=streams.get("audio"), duration_s=duration)
+
+
+def shows_all(video: StreamInfo, frames: int, fps: int) -> bool:
+    """Whether the track plays for its `frames` frames at `fps`, to within half a frame (an edit list may cut it)."""
+    return abs(video.duration_s * fps - frames) < 0.5
