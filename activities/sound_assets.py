@@ -19,6 +19,10 @@ from activities.storage import confine
 from contracts.plan import PlannedClip, VideoPlan, samples_for
 from contracts.themes import Sounds
 
+EFFECT_MEASURE_SECONDS = 60.0
+"""A tick or a sting is a short sound: its peak is read from its first minute, so a long file costs no more
+to measure (the programme's limiter still holds the true peak of whatever plays)."""
+
 
 class SoundAssets:
     def __init__(self, deps: Deps, tmp: Path) -> None:
@@ -50,7 +54,7 @@ class SoundAssets:
         path = await self.path(uri, field)
         if (uri, "effect") not in self._gains:
             try:
-                peak = (await measure(measure_file(path))).true_peak_dbtp
+                peak = (await measure(measure_file(path, EFFECT_MEASURE_SECONDS))).true_peak_dbtp
             except (FfmpegError, LoudnessError):
                 peak = float("-inf")  # unmeasurable: mixed as it is, or refused by the mix with ffmpeg's reason
             self._gains[uri, "effect"] = effect_gain_db(peak)
