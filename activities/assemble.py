@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from temporalio import activity
 
@@ -27,7 +27,7 @@ from activities.media.process import run_ffmpeg
 from activities.poster import make_poster, poster_uri, publish_poster
 from activities.storage import confine, file_path, split_s3
 from contracts import names
-from contracts.job import LOUDNESS_TARGETS, Profile
+from contracts.job import LOUDNESS_TARGETS, JobError, Profile, check_output_uri
 from contracts.records import (
     CheckJobInput,
     CheckJobResult,
@@ -39,11 +39,6 @@ from contracts.records import (
     UploadResult,
 )
 from contracts.tenancy import for_channel
-
-MAX_NAME_BYTES = 200
-"""Longest output file name: 255 bytes on common file systems, less room for the publishing temp name."""
-OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov")
-
 
 MAX_S3_KEY_BYTES = 1024 - len(".render.json")
 """S3 keys are at most 1024 bytes, and the manifest's key is the output's plus its suffix."""
@@ -66,12 +61,11 @@ def check_output_place(output: str) -> None:
 
 
 def check_output_name(output: str) -> None:
-    name = PurePosixPath(output.split("://", 1)[-1]).name
-    if not name.endswith(OUTPUT_SUFFIXES):
-        raise InvalidOutput(f"output_uri: {output[:200]} must end in .mp4, .m4v or .mov")
-    if len(name.encode()) > MAX_NAME_BYTES:
-        message = f"output_uri: the file name is {len(name.encode())} bytes long; at most {MAX_NAME_BYTES}"
-        raise InvalidOutput(message)
+    """The job contract's rule for an output's name, on the output the worker resolved (a default one too)."""
+    try:
+        check_output_uri("output_uri", output)
+    except JobError as err:
+        raise InvalidOutput(str(err)) from None
 
 
 def published_before(manifest: Manifest | None, exists: bool, video_id: str, job_hash: str) -> bool:
