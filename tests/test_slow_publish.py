@@ -158,8 +158,9 @@ async def test_a_clip_no_worker_takes_fails_naming_the_queue(cluster: LocalClust
 async def test_a_busy_queue_waits_past_the_limit_instead_of_failing(
     cluster: LocalCluster, renders: RenderClient
 ) -> None:
+    # Three equal clips, each rendered (no clip cache): the second and third wait for the one slot.
     cluster.env = {"RENDER_QUEUE_WAIT_SECONDS": "2", "RENDER_TTS": "none", "RENDER_SLOTS": "1",
-                   "RENDER_ENCODER": "libx264", "RENDER_FFMPEG_THREADS": "1"}  # fmt: skip
+                   "RENDER_ENCODER": "libx264", "RENDER_FFMPEG_THREADS": "1", "RENDER_CLIP_CACHE_GB": "0"}  # fmt: skip
     cluster.start_worker("control")
     cluster.start_worker("gpu")
     video_id = f"busy-{uuid.uuid4().hex[:6]}"

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import functools
 import os
+import resource
 import shutil
 import signal
 import tempfile
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -75,6 +77,12 @@ class FfmpegStopped(Exception):
 ProgressCallback = Callable[[int], Awaitable[bool]]
 
 
+def children_cpu() -> float:
+    """User + system CPU time of every child this process has reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a running process, from /proc."""
     try:
@@ -92,8 +100,11 @@ async def run_ffmpeg(
     `on_frames` returns False to stop ffmpeg early (FfmpegStopped). On that, on
     cancellation, or when ffmpeg stops reporting progress, the whole process group
     is killed before the error propagates. Returns the CPU seconds ffmpeg used, as
-    last sampled (each progress block, the last one just before it exits).
+    last sampled (each progress block, the last one just before it exits); for a run
+    too short to be sampled (it exited and was reaped before its one block was read),
+    the CPU this process's children gained while it ran, at most its wall time.
     """
+    before, started = children_cpu(), time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *dying_with_parent(),
         *args,
@@ -132,6 +143,8 @@ async def run_ffmpeg(
                     deadline.reschedule(loop.time() + stall_seconds)
         await stderr_task
         returncode = await proc.wait()
+        if not used:
+            used = min(children_cpu() - before, time.monotonic() - started)
     except TimeoutError:
         kill_group(proc.pid)
         await proc.wait()
