@@ -24,7 +24,7 @@ from activities.media.graphs import concat_command, concat_list, mux_command
 from activities.media.loudness import measure, measure_file, normalize_filter
 from activities.media.probe import MediaInfo, counted, probe, video_samples
 from activities.media.process import run_ffmpeg
-from activities.poster import make_poster, poster_uri, publish_poster
+from activities.poster import poster_from_clip, poster_uri, publish_poster
 from activities.storage import confine, file_path, split_s3
 from contracts import names
 from contracts.job import LOUDNESS_TARGETS, JobError, Profile, check_output_uri
@@ -176,12 +176,25 @@ class AssembleActivities:
                     mixed = await measure(["-f", "concat", "-safe", "0", "-i", str(list_file)])
                     audio_filter = normalize_filter(mixed, target)
                     log.info("programme measured", lufs=mixed.integrated_lufs, true_peak=mixed.true_peak_dbtp)
-                if inp.audio_uri:
-                    beats.stage("fetching the audio track")
-                    track = await fetch(self.deps, inp.audio_uri, tmp / "audio.m4a")
-                    cpu = await run_ffmpeg(mux_command(list_file, track, out, extra), joined)
-                else:
-                    cpu = await run_ffmpeg(concat_command(list_file, out, extra, audio_filter), joined)
+                # The poster comes from its clip, beside the join rather than after it: off the critical path.
+                taking = (
+                    asyncio.ensure_future(poster_from_clip(paths, frames_each, inp.fps, inp.poster_seconds, tmp))
+                    if inp.poster_seconds is not None
+                    else None
+                )
+                try:
+                    if inp.audio_uri:
+                        beats.stage("fetching the audio track")
+                        track = await fetch(self.deps, inp.audio_uri, tmp / "audio.m4a")
+                        cpu = await run_ffmpeg(mux_command(list_file, track, out, extra), joined)
+                    else:
+                        cpu = await run_ffmpeg(concat_command(list_file, out, extra, audio_filter), joined)
+                    jpeg = await taking if taking is not None else None
+                except BaseException:
+                    if taking is not None:
+                        taking.cancel()
+                        await asyncio.gather(taking, return_exceptions=True)
+                    raise
                 beats.stage("checking the joined video")
                 info = await counted(out)  # frames and durations, from the headers
                 frames = info.video.packets if info.video else 0
@@ -201,9 +214,7 @@ class AssembleActivities:
                     )
                 await self._store(beats, "storing the joined video", out, joined_uri)
                 poster = ""
-                if inp.poster_seconds is not None and info.video is not None:
-                    beats.stage("taking the poster")
-                    jpeg = await make_poster(out, inp.poster_seconds, info.video.height, tmp / "poster.jpg")
+                if jpeg is not None:
                     poster = self.deps.settings.work_uri_for(f"{inp.video_id}/poster.jpg")
                     await self._store(beats, "storing the poster", jpeg, poster)
         log.info("clips joined", frames=frames, reencoded=reencode, loudness=loudness)

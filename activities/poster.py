@@ -10,6 +10,7 @@ from pathlib import Path
 
 from activities.common import Deps, fetch
 from activities.keeper import in_thread, stoppable
+from activities.media.probe import counted
 from activities.media.process import run_ffmpeg
 
 POSTER_SUFFIX = ".poster.jpg"
@@ -32,6 +33,20 @@ def poster_command(video: Path, seconds: float, height: int, out: Path) -> list[
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-progress", "pipe:1", "-nostats",
         "-ss", f"{seconds:.6f}", "-i", str(video), "-frames:v", "1", "-vf", scale, "-q:v", "2", "-f", "mjpeg", str(out),
     ]  # fmt: skip
+
+
+async def poster_from_clip(clips: list[Path], frames_each: list[int], fps: int, seconds: float, tmp: Path) -> Path:
+    """The poster frame taken from the clip that holds second `seconds` of the video, at that clip's offset:
+    the same picture as the joined video's, with no need to wait for the join."""
+    frame = round(seconds * fps)
+    start = 0
+    for clip, frames in zip(clips, frames_each, strict=True):
+        if frame < start + frames or clip is clips[-1]:
+            info = await counted(clip)
+            height = info.video.height if info.video else 0
+            return await make_poster(clip, max(0, frame - start) / fps, height, tmp / "poster.jpg")
+        start += frames
+    raise ValueError("poster_from_clip: no clips")
 
 
 async def make_poster(video: Path, seconds: float, height: int, out: Path) -> Path:
