@@ -30,6 +30,7 @@ WORKER_ENV = {
     "RENDER_TTS": "none",
     "RENDER_SLOTS": "1",
     "RENDER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+    "RENDER_CLIP_CACHE_GB": "0",  # these renders are killed and resumed: none may come whole from the cache
     "RENDER_SEGMENT_SECONDS": "2",
 }
 

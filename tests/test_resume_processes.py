@@ -32,6 +32,7 @@ WORKER_ENV = {
     "RENDER_SLOTS": "2",
     "RENDER_DRAIN_SECONDS": "20",
     "RENDER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+    "RENDER_CLIP_CACHE_GB": "0",  # these renders are killed and resumed: none may come whole from the cache
 }
 
 
