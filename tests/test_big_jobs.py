@@ -186,11 +186,11 @@ def japanese_trivia(video_id: str, questions: int) -> dict[str, Any]:
         "profile": {"width": 1920, "height": 1080, "fps": 30},
         "questions": [
             {
-                "question": f"第{n + 1}問：{stem}{stem[: 40 + n % 20]}",
-                "answer_a": "徳川家康（とくがわいえやす）",
-                "answer_b": "徳川綱吉（とくがわつなよし）",
-                "answer_c": "徳川吉宗（とくがわよしむね）",
-                "answer_d": "徳川慶喜（とくがわよしのぶ）",
+                "question": f"第{n + 1}問：{stem * 3}"[: 120 + n % 10],
+                "answer_a": "江戸幕府初代将軍の徳川家康（いえやす）",
+                "answer_b": "江戸幕府五代将軍の徳川綱吉（つなよし）",
+                "answer_c": "江戸幕府八代将軍の徳川吉宗（よしむね）",
+                "answer_d": "江戸幕府最後の将軍の徳川慶喜（よしのぶ）",
                 "correct_answer": "C",
             }
             for n in range(questions)
@@ -203,7 +203,8 @@ async def test_a_250_question_japanese_job_starts_rendering_within_a_minute(clie
     """It used to record a 2.6 MB plan marker, over the server's 2 MB limit: the video stuck in "validating"."""
     video_id = unique("ja-250")
     job = japanese_trivia(video_id, 250)
-    assert 50_000 < sum(len(q["question"]) + 4 * 14 for q in job["questions"]) < 100_000
+    texts = [q[k] for q in job["questions"] for k in ("question", "answer_a", "answer_b", "answer_c", "answer_d")]
+    assert 50_000 < sum(map(len, texts)) < 100_000
     renders = RenderClient(client)
     await renders.submit(job)
     try:

@@ -73,8 +73,9 @@ TRANSIENT_RETRY = RetryPolicy(
 # and each attempt resumes from the last stored segment, so retrying is cheap.
 RENDER_RETRY = dataclasses.replace(TRANSIENT_RETRY, maximum_attempts=10)
 
-CLIP_PAGE = 100
-"""Clips scheduled from one page of the stored plan: the most a workflow task decodes at once."""
+CLIP_PAGE = 25
+"""Clip tickets a workflow task fetches and decodes at once (a few KB): small enough that no task of a video
+of any size comes near the SDK's 2 s deadlock budget, even on a busy worker."""
 
 T = TypeVar("T")
 
