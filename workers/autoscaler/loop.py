@@ -95,10 +95,13 @@ class Autoscaler:
             m.backlog_age.labels(queue).set(s.backlog_age_seconds)
             m.add_rate.labels(queue).set(s.add_rate)
             m.dispatch_rate.labels(queue).set(s.dispatch_rate)
+            if s.pollers >= 0:
+                m.pollers.labels(queue).set(s.pollers)
             m.running.set(s.running)
         for d in decisions:
             m.current.labels(d.pool.key).set(d.current)
             m.desired.labels(d.pool.key).set(d.desired)
+            m.baseline.labels(d.pool.key).set(d.pool.min_replicas)
             fields = {"pool": d.pool.key, "current": d.current, "desired": d.desired, "reason": d.reason}
             if d.changed:
                 log.info("scaling" if not self.config.dry_run else "would scale (dry run)", **fields)

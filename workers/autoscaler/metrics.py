@@ -31,9 +31,15 @@ class Metrics:
         self.dispatch_rate = Gauge(
             "render_autoscaler_tasks_dispatch_rate", "Tasks dispatched per second", queue, registry=self.registry
         )
+        self.pollers = Gauge(
+            "render_autoscaler_pollers", "Workers the server saw polling lately", queue, registry=self.registry
+        )
         self.running = Gauge("render_autoscaler_running", "Work in flight (running workflows)", registry=self.registry)
         self.current = Gauge("render_autoscaler_current_replicas", "Replicas read", pool, registry=self.registry)
         self.desired = Gauge("render_autoscaler_desired_replicas", "Replicas decided", pool, registry=self.registry)
+        self.baseline = Gauge(
+            "render_autoscaler_min_replicas", "The pool's configured floor (its baseline)", pool, registry=self.registry
+        )
         self.patches = Counter(
             "render_autoscaler_patches", "Scale patches sent", ["pool", "direction"], registry=self.registry
         )

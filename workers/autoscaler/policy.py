@@ -74,6 +74,8 @@ class QueueSignal:
     add_rate: float = 0.0
     dispatch_rate: float = 0.0
     running: int = 0
+    pollers: int = -1
+    """Workers the server saw polling the queue lately; -1 when not read."""
 
     @property
     def effective_backlog(self) -> int:

@@ -53,6 +53,7 @@ class TemporalSignals:
             backlog_age_seconds=stats.approximate_backlog_age.ToTimedelta().total_seconds(),
             add_rate=float(stats.tasks_add_rate),
             dispatch_rate=float(stats.tasks_dispatch_rate),
+            pollers=len(response.pollers),
         )
 
     async def running(self, query: str) -> int:
