@@ -14,6 +14,7 @@ Both are worker interceptors, so neither the workflow nor the activities change 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -22,8 +23,9 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from temporalio import activity, workflow
-from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
 from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -42,6 +44,8 @@ log = structlog.get_logger(__name__)
 
 OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 """The OpenTelemetry SDK's own variables: either one turns tracing on (the exporter reads the rest)."""
+Carrier = dict[str, str | list[str]]
+"""A text map of trace context, as the SDK's tracing interceptor keeps it."""
 SPAN_VIDEO_ID, SPAN_CHANNEL, SPAN_CLIP_INDEX = "render.video_id", "render.channel", "render.clip_index"
 
 
@@ -154,6 +158,38 @@ class OperatorInterceptor(Interceptor):
         return self._workflow_class
 
 
+class VideoTraceInbound(TracingWorkflowInboundInterceptor):
+    """A video started without a client span (the `temporal` CLI, a schedule, an untraced starter) still
+    gets one trace: its parent is derived from the workflow and run ids, the same on every replay, so
+    spans recorded after a worker restart join the same trace instead of starting orphans."""
+
+    def _load_workflow_context_carrier(self) -> Carrier | None:
+        if carrier := super()._load_workflow_context_carrier():
+            return carrier
+        info = workflow.info()
+        digest = hashlib.sha256(f"{info.workflow_id}/{info.run_id}".encode()).digest()
+        parent = SpanContext(
+            trace_id=int.from_bytes(digest[:16]),
+            span_id=int.from_bytes(digest[16:24]),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        made: Carrier = {}
+        self.text_map_propagator.inject(made, trace.set_span_in_context(NonRecordingSpan(parent)))
+        self._workflow_context_carrier = made
+        return made
+
+
+class VideoTracing(TracingInterceptor):
+    """`TracingInterceptor` whose workflows always join their video's trace (see `VideoTraceInbound`)."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[TracingWorkflowInboundInterceptor]:
+        super().workflow_interceptor_class(input)  # registers the extern that records workflow spans
+        return VideoTraceInbound
+
+
 def tracing_interceptor(environ: dict[str, str] | None = None) -> TracingInterceptor | None:
     """Traces by OTLP/HTTP when an OTLP endpoint is configured, else None (no tracer, no cost)."""
     env = os.environ if environ is None else environ
@@ -168,8 +204,7 @@ def tracing_interceptor(environ: dict[str, str] | None = None) -> TracingInterce
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     log.info("tracing on", endpoint=next(env[n] for n in OTLP_ENDPOINTS if env.get(n)))
-    # A video started from the CLI or a schedule carries no client span: its workflow span starts the trace.
-    return TracingInterceptor(provider.get_tracer("render"), always_create_workflow_spans=True)
+    return VideoTracing(provider.get_tracer("render"))
 
 
 def flush_traces() -> None:
