@@ -30,9 +30,10 @@ from activities.metrics import OTHER, Channels, ErrorTypes
 from activities.settings import Settings
 from contracts import names, search
 from devtools.devserver import temporal_binary
+from runtime.tracing import VideoTracing, tracing_interceptor
 from starter import RenderClient
 from workers.main import WorkerOptions, build_workers, interceptors, run_until_stopped, sdk_runtime
-from workers.telemetry import SPAN_CLIP_INDEX, SPAN_VIDEO_ID, VideoTracing, tracing_interceptor
+from workers.telemetry import SPAN_CLIP_INDEX, SPAN_VIDEO_ID
 from workflows import RenderVideo
 
 CHANNEL = "news"
@@ -48,6 +49,7 @@ class Farm:
     sdk_metrics_url: str
     settings: Settings
     runtime: Runtime
+    tracing: VideoTracing
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ async def farm(settings: Settings) -> AsyncIterator[Farm]:
         workers = await build_workers(env.client, options, Deps.from_settings(configured), gpus=[], tracing=tracing)
         stop = asyncio.Event()
         running = asyncio.ensure_future(run_until_stopped(workers, stop))
-        yield Farm(env.client, exporter, url, configured, runtime)
+        yield Farm(env.client, exporter, url, configured, runtime, tracing)
         stop.set()
         await running
 
@@ -134,6 +136,24 @@ async def test_a_video_is_one_trace_with_a_span_per_activity_and_counted_by_chan
     replayer = Replayer(workflows=[RenderVideo], interceptors=interceptors(farm.settings, None), runtime=farm.runtime)
     await replayer.replay_workflow(history)
     assert sdk_sample(farm, "render_videos_completed", channel=CHANNEL) == 1
+
+
+async def test_a_traced_submitter_starts_the_video_s_trace(farm: Farm) -> None:
+    """The `render` CLI's client carries the interceptor too: its StartWorkflow span is the trace's root."""
+    config = farm.client.config()
+    submitter = await Client.connect(
+        farm.client.service_client.config.target_host, namespace=config["namespace"], interceptors=[farm.tracing]
+    )
+    renders = RenderClient(submitter)
+    await renders.submit(small_job("submitted", channel=CHANNEL))
+    await asyncio.wait_for(renders.result("submitted"), timeout=120)
+    spans = [
+        s for s in farm.spans.get_finished_spans() if (s.attributes or {}).get("temporalWorkflowID") == "submitted"
+    ]
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.name == f"StartWorkflow:{names.WORKFLOW_NAME}"
+    assert {s.context.trace_id for s in spans if s.context} == {root.context.trace_id if root.context else 0}
+    assert sum(s.name == f"RunActivity:{names.RENDER_CLIP}" for s in spans) == 2
 
 
 async def test_failures_by_type_and_cancels_carry_a_bounded_channel(farm: Farm) -> None:

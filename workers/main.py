@@ -39,9 +39,10 @@ from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
 from runtime.settings import WORKER_MODES, LogEnv, WorkerEnv, load
+from runtime.tracing import flush_traces, tracing_interceptor
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
-from workers.telemetry import OperatorInterceptor, flush_traces, tracing_interceptor
+from workers.telemetry import OperatorInterceptor
 from workflows import NotifyWebhook, RenderVideo
 
 log = structlog.get_logger(__name__)

@@ -8,24 +8,19 @@ Both are worker interceptors, so neither the workflow nor the activities change 
   restart or an eviction is never counted twice. Its series reach /metrics through the SDK's port.
 * The activity side times each attempt's wait in its task queue, adds clip render seconds to its
   channel, and puts the video id, channel and clip index on the activity's span.
-* `tracing_interceptor` turns on OpenTelemetry (`temporalio.contrib.opentelemetry`) when
-  `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, exporting by OTLP/HTTP; off otherwise.
+
+Traces (runtime/tracing.py) are the SDK's tracing interceptor, placed before these.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from temporalio import activity, workflow
-from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
 from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -40,12 +35,6 @@ from activities import metrics
 from activities.metrics import Channels, ErrorTypes, VideoMetric
 from contracts import names
 
-log = structlog.get_logger(__name__)
-
-OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-"""The OpenTelemetry SDK's own variables: either one turns tracing on (the exporter reads the rest)."""
-Carrier = dict[str, str | list[str]]
-"""A text map of trace context, as the SDK's tracing interceptor keeps it."""
 SPAN_VIDEO_ID, SPAN_CHANNEL, SPAN_CLIP_INDEX = "render.video_id", "render.channel", "render.clip_index"
 
 
@@ -156,59 +145,3 @@ class OperatorInterceptor(Interceptor):
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
         return self._workflow_class
-
-
-class VideoTraceInbound(TracingWorkflowInboundInterceptor):
-    """A video started without a client span (the `temporal` CLI, a schedule, an untraced starter) still
-    gets one trace: its parent is derived from the workflow and run ids, the same on every replay, so
-    spans recorded after a worker restart join the same trace instead of starting orphans."""
-
-    def _load_workflow_context_carrier(self) -> Carrier | None:
-        if carrier := super()._load_workflow_context_carrier():
-            return carrier
-        info = workflow.info()
-        digest = hashlib.sha256(f"{info.workflow_id}/{info.run_id}".encode()).digest()
-        parent = SpanContext(
-            trace_id=int.from_bytes(digest[:16]),
-            span_id=int.from_bytes(digest[16:24]),
-            is_remote=True,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
-        )
-        made: Carrier = {}
-        self.text_map_propagator.inject(made, trace.set_span_in_context(NonRecordingSpan(parent)))
-        self._workflow_context_carrier = made
-        return made
-
-
-class VideoTracing(TracingInterceptor):
-    """`TracingInterceptor` whose workflows always join their video's trace (see `VideoTraceInbound`)."""
-
-    def workflow_interceptor_class(
-        self, input: WorkflowInterceptorClassInput
-    ) -> type[TracingWorkflowInboundInterceptor]:
-        super().workflow_interceptor_class(input)  # registers the extern that records workflow spans
-        return VideoTraceInbound
-
-
-def tracing_interceptor(environ: dict[str, str] | None = None) -> TracingInterceptor | None:
-    """Traces by OTLP/HTTP when an OTLP endpoint is configured, else None (no tracer, no cost)."""
-    env = os.environ if environ is None else environ
-    if not any(env.get(name) for name in OTLP_ENDPOINTS):
-        return None
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    provider = TracerProvider(resource=Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", "render")}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
-    log.info("tracing on", endpoint=next(env[n] for n in OTLP_ENDPOINTS if env.get(n)))
-    return VideoTracing(provider.get_tracer("render"))
-
-
-def flush_traces() -> None:
-    """Send the spans still batched before the process exits (it ends with os._exit)."""
-    shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
-    if callable(shutdown):
-        shutdown()
