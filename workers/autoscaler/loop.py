@@ -13,7 +13,7 @@ import structlog
 from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.kube import Scaler
 from workers.autoscaler.metrics import Health, Metrics
-from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide
+from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide, target_per_replica
 from workers.autoscaler.signals import Signals
 
 log = structlog.get_logger(__name__)
@@ -97,6 +97,10 @@ class Autoscaler:
             m.dispatch_rate.labels(queue).set(s.dispatch_rate)
             if s.pollers >= 0:
                 m.pollers.labels(queue).set(s.pollers)
+            pools = [p for p in self.config.pools if p.task_queue == queue]
+            m.backlog_target.labels(queue).set(
+                sum(p.max_replicas * target_per_replica(self.config.policy, p) for p in pools)
+            )
             m.running.set(s.running)
         for d in decisions:
             m.current.labels(d.pool.key).set(d.current)

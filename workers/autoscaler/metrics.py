@@ -31,6 +31,12 @@ class Metrics:
         self.dispatch_rate = Gauge(
             "render_autoscaler_tasks_dispatch_rate", "Tasks dispatched per second", queue, registry=self.registry
         )
+        self.backlog_target = Gauge(
+            "render_autoscaler_backlog_target",
+            "Backlog the queue's pools are sized for at their maximum (max replicas x target per replica)",
+            queue,
+            registry=self.registry,
+        )
         self.pollers = Gauge(
             "render_autoscaler_pollers", "Workers the server saw polling lately", queue, registry=self.registry
         )
