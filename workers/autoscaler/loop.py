@@ -14,7 +14,7 @@ from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.kube import Scaler
 from workers.autoscaler.metrics import Health, Metrics
 from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide, target_per_replica
-from workers.autoscaler.signals import Signals
+from workers.autoscaler.signals import DrainSignals, Signals
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +68,7 @@ class Autoscaler:
             self._metrics.errors.labels("read").inc()
             log.warning("autoscaler read failed, nothing changed", error=f"{type(err).__name__}: {err}")
             return self._finish(Tick(at=self._clock(), error=f"read: {err}"))
+        await self._versions()
         now = self._clock()
         decisions, self._state = decide(self.config.policy, self.config.pools, signals, current, self._state, now)
         self._report(signals, decisions)
@@ -87,6 +88,21 @@ class Autoscaler:
                 self._metrics.patches.labels(decision.pool.key, direction).inc()
         tick = Tick(now, signals, decisions, patched, dict(self._state.idle_since), "; ".join(errors) or None)
         return self._finish(tick)
+
+    async def _versions(self) -> None:
+        """Report draining versions of the configured Worker Deployment; a failure never stops scaling."""
+        deployment = self.config.worker_deployment
+        if not deployment or not isinstance(self._signals, DrainSignals):
+            return
+        try:
+            draining = await self._signals.draining(deployment)
+        except Exception as err:
+            self._metrics.errors.labels("versions").inc()
+            log.warning("worker deployment read failed", deployment=deployment, error=f"{type(err).__name__}: {err}")
+            return
+        self._metrics.draining.clear()  # a version that drained (or was deleted) leaves the metric
+        for build_id, seconds in draining.items():
+            self._metrics.draining.labels(deployment, build_id).set(seconds)
 
     def _report(self, signals: dict[str, QueueSignal], decisions: list[Decision]) -> None:
         m = self._metrics

@@ -49,6 +49,12 @@ class Metrics:
         self.patches = Counter(
             "render_autoscaler_patches", "Scale patches sent", ["pool", "direction"], registry=self.registry
         )
+        self.draining = Gauge(
+            "render_autoscaler_version_draining_seconds",
+            "Seconds a Worker Deployment version has been draining (no new work, pinned workflows still open)",
+            ["deployment", "build_id"],
+            registry=self.registry,
+        )
         self.errors = Counter("render_autoscaler_errors", "Failed reads or patches", ["stage"], registry=self.registry)
         self.last_tick = Gauge(
             "render_autoscaler_last_tick_timestamp_seconds", "Unix time of the last tick", registry=self.registry
