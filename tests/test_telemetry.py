@@ -13,6 +13,7 @@ import re
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -36,6 +37,7 @@ from workers.main import WorkerOptions, build_workers, interceptors, run_until_s
 from workers.telemetry import SPAN_CLIP_INDEX, SPAN_VIDEO_ID
 from workflows import RenderVideo
 
+HISTORIES = Path(__file__).resolve().parent / "histories"
 CHANNEL = "news"
 """The one channel the workers' configuration names (RENDER_CHANNEL_WEIGHTS)."""
 PARKED = "rtx6000ada"
@@ -179,6 +181,17 @@ async def test_failures_by_type_and_cancels_carry_a_bounded_channel(farm: Farm) 
     with pytest.raises(WorkflowFailureError):
         await asyncio.wait_for(renders.result("parked"), timeout=60)
     await eventually(farm, "render_videos_canceled", 1, channel=CHANNEL)
+
+
+@pytest.mark.parametrize("recorded", sorted(p.name for p in HISTORIES.glob("*.json")))
+async def test_every_recorded_history_replays_with_the_interceptors(recorded: str, settings: Settings) -> None:
+    """The interceptors add no command: every history recorded so far replays under them unchanged."""
+    history = WorkflowHistory.from_json(
+        recorded.split("@")[0].removesuffix(".json"), (HISTORIES / recorded).read_text()
+    )
+    tracing = VideoTracing(TracerProvider().get_tracer("replay"))
+    replayer = Replayer(workflows=[RenderVideo], interceptors=interceptors(settings, tracing))
+    await replayer.replay_workflow(history)
 
 
 def test_channel_and_error_labels_stay_bounded_under_a_thousand_names() -> None:
