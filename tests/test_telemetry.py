@@ -33,6 +33,7 @@ from contracts import names, search
 from devtools.devserver import temporal_binary
 from runtime.tracing import VideoTracing, tracing_interceptor
 from starter import RenderClient
+from workers.autoscaler.signals import TemporalSignals
 from workers.main import WorkerOptions, build_workers, interceptors, run_until_stopped, sdk_runtime
 from workers.telemetry import SPAN_CLIP_INDEX, SPAN_VIDEO_ID
 from workflows import RenderVideo
@@ -156,6 +157,7 @@ async def test_a_traced_submitter_starts_the_video_s_trace(farm: Farm) -> None:
     assert root.name == f"StartWorkflow:{names.WORKFLOW_NAME}"
     assert {s.context.trace_id for s in spans if s.context} == {root.context.trace_id if root.context else 0}
     assert sum(s.name == f"RunActivity:{names.RENDER_CLIP}" for s in spans) == 2
+    print_trace(spans)
 
 
 async def test_failures_by_type_and_cancels_carry_a_bounded_channel(farm: Farm) -> None:
@@ -177,6 +179,13 @@ async def test_failures_by_type_and_cancels_carry_a_bounded_channel(farm: Farm) 
     async with asyncio.timeout(30):  # its clips are scheduled on a queue nobody polls
         while not (await farm.client.get_workflow_handle("parked").describe()).raw_description.pending_activities:
             await asyncio.sleep(0.1)
+    # What RenderQueueWithoutPollers reads: the parked queue has work and no pollers, render-gpu has pollers.
+    signals = TemporalSignals(farm.client)
+    async with asyncio.timeout(30):
+        while (parked := await signals.queue(f"{names.GPU_QUEUE}-{PARKED}")).backlog < 1:
+            await asyncio.sleep(0.2)
+    assert parked.pollers == 0
+    assert (await signals.queue(names.GPU_QUEUE)).pollers >= 1
     await renders.cancel("parked")
     with pytest.raises(WorkflowFailureError):
         await asyncio.wait_for(renders.result("parked"), timeout=60)
