@@ -7,6 +7,7 @@ SDK's meter) and the Temporal SDK's metric names in the sdk-core source its whee
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -18,14 +19,22 @@ import pytest
 import temporalio
 import yaml
 from prometheus_client import REGISTRY, CollectorRegistry
+from temporalio import workflow
+from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 import activities.clip_cache  # noqa: F401  (registers render_clip_cache)
 from activities import metrics
+from devtools.devserver import dynamic_config_args, temporal_binary
 from tests.test_k8s_manifests import build as build_k8s
 from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.loop import Autoscaler
 from workers.autoscaler.metrics import Metrics
 from workers.autoscaler.policy import Pool, QueueSignal
+from workers.autoscaler.signals import TemporalSignals
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "k8s" / "monitoring"
@@ -252,3 +261,54 @@ async def test_the_autoscaler_reports_pollers_targets_baselines_and_draining_ver
     signals.versions = RuntimeError("frontend unavailable")  # a failed read never stops the scaling
     tick = await scaler.tick()
     assert tick.error is None and value("render_autoscaler_errors_total", {"stage": "versions"}) == 1
+
+
+@workflow.defn(name="WaitsForever", sandboxed=False, versioning_behavior=VersioningBehavior.PINNED)
+class WaitsForever:
+    """A workflow pinned to the version that started it, open until canceled: it keeps that version draining."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_the_autoscaler_reads_a_draining_version_from_a_real_server() -> None:
+    """A version replaced as current while a workflow pinned to it is open is draining; the new one is not."""
+    fast = {  # the server re-checks drainage every few minutes by default
+        "matching.wv.VersionDrainageStatusRefreshInterval": '"1s"',
+        "matching.wv.VersionDrainageStatusVisibilityGracePeriod": '"1s"',
+    }
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), dev_server_extra_args=dynamic_config_args(fast)
+    ) as env:
+        client, deployment, queue = env.client, "render-test", "versioned"
+
+        def worker(build_id: str) -> Worker:
+            config = WorkerDeploymentConfig(WorkerDeploymentVersion(deployment, build_id), use_worker_versioning=True)
+            return Worker(client, task_queue=queue, workflows=[WaitsForever], deployment_config=config)
+
+        async def make_current(build_id: str) -> None:
+            request = SetWorkerDeploymentCurrentVersionRequest(
+                namespace=client.namespace, deployment_name=deployment, build_id=build_id
+            )
+            async with asyncio.timeout(30):  # the version exists once its worker has polled
+                while True:
+                    try:
+                        await client.workflow_service.set_worker_deployment_current_version(request)
+                        return
+                    except RPCError:
+                        await asyncio.sleep(0.2)
+
+        signals = TemporalSignals(client)
+        async with worker("v1"), worker("v2"):
+            await make_current("v1")
+            handle = await client.start_workflow(WaitsForever.run, id="pinned", task_queue=queue)
+            async with asyncio.timeout(30):  # its first task ran on v1: pinned there
+                while not (await handle.describe()).raw_description.workflow_execution_info.HasField("versioning_info"):
+                    await asyncio.sleep(0.2)
+            await make_current("v2")
+            async with asyncio.timeout(60):
+                while "v1" not in (draining := await signals.draining(deployment)):
+                    await asyncio.sleep(0.5)
+            assert set(draining) == {"v1"} and 0 <= draining["v1"] < 60  # since v2 took over
+            await handle.cancel()
