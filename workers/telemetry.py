@@ -72,8 +72,10 @@ def video_metrics_class(channels: Channels, errors: ErrorTypes) -> type[Workflow
                 return {"channel": label}
 
             def count(metric: VideoMetric, value: float = 1, **extra: str) -> None:
+                # The meter would drop it too; this spares the job's parse. An eviction cancels the
+                # workflow's tasks under replay as well, so it is never counted as a cancel.
                 if workflow.unsafe.is_replaying():
-                    return  # the meter would drop it too; this spares the job's parse
+                    return
                 try:
                     _record(metric, value, channel() | extra)
                 except Exception as err:  # a metric must never fail a workflow task
