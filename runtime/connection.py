@@ -12,11 +12,11 @@ is where the printed Web UI links point.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
@@ -92,7 +92,7 @@ class TemporalTarget:
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.ui_url}/namespaces/{self.namespace}/workflows/{workflow_id}"
 
-    async def connect(self, runtime: Runtime | None = None) -> Client:
+    async def connect(self, runtime: Runtime | None = None, interceptors: Sequence[Interceptor] = ()) -> Client:
         """A client, or Unreachable naming the address when nothing answers there."""
         try:
             return await Client.connect(
@@ -102,6 +102,7 @@ class TemporalTarget:
                 tls=self.tls,
                 rpc_metadata=dict(self.rpc_metadata),
                 runtime=runtime,
+                interceptors=interceptors,
             )
         except RuntimeError as err:  # the SDK's connection failure, with the transport's whole error chain
             reason = " ".join(str(err).split())

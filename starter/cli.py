@@ -26,6 +26,7 @@ from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
 from runtime.settings import ChannelEnv, LogEnv, RenderEnv, load
+from runtime.tracing import flush_traces
 from starter import batch, exits
 from starter.client import (
     AlreadyEnded,
@@ -381,4 +382,5 @@ def main(argv: list[str] | None = None) -> None:
         code = exits.BROKEN_PIPE
     except OSError as err:
         code = unwritable(err) or exits.UNEXPECTED
+    flush_traces()
     exit_now(code)

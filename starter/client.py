@@ -38,6 +38,7 @@ from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
 from runtime.queues import activity_pollers
 from runtime.settings import ChannelEnv, RenderEnv, load
+from runtime.tracing import tracing_interceptor
 from starter.stuck import failing_workflow_task
 
 CLOSED = {
@@ -220,9 +221,9 @@ class RenderClient:
     @classmethod
     async def connect(cls, target: TemporalTarget | None = None) -> RenderClient:
         target = target or TemporalTarget.from_env()
-        return cls(
-            await target.connect(), target, channel_limits=load(ChannelEnv).limits(), budget=load(RenderEnv).budget()
-        )
+        tracing = tracing_interceptor()  # a submitted video's trace starts here when OTLP is configured
+        client = await target.connect(interceptors=[tracing] if tracing else [])
+        return cls(client, target, channel_limits=load(ChannelEnv).limits(), budget=load(RenderEnv).budget())
 
     async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
         """Validate and start a render; the workflow id is the video id.

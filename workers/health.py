@@ -44,6 +44,8 @@ class WorkerState:
         }
 
     def metrics_text(self) -> bytes:
+        for sample in sample_gpus() if self.gpus else []:
+            metrics.GPU_UTILIZATION.labels(str(sample["index"])).set(sample["utilization"] / 100)
         ours = generate_latest()
         if not self.sdk_metrics_url:
             return ours

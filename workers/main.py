@@ -15,10 +15,12 @@ from datetime import timedelta
 import structlog
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
+from activities import metrics
 from activities.assemble import AssembleActivities
 from activities.audio import AudioActivities
 from activities.common import Deps
@@ -37,8 +39,10 @@ from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
 from runtime.settings import WORKER_MODES, LogEnv, WorkerEnv, load
+from runtime.tracing import flush_traces, tracing_interceptor
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
+from workers.telemetry import OperatorInterceptor
 from workflows import NotifyWebhook, RenderVideo
 
 log = structlog.get_logger(__name__)
@@ -124,14 +128,26 @@ async def check_search_attributes(client: Client) -> None:
         raise WorkerConfigError(f"search attributes not registered in namespace {client.namespace!r}: {commands}")
 
 
+def interceptors(settings: Settings, tracing: TracingInterceptor | None) -> list[Interceptor]:
+    """Tracing outermost (its span is current inside), then the per-channel metrics."""
+    channels = metrics.Channels([*settings.channel_weights, *settings.tts_channels])
+    return [*([tracing] if tracing else []), OperatorInterceptor(channels)]
+
+
 async def build_workers(
-    client: Client, options: WorkerOptions, deps: Deps, gpus: list[Gpu] | None = None
+    client: Client,
+    options: WorkerOptions,
+    deps: Deps,
+    gpus: list[Gpu] | None = None,
+    tracing: TracingInterceptor | None = None,
 ) -> list[Worker]:
+    """The workers `options` asks for; `tracing` defaults to what OTEL_EXPORTER_OTLP_ENDPOINT configures."""
     if options.mode not in MODES:
         raise WorkerConfigError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
     if options.gpu_class is not None and options.gpu_class not in GPU_CLASSES:
         raise WorkerConfigError(f"RENDER_GPU_CLASS: unknown class {options.gpu_class!r} (known: {sorted(GPU_CLASSES)})")
     drain = timedelta(seconds=options.drain_seconds)
+    intercept = interceptors(deps.settings, tracing or tracing_interceptor())
     workers = []
     if options.mode in ("all", "control"):
         check_webhook_secret(deps.settings)
@@ -163,6 +179,7 @@ async def build_workers(
                     queue_has_workers,
                 ],
                 max_concurrent_activities=options.control_slots,
+                interceptors=intercept,
                 graceful_shutdown_timeout=drain,
                 # A cancel reaches concat and upload through a heartbeat: no later than this.
                 max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
@@ -179,6 +196,7 @@ async def build_workers(
                 task_queue=queue,
                 activities=[RenderActivities(deps, gpus=len(gpus)).render_clip, NarrationActivities(deps).narrate],
                 max_concurrent_activities=slots,
+                interceptors=intercept,
                 graceful_shutdown_timeout=drain,
                 # Heartbeats carry checkpoints and bring back cancellation: send them
                 # at least this often rather than at 80 % of the heartbeat timeout.
@@ -209,7 +227,10 @@ async def run_until_stopped(workers: list[Worker], stop: asyncio.Event, state: W
 def sdk_runtime() -> tuple[Runtime, str]:
     """A runtime exporting the SDK's metrics on a loopback port, for /metrics to relay."""
     port = free_port()
-    telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+    buckets = {m.name: list(m.buckets) for m in metrics.VIDEO_METRICS if m.buckets}
+    telemetry = TelemetryConfig(
+        metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}", histogram_bucket_overrides=buckets)
+    )
     return Runtime(telemetry=telemetry), f"http://127.0.0.1:{port}/metrics"
 
 
@@ -220,6 +241,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
     if stale:
         log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
     runtime, sdk_metrics_url = sdk_runtime()
+    metrics.watch_disk(settings.scratch_dir)
     client = await target.connect(runtime=runtime)
     gpus = discover_gpus() if options.mode in ("all", "gpu") else []
     options = dataclasses.replace(
@@ -252,6 +274,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         sweep_every = settings.sweep_interval_seconds if options.mode in ("all", "control") else 0
         async with sweeping(Deps.from_settings(settings), sweep_every, settings.work_max_age_seconds):
             await run_until_stopped(workers, stop, state)
+    flush_traces()
     log.info("worker stopped")
     return 0
 

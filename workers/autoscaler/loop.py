@@ -13,8 +13,8 @@ import structlog
 from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.kube import Scaler
 from workers.autoscaler.metrics import Health, Metrics
-from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide
-from workers.autoscaler.signals import Signals
+from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide, target_per_replica
+from workers.autoscaler.signals import DrainSignals, Signals
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +68,7 @@ class Autoscaler:
             self._metrics.errors.labels("read").inc()
             log.warning("autoscaler read failed, nothing changed", error=f"{type(err).__name__}: {err}")
             return self._finish(Tick(at=self._clock(), error=f"read: {err}"))
+        await self._versions()
         now = self._clock()
         decisions, self._state = decide(self.config.policy, self.config.pools, signals, current, self._state, now)
         self._report(signals, decisions)
@@ -88,6 +89,21 @@ class Autoscaler:
         tick = Tick(now, signals, decisions, patched, dict(self._state.idle_since), "; ".join(errors) or None)
         return self._finish(tick)
 
+    async def _versions(self) -> None:
+        """Report draining versions of the configured Worker Deployment; a failure never stops scaling."""
+        deployment = self.config.worker_deployment
+        if not deployment or not isinstance(self._signals, DrainSignals):
+            return
+        try:
+            draining = await self._signals.draining(deployment)
+        except Exception as err:
+            self._metrics.errors.labels("versions").inc()
+            log.warning("worker deployment read failed", deployment=deployment, error=f"{type(err).__name__}: {err}")
+            return
+        self._metrics.draining.clear()  # a version that drained (or was deleted) leaves the metric
+        for build_id, seconds in draining.items():
+            self._metrics.draining.labels(deployment, build_id).set(seconds)
+
     def _report(self, signals: dict[str, QueueSignal], decisions: list[Decision]) -> None:
         m = self._metrics
         for queue, s in signals.items():
@@ -95,10 +111,17 @@ class Autoscaler:
             m.backlog_age.labels(queue).set(s.backlog_age_seconds)
             m.add_rate.labels(queue).set(s.add_rate)
             m.dispatch_rate.labels(queue).set(s.dispatch_rate)
+            if s.pollers >= 0:
+                m.pollers.labels(queue).set(s.pollers)
+            pools = [p for p in self.config.pools if p.task_queue == queue]
+            m.backlog_target.labels(queue).set(
+                sum(p.max_replicas * target_per_replica(self.config.policy, p) for p in pools)
+            )
             m.running.set(s.running)
         for d in decisions:
             m.current.labels(d.pool.key).set(d.current)
             m.desired.labels(d.pool.key).set(d.desired)
+            m.baseline.labels(d.pool.key).set(d.pool.min_replicas)
             fields = {"pool": d.pool.key, "current": d.current, "desired": d.desired, "reason": d.reason}
             if d.changed:
                 log.info("scaling" if not self.config.dry_run else "would scale (dry run)", **fields)
