@@ -124,7 +124,7 @@ class ActivityMetrics(ActivityInboundInterceptor):
                 span.set_attribute(SPAN_VIDEO_ID, str(video_id))
             if isinstance(raw_channel, str):
                 span.set_attribute(SPAN_CHANNEL, raw_channel)
-            index = getattr(getattr(arg, "clip", None), "index", None)
+            index = getattr(arg, "index", None)  # RenderClipInput names its clip by index
             if isinstance(index, int):
                 span.set_attribute(SPAN_CLIP_INDEX, index)
         started = time.monotonic()
