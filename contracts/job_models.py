@@ -48,6 +48,7 @@ from contracts.job import (
     NAMED_COLOURS,
     NARRATION_FITS,
     PRIORITY_LEVELS,
+    URI_SCHEMES,
     VIDEO_ID_PATTERN,
     VOICE_PATTERN,
     WEBHOOK_PATTERN,
@@ -707,6 +708,39 @@ def to_job(model: JobIn) -> Job:
         loudness=model.loudness,
         theme=theme,
     )
+
+
+ASSET_KINDS = {"image": "image", "audio": "audio"}
+"""A clip's asset fields and what they hold; `source` holds a video clip's video, an image clip's image."""
+
+
+def asset_fields(raw: Any) -> list[tuple[str, str, str]]:
+    """Every asset a valid job reads as (field path, URI, kind: image, audio or video), in the job's own words,
+    so a missing or misplaced asset is reported as `theme.logo.uri`, not as a URI alone."""
+    model = JobIn.model_validate(raw)
+    found: list[tuple[str, str, str]] = []
+    for i, clip in enumerate(model.clips):
+        fields = {**ASSET_KINDS, "source": "video" if isinstance(clip, VideoClip) else "image"}
+        for name, kind in fields.items():
+            value = getattr(clip, name, None)
+            if isinstance(value, str) and value.startswith(URI_SCHEMES):  # a video clip's `audio` is a mode
+                found.append((f"clips[{i}].{name}", value, kind))
+    theme, _ = parse_theme(model.theme)
+    if theme is not None:
+        background, sounds = theme.background, theme.sounds
+        found += [
+            (field, uri, kind)
+            for field, uri, kind in (
+                ("theme.background.image", background.image, "image"),
+                ("theme.background.video", background.video, "video"),
+                ("theme.logo.uri", theme.logo and theme.logo.uri, "image"),
+                ("theme.sounds.tick", sounds.tick, "audio"),
+                ("theme.sounds.sting", sounds.sting, "audio"),
+                ("theme.sounds.music", sounds.music, "audio"),
+            )
+            if uri
+        ]
+    return found
 
 
 # --- pydantic's errors in the contract's words ---

@@ -1,0 +1,143 @@
+"""`render check`: everything the workers would refuse a job for, found before anything starts, without a server.
+
+The job's own rules (schema, budget, text fit in its format, webhook URL) are validate_job's function; its
+output and assets are checked with the functions check_job and the asset fetch use, against this process's
+RENDER_* settings. Run beside the workers (the same environment), "no problems" means the render will not be
+refused for a reason a check could have seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from activities.assemble import check_output_name, check_output_place
+from activities.common import Deps, check_asset_size
+from activities.errors import RenderError
+from activities.manifest import read_manifest, refusal
+from activities.media.images import check_image_pixels
+from activities.media.layers import Fonts
+from activities.media.probe import ProbeError, decode_check
+from activities.notify import WebhookPolicy
+from activities.settings import Settings
+from activities.storage import StorageError, Storages, confine
+from activities.validate import channel_themes, checked_job, checked_webhook, job_hash
+from contracts.job import Job, JobError, parse_job
+from contracts.job_models import asset_fields
+
+ROOTS_SETTING = {"output_uri": "RENDER_OUTPUT_ROOTS"}
+"""The setting that holds the roots a field must fall under; every asset field: RENDER_ASSET_ROOTS."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the job would be refused: the field at fault in the job's own words, and why."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass
+class Report:
+    """What a check found: `problems` refuse the job; `unchecked` could not be looked at (no S3 credentials)."""
+
+    problems: list[Problem] = field(default_factory=list)
+    unchecked: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def problem(name: str, err: BaseException) -> Problem:
+    """`err` about `name`, without the field the message may already start with."""
+    text = " ".join(str(err).split())
+    for prefix in (f"{name}: ", f"{name} "):
+        text = text.removeprefix(prefix)
+    if "outside the allowed roots" in text:
+        text += f"; the roots are set by {ROOTS_SETTING.get(name, 'RENDER_ASSET_ROOTS')}"
+    return Problem(name, text)
+
+
+async def check(raw: Any, settings: Settings | None = None) -> Report:
+    """Every problem the workers would refuse `raw` (a JSON-decoded job) for; `settings`: RENDER_* by default.
+
+    The job's schema and budget come first: nothing else can be looked at in a job that does not parse. Then
+    every other problem is listed, not only the first (the workers stop at the first).
+    """
+    settings = settings or Settings.from_env()
+    policy = WebhookPolicy(settings.webhook_hosts, settings.webhook_allow_loopback)
+    fonts = Fonts(settings.font, settings.font_bold)
+    try:
+        job = parse_job(raw, settings.budget)
+    except JobError as err:  # nothing else can be looked at in a job that does not parse
+        return Report([Problem(name, message) for name, message in err.problems])
+    report = Report()
+    for step in (
+        lambda: checked_webhook(job, policy),
+        lambda: checked_job(raw, fonts, settings.budget, None, channel_themes()),  # text fit in the job's format
+    ):
+        try:
+            await asyncio.to_thread(step)
+        except JobError as err:
+            report.problems += [Problem(name, message) for name, message in err.problems]
+    deps = Deps(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
+    await _check_output(deps, job, report)
+    for name, uri, kind in asset_fields(raw):
+        await _check_asset(deps, name, uri, kind, report)
+    return report
+
+
+async def _check_output(deps: Deps, job: Job, report: Report) -> None:
+    """check_job's output rules: inside the roots, a video file name, a place it can be written, not another's."""
+    settings = deps.settings
+    output = job.output_uri or f"{settings.output_roots[0]}/{job.video_id}.mp4"
+    try:
+        confine(output, settings.output_roots, "output_uri")
+        check_output_name(output)
+        check_output_place(output)
+        storage = deps.storages.for_uri(output)
+        with tempfile.TemporaryDirectory(prefix="render-check-") as tmp:
+            manifest = await asyncio.to_thread(read_manifest, storage, output, Path(tmp))
+        exists = await asyncio.to_thread(storage.exists, output)
+    except (RenderError, StorageError) as err:
+        unreachable = isinstance(err, StorageError) and err.retryable
+        (report.unchecked if unreachable else report.problems).append(problem("output_uri", err))
+        return
+    except Exception as err:  # no credentials, no endpoint: the workers may still reach it
+        report.unchecked.append(problem("output_uri", err))
+        return
+    if reason := refusal(manifest, exists, job.video_id, job_hash(job), output):
+        report.problems.append(problem("output_uri", RuntimeError(reason)))
+
+
+async def _check_asset(deps: Deps, name: str, uri: str, kind: str, report: Report) -> None:
+    """What the asset fetch refuses: outside the roots, missing, over the size budget; local files are decoded
+    too (an image's pixels, an image or audio file that ffmpeg cannot read)."""
+    try:
+        confine(uri, deps.settings.asset_roots, name)
+        storage = deps.storages.for_uri(uri)
+        if not await asyncio.to_thread(storage.exists, uri):
+            report.problems.append(Problem(name, f"{uri[:200]} does not exist"))
+            return
+        await check_asset_size(deps, uri, name)
+        local = storage.local_path(uri)
+        if local is None or kind == "video":  # decoding a whole video (or fetching it) is the render's work
+            return
+        if kind == "image":
+            budget = deps.settings.budget.image_megapixels
+            await asyncio.to_thread(check_image_pixels, local, f"{name} {uri[:200]}", budget)
+        await decode_check(local, kind)
+    except ProbeError as err:
+        report.problems.append(Problem(name, f"{uri[:200]} is not readable {kind}: {' '.join(str(err).split())}"))
+    except (RenderError, StorageError) as err:
+        unreachable = isinstance(err, StorageError) and err.retryable
+        (report.unchecked if unreachable else report.problems).append(problem(name, err))
+    except Exception as err:  # no credentials, no endpoint: the workers may still reach it
+        report.unchecked.append(problem(name, err))
