@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts import names
 from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
@@ -37,6 +38,7 @@ from starter.client import (
     VideoNotFound,
     VideoStatus,
     failure_text,
+    worker_command,
 )
 from starter.exits import CliError
 from starter.files import read_job_text
@@ -314,7 +316,11 @@ async def workers(args: argparse.Namespace, client: RenderClient) -> int:
     for queue, found in pollers.items():
         lines.append(f"{queue}: {len(found)} worker(s)")
         lines += [f"  {p.identity}  polled {p.age_s:.0f} s ago" for p in found]
-    emit(args, poller_records(pollers), lines or ["no worker polls any render queue; start one with `render-worker`"])
+    emit(
+        args,
+        poller_records(pollers),
+        lines or [f"no worker polls any render queue; start one with `{worker_command(names.CONTROL_QUEUE)}`"],
+    )
     return exits.OK
 
 
