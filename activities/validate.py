@@ -36,7 +36,9 @@ UNHASHED = ("priority",)
 """Fields that change how a video queues, never what it renders: left out of the hash, so a resubmit at
 another priority is the same job."""
 
-ADDED_LATER: dict[str, object] = {"tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None}
+ADDED_LATER: dict[str, object] = {
+    "tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None, "poster": None,
+}  # fmt: skip
 """Job fields added after outputs were first published, with their defaults: hashed only when set, so a
 video published before they existed, restarted with the same job, is still the same job."""
 
