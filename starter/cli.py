@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.preflight import Report, check
 from contracts import names
 from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget, Unreachable
@@ -27,7 +28,6 @@ from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
 from runtime.settings import ChannelEnv, LogEnv, RenderEnv, load
 from starter import batch, exits
-from starter.check import Report, check
 from starter.client import (
     AlreadyEnded,
     AlreadyExists,

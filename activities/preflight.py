@@ -1,9 +1,11 @@
-"""`render check`: everything the workers would refuse a job for, found before anything starts, without a server.
+"""Pre-flight: everything the workers would refuse a job for, found before anything starts, without a server.
 
-The job's own rules (schema, budget, text fit in its format, webhook URL) are validate_job's function; its
-output and assets are checked with the functions check_job and the asset fetch use, against this process's
-RENDER_* settings. Run beside the workers (the same environment), "no problems" means the render will not be
-refused for a reason a check could have seen.
+`render check`, `render submit` and `starter.check` run it: the starter's one door into the activities, so the
+check is the workers' own code, never a copy of it (tests/test_boundaries.py holds it to that). The job's own
+rules (schema, budget, text fit in its format, webhook URL) are validate_job's functions; its output and assets
+are checked with the functions check_job and the asset fetch use, against this process's RENDER_* settings.
+Run beside the workers (the same environment), "no problems" means the render will not be refused for a reason
+a check could have seen.
 """
 
 from __future__ import annotations
