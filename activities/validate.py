@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from activities.common import category
 from activities.keeper import stoppable
 from activities.media.fit import font_problems, text_problems
 from activities.media.layers import Fonts
@@ -121,5 +122,11 @@ class ValidateActivities:
             themes = channel_themes()
             job = await stoppable(checked_job, payload, text_fonts(), self.budget, self.webhooks, themes)
         except JobError as err:
-            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+            raise ApplicationError(
+                str(err),
+                {"field": err.field},
+                type=names.INVALID_JOB,
+                non_retryable=True,
+                category=category(names.INVALID_JOB),
+            ) from None
         return ValidatedJob(job=job, plan=plan_video(job, job_theme(job, themes)), job_hash=job_hash(job))
