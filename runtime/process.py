@@ -56,6 +56,9 @@ def program(name: str) -> str:
     found = shutil.which(name)
     if found and os.path.samefile(found, beside):
         return name
+    local = Path(".venv", "bin", name)  # the checkout's own environment, however it is linked
+    if local.exists() and os.path.samefile(local, beside):
+        return str(local)
     try:
         return str(beside.relative_to(Path.cwd()))
     except ValueError:
