@@ -18,6 +18,7 @@ import pytest
 from temporalio.client import Client
 
 from contracts.job_models import JobIn
+from devtools.job_reference import reference
 from runtime.settings import AutoscalerEnv, ChannelEnv, LogEnv, RenderEnv, TemporalEnv, WorkerEnv
 from starter import check
 
@@ -49,6 +50,11 @@ def test_every_setting_is_documented() -> None:
     autoscaler = (DOCS / "kubernetes.md").read_text()
     missing = [name for name in AutoscalerEnv.model_fields if f"{name}`" not in autoscaler and name != "config"]
     assert not missing, f"autoscaler settings not in docs/kubernetes.md: {missing}"
+
+
+def test_the_job_reference_is_generated_from_the_current_schema() -> None:
+    """Regenerate with: .venv/bin/python -m devtools.job_reference"""
+    assert (DOCS / "job-reference.md").read_text() == reference()
 
 
 def test_every_job_field_is_documented() -> None:
