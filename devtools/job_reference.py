@@ -38,7 +38,7 @@ def kind(prop: dict[str, Any]) -> str:
             return " or ".join(dict.fromkeys(kind(part) for part in prop[union]))
     types = prop.get("type")
     if isinstance(types, list):
-        return " or ".join(SCALARS.get(t, t) for t in types)
+        return " or ".join(SCALARS.get(str(t), str(t)) for t in types)
     if types == "array":
         return f"list of {kind(prop.get('items', {}))}"
     if types == "object" and isinstance(prop.get("additionalProperties"), dict):
