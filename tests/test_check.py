@@ -9,10 +9,12 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 
 from activities.manifest import Manifest
 from activities.settings import Settings, file_uri
@@ -20,6 +22,7 @@ from contracts.job import parse_job
 from contracts.job_models import asset_fields
 from devtools.local import free_port
 from starter import check
+from starter.cli import parser, run
 from starter.exits import BAD_INPUT, OK
 
 BIN = Path(sys.executable).parent
@@ -179,3 +182,17 @@ def test_asset_fields_name_every_asset_the_job_reads() -> None:
         "s3://b/i.png",
         "image",
     ) in found
+
+
+async def test_submit_batch_runs_the_same_checks_on_each_job(
+    client: Client, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    missing = file_uri(data / "assets" / "nowhere.png")
+    write(folder / "a.json", {"video_id": f"batch-{uuid.uuid4().hex[:6]}", "clips": [card(image=missing)]})
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    monkeypatch.setenv("RENDER_DATA_DIR", str(data))
+    assert await run(parser().parse_args(["submit-batch", str(folder), "--json"])) == BAD_INPUT
+    (entry,) = json.loads(capsys.readouterr().out)["entries"]
+    assert (entry["outcome"], entry["reason"]) == ("refused", f"clips[0].image: {missing} does not exist")
