@@ -20,8 +20,9 @@ from typing import Any, NoReturn
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.preflight import Report, check
+from activities.preflight import PreviewFailed, Report, check, preview
 from contracts import names
+from contracts.job import JobError
 from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
@@ -205,6 +206,28 @@ async def check_command(args: argparse.Namespace) -> int:
     return exits.OK if report.ok else exits.BAD_INPUT
 
 
+async def preview_command(args: argparse.Namespace) -> int:
+    """One PNG per clip, drawn as the render draws it, and the path of each."""
+    job = read_job(args)
+    out = Path(args.out or f"{Path(args.job).stem}-preview")
+    try:
+        for path in await preview(job, out, args.clip):
+            print(path)
+    except JobError as err:
+        raise CliError(exits.BAD_INPUT, f"refused: {err}") from None
+    except PreviewFailed as err:
+        raise CliError(exits.BAD_INPUT, one_line(err)) from None
+    return exits.OK
+
+
+def preview_arguments(p: argparse.ArgumentParser) -> None:
+    job_argument(p)
+    p.add_argument(
+        "--clip", type=int, action="append", metavar="N", help="only clip N (from 1, as labelled); repeatable"
+    )
+    p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: <job>-preview/)")
+
+
 def check_arguments(p: argparse.ArgumentParser) -> None:
     job_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -337,6 +360,12 @@ COMMANDS["check"] = Command(
     "without a server; exit 2 with one line per problem",
     check_arguments,
     offline=check_command,
+)
+COMMANDS["preview"] = Command(
+    "preview",
+    "one PNG frame per clip (or --clip N), drawn as the render draws it, in seconds and without a server",
+    preview_arguments,
+    offline=preview_command,
 )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from temporalio.client import Client
 
 from activities.manifest import Manifest
@@ -196,3 +197,35 @@ async def test_submit_batch_runs_the_same_checks_on_each_job(
     assert await run(parser().parse_args(["submit-batch", str(folder), "--json"])) == BAD_INPUT
     (entry,) = json.loads(capsys.readouterr().out)["entries"]
     assert (entry["outcome"], entry["reason"]) == ("refused", f"clips[0].image: {missing} does not exist")
+
+
+def test_preview_writes_one_frame_per_clip_as_the_render_draws_it(data: Path, tmp_path: Path) -> None:
+    question = {"kind": "question", "question": "2 + 2?", "answers": ["3", "4", "5", "6"], "correct": 1}
+    job = {"video_id": "preview-1", "profile": {"width": 320, "height": 180}, "theme": "studio",
+           "clips": [question, card(image=file_uri(png(data / "assets" / "red.png")))]}  # fmt: skip
+    path = write(tmp_path / "job.json", job)
+    run = render(data, "preview", path, "--out", str(tmp_path / "frames"))
+    assert run.returncode == OK, run.stderr
+    written = [Path(line) for line in run.stdout.splitlines()]
+    assert [p.name for p in written] == ["clip-001-question.png", "clip-002-reveal.png", "clip-003-card.png"]
+    with Image.open(written[2]) as frame:
+        assert (frame.format, frame.size) == ("PNG", (320, 180))
+        pixel = frame.convert("RGB").getpixel((160, 90))  # the card's own image fills the frame
+        assert isinstance(pixel, tuple) and pixel[0] > 200 and pixel[1] < 60 and pixel[2] < 60, pixel
+    one = render(data, "preview", path, "--clip", "2", "--out", str(tmp_path / "two"))
+    assert one.stdout.strip().endswith("clip-002-reveal.png")
+
+
+def test_preview_refuses_what_the_render_would_in_one_line(data: Path, tmp_path: Path) -> None:
+    job = {"video_id": "preview-2", "clips": [card(image=file_uri(data / "assets" / "nowhere.png"))]}
+    path = write(tmp_path / "job.json", job)
+    missing = render(data, "preview", path, "--out", str(tmp_path / "x"))
+    assert missing.returncode == BAD_INPUT and "does not exist" in one_line(missing), missing.stderr
+    beyond = render(data, "preview", path, "--clip", "3", "--out", str(tmp_path / "y"))
+    assert one_line(beyond) == "render: refused: --clip: is 3; the video has 1 clips (a question is two)"
+
+
+def one_line(run: subprocess.CompletedProcess[str]) -> str:
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    return lines[0]
