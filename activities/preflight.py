@@ -112,15 +112,15 @@ async def _check_output(deps: Deps, job: Job, report: Report) -> None:
         confine(output, settings.output_roots, "output_uri")
         check_output_name(output)
         check_output_place(output)
+    except (RenderError, StorageError) as err:
+        report.problems.append(problem("output_uri", err))
+        return
+    try:
         storage = deps.storages.for_uri(output)
         with tempfile.TemporaryDirectory(prefix="render-check-") as tmp:
             manifest = await asyncio.to_thread(read_manifest, storage, output, Path(tmp))
         exists = await asyncio.to_thread(storage.exists, output)
-    except (RenderError, StorageError) as err:
-        unreachable = isinstance(err, StorageError) and err.retryable
-        (report.unchecked if unreachable else report.problems).append(problem("output_uri", err))
-        return
-    except Exception as err:  # no credentials, no endpoint: the workers may still reach it
+    except Exception as err:  # no credentials or endpoint here (StorageError or other): the workers may reach it
         report.unchecked.append(problem("output_uri", err))
         return
     if reason := refusal(manifest, exists, job.video_id, job_hash(job), output):
@@ -129,9 +129,14 @@ async def _check_output(deps: Deps, job: Job, report: Report) -> None:
 
 async def _check_asset(deps: Deps, name: str, uri: str, kind: str, report: Report) -> None:
     """What the asset fetch refuses: outside the roots, missing, over the size budget; local files are decoded
-    too (an image's pixels, an image or audio file that ffmpeg cannot read)."""
+    too (an image's pixels, an image or audio file that ffmpeg cannot read). A store this process cannot
+    reach (no credentials, no endpoint) leaves the asset unchecked, not refused: the workers may reach it."""
     try:
         confine(uri, deps.settings.asset_roots, name)
+    except StorageError as err:
+        report.problems.append(problem(name, err))
+        return
+    try:
         storage = deps.storages.for_uri(uri)
         if not await asyncio.to_thread(storage.exists, uri):
             report.problems.append(Problem(name, f"{uri[:200]} does not exist"))
@@ -146,10 +151,9 @@ async def _check_asset(deps: Deps, name: str, uri: str, kind: str, report: Repor
         await decode_check(local, kind)
     except ProbeError as err:
         report.problems.append(Problem(name, f"{uri[:200]} is not readable {kind}: {' '.join(str(err).split())}"))
-    except (RenderError, StorageError) as err:
-        unreachable = isinstance(err, StorageError) and err.retryable
-        (report.unchecked if unreachable else report.problems).append(problem(name, err))
-    except Exception as err:  # no credentials, no endpoint: the workers may still reach it
+    except RenderError as err:  # over the size budget, too many pixels, not an image
+        report.problems.append(problem(name, err))
+    except Exception as err:  # no credentials or endpoint here (StorageError or other): the workers may reach it
         report.unchecked.append(problem(name, err))
 
 

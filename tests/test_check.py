@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from PIL import Image
 from temporalio.client import Client
@@ -229,3 +230,36 @@ def one_line(run: subprocess.CompletedProcess[str]) -> str:
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
     return lines[0]
+
+
+async def test_s3_assets_are_checked_where_credentials_allow(
+    s3_endpoint: str, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a real S3 API (moto): a present asset passes, a missing one is refused; without credentials the asset
+    is reported as not checked, never refused: the workers may hold credentials this machine lacks."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-value")
+    bucket = f"check-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(png(tmp_path / "logo.png")), bucket, "assets/logo.png")
+    settings = Settings(work_uri=file_uri(data / "work"), output_roots=(file_uri(data / "output"),),
+                        asset_roots=(f"s3://{bucket}/assets",), scratch_dir=data / "scratch",
+                        s3_endpoint_url=s3_endpoint, s3_region="us-east-1")  # fmt: skip
+
+    def job(logo: str) -> dict[str, Any]:
+        return {"video_id": "s3-check", "theme": {"logo": {"uri": f"s3://{bucket}/assets/{logo}"}}, "clips": [card()]}
+
+    assert (await check(job("logo.png"), settings)).ok
+    missing = await check(job("gone.png"), settings)
+    assert [str(p) for p in missing.problems] == [f"theme.logo.uri: s3://{bucket}/assets/gone.png does not exist"]
+    # A machine without credentials (a process of its own: boto3 keeps the credentials it has found).
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    path = write(tmp_path / "job.json", job("logo.png"))
+    blind = render(data, "check", path, RENDER_ASSET_ROOTS=f"s3://{bucket}/assets", RENDER_S3_ENDPOINT_URL=s3_endpoint,
+                   RENDER_S3_REGION="us-east-1", AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                   AWS_CONFIG_FILE=str(tmp_path / "none"), HOME=str(tmp_path))  # fmt: skip
+    assert blind.returncode == OK, blind
+    assert one_line(blind).startswith("render: not checked (the workers may still reach it): theme.logo.uri: ")
+    assert "no credentials found" in blind.stderr and "1 not checked" in blind.stdout
