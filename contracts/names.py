@@ -21,6 +21,8 @@ QUEUE_HAS_WORKERS = "queue_has_workers"
 """Whether any worker polls a task queue: asked when a clip waited past the queue wait limit."""
 VALIDATE_JOB = "validate_job"
 """A local activity: the job validated and planned once, recorded in history."""
+CLIP_TICKETS = "clip_tickets"
+"""A local activity: one page of the stored plan as the workflow schedules it (labels, frames, budgets)."""
 NOTIFY_WEBHOOK = "notify_webhook"
 NOTIFY_WORKFLOW_NAME = "NotifyWebhook"
 

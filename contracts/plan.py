@@ -197,6 +197,13 @@ def plan_video(job: Job, default_theme: Theme | None = None) -> VideoPlan:
     return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips), poster=job.poster)
 
 
+def video_only(plan: VideoPlan) -> VideoPlan:
+    """The plan with each clip's key marking a video-only intermediate, never mistaken for one with sound: the
+    service renders every clip video only and builds the video's sound once, beside them."""
+    keys = [replace(c, key=c.key.removesuffix(".video.mov").removesuffix(".mov") + ".video.mov") for c in plan.clips]
+    return replace(plan, clips=tuple(keys))
+
+
 NARRATION_TAIL_SECONDS = 0.2
 """Quiet kept after the last word, before the clip's closing fade."""
 

@@ -39,6 +39,7 @@ from runtime.connection import TemporalTarget
 from runtime.process import program
 from runtime.queues import activity_pollers
 from runtime.settings import ChannelEnv, RenderEnv, load
+from starter.stuck import failing_workflow_task
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -288,7 +289,7 @@ class RenderClient:
             status.stage = "completed"
             status.output_uri = result.output_uri
             status.cost_usd, status.costliest_clips = result.cost_usd, result.costliest_clips
-            status.clips_done = status.clips_total = len(result.clips)
+            status.clips_done = status.clips_total = result.clips
             status.frames_done = status.frames_total = result.frames
             return status
         if state == "failed" and await self._refused(video_id, None):
@@ -297,6 +298,9 @@ class RenderClient:
             status.stage = state
             status.error = await self._failure(handle)
             await self._count_from_history(handle, status)
+            return status
+        if stuck := await failing_workflow_task(self.client, video_id, desc.raw_description):
+            status.stage, status.error = "workflow task failing", stuck  # no query would answer
             return status
         if check_workers:
             status.waiting_for = await self.unpolled(await self.needed_queues(video_id))
@@ -323,10 +327,10 @@ class RenderClient:
             if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and not status.clips_total:
                 data = event.marker_recorded_event_attributes.details.get("result")  # a local activity's result
                 decoded = await self.client.data_converter.decode(data.payloads) if data else []
-                plan = decoded[0].get("plan") if decoded and isinstance(decoded[0], dict) else None
-                if isinstance(plan, dict):
-                    status.clips_total = len(plan["clips"])
-                    status.frames_total = sum(int(c.get("frames", 0)) for c in plan["clips"])
+                validated = decoded[0] if decoded and isinstance(decoded[0], dict) else {}
+                if "plan_key" in validated:  # the validation's record, not a page of clip tickets
+                    status.clips_total = int(validated["clips"])
+                    status.frames_total = int(validated["frames"])
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 if event.activity_task_scheduled_event_attributes.activity_type.name == names.RENDER_CLIP:
                     render_events.add(event.event_id)

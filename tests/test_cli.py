@@ -246,8 +246,9 @@ async def test_status_result_and_list_json_are_for_scripts(address: str, finishe
 
     run = await render(address, "result", finished, "--json")
     result = json.loads(run.out)
-    assert [c["clip"] for c in result["clips"]] == [1, 2]  # numbered as the labels are
-    assert all("uri" not in c for c in result["clips"])  # intermediates are gone once a video completes
+    assert result["clips"] == 2 and result["manifest_uri"] == result["output_uri"] + ".render.json"
+    manifest = json.loads(file_path(result["manifest_uri"]).read_text())
+    assert [c["index"] for c in manifest["clips"]] == [0, 1]  # every clip's record, beside the video
     assert result["output_uri"].endswith(f"{finished}.mp4")
 
     run = await render(address, "list", "--json", "--query", "Channel = 'chaîne-ops'")

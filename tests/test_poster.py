@@ -3,13 +3,21 @@ the job's own `poster: {clip, at}`; checked at submit like every other field."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
+from temporalio.client import Client
 
+from activities.storage import file_path
 from activities.validate import job_hash
 from contracts.job import JobError, Poster, parse_job
 from contracts.plan import plan_video
+from starter import RenderClient
+from tests.media import rgb_frame
 
 
 def job(**extra: Any) -> dict[str, Any]:
@@ -63,3 +71,22 @@ def test_a_job_without_a_poster_hashes_as_before() -> None:
     plain = parse_job(job())
     assert job_hash(plain) == job_hash(parse_job(job(poster=None)))
     assert job_hash(parse_job(job(poster={"clip": 2}))) != job_hash(plain)
+
+
+@pytest.mark.usefixtures("workers")
+async def test_the_jobs_poster_choice_reaches_the_published_poster(client: Client) -> None:
+    """Through the stored plan, narration fitting and the join: the poster is the frame the job named."""
+    video_id = f"poster-{uuid.uuid4().hex[:6]}"
+    question = {"kind": "question", "question": "2 + 2?", "answers": ["3", "4", "5", "6"], "correct": 1,
+                "duration": 1, "reveal_duration": 1}  # fmt: skip
+    raw = {"video_id": video_id, "profile": {"width": 160, "height": 90}, "tts_engine": "none", "theme": "neon",
+           "clips": [question], "poster": {"clip": 2, "at": 0.5}}  # fmt: skip
+    renders = RenderClient(client)
+    await renders.submit(raw)
+    result = await asyncio.wait_for(renders.result(video_id), timeout=180)
+    with Image.open(file_path(result.poster_uri)) as poster:
+        shown = np.asarray(poster.convert("RGB")).astype(np.int16)
+    video = file_path(result.output_uri)
+    reveal = rgb_frame(video, 1.5, 160, 90, "bt601").astype(np.int16)  # clip 2 (the reveal), 0.5 s in
+    question_frame = rgb_frame(video, 0.5, 160, 90, "bt601").astype(np.int16)
+    assert np.abs(shown - reveal).mean() < 6 < np.abs(shown - question_frame).mean()

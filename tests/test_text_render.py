@@ -26,7 +26,7 @@ from activities.storage import file_path
 from activities.validate import checked_job
 from contracts.job import Job, JobError, Profile, parse_job
 from contracts.plan import plan_video
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork
 from tests.media import rgb_frame
 
 WIDTH, HEIGHT = 1280, 720
@@ -68,8 +68,8 @@ def fonts_of(deps: Deps) -> Fonts:
 
 async def render(deps: Deps, job: Job, index: int) -> Path:
     clip = plan_video(job).clips[index]
-    inp = RenderClipInput(job.video_id, clip, job.profile, job.tts_voice, job.tts_speed)
-    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    inp = ClipWork(job.video_id, clip, job.profile, job.tts_voice, job.tts_speed)
+    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     return file_path(result.uri)
 
 

@@ -137,6 +137,11 @@ async def build_workers(
         check_webhook_secret(deps.settings)
         await check_search_attributes(client)
         assemble = AssembleActivities(deps)
+        validate = ValidateActivities(
+            deps,
+            deps.settings.budget,
+            WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
+        )
         workers.append(
             Worker(
                 client,
@@ -153,10 +158,8 @@ async def build_workers(
                         WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
                         enabled=deps.settings.webhooks,
                     ).notify_webhook,
-                    ValidateActivities(
-                        deps.settings.budget,
-                        WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
-                    ).validate_job,
+                    validate.validate_job,
+                    validate.clip_tickets,
                     queue_has_workers,
                 ],
                 max_concurrent_activities=options.control_slots,
