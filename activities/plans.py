@@ -20,7 +20,7 @@ from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
 from activities.common import Deps
 from activities.keeper import in_thread
-from contracts.job import Job, Profile
+from contracts.job import Job, Poster, Profile
 from contracts.plan import PlannedClip, VideoPlan
 from contracts.records import ClipResult
 
@@ -39,6 +39,8 @@ class PlanHead:
     clips: int
     frames: int
     poster_seconds: float
+    poster: Poster | None = None
+    """The job's choice of poster frame, kept so the fitted plan read back places it as the job asked."""
 
 
 def encode(value: Any) -> bytes:
@@ -61,7 +63,7 @@ class PlanStore:
 
     async def save(self, job: Job, plan: VideoPlan) -> str:
         """Store the job and `plan`; the key names the plan's hash, so a plan is never overwritten."""
-        head = PlanHead(plan.video_id, plan.profile, len(plan.clips), plan.frames, plan.poster_seconds)
+        head = PlanHead(plan.video_id, plan.profile, len(plan.clips), plan.frames, plan.poster_seconds, plan.poster)
         parts = {"head.json": encode(head), "job.json": encode(job)}
         for page in range(pages(len(plan.clips))):
             parts[f"page-{page:04d}.json"] = encode(plan.clips[page * PAGE_CLIPS : (page + 1) * PAGE_CLIPS])
@@ -91,7 +93,7 @@ class PlanStore:
         clips: list[PlannedClip] = []
         for page in range(pages(head.clips)):
             clips.extend(await self.page(key, page))
-        return VideoPlan(video_id=head.video_id, profile=head.profile, clips=tuple(clips))
+        return VideoPlan(video_id=head.video_id, profile=head.profile, clips=tuple(clips), poster=head.poster)
 
     def record_key(self, video_id: str, index: int) -> str:
         return f"{video_id}/records/{index:05d}.json"

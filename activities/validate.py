@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from activities.common import Deps, temporal_errors
+from activities.common import Deps, category, temporal_errors
 from activities.keeper import stoppable
 from activities.media.fit import font_problems, text_problems
 from activities.media.layers import Fonts
@@ -38,7 +38,9 @@ UNHASHED = ("priority",)
 """Fields that change how a video queues, never what it renders: left out of the hash, so a resubmit at
 another priority is the same job."""
 
-ADDED_LATER: dict[str, object] = {"tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None}
+ADDED_LATER: dict[str, object] = {
+    "tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None, "poster": None,
+}  # fmt: skip
 """Job fields added after outputs were first published, with their defaults: hashed only when set, so a
 video published before they existed, restarted with the same job, is still the same job."""
 
@@ -139,7 +141,13 @@ class ValidateActivities:
             themes = channel_themes()
             job = await stoppable(checked_job, payload, text_fonts(), self.budget, self.webhooks, themes)
         except JobError as err:
-            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+            raise ApplicationError(
+                str(err),
+                {"field": err.field},
+                type=names.INVALID_JOB,
+                non_retryable=True,
+                category=category(names.INVALID_JOB),
+            ) from None
         plan = video_only(plan_video(job, job_theme(job, themes)))
         with temporal_errors():
             plan_key = await self.plans.save(job, plan)

@@ -151,6 +151,15 @@ class ClipSpec:
 
 
 @dataclass(frozen=True)
+class Poster:
+    """The frame the poster (the video's thumbnail) shows: clip `clip` (1-based, as the video's clips are
+    labelled, a question being two: the question, then its reveal), `at` seconds into it; None: its middle."""
+
+    clip: int
+    at: float | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     """A validated render job."""
 
@@ -175,6 +184,8 @@ class Job:
     """The delivered loudness target, a key of LOUDNESS_TARGETS."""
     theme: Theme | None = None
     """The job's own theme; None: the channel's default (RENDER_CHANNEL_THEMES)."""
+    poster: Poster | None = None
+    """The poster's frame; None: the first question's middle (never a reveal: a thumbnail keeps the answer)."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
@@ -280,6 +291,7 @@ JOB_FIELDS = {
     "narration_fit",
     "loudness",
     "theme",
+    "poster",
 }
 
 

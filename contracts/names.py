@@ -40,3 +40,6 @@ FFMPEG_REJECTED = "FfmpegRejected"
 FFMPEG_FAILED = "FfmpegError"
 """ffmpeg was killed or hit a machine-level error (I/O, memory): another attempt may succeed."""
 NON_RETRYABLE_ERRORS = (INVALID_JOB, BAD_ASSET, FORBIDDEN_PATH, OUTPUT_TAKEN, FFMPEG_REJECTED)
+EXPECTED_ERRORS = (INVALID_JOB, BAD_ASSET)
+"""The job's own mistakes, not the farm's: raised as ApplicationErrorCategory.BENIGN, so the SDK logs them
+without a stack trace and leaves them out of its failure metrics."""

@@ -36,6 +36,7 @@ from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
 from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
+from runtime.process import program
 from runtime.queues import activity_pollers
 from runtime.settings import ChannelEnv, RenderEnv, load
 from runtime.tracing import tracing_interceptor
@@ -139,11 +140,14 @@ class BadQuery(ValueError):
 
 
 def worker_command(queue: str) -> str:
-    """The command that starts a worker polling `queue`."""
-    if queue == names.CONTROL_QUEUE:
-        return "render-worker"  # every mode but gpu serves it; `all` renders too
+    """The command that starts a worker polling `queue`, as it runs when pasted here: the worker's path when
+    it is not on PATH, and RENDER_WEBHOOKS=false where a control worker would refuse to start without a secret."""
+    worker = program("render-worker")
+    if queue == names.CONTROL_QUEUE:  # every mode but gpu serves it; `all` renders too
+        env = load(RenderEnv)
+        return f"RENDER_WEBHOOKS=false {worker}" if env.webhooks and not env.webhook_secret else worker
     gpu_class = queue.removeprefix(names.GPU_QUEUE).lstrip("-")
-    return f"{f'RENDER_GPU_CLASS={gpu_class} ' if gpu_class else ''}render-worker --mode gpu"
+    return f"{f'RENDER_GPU_CLASS={gpu_class} ' if gpu_class else ''}{worker} --mode gpu"
 
 
 def user_query_error(message: str, query: str) -> str:
@@ -424,7 +428,7 @@ class RenderClient:
             if asyncio.get_running_loop().time() >= deadline:
                 field = "gpu_class" if gpu_class and missing == queues[1:] else "task_queue"
                 # One `render-worker` (mode all) polls both queues when neither has a worker.
-                start = worker_command(missing[0]) if len(missing) == 1 else "render-worker"
+                start = worker_command(missing[0] if len(missing) == 1 else names.CONTROL_QUEUE)
                 raise NoWorker(field, ", ".join(missing), start)
             await asyncio.sleep(0.5)
 

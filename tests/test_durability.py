@@ -28,6 +28,7 @@ from activities.storage import file_path
 from contracts import names, search
 from contracts.job import JobError
 from contracts.records import DiscardInput, VideoResult
+from runtime.process import program
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of
 from workflows import RenderVideo
@@ -176,9 +177,8 @@ async def test_a_gpu_class_nobody_serves_is_refused_at_submit(client: Client) ->
     with pytest.raises(JobRefused) as refused:
         await RenderClient(client).submit(small_job(unique("a10g"), gpu_class="a10g"))
     assert refused.value.field == "gpu_class"
-    assert "render-gpu-a10g" in str(refused.value) and "RENDER_GPU_CLASS=a10g render-worker --mode gpu" in str(
-        refused.value
-    )
+    start = f"RENDER_GPU_CLASS=a10g {program('render-worker')} --mode gpu"
+    assert "render-gpu-a10g" in str(refused.value) and start in str(refused.value)
 
 
 class Hook(BaseHTTPRequestHandler):
