@@ -20,6 +20,7 @@ from temporalio.common import Priority, RawValue, RetryPolicy, SearchAttributeUp
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    ApplicationErrorCategory,
     TimeoutError,
     TimeoutType,
     is_cancelled_exception,
@@ -107,6 +108,14 @@ def failure_reason(err: ActivityError) -> tuple[str, str | None]:
     if isinstance(cause, ApplicationError):
         return cause.message, cause.type
     return str(cause or err), None
+
+
+def failure(message: str, error_type: str | None, *details: Any) -> ApplicationError:
+    """The video's failure for good: BENIGN when it is the job's own mistake (no stack trace in the logs,
+    not counted in the SDK's failure metrics), as every activity raises it."""
+    expected = error_type in names.EXPECTED_ERRORS
+    category = ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED
+    return ApplicationError(message, *details, type=error_type, non_retryable=True, category=category)
 
 
 def invalid_field(err: ActivityError) -> tuple[str, str] | None:
@@ -349,7 +358,7 @@ class RenderVideo:
             if refused := invalid_field(err):
                 self._invalid(*refused)
             reason, error_type = failure_reason(err)
-            raise ApplicationError(f"narration: {reason}", type=error_type, non_retryable=True) from err
+            raise failure(f"narration: {reason}", error_type) from err
         self._progress.frames_total = narrated.frames
         self._set_stage("rendering")
         return narrated.plan_key, narrated.frames
@@ -362,7 +371,7 @@ class RenderVideo:
             self._raise_if_canceled(err)
             reason, error_type = failure_reason(err)
             message = f"{what}: {reason}" if what else reason
-            raise ApplicationError(message, type=error_type, non_retryable=True) from err
+            raise failure(message, error_type) from err
 
     def _raise_if_canceled(self, err: ActivityError) -> None:
         """A cancel stays a cancel, even when the activity it stopped ended otherwise (its worker was dead)."""
@@ -386,7 +395,7 @@ class RenderVideo:
                 self._invalid(*refused)
             reason, error_type = failure_reason(err)
             self._set_stage("failed", error=reason)
-            raise ApplicationError(f"validation: {reason}", type=error_type, non_retryable=True) from err
+            raise failure(f"validation: {reason}", error_type) from err
         workflow_id = workflow.info().workflow_id
         if validated.facts.video_id != workflow_id:
             self._invalid(
@@ -400,7 +409,7 @@ class RenderVideo:
     def _invalid(self, message: str, field: str) -> NoReturn:
         self._set_stage("invalid", error=message)
         self._publish(search.VIDEO_STATUS.value_set("invalid"))
-        raise ApplicationError(message, {"field": field}, type=names.INVALID_JOB, non_retryable=True) from None
+        raise failure(message, names.INVALID_JOB, {"field": field}) from None
 
     async def _tickets(self, plan_key: str, first: int) -> list[ClipTicket]:
         """One page of the stored plan as it is scheduled: bounded, whatever the job's size."""
@@ -511,7 +520,7 @@ class RenderVideo:
                         f"no worker polls task queue {queue} (waited {checked.queue_wait_seconds:g} s); "
                         f"start one with `{start}render-worker --mode gpu`"
                     )
-                raise ApplicationError(f"{ticket.label}: {reason}", type=error_type, non_retryable=True) from err
+                raise failure(f"{ticket.label}: {reason}", error_type) from err
 
     async def _queue_served(self, queue: str) -> bool:
         """Whether any worker polls `queue` now: asked of the server by an activity, so replay reads the answer."""
