@@ -45,6 +45,8 @@ class Beat:
     segments_done: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+    clip: str = ""
+    """Which clip a render works on ("clip 3/10 · question …"): the Web UI's pending activity names it."""
 
     def as_details(self) -> dict[str, Any]:
         return asdict(self)

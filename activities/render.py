@@ -93,7 +93,7 @@ class RenderActivities:
         started = time.monotonic()
         try:
             with temporal_errors():
-                async with keep_heartbeating(Beat(frames_total=clip.frames)) as beats:
+                async with keep_heartbeating(Beat(frames_total=clip.frames, clip=clip.label)) as beats:
                     result = await self._render_clip(inp, uri, log, beats)
         except BaseException:
             metrics.CLIPS.labels("failed").inc()
