@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.queues import queue_has_workers
+from activities.queues import QueueActivities
 from activities.validate import ValidateActivities
 from contracts import names
 from contracts.budget import Budget
@@ -72,5 +72,5 @@ CONTROL: list[Callable[..., Any]] = [
     discard_intermediates,
     # Validation plans the job, which is orchestration: the real one, as the service's control worker runs it.
     ValidateActivities(Budget()).validate_job,
-    queue_has_workers,
+    QueueActivities().queue_has_workers,
 ]

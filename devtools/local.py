@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,11 +48,18 @@ class LocalCluster:
         devserver.stop(self.data)
 
     def start_worker(
-        self, mode: str, *, wrapper: Sequence[str] = (), wait_ready: float = 60.0
+        self,
+        mode: str,
+        *,
+        wrapper: Sequence[str] = (),
+        wait_ready: float = 60.0,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start a worker process and wait (up to `wait_ready` s; 0: not at all) until it polls.
 
-        `wrapper` runs it under another command (say, in its own mount namespace).
+        `wrapper` runs it under another command (say, in its own mount namespace); `env` adds settings
+        for this worker alone (say, RENDER_BUILD_ID for a second build), `args` options after --mode.
         """
         env = {
             # A local cluster signs its webhooks with a throwaway key and may call receivers on loopback.
@@ -66,10 +73,11 @@ class LocalCluster:
             "RENDER_HEALTH_PORT": str(free_port()),
             "RENDER_HEALTH_ADDRESS": "127.0.0.1",
             **self.env,
+            **(env or {}),
         }
         self.health_ports.append(int(env["RENDER_HEALTH_PORT"]))
         with open(self.data / f"worker-{mode}-{len(self.workers)}.log", "ab") as log:
-            command = [*wrapper, sys.executable, "-m", "workers", "--mode", mode]
+            command = [*wrapper, sys.executable, "-m", "workers", "--mode", mode, *args]
             proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         self.workers.append(proc)
         if wait_ready:
