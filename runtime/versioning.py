@@ -22,6 +22,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -97,7 +98,10 @@ class Build:
 class VersionState:
     build_id: str
     status: str
-    """current, ramping, draining, drained, inactive (the server's words, lower case)."""
+    """current, ramping, draining, drained, inactive (the server's words, lower case). Inactive: never
+    current nor ramping (a build waiting to be rolled out); draining and drained: it was, and is no more."""
+    deactivated_at: datetime | None = None
+    """When it last stopped being current or ramping."""
 
 
 @dataclass(frozen=True)
@@ -132,19 +136,34 @@ def _routing(config: RoutingConfig) -> tuple[str | None, str | None, float, bool
     return current, ramping, config.ramping_version_percentage, chosen, max(times, default=None)
 
 
-async def routing(client: Client, deployment: str) -> Routing | None:
-    """The deployment's routing and versions; None when no worker of it has ever polled."""
-    try:
-        described = await client.workflow_service.describe_worker_deployment(
-            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
-        )
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
+async def routing(client: Client, deployment: str, *, attempts: int = 4) -> Routing | None:
+    """The deployment's routing and versions; None when no worker of it has ever polled.
+
+    The server answers this from one entity per deployment and refuses callers past a few at once
+    ("too many requests issued to Worker Deployment"): such a refusal is asked again after a pause.
+    """
+    for attempt in range(attempts):
+        try:
+            described = await client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
+            )
+            break
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.25 * 2**attempt + random.random() / 4)
     info = described.worker_deployment_info
     current, ramping, percent, chosen, changed = _routing(info.routing_config)
-    versions = [VersionState(s.deployment_version.build_id, _status_name(s.status)) for s in info.version_summaries]
+    versions = [
+        VersionState(
+            s.deployment_version.build_id,
+            _status_name(s.status),
+            s.last_deactivation_time.ToDatetime(tzinfo=UTC) if s.last_deactivation_time.seconds else None,
+        )
+        for s in info.version_summaries
+    ]
     return Routing(current, ramping, percent, chosen, changed, described.conflict_token, versions)
 
 
@@ -185,13 +204,15 @@ async def adopt_if_none(client: Client, build: Build, *, timeout: float = 30.0, 
         except RPCError as err:
             # NOT_FOUND: this version has not registered yet; FAILED_PRECONDITION / ABORTED: another
             # worker changed the routing first (the next look says so).
-            if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED):
+            retried = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED,
+                       RPCStatusCode.RESOURCE_EXHAUSTED)  # fmt: skip
+            if err.status not in retried:
                 raise
         if asyncio.get_running_loop().time() >= deadline:
             log.warning("could not make this build current; set it with `temporal worker deployment "
                         "set-current-version`", deployment=build.deployment, build_id=build.build_id)  # fmt: skip
             return False
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
 
 
 async def running_videos(client: Client, build: Build) -> int:
@@ -200,16 +221,21 @@ async def running_videos(client: Client, build: Build) -> int:
 
 
 async def drained(client: Client, build: Build, *, lag: timedelta = VISIBILITY_LAG) -> bool:
-    """Whether `build` may stop: no new video can reach it and none pinned to it still runs.
+    """Whether `build` may stop: it was current or ramping, is neither now, and no video pinned to it runs.
 
-    New videos reach only the current and ramping versions; a version that was neither for `lag`
-    (visibility writes a moment after a start) and counts no running workflow has nothing left to do.
-    Its activities have nothing left either: they belong to those workflows.
+    New videos reach only the current and ramping versions; a version that stopped being either more
+    than `lag` ago (visibility writes a moment after a start) and counts no running workflow has nothing
+    left to do, and its activities neither: they belong to those workflows. A build never rolled out
+    (inactive) is waiting for its turn, not drained. The cheap count is asked first: the deployment is
+    described only when it is 0, as the server limits how many ask it at once.
     """
-    found = await routing(client, build.deployment)
-    if found is None or found.targets(build.build_id) or not found.chosen:
+    if await running_videos(client, build):
         return False
-    if found.changed_at is not None and datetime.now(UTC) - found.changed_at < lag:
+    found = await routing(client, build.deployment)
+    state = next((v for v in found.versions if v.build_id == build.build_id), None) if found else None
+    if state is None or state.status not in ("draining", "drained"):
+        return False
+    if state.deactivated_at is not None and datetime.now(UTC) - state.deactivated_at < lag:
         return False
     return await running_videos(client, build) == 0
 
@@ -224,6 +250,6 @@ async def stop_when_drained(client: Client, build: Build, stop: asyncio.Event, e
                 stop.set()
                 return
         except RPCError as err:
-            log.warning("cannot tell whether this version has drained", reason=err.message)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+            log.info("cannot tell yet whether this version has drained", reason=err.message)
+        with contextlib.suppress(TimeoutError):  # jittered: a fleet's workers do not ask all at once
+            await asyncio.wait_for(stop.wait(), timeout=every * random.uniform(0.8, 1.2))

@@ -259,7 +259,7 @@ class RenderClient:
             deployment=load(DeploymentEnv).deployment_name,
         )
 
-    async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
+    async def submit(self, job: dict[str, Any], *, require_worker: bool = True, grace_seconds: float = 5.0) -> str:
         """Validate and start a render; the workflow id is the video id.
 
         A second submit of the same id is refused while it runs or once it has
@@ -274,7 +274,7 @@ class RenderClient:
         except JobError as err:
             raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line
         if require_worker:
-            await self._require_worker(parsed.gpu_class)
+            await self._require_worker(parsed.gpu_class, grace_seconds)
         limited = await self._require_channel_room(parsed.channel)
         try:
             await self.client.start_workflow(
