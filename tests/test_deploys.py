@@ -226,3 +226,17 @@ async def test_no_current_version_is_refused_with_the_command_to_run(
     async with asyncio.timeout(60):
         await renders.result(video_id)
     assert await pinned_build(renders.client, video_id) == ("VERSIONING_BEHAVIOR_PINNED", "v1")
+
+    # A development loop: a changed checkout is a new build, made current by an explicit render-dev step.
+    cluster.start_worker("all", env=V2)
+    async with asyncio.timeout(30):
+        while True:
+            made = subprocess.run(
+                [str(Path(sys.executable).parent / "render-dev"), "make-current", "--build-id", "v2"],
+                capture_output=True, text=True, timeout=60,
+                env={**os.environ, "TEMPORAL_ADDRESS": cluster.address, "PYTHONPATH": str(REPO)},
+            )  # fmt: skip
+            if made.returncode == 0:
+                break
+            await asyncio.sleep(0.5)  # until v2's first poll has registered it
+    assert made.stdout == "render:v2 is current (was v1)\n"
