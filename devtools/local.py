@@ -18,6 +18,7 @@ from pathlib import Path
 
 from devtools import devserver
 from runtime.process import free_port
+from runtime.versioning import source_build_id
 
 __all__ = ["LocalCluster", "free_port"]
 
@@ -34,6 +35,8 @@ class LocalCluster:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     health_ports: list[int] = field(default_factory=list)
     """Each worker's /healthz, /status and /metrics port, in start order."""
+    build_id: str = field(default_factory=source_build_id)
+    """Every worker's RENDER_BUILD_ID unless `env` says otherwise: this checkout's build when created."""
 
     @property
     def address(self) -> str:
@@ -72,6 +75,9 @@ class LocalCluster:
             "RENDER_LOG_FORMAT": "json",
             "RENDER_HEALTH_PORT": str(free_port()),
             "RENDER_HEALTH_ADDRESS": "127.0.0.1",
+            # One build for the cluster's life: a source file edited while it runs would otherwise make
+            # the next worker another build, and pinned videos would wait for workers of the first.
+            "RENDER_BUILD_ID": self.build_id,
             **self.env,
             **(env or {}),
         }

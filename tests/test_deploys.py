@@ -155,7 +155,9 @@ async def test_rollout_and_rollback_during_renders(cluster: LocalCluster, render
 
     # v1 has drained (not current, nothing running): its workers leave by themselves, status 0.
     assert v1_control.wait(timeout=30) == 0 and v1_gpu.wait(timeout=30) == 0
-    print(f"v1 workers left {time.monotonic() - finished:.1f} s after their last video finished")
+    clip = result.clips[0]
+    print(f"v1 workers left {time.monotonic() - finished:.1f} s after their last video finished; the killed clip "
+          f"resumed on attempt {clip.attempt} reusing {clip.reused_frames}/{result.frames} frames")  # fmt: skip
     assert v2_control.poll() is None and v2_gpu.poll() is None  # the current version stays
 
     # Rollback: v1's workers start again, v1 becomes current, new videos go to v1; v2 drains and leaves.

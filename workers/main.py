@@ -225,6 +225,12 @@ def worker_build(worker: Worker) -> Build | None:
     return Build(config.version.deployment_name, config.version.build_id)
 
 
+def _log_failure(task: asyncio.Future[object]) -> None:
+    """A versioning helper that failed is said at once (the workers go on polling regardless)."""
+    if not task.cancelled() and (err := task.exception()) is not None:
+        log.error("worker versioning step failed", reason=str(err), kind=type(err).__name__)
+
+
 async def run_until_stopped(
     workers: list[Worker],
     stop: asyncio.Event,
@@ -246,6 +252,8 @@ async def run_until_stopped(
         helpers.append(asyncio.ensure_future(adopt_if_none(workers[0].client, build)))
     if build is not None and drained_check_seconds:
         helpers.append(asyncio.ensure_future(stop_when_drained(workers[0].client, build, stop, drained_check_seconds)))
+    for helper in helpers:
+        helper.add_done_callback(_log_failure)
     if state:
         state.ready = True
     done, _ = await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
