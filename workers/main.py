@@ -297,6 +297,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         gpus=gpus,
         sdk_metrics_url=sdk_metrics_url,
         status_detail=options.status_detail,
+        version=options.build.key,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
