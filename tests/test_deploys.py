@@ -26,11 +26,17 @@ from temporalio.client import Client
 
 from devtools.devserver import PLAIN_CONNECTION, temporal_binary
 from devtools.local import LocalCluster
+from devtools.testing import FakeKube
 from runtime.versioning import Build, adopt_if_none, routing
 from starter import RenderClient
 from starter.client import NoCurrentVersion
 from starter.exits import NO_WORKER
 from tests.test_resume_processes import long_job, render_attempts, wait_for_segments
+from workers.autoscaler.config import AutoscalerConfig
+from workers.autoscaler.kube import KubeScaler, apps_api
+from workers.autoscaler.loop import Autoscaler
+from workers.autoscaler.policy import Policy, Pool
+from workers.autoscaler.signals import TemporalSignals
 
 WORKER_ENV = {
     "RENDER_ENCODER": "libx264",
@@ -242,3 +248,38 @@ async def test_no_current_version_is_refused_with_the_command_to_run(
                 break
             await asyncio.sleep(0.5)  # until v2's first poll has registered it
     assert made.stdout == "render:v2 is current (was v1)\n"
+
+
+async def test_each_builds_gpu_pool_scales_on_its_own_backlog(cluster: LocalCluster, renders: RenderClient) -> None:
+    """A draining build's retried clip scales that build's pool from zero; the current build's stays put."""
+    client = renders.client
+    cluster.start_worker("control", env=V1)
+    v1_gpu = cluster.start_worker("gpu", env=V1)
+    await until(lambda: _has_current(client), 30)
+    v1_gpu.send_signal(signal.SIGTERM)  # v1's GPU pool is at zero
+    assert v1_gpu.wait(timeout=60) == 0
+    cluster.start_worker("control", env=V2)
+    cluster.start_worker("gpu", env=V2)
+    video_id = f"waits-{uuid.uuid4().hex[:6]}"
+    await renders.submit(tiny_job(video_id), require_worker=False)  # pinned to v1: its clip waits for v1
+    set_current(cluster, "v2")
+
+    pools = tuple(
+        Pool(f"render-gpu-{build}", "render", "render-gpu", max_replicas=3, version=f"render:{build}")
+        for build in ("v1", "v2")
+    )
+    policy = Policy(target_backlog_per_replica=1, burst_backlog=None, burst_age_seconds=None)
+    config = AutoscalerConfig(pools=pools, policy=policy, interval_seconds=0.5)
+    with FakeKube({("render", p.deployment): 0 for p in pools}) as kube:
+        autoscaler = Autoscaler(config, TemporalSignals(client), KubeScaler(apps_api(kube.url)))
+        async with asyncio.timeout(30):
+            while kube.replicas[("render", "render-gpu-v1")] == 0:
+                tick = await autoscaler.tick()
+                assert tick.error is None, tick.error
+                await asyncio.sleep(0.5)
+        assert tick.signals["render-gpu@render:v1"].running == 1  # the video pinned to v1
+        assert (tick.signals["render-gpu@render:v2"].backlog, tick.signals["render-gpu@render:v2"].running) == (0, 0)
+        assert kube.replicas[("render", "render-gpu-v2")] == 0 and kube.patches("render-gpu-v2") == []
+    cluster.start_worker("gpu", env=V1)  # what the patched replica count would start
+    async with asyncio.timeout(60):
+        await renders.result(video_id)

@@ -284,6 +284,7 @@ def test_autoscaler_config_names_the_deployments_it_scales(default: list[dict[st
         deployment = one(default, "Deployment", pool.deployment)
         assert pool.namespace == deployment["metadata"]["namespace"]
         assert pool.task_queue == names.GPU_QUEUE
+        assert pool.version == f"render:{BUILD}"  # scaled on this build's backlog and videos alone
 
 
 async def test_rbac_is_exactly_what_the_autoscaler_calls(default: list[dict[str, Any]], tmp_path: Path) -> None:

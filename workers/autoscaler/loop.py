@@ -54,10 +54,22 @@ class Autoscaler:
 
     async def _read(self) -> tuple[dict[str, QueueSignal], dict[str, int]]:
         config = self.config
-        queues = await asyncio.gather(*(self._signals.queue(q) for q in config.queues))
-        running = await self._signals.running(config.in_flight_query) if config.in_flight_query else 0
+        sources = config.sources
+        queues = await asyncio.gather(
+            *(self._signals.queue(q) if v is None else self._signals.queue(q, v) for q, v in sources.values())
+        )
+        counts: dict[str | None, int] = {}
+        for _, version in sources.values():
+            if config.in_flight_query and version not in counts:
+                query = config.in_flight_query
+                if version is not None:  # that build's videos only
+                    query = f"({query}) AND TemporalWorkerDeploymentVersion = '{version}'"
+                counts[version] = await self._signals.running(query)
         replicas = await asyncio.gather(*(self._scaler.replicas(p) for p in config.pools))
-        signals = {q: replace(s, running=running) for q, s in zip(config.queues, queues, strict=True)}
+        signals = {
+            source: replace(s, running=counts.get(version, 0))
+            for (source, (_, version)), s in zip(sources.items(), queues, strict=True)
+        }
         return signals, {p.key: n for p, n in zip(config.pools, replicas, strict=True)}
 
     async def tick(self) -> Tick:
@@ -117,7 +129,7 @@ class Autoscaler:
         log.info(
             "autoscaler started",
             pools=[p.key for p in self.config.pools],
-            queues=self.config.queues,
+            queues=list(self.config.sources),
             dry_run=self.config.dry_run,
             interval_seconds=self.config.interval_seconds,
         )
