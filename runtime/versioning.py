@@ -181,13 +181,13 @@ async def adopt_if_none(client: Client, build: Build, *, timeout: float = 30.0, 
     """
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        found = await routing(client, build.deployment)
-        if found is not None and (found.chosen or found.current):
-            if found.current != build.build_id:
-                log.info("worker deployment has a current version; not changing it",
-                         deployment=build.deployment, current=found.current, build_id=build.build_id)  # fmt: skip
-            return False
         try:
+            found = await routing(client, build.deployment)
+            if found is not None and (found.chosen or found.current):
+                if found.current != build.build_id:
+                    log.info("worker deployment has a current version; not changing it",
+                             deployment=build.deployment, current=found.current, build_id=build.build_id)  # fmt: skip
+                return False
             if found is not None:  # the version registers on its first poll: until then there is nothing to set
                 await client.workflow_service.set_worker_deployment_current_version(
                     SetWorkerDeploymentCurrentVersionRequest(
@@ -202,8 +202,8 @@ async def adopt_if_none(client: Client, build: Build, *, timeout: float = 30.0, 
                          deployment=build.deployment, build_id=build.build_id)  # fmt: skip
                 return True
         except RPCError as err:
-            # NOT_FOUND: this version has not registered yet; FAILED_PRECONDITION / ABORTED: another
-            # worker changed the routing first (the next look says so).
+            # NOT_FOUND: this version has not registered yet; FAILED_PRECONDITION / ABORTED: another worker
+            # changed the routing first (the next look says so); RESOURCE_EXHAUSTED: many workers asked at once.
             retried = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED,
                        RPCStatusCode.RESOURCE_EXHAUSTED)  # fmt: skip
             if err.status not in retried:
@@ -212,7 +212,7 @@ async def adopt_if_none(client: Client, build: Build, *, timeout: float = 30.0, 
             log.warning("could not make this build current; set it with `temporal worker deployment "
                         "set-current-version`", deployment=build.deployment, build_id=build.build_id)  # fmt: skip
             return False
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(random.uniform(0.3, 1.0))  # jittered: a fleet starting together spreads its asks
 
 
 async def running_videos(client: Client, build: Build) -> int:

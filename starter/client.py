@@ -65,6 +65,8 @@ SERVER_QUERY_PREFIX = len("select * from table1 where ")
 QUERY_TIMEOUT = timedelta(seconds=5)
 UNCLAIMED = timedelta(seconds=10)
 VERSIONED = WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED
+ROUTING_MAX_AGE = 1.0
+"""Seconds a client reuses the deployment's routing: a switch of current version is seen within this."""
 ANY_BUILD = "*"
 """`unpolled`: a poller of any build counts."""
 UNVERSIONED = "unversioned"
@@ -242,6 +244,8 @@ class RenderClient:
         self.client = client
         self.deployment = deployment
         """The Worker Deployment whose current version takes new videos (RENDER_DEPLOYMENT_NAME)."""
+        self._routing: tuple[float, Routing | None] | None = None
+        self._routing_lock = asyncio.Lock()
         self.target = target or TemporalTarget()
         self.channel_limits = dict(channel_limits or {})
         """Videos in flight at once by channel ('*' for every other channel); none named: no limit."""
@@ -454,7 +458,7 @@ class RenderClient:
         queues = [names.CONTROL_QUEUE, render_queue(gpu_class)]
         deadline = asyncio.get_running_loop().time() + grace_seconds
         while True:
-            found = await routing(self.client, self.deployment)
+            found = await self.routing()
             current = found.current if found else None  # None: unversioned workers take new videos
             pollers = await self.pollers(queues)
             missing = [q for q in queues if not any(p.build_id == current for p in pollers[q])]
@@ -470,6 +474,18 @@ class RenderClient:
         # One `render-worker` (mode all) polls both queues when neither has a worker.
         start = worker_command(missing[0]) if len(missing) == 1 else "render-worker"
         raise NoWorker(field, ", ".join(missing), start)
+
+    async def routing(self, max_age: float = ROUTING_MAX_AGE) -> Routing | None:
+        """The deployment's routing, asked at most once per `max_age` seconds by this client.
+
+        The server limits how many describe a deployment at once ("too many requests issued to Worker
+        Deployment"): 200 submits started together would trip it. They share one answer instead.
+        """
+        async with self._routing_lock:
+            now = asyncio.get_running_loop().time()
+            if self._routing is None or now - self._routing[0] > max_age:
+                self._routing = (now, await routing(self.client, self.deployment))
+            return self._routing[1]
 
     async def in_flight(self, channel: str) -> int:
         """Renders of `channel` running now, as the server's visibility store counts them."""
