@@ -24,6 +24,7 @@ from activities.media.graphs import concat_command, concat_list, mux_command
 from activities.media.loudness import measure, measure_file, normalize_filter
 from activities.media.probe import MediaInfo, counted, probe, video_samples
 from activities.media.process import run_ffmpeg
+from activities.plans import PlanStore
 from activities.poster import poster_from_clip, poster_uri, publish_poster
 from activities.storage import confine, file_path, split_s3
 from contracts import names
@@ -31,12 +32,15 @@ from contracts.job import LOUDNESS_TARGETS, JobError, Profile, check_output_uri
 from contracts.records import (
     CheckJobInput,
     CheckJobResult,
+    ClipResult,
     ConcatInput,
     ConcatResult,
+    ConcatWork,
     DiscardInput,
     Loudness,
     UploadInput,
     UploadResult,
+    finite,
 )
 from contracts.tenancy import for_channel
 
@@ -91,6 +95,7 @@ def check_duration(info: MediaInfo, frames: int, fps: int) -> None:
 class AssembleActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.plans = PlanStore(deps)
 
     @activity.defn(name=names.CHECK_JOB)
     async def check_job(self, inp: CheckJobInput) -> CheckJobResult:
@@ -99,14 +104,22 @@ class AssembleActivities:
         When this video already published this job at its output, its result is
         returned instead and nothing is rendered.
         """
+        with temporal_errors():
+            assets = (await self.plans.job(inp.plan_key)).asset_uris()
+        return await self.check(inp.video_id, inp.output_uri, assets, inp.job_hash, inp.channel)
+
+    async def check(
+        self, video_id: str, output_uri: str | None, asset_uris: list[str], job_hash: str = "", channel: str = ""
+    ) -> CheckJobResult:
+        """The checks themselves, on the job's output and assets (run inside an activity: it heartbeats)."""
         settings = self.deps.settings
-        output = inp.output_uri or f"{settings.output_roots[0]}/{inp.video_id}.mp4"
+        output = output_uri or f"{settings.output_roots[0]}/{video_id}.mp4"
         checked = CheckJobResult(
             output,
             settings.heartbeat_seconds,
             dict(settings.usd_per_hour),
             settings.queue_wait_seconds,
-            fairness_weight=for_channel(settings.channel_weights, inp.channel, 1.0) or 1.0,
+            fairness_weight=for_channel(settings.channel_weights, channel, 1.0) or 1.0,
         )
         with temporal_errors():
             async with keep_heartbeating() as beats:
@@ -114,14 +127,14 @@ class AssembleActivities:
                 confine(output, settings.output_roots, "output_uri")
                 check_output_name(output)
                 check_output_place(output)
-                manifest, exists = await self._owner(inp.video_id, output)
-                if published_before(manifest, exists, inp.video_id, inp.job_hash):
+                manifest, exists = await self._owner(video_id, output)
+                if published_before(manifest, exists, video_id, job_hash):
                     assert manifest is not None
                     return dataclasses.replace(checked, published=manifest.result)
-                if reason := refusal(manifest, exists, inp.video_id, inp.job_hash, output):
+                if reason := refusal(manifest, exists, video_id, job_hash, output):
                     raise OutputTaken(reason)
-                for number, uri in enumerate(inp.asset_uris, 1):
-                    beats.stage(f"checking asset {number}/{len(inp.asset_uris)}")
+                for number, uri in enumerate(asset_uris, 1):
+                    beats.stage(f"checking asset {number}/{len(asset_uris)}")
                     confine(uri, settings.asset_roots, "asset")
                     if not await in_thread(self.deps.storages.for_uri(uri).exists, uri):
                         raise BadAsset(f"asset {uri} does not exist")
@@ -137,6 +150,26 @@ class AssembleActivities:
 
     @activity.defn(name=names.CONCAT_CLIPS)
     async def concat_clips(self, inp: ConcatInput) -> ConcatResult:
+        """Join the stored plan's clips under the video's sound track, as the renders' records describe them."""
+        with temporal_errors():
+            async with keep_heartbeating() as beats:
+                beats.stage("reading the plan and the clip records")
+                plan = await self.plans.plan(inp.plan_key)
+                records = await self.plans.records(inp.video_id, len(plan.clips))
+        work = ConcatWork(
+            video_id=inp.video_id,
+            clip_uris=[self.deps.settings.work_uri_for(c.key) for c in plan.clips],
+            fps=plan.profile.fps,
+            expected_frames=plan.frames,
+            clip_encoders=[r.encoder for r in records] if records else [],
+            poster_seconds=plan.poster_seconds,
+            clip_frames=[c.frames for c in plan.clips],
+            audio_uri=inp.audio_uri,
+        )
+        return await self.concat(work)
+
+    async def concat(self, inp: ConcatWork) -> ConcatResult:
+        """The join itself (run inside an activity: it heartbeats and stops when canceled)."""
         log = activity_log(video_id=inp.video_id, clips=len(inp.clip_uris))
         joined_uri = self.deps.settings.work_uri_for(f"{inp.video_id}/video.mp4")
         with temporal_errors():
@@ -206,9 +239,9 @@ class AssembleActivities:
                     beats.stage("measuring the delivered loudness")
                     delivered = await measure(measure_file(out))
                     loudness = Loudness(
-                        integrated_lufs=delivered.integrated_lufs,
-                        true_peak_dbtp=delivered.true_peak_dbtp,
-                        range_lu=delivered.range_lu,
+                        integrated_lufs=finite(delivered.integrated_lufs),
+                        true_peak_dbtp=finite(delivered.true_peak_dbtp),
+                        range_lu=finite(delivered.range_lu),
                         target_lufs=target.integrated_lufs,
                         target_true_peak_dbtp=target.true_peak_dbtp,
                     )
@@ -227,7 +260,7 @@ class AssembleActivities:
             poster_uri=poster,
         )
 
-    async def _clip_frames(self, inp: ConcatInput, paths: list[Path]) -> list[int]:
+    async def _clip_frames(self, inp: ConcatWork, paths: list[Path]) -> list[int]:
         """Each clip's frames: from the plan when the workflow sent them, else from the clips' headers."""
         if len(inp.clip_frames) == len(paths):
             return list(inp.clip_frames)
@@ -243,7 +276,7 @@ class AssembleActivities:
         storage = self.deps.storages.for_uri(uri)
         await stoppable(storage.upload, src, uri, progress=lambda done: beats.update(bytes_done=done))
 
-    async def _mixed_parameters(self, inp: ConcatInput, paths: list[Path]) -> bool:
+    async def _mixed_parameters(self, inp: ConcatWork, paths: list[Path]) -> bool:
         """Whether the clips' codec parameters differ.
 
         Clips of one video share a profile, so one encoder means one parameter set;
@@ -292,14 +325,34 @@ class AssembleActivities:
                     beats.stage("publishing the poster")
                     poster = await publish_poster(self.deps, inp.poster_source_uri, inp.output_uri, tmp)
                 if inp.result is not None:
-                    result = dataclasses.replace(inp.result, output_uri=inp.output_uri, bytes=size, poster_uri=poster)
-                    done = dataclasses.replace(claim, result=result)
+                    beats.stage("writing the manifest")
+                    result = dataclasses.replace(
+                        inp.result,
+                        output_uri=inp.output_uri,
+                        bytes=size,
+                        poster_uri=poster,
+                        manifest_uri=manifest_uri(inp.output_uri),
+                    )
+                    clips = await self._clip_records(inp, manifest)
+                    done = dataclasses.replace(claim, result=result, clips=clips)
                     await in_thread(write_manifest, dest, inp.output_uri, done, tmp)
                 beats.stage("removing intermediates")
                 await self._discard(inp.video_id)
         metrics.UPLOADED_BYTES.inc(size)
         log.info("video published", bytes=size)
-        return UploadResult(output_uri=inp.output_uri, bytes=size, poster_uri=poster)
+        return UploadResult(
+            output_uri=inp.output_uri, bytes=size, poster_uri=poster, manifest_uri=manifest_uri(inp.output_uri)
+        )
+
+    async def _clip_records(self, inp: UploadInput, manifest: Manifest | None) -> list[ClipResult]:
+        """Every clip's record for the manifest: from the work store, or, when a retry finds them removed with
+        the intermediates, from the manifest this upload already wrote."""
+        if not inp.plan_key or inp.result is None:
+            return []
+        records = await self.plans.records(inp.video_id, inp.result.clips)
+        if records is None and manifest is not None:
+            return list(manifest.clips)
+        return records or []
 
     @activity.defn(name=names.DISCARD_INTERMEDIATES)
     async def discard_intermediates(self, inp: DiscardInput) -> int:

@@ -25,21 +25,30 @@ from activities.media.process import FfmpegError, run_ffmpeg
 from activities.media.programme import GroupFailed, encode_programme, mix_clips
 from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
+from activities.plans import PlanStore
 from activities.sound_assets import SoundAssets, clip_effects, theme_bed
 from activities.tts import TtsEngine, Voices
 from contracts import names
 from contracts.job import AUDIO_RATE, LOUDNESS_TARGETS
 from contracts.plan import samples_for
-from contracts.records import AudioResult, BuildAudioInput, Loudness
+from contracts.records import AudioResult, AudioWork, BuildAudioInput, Loudness, finite
 
 
 class AudioActivities:
     def __init__(self, deps: Deps, tts: TtsEngine | None = None) -> None:
         self.deps = deps
         self.voices = Voices(deps.settings, tts)
+        self.plans = PlanStore(deps)
 
     @activity.defn(name=names.BUILD_AUDIO)
     async def build_audio(self, inp: BuildAudioInput) -> AudioResult:
+        """The stored plan's whole soundtrack, read by key: history never carries the plan."""
+        with temporal_errors():
+            plan = await self.plans.plan(inp.plan_key)
+        return await self.build(AudioWork(plan, inp.loudness, inp.voice, inp.speed, inp.tts_engine, inp.channel))
+
+    async def build(self, inp: AudioWork) -> AudioResult:
+        """Mix, level and encode the track (run inside an activity: it heartbeats and stops when canceled)."""
         plan = inp.plan
         log = activity_log(video_id=plan.video_id, clips=len(plan.clips))
         uri = self.deps.settings.work_uri_for(f"{plan.video_id}/audio.m4a")
@@ -66,9 +75,9 @@ class AudioActivities:
                 beats.stage("storing the track")
                 await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
         loudness = Loudness(
-            integrated_lufs=delivered.integrated_lufs,
-            true_peak_dbtp=delivered.true_peak_dbtp,
-            range_lu=delivered.range_lu,
+            integrated_lufs=finite(delivered.integrated_lufs),
+            true_peak_dbtp=finite(delivered.true_peak_dbtp),
+            range_lu=finite(delivered.range_lu),
             target_lufs=target.integrated_lufs,
             target_true_peak_dbtp=target.true_peak_dbtp,
         )
@@ -77,7 +86,7 @@ class AudioActivities:
 
     async def _culprit(
         self,
-        inp: BuildAudioInput,
+        inp: AudioWork,
         clips: list[tuple[int, ClipInputs]],
         first: int,
         tmp: Path,
@@ -97,7 +106,7 @@ class AudioActivities:
                 return FfmpegError(alone.returncode, alone.stderr_tail, inp.plan.clips[n].label)
         return err
 
-    async def _inputs(self, inp: BuildAudioInput, tmp: Path, beats: Heartbeats) -> list[tuple[int, ClipInputs]]:
+    async def _inputs(self, inp: AudioWork, tmp: Path, beats: Heartbeats) -> list[tuple[int, ClipInputs]]:
         """Each clip's frames and local sound files; an asset used by several clips is fetched once."""
         plan, fps = inp.plan, inp.plan.profile.fps
         assets = SoundAssets(self.deps, tmp)

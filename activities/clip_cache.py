@@ -52,7 +52,7 @@ from activities.segments import segment_frames
 from activities.settings import Settings
 from activities.storage import FileStorage, S3Storage, StorageError, file_path, partial_name, split_s3
 from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
-from contracts.records import RenderClipInput
+from contracts.records import ClipWork
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +82,7 @@ class Facts:
     draw other pixels or break a line elsewhere."""
 
 
-def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict[str, Any]:
+def key_material(inp: ClipWork, settings: Settings, facts: Facts) -> dict[str, Any]:
     """Everything that decides the clip's bytes, as plain data."""
     clip = inp.clip
     material: dict[str, Any] = {
@@ -115,11 +115,11 @@ def key_material(inp: RenderClipInput, settings: Settings, facts: Facts) -> dict
     return material
 
 
-def clip_key(inp: RenderClipInput, settings: Settings, facts: Facts) -> str:
+def clip_key(inp: ClipWork, settings: Settings, facts: Facts) -> str:
     return canonical_sha256(key_material(inp, settings, facts))
 
 
-def asset_uris(inp: RenderClipInput) -> list[str]:
+def asset_uris(inp: ClipWork) -> list[str]:
     """The assets the render fetches for this clip."""
     spec, theme = inp.clip.spec, inp.clip.theme
     uris = [spec.image, spec.video] + ([] if inp.video_only else [spec.audio])
@@ -189,7 +189,7 @@ class ClipCache:
     def entry_uri(self, key: str) -> str:
         return self.deps.settings.work_uri_for(f"{PREFIX}/{key}.mov")
 
-    async def key(self, inp: RenderClipInput) -> str:
+    async def key(self, inp: ClipWork) -> str:
         settings = self.deps.settings
         fonts = Fonts(settings.font, settings.font_bold, inp.clip.language or None)
         if inp.clip.theme is not None:
@@ -225,7 +225,7 @@ class ClipCache:
             return "missing"
         return "unknown"
 
-    async def take(self, inp: RenderClipInput, uri: str, beats: Heartbeats, key: str | None = None) -> str | None:
+    async def take(self, inp: ClipWork, uri: str, beats: Heartbeats, key: str | None = None) -> str | None:
         """Publish the cached clip at `uri` if there is a good one; its encoder, or None to render it."""
         if not self.enabled:
             return None
@@ -249,7 +249,7 @@ class ClipCache:
             log.info("clip taken from the cache", entry=entry, uri=uri, clip_index=inp.clip.index)
         return encoder if found else None
 
-    async def keep(self, inp: RenderClipInput, uri: str, beats: Heartbeats, before: str | None = None) -> None:
+    async def keep(self, inp: ClipWork, uri: str, beats: Heartbeats, before: str | None = None) -> None:
         """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip.
 
         `before` is the key taken before the assets were fetched: when an asset changed since, the clip's
@@ -273,7 +273,7 @@ class ClipCache:
         except (OSError, StorageError) as err:
             log.warning("clip not kept in the cache", entry=entry, error=str(err))
 
-    async def _take_file(self, entry: Path, dest: Path, inp: RenderClipInput) -> bool:
+    async def _take_file(self, entry: Path, dest: Path, inp: ClipWork) -> bool:
         if not await in_thread(entry.is_file):
             return False
         # Link first, then check what was linked: the bytes checked are the bytes published.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.errors import BadAsset, RenderError
 from activities.keeper import stoppable
@@ -41,8 +41,16 @@ class Deps:
 def fail(message: str, error_type: str, *, non_retryable: bool, details: str | None = None) -> NoReturn:
     # `from None`: the engine error is already summarised in the message.
     raise ApplicationError(
-        message, *([details] if details else []), type=error_type, non_retryable=non_retryable
-    ) from None
+        message, *([details] if details else []), type=error_type, non_retryable=non_retryable,
+        category=category(error_type),
+    ) from None  # fmt: skip
+
+
+def category(error_type: str) -> ApplicationErrorCategory:
+    """BENIGN for the job's own mistakes (an invalid job, a bad asset): logged without a stack trace and left
+    out of the SDK's failure metrics, so an operator's alerts count the farm's faults, not tenants' typos."""
+    expected = error_type in names.EXPECTED_ERRORS
+    return ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED
 
 
 SCRATCH_FULL_BYTES = 1 << 20

@@ -17,7 +17,7 @@ from typing import Any
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
 from activities.storage import Storage
-from contracts.records import VideoResult
+from contracts.records import ClipResult, VideoResult
 
 SUFFIX = ".render.json"
 
@@ -32,16 +32,23 @@ class Manifest:
     job_hash: str
     result: VideoResult | None = None
     """None while publishing: the key is claimed, the video not yet (or not wholly) there."""
+    clips: tuple[ClipResult, ...] | list[ClipResult] = ()
+    """Every clip's record as its render ended: the per-clip detail the bounded result leaves out."""
 
     def encode(self) -> bytes:
-        body = {"video_id": self.video_id, "job_hash": self.job_hash, "result": self.result}
-        return json.dumps(body, cls=AdvancedJSONEncoder, ensure_ascii=False, indent=1).encode()
+        body = {"video_id": self.video_id, "job_hash": self.job_hash, "result": self.result, "clips": self.clips}
+        return json.dumps(body, cls=AdvancedJSONEncoder, ensure_ascii=False, allow_nan=False, indent=1).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
         raw: Any = json.loads(data)
+        if isinstance(raw.get("result"), dict) and isinstance(raw["result"].get("clips"), list):
+            # Written by 1.x, whose result listed every clip: the list moves beside it.
+            raw["clips"] = raw["result"]["clips"]
+            raw["result"]["clips"] = len(raw["clips"])
         result = value_to_type(VideoResult, raw["result"]) if raw.get("result") else None
-        return cls(video_id=str(raw["video_id"]), job_hash=str(raw.get("job_hash", "")), result=result)
+        clips = value_to_type(list[ClipResult], raw.get("clips") or [])
+        return cls(video_id=str(raw["video_id"]), job_hash=str(raw.get("job_hash", "")), result=result, clips=clips)
 
 
 def read_manifest(storage: Storage, output_uri: str, scratch: Path) -> Manifest | None:

@@ -12,17 +12,19 @@ import wave
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.common import Deps, fetch, scratch, temporal_errors
 from activities.keeper import in_thread, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.loudness import Measurement, measure, measure_file, normalize_filter
 from activities.media.process import run_ffmpeg
+from activities.plans import PlanStore
 from activities.tts import TtsEngine, Voices
 from contracts import names
-from contracts.job import AUDIO_RATE, LoudnessTarget
-from contracts.plan import NarrationTake, canonical_sha256
-from contracts.records import NarrateInput, NarrateResult
+from contracts.job import AUDIO_RATE, JobError, LoudnessTarget
+from contracts.plan import NarrationTake, canonical_sha256, fit_narration, video_only
+from contracts.records import NarrateInput, NarrateResult, Narration, NarrationWork
 
 SPEECH_LUFS = -18.0
 """Every narration is levelled to this before mixing, so voices match across clips and videos;
@@ -86,9 +88,30 @@ class NarrationActivities:
     def __init__(self, deps: Deps, tts: TtsEngine | None = None) -> None:
         self.deps = deps
         self.voices = Voices(deps.settings, tts)
+        self.plans = PlanStore(deps)
 
     @activity.defn(name=names.NARRATE)
     async def narrate(self, inp: NarrateInput) -> NarrateResult:
+        """Speak every narration of the stored plan, then store the plan fitted to it (clips grown to hold their
+        narration, or the job refused naming the clip): only the new plan's key returns to history."""
+        with temporal_errors():
+            job = await self.plans.job(inp.plan_key)
+            plan = await self.plans.plan(inp.plan_key)
+        lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]
+        spoken = await self.synthesize(
+            NarrationWork(inp.video_id, lines, inp.voice, inp.speed, inp.tts_engine, inp.channel)
+        )
+        try:
+            fitted = video_only(fit_narration(job, plan, spoken.takes))
+        except JobError as err:
+            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
+        with temporal_errors():
+            key = await self.plans.save(job, fitted)
+        grown = sum(c.grown_frames for c in fitted.clips)
+        return NarrateResult(key, fitted.frames, len(spoken.takes), grown, spoken.engine)
+
+    async def synthesize(self, inp: NarrationWork) -> Narration:
+        """Speak each line (run inside an activity: it heartbeats); each take is stored by its content hash."""
         log = activity_log(video_id=inp.video_id, narrations=len(inp.lines))
         takes: list[NarrationTake] = []
         with temporal_errors():
@@ -104,4 +127,4 @@ class NarrationActivities:
                     if local is not None:
                         takes.append(NarrationTake(index, key, await in_thread(wav_samples, local)))
         log.info("narration synthesized", spoken=len(takes), engine=tts.name)
-        return NarrateResult(takes=takes, engine=tts.name)
+        return Narration(takes=takes, engine=tts.name)

@@ -40,12 +40,13 @@ from activities.media.themed import clip_theme, theme_fonts
 from activities.media.themed_graph import Look
 from activities.media_assets import asset_audio, fetch_loop_video, fetch_video
 from activities.narration import narration_file
+from activities.plans import PlanStore
 from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
 from activities.tts import TtsEngine, Voices, make_tts
 from contracts import names
 from contracts.job import AUDIO_RATE
 from contracts.plan import samples_for
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork, RenderClipInput
 
 WORKER_DRAINING = "WorkerDraining"
 
@@ -67,9 +68,25 @@ class RenderActivities:
         self.voices = Voices(deps.settings, self.tts)
         self.gpu_slots = GpuSlots(gpus)
         self.cache = ClipCache(deps)
+        self.plans = PlanStore(deps)
 
     @activity.defn(name=names.RENDER_CLIP)
     async def render_clip(self, inp: RenderClipInput) -> ClipResult:
+        """Render the stored plan's clip `inp.index`, video only (the video's sound is built once, beside it),
+        and store its record for the concat and the manifest."""
+        with temporal_errors():
+            clip = await self.plans.clip(inp.plan_key, inp.index)
+            profile = (await self.plans.head(inp.plan_key)).profile
+        work = ClipWork(
+            inp.video_id, clip, profile, inp.tts_voice, inp.tts_speed, inp.tts_engine, inp.channel, video_only=True
+        )
+        result = await self.render(work)
+        with temporal_errors():
+            await self.plans.keep_record(inp.video_id, result)
+        return result
+
+    async def render(self, inp: ClipWork) -> ClipResult:
+        """One clip, resumable mid-clip (run inside an activity: it heartbeats and stops when canceled)."""
         clip = inp.clip
         log = activity_log(clip_index=clip.index, video_id=inp.video_id)
         uri = self.deps.settings.work_uri_for(clip.key)
@@ -95,7 +112,7 @@ class RenderActivities:
         log.info("clip rendered", seconds=round(seconds, 3), reused_frames=result.reused_frames, encoder=result.encoder)
         return dataclasses.replace(result, render_seconds=round(seconds, 3))
 
-    async def _render_clip(self, inp: RenderClipInput, uri: str, log: Any, beats: Heartbeats) -> ClipResult:
+    async def _render_clip(self, inp: ClipWork, uri: str, log: Any, beats: Heartbeats) -> ClipResult:
         clip, info = inp.clip, activity.info()
         beats.stage("looking for a finished clip")
         if await self._finished(uri, clip.frames):
@@ -167,9 +184,7 @@ class RenderActivities:
             grown_frames=clip.grown_frames,
         )
 
-    async def _render(
-        self, inp: RenderClipInput, store: SegmentStore, done: int, tmp: Path, beats: Heartbeats
-    ) -> RenderWork:
+    async def _render(self, inp: ClipWork, store: SegmentStore, done: int, tmp: Path, beats: Heartbeats) -> RenderWork:
         """Render the audio track and every video segment not yet stored."""
         clip = inp.clip
         beats.stage("choosing the encoder")
@@ -264,7 +279,7 @@ class RenderActivities:
             return False
         return info.video is not None and info.video.packets == frames
 
-    async def _look(self, inp: RenderClipInput, inputs: ClipInputs, tmp: Path) -> Look | None:
+    async def _look(self, inp: ClipWork, inputs: ClipInputs, tmp: Path) -> Look | None:
         """The clip's theme with its pictures fetched; None for plans made before themes (their plain look)."""
         clip = inp.clip
         if clip.theme is None:
@@ -279,7 +294,7 @@ class RenderActivities:
             video = await fetch_loop_video(self.deps, theme.background.video, tmp / "theme-background-video")
         return Look(theme, clip.number, clip.total, background, logo, video)
 
-    async def _inputs(self, inp: RenderClipInput, tmp: Path) -> tuple[ClipInputs, str]:
+    async def _inputs(self, inp: ClipWork, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
         if image is not None and spec.kind not in MOVING_KINDS:  # a Ken Burns image is fitted as it zooms

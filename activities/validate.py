@@ -2,9 +2,9 @@
 
 Text is checked here too, with the fonts the render workers use: a character no font
 covers, or text that cannot fit at the minimum size, is refused before anything renders.
-Its result is recorded in the workflow's history, so a video that is already
-running keeps the job it was accepted with: a stricter contract in a later
-release cannot fail its replay.
+The job and its plan go to the work store (activities/plans.py); the workflow's history
+records only their key and a few counts, so a video that is already running keeps the job
+it was accepted with, and no record grows with the job.
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from activities.common import Deps, category, temporal_errors
 from activities.keeper import stoppable
 from activities.media.fit import font_problems, text_problems
 from activities.media.layers import Fonts
 from activities.notify import WebhookPolicy
+from activities.plans import PlanStore
 from contracts import names
-from contracts.budget import Budget
+from contracts.budget import Budget, attempt_seconds
 from contracts.job import Job, JobError, decoded_job, parse_job
 from contracts.material import without_defaults
-from contracts.plan import canonical_sha256, job_language, plan_video, spec_material
-from contracts.records import ValidatedJob
+from contracts.plan import canonical_sha256, job_language, plan_video, spec_material, video_only
+from contracts.records import ClipTicket, TicketsInput, ValidatedJob, VideoFacts
 from contracts.themes import Theme, channel_theme, parse_channel_themes, theme_material
 from contracts.webhooks import BadWebhookUrl, checked_url
 from runtime.settings import RenderEnv, load
@@ -36,7 +38,9 @@ UNHASHED = ("priority",)
 """Fields that change how a video queues, never what it renders: left out of the hash, so a resubmit at
 another priority is the same job."""
 
-ADDED_LATER: dict[str, object] = {"tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None}
+ADDED_LATER: dict[str, object] = {
+    "tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None, "poster": None,
+}  # fmt: skip
 """Job fields added after outputs were first published, with their defaults: hashed only when set, so a
 video published before they existed, restarted with the same job, is still the same job."""
 
@@ -104,11 +108,29 @@ def checked_job(
     return job
 
 
+def video_facts(job: Job) -> VideoFacts:
+    return VideoFacts(
+        video_id=job.video_id,
+        channel=job.channel,
+        priority=job.priority,
+        gpu_class=job.gpu_class,
+        max_parallel_clips=job.max_parallel_clips,
+        output_uri=job.output_uri,
+        loudness=job.loudness,
+        tts_voice=job.tts_voice,
+        tts_speed=job.tts_speed,
+        tts_engine=job.tts_engine,
+        webhook_url=job.webhook_url,
+        narrated_clips=sum(1 for spec in job.clips if spec.narration),
+    )
+
+
 class ValidateActivities:
     """Validation with the worker's budget and fonts: a job over the budget, or text that cannot be drawn
     or cannot fit, is refused here, naming the field and the limit."""
 
-    def __init__(self, budget: Budget, webhooks: WebhookPolicy | None = None) -> None:
+    def __init__(self, deps: Deps, budget: Budget, webhooks: WebhookPolicy | None = None) -> None:
+        self.plans = PlanStore(deps)
         self.budget = budget
         self.webhooks = webhooks or WebhookPolicy()
 
@@ -119,5 +141,36 @@ class ValidateActivities:
             themes = channel_themes()
             job = await stoppable(checked_job, payload, text_fonts(), self.budget, self.webhooks, themes)
         except JobError as err:
-            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
-        return ValidatedJob(job=job, plan=plan_video(job, job_theme(job, themes)), job_hash=job_hash(job))
+            raise ApplicationError(
+                str(err),
+                {"field": err.field},
+                type=names.INVALID_JOB,
+                non_retryable=True,
+                category=category(names.INVALID_JOB),
+            ) from None
+        plan = video_only(plan_video(job, job_theme(job, themes)))
+        with temporal_errors():
+            plan_key = await self.plans.save(job, plan)
+        return ValidatedJob(
+            facts=video_facts(job),
+            plan_key=plan_key,
+            job_hash=job_hash(job),
+            clips=len(plan.clips),
+            frames=plan.frames,
+            fps=plan.profile.fps,
+            assets=len(job.asset_uris()),
+        )
+
+    @activity.defn(name=names.CLIP_TICKETS)
+    async def clip_tickets(self, inp: TicketsInput) -> list[ClipTicket]:
+        """A page of the stored plan as the workflow schedules it: bounded by `count`, never the whole job."""
+        with temporal_errors():
+            head = await self.plans.head(inp.plan_key)
+            clips = [
+                await self.plans.clip(inp.plan_key, n) for n in range(inp.first, min(inp.first + inp.count, head.clips))
+            ]
+        tickets = []
+        for clip in clips:
+            seconds = attempt_seconds(clip.spec, clip.frames, head.profile)
+            tickets.append(ClipTicket(clip.index, clip.label, clip.frames, seconds))
+        return tickets

@@ -31,13 +31,13 @@ from bench.jobs import parse_size
 from bench.report import machine, progress, table, with_spread
 from contracts.job import parse_job
 from contracts.plan import plan_video
-from contracts.records import RenderClipInput
+from contracts.records import ClipWork
 from runtime.logs import configure_logging
 
 CLIP_SECONDS = 3.0
 
 
-def batch(videos: int, questions: int, size: tuple[int, int]) -> list[list[RenderClipInput]]:
+def batch(videos: int, questions: int, size: tuple[int, int]) -> list[list[ClipWork]]:
     """Each video's clip renders: the shared intro, its own cards, the shared outro."""
     rendered = []
     for n in range(videos):
@@ -54,10 +54,7 @@ def batch(videos: int, questions: int, size: tuple[int, int]) -> list[list[Rende
         job = parse_job({"video_id": video_id, "profile": {"width": size[0], "height": size[1]}, "clips": clips})
         plan = plan_video(job)
         rendered.append(
-            [
-                RenderClipInput(video_id, c, plan.profile, job.tts_voice, job.tts_speed, video_only=True)
-                for c in plan.clips
-            ]
+            [ClipWork(video_id, c, plan.profile, job.tts_voice, job.tts_speed, video_only=True) for c in plan.clips]
         )
     return rendered
 
@@ -74,7 +71,7 @@ class Run:
     clips: int
 
 
-async def run_batch(videos: list[list[RenderClipInput]], cache_bytes: int) -> Run:
+async def run_batch(videos: list[list[ClipWork]], cache_bytes: int) -> Run:
     root = Path(tempfile.mkdtemp(prefix="clip-cache-bench-"))
     try:
         for sub in ("work", "assets", "output", "scratch"):
@@ -94,7 +91,7 @@ async def run_batch(videos: list[list[RenderClipInput]], cache_bytes: int) -> Ru
         started = cpu_now()
         for video in videos:
             for inp in video:
-                result = await ActivityEnvironment().run(render.render_clip, inp)
+                result = await ActivityEnvironment().run(render.render, inp)
                 hits += result.from_cache
                 clips += 1
         return Run((cpu_now() - started) / len(videos), hits, clips)

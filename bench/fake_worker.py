@@ -53,7 +53,7 @@ def build(client: Client, flavour: str, mode: str) -> Worker:
             client,
             task_queue=names.CONTROL_QUEUE,
             workflows=[RenderVideo],
-            activities=stubs.CONTROL,
+            activities=stubs.control(),
             max_concurrent_activities=defaults.control_slots,
             graceful_shutdown_timeout=DRAIN,
         )

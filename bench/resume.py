@@ -40,6 +40,7 @@ from temporalio.client import Client
 from contracts import names
 from contracts.records import VideoResult
 from devtools.local import LocalCluster
+from devtools.testing import clips_of
 from runtime.process import exit_now
 from starter import RenderClient
 
@@ -96,7 +97,9 @@ async def render(
     # A kill loses the frames encoded since the last stored segment; a drain finishes
     # the segment in progress and loses none.
     lost_frames = 0.0 if interrupt == signal.SIGTERM else (signalled_wall - last_stored) * encode_fps
-    run = Run(time.monotonic() - started, at_s, resumed - signalled, lost_frames / FPS, result.clips[0].reused_frames)
+    run = Run(
+        time.monotonic() - started, at_s, resumed - signalled, lost_frames / FPS, clips_of(result)[0].reused_frames
+    )
     return run, result
 
 
@@ -174,7 +177,7 @@ async def late_kill(
         await asyncio.sleep(0.02)
     result = await renders.result(video_id)
     resumed = resumed_at(cluster, video_id)
-    reused = result.clips[0].reused_frames
+    reused = clips_of(result)[0].reused_frames
     # Frames encoded since the last stored segment, and stored segments the retry did not reuse.
     lost = (signalled_wall - last_stored) * fps + max(0, len(stored) * SEGMENT_FRAMES - reused)
     return LateKill(
@@ -194,7 +197,7 @@ async def late_kills(
     cluster: LocalCluster, renders: RenderClient, args: argparse.Namespace
 ) -> tuple[LateKill, LateKill]:
     base, reference = await render(cluster, renders, job("resume-late-base", args.long_seconds, args.long_size))
-    encode_fps = reference.frames / reference.clips[0].render_seconds
+    encode_fps = reference.frames / clips_of(reference)[0].render_seconds
     count = math.ceil(args.long_seconds * FPS / SEGMENT_FRAMES)
     print(
         f"late kills: {args.long_seconds} s clip at {args.long_size} ({count} segments), "
@@ -228,7 +231,7 @@ async def main(args: argparse.Namespace) -> None:
             cluster.start_worker("gpu")
             renders = RenderClient(await Client.connect(cluster.address))
             base, reference = await render(cluster, renders, job("resume-base", args.seconds, args.size))
-            encode_fps = reference.frames / reference.clips[0].render_seconds
+            encode_fps = reference.frames / clips_of(reference)[0].render_seconds
             print(
                 f"uninterrupted render of {args.seconds} s at {args.size}: {base.total_s:.2f} s ({encode_fps:.0f} fps)"
             )

@@ -1,6 +1,9 @@
 """Scaling with work: the pipeline benchmark at 5, 10 and 20 clips; time per clip should stay flat.
 
     PYTHONPATH=. python -m bench.scaling [--counts 5,10,20] [--size 640x360] [--repeat 2]
+    PYTHONPATH=. python -m bench.scaling --history [--counts 20,100,500,2000]
+
+With --history: what one video's history costs as the job grows (bench/history_scaling.py).
 
 Same setup as `bench.pipeline` (one dev server, a control and a render worker as
 subprocesses), at a smaller picture so the whole sweep takes minutes. For each
@@ -18,6 +21,7 @@ import os
 import sys
 
 from bench.cluster import data_dir, dev_server, settings_for, workers
+from bench.history_scaling import Row, measure_history, print_history
 from bench.jobs import parse_size, trivia_job
 from bench.pipeline import DEFAULT, LABELS, PLAIN, SERIAL, Bench, Results
 from bench.report import machine, median, progress, table
@@ -49,6 +53,12 @@ async def measure(counts: list[int], size: tuple[int, int], fps: int, repeat: in
                     for config in CONFIGS[r % 3 :] + CONFIGS[: r % 3]:
                         await bench.run(config, f"scaling-{n}-{config}-{r}", results[n])
     return results
+
+
+async def history(counts: list[int]) -> list[Row]:
+    with data_dir() as data:
+        async with dev_server() as (client, _), workers(client, data) as group:
+            return await measure_history(client, group, counts)
 
 
 def print_report(results: dict[int, Results], size: tuple[int, int], fps: int, repeat: int) -> None:
@@ -84,14 +94,20 @@ def print_report(results: dict[int, Results], size: tuple[int, int], fps: int, r
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.scaling", description=__doc__.split("\n")[0])
-    parser.add_argument("--counts", default="5,10,20", help="clip counts, comma-separated (default 5,10,20)")
+    parser.add_argument(
+        "--counts", help="clip counts, comma-separated (default 5,10,20; 20,100,500,2000 with --history)"
+    )
+    parser.add_argument("--history", action="store_true", help="history size and replay cost per clip instead")
     parser.add_argument("--size", type=parse_size, default=(640, 360), help="WIDTHxHEIGHT (default 640x360)")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each way and count (default 2)")
     args = parser.parse_args(argv)
-    counts = [int(n) for n in args.counts.split(",")]
+    counts = [int(n) for n in (args.counts or ("20,100,500,2000" if args.history else "5,10,20")).split(",")]
     code = 0
     try:
+        if args.history:
+            print_history(asyncio.run(history(counts)))
+            exit_now(0)
         results = asyncio.run(measure(counts, args.size, args.fps, args.repeat))
         print_report(results, args.size, args.fps, args.repeat)
     except Exception as err:

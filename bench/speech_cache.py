@@ -34,7 +34,7 @@ from bench.jobs import trivia_job
 from bench.report import table
 from contracts.job import Job, parse_job
 from contracts.plan import fit_narration, plan_video
-from contracts.records import BuildAudioInput, NarrateInput
+from contracts.records import AudioWork, NarrationWork
 
 
 @dataclass
@@ -61,12 +61,12 @@ async def render_speech(deps: Deps, job: Job, tts: TimedTts) -> float:
     lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]
     started = time.perf_counter()
     narrated = await ActivityEnvironment().run(
-        NarrationActivities(deps, tts).narrate, NarrateInput(job.video_id, lines, job.tts_voice, job.tts_speed)
+        NarrationActivities(deps, tts).synthesize, NarrationWork(job.video_id, lines, job.tts_voice, job.tts_speed)
     )
     wall = time.perf_counter() - started
     fitted = fit_narration(job, plan, narrated.takes)
     await ActivityEnvironment().run(
-        AudioActivities(deps, tts).build_audio, BuildAudioInput(fitted, job.loudness, job.tts_voice, job.tts_speed)
+        AudioActivities(deps, tts).build, AudioWork(fitted, job.loudness, job.tts_voice, job.tts_speed)
     )
     return wall
 

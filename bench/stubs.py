@@ -12,7 +12,10 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.common import Deps
+from activities.plans import PlanStore
 from activities.queues import QueueActivities
+from activities.settings import Settings
 from activities.validate import ValidateActivities
 from contracts import names
 from contracts.budget import Budget
@@ -36,22 +39,17 @@ NOWHERE = "file:///nowhere"
 
 @activity.defn(name=names.CHECK_JOB)
 async def check_job(inp: CheckJobInput) -> CheckJobResult:
-    return CheckJobResult(output_uri=inp.output_uri or f"{NOWHERE}/{inp.video_id}.mp4")
+    return CheckJobResult(inp.output_uri or f"{NOWHERE}/{inp.video_id}.mp4", 30.0, {}, 0.0, 1.0)
 
 
 @activity.defn(name=names.RENDER_CLIP)
 async def render_clip(inp: RenderClipInput) -> ClipResult:
-    return ClipResult(inp.clip.index, f"{NOWHERE}/{inp.clip.key}", inp.clip.frames, "stub", 0.0, skipped=False)
-
-
-@activity.defn(name=names.CONCAT_CLIPS)
-async def concat_clips(inp: ConcatInput) -> ConcatResult:
-    return ConcatResult(uri=f"{NOWHERE}/{inp.video_id}/video.mp4", frames=inp.expected_frames, reencoded=False)
+    return ClipResult(inp.index, f"{NOWHERE}/{inp.video_id}/{inp.index}", 1, "stub", 0.0, skipped=False)
 
 
 @activity.defn(name=names.BUILD_AUDIO)
 async def build_audio(inp: BuildAudioInput) -> AudioResult:
-    return AudioResult(uri=f"{NOWHERE}/{inp.plan.video_id}/audio.m4a", loudness=Loudness(-14.0, -1.0, 0.0, -14.0, -1.0))
+    return AudioResult(uri=f"{NOWHERE}/{inp.video_id}/audio.m4a", loudness=Loudness(-14.0, -1.0, 0.0, -14.0, -1.0))
 
 
 @activity.defn(name=names.UPLOAD_VIDEO)
@@ -64,13 +62,25 @@ async def discard_intermediates(inp: DiscardInput) -> int:
     return 0
 
 
-CONTROL: list[Callable[..., Any]] = [
-    check_job,
-    concat_clips,
-    build_audio,
-    upload_video,
-    discard_intermediates,
-    # Validation plans the job, which is orchestration: the real one, as the service's control worker runs it.
-    ValidateActivities(Budget()).validate_job,
-    QueueActivities().queue_has_workers,
-]
+def control(deps: Deps | None = None) -> list[Callable[..., Any]]:
+    """The control worker's activities: validation real (it plans the job and stores the plan, which is
+    orchestration), the rest instant; the concat reads the stored plan's length."""
+    deps = deps or Deps.from_settings(Settings.from_env())
+    plans = PlanStore(deps)
+    validate = ValidateActivities(deps, Budget())
+
+    @activity.defn(name=names.CONCAT_CLIPS)
+    async def concat_clips(inp: ConcatInput) -> ConcatResult:
+        frames = (await plans.head(inp.plan_key)).frames
+        return ConcatResult(uri=f"{NOWHERE}/{inp.video_id}/video.mp4", frames=frames, reencoded=False)
+
+    return [
+        check_job,
+        concat_clips,
+        build_audio,
+        upload_video,
+        discard_intermediates,
+        validate.validate_job,
+        validate.clip_tickets,
+        QueueActivities().queue_has_workers,
+    ]

@@ -76,8 +76,8 @@ def submitter(client: Client, flavour: str) -> Submit:
     async def render(video_id: str) -> None:
         await renders.submit(one_frame_job(video_id))
         result = await renders.result(video_id)
-        if len(result.clips) != CLIPS:
-            raise RuntimeError(f"{video_id} came back with {len(result.clips)} clips")
+        if result.clips != CLIPS:
+            raise RuntimeError(f"{video_id} came back with {result.clips} clips")
 
     return render
 

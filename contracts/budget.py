@@ -62,6 +62,12 @@ def clip_seconds(spec: ClipSpec, frames: int, profile: Profile) -> float:
     return frames * frame_seconds(spec, profile)
 
 
+def attempt_seconds(spec: ClipSpec, frames: int, profile: Profile) -> float:
+    """Start-to-close for one render attempt: frames at the slowest expected rate, or the recipe's own cost
+    (a deep-zoom mandelbrot renders at seconds per frame), plus transfers over a slow link."""
+    return max(frames / SLOWEST_EXPECTED_FPS, clip_seconds(spec, frames, profile)) + RENDER_ALLOWANCE_SECONDS
+
+
 def budget_problems(
     clips: Sequence[tuple[str, ClipSpec, int]], profile: Profile, budget: Budget
 ) -> list[tuple[str, str]]:

@@ -44,17 +44,17 @@ PLAIN_KEY = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 URI_SCHEMES = ("file://", "s3://")
 WEBHOOK_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
-MAX_CLIPS = 500
-"""Each clip costs a handful of history events; 500 keeps a video far inside
-Temporal's 50,000-event history limit without continue-as-new."""
+MAX_CLIPS = 2000
+"""A two-hour compilation of 3-second clips. Each clip costs six history events and records of a fixed size
+(the plan travels by key, scheduled a page at a time): 2,000 keep a video near 12,000 events, far inside
+Temporal's 51,200-event limit, and its pending activities far under 2,000 (at most max_parallel_clips)."""
 PRIORITY_LEVELS = 5
 """Temporal's default number of task priority levels: keys 1 (most urgent) to 5."""
 DEFAULT_PRIORITY = 3
 """Temporal's own default key, so a job without one queues exactly as an untagged task."""
 MAX_JOB_BYTES = 512 * 1024
-"""The job as JSON (ASCII, as Temporal sends it). Its text is carried again by every clip's
-render input, so this bounds the video's history to a few MB; it is also the SDK's payload
-warning threshold, far below the server's 2 MB blob limit and 4 MB message limit."""
+"""The job as JSON (ASCII, as Temporal sends it): the workflow's input, the one record in history that grows
+with the job (every other is of a fixed size), kept to a quarter of the server's 2 MB payload limit."""
 MAX_CLIP_SECONDS = 600.0
 MIN_CLIP_SECONDS = 0.1
 MAX_TEXT_CHARS = 500
@@ -151,6 +151,15 @@ class ClipSpec:
 
 
 @dataclass(frozen=True)
+class Poster:
+    """The frame the poster (the video's thumbnail) shows: clip `clip` (1-based, as the video's clips are
+    labelled, a question being two: the question, then its reveal), `at` seconds into it; None: its middle."""
+
+    clip: int
+    at: float | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     """A validated render job."""
 
@@ -175,6 +184,8 @@ class Job:
     """The delivered loudness target, a key of LOUDNESS_TARGETS."""
     theme: Theme | None = None
     """The job's own theme; None: the channel's default (RENDER_CHANNEL_THEMES)."""
+    poster: Poster | None = None
+    """The poster's frame; None: the first question's middle (never a reveal: a thumbnail keeps the answer)."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
@@ -280,6 +291,7 @@ JOB_FIELDS = {
     "narration_fit",
     "loudness",
     "theme",
+    "poster",
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, NoReturn, Union
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -48,12 +48,14 @@ from contracts.job import (
     NAMED_COLOURS,
     NARRATION_FITS,
     PRIORITY_LEVELS,
+    URI_SCHEMES,
     VIDEO_ID_PATTERN,
     VOICE_PATTERN,
     WEBHOOK_PATTERN,
     ClipSpec,
     Job,
     JobError,
+    Poster,
     Profile,
     brief,
     check_output_uri,
@@ -438,6 +440,22 @@ CLIP_MODELS: dict[str, type[BaseModel]] = {
 }  # fmt: skip
 
 
+PosterClip = Integer(
+    1,
+    MAX_CLIPS,
+    description="numbered from 1 as the video's clips are labelled; a question is two: it, then its reveal",
+)
+
+
+class PosterIn(_Model):
+    """The poster's frame, when not the default (the first question's middle, never a reveal)."""
+
+    clip: PosterClip  # type: ignore[valid-type]
+    at: Number(0.0, MAX_CLIP_SECONDS) | None = Field(  # type: ignore[valid-type]
+        default=None, description="seconds into the clip; unset: its middle"
+    )
+
+
 class SeedQuestion(_Model):
     """The trivia farm's question format: a question clip written as answer_a..answer_d, correct_answer."""
 
@@ -526,6 +544,9 @@ class JobIn(_Model):
         default=None, description="the video's look; unset: the channel's default theme (RENDER_CHANNEL_THEMES)"
     )
     """Checked on its own by `parse_theme`, so each problem names its full path."""
+    poster: PosterIn | None = Field(
+        default=None, description="the poster's frame; unset: the first question's middle (never a reveal)"
+    )
 
     @field_validator("total_questions", mode="plain")
     @classmethod
@@ -690,6 +711,7 @@ def to_job(model: JobIn) -> Job:
     gpu_class = model.gpu_class
     if gpu_class is None and model.min_gpu_memory_gb is not None:
         gpu_class = class_for_memory(model.min_gpu_memory_gb)
+    poster = _poster(model.poster, clips)
     return Job(
         video_id=model.video_id,
         clips=tuple(clips),
@@ -706,7 +728,53 @@ def to_job(model: JobIn) -> Job:
         narration_fit=model.narration_fit,
         loudness=model.loudness,
         theme=theme,
+        poster=poster,
     )
+
+
+def _poster(given: PosterIn | None, clips: list[ClipSpec]) -> Poster | None:
+    """The poster's frame, inside the video: a clip it has, a time inside that clip."""
+    if given is None:
+        return None
+    if given.clip > len(clips):
+        raise JobError("poster.clip", f"is {given.clip}; the video has {len(clips)} clips (a question is two)")
+    duration = clips[given.clip - 1].duration
+    if given.at is not None and given.at >= duration:
+        raise JobError("poster.at", f"is {given.at:g} s; clip {given.clip} lasts {duration:g} s")
+    return Poster(given.clip, given.at)
+
+
+ASSET_KINDS = {"image": "image", "audio": "audio"}
+"""A clip's asset fields and what they hold; `source` holds a video clip's video, an image clip's image."""
+
+
+def asset_fields(raw: Any) -> list[tuple[str, str, str]]:
+    """Every asset a valid job reads as (field path, URI, kind: image, audio or video), in the job's own words,
+    so a missing or misplaced asset is reported as `theme.logo.uri`, not as a URI alone."""
+    model = JobIn.model_validate(raw)
+    found: list[tuple[str, str, str]] = []
+    for i, clip in enumerate(model.clips):
+        fields = {**ASSET_KINDS, "source": "video" if isinstance(clip, VideoClip) else "image"}
+        for name, kind in fields.items():
+            value = getattr(clip, name, None)
+            if isinstance(value, str) and value.startswith(URI_SCHEMES):  # a video clip's `audio` is a mode
+                found.append((f"clips[{i}].{name}", value, kind))
+    theme, _ = parse_theme(model.theme)
+    if theme is not None:
+        background, sounds = theme.background, theme.sounds
+        found += [
+            (field, uri, kind)
+            for field, uri, kind in (
+                ("theme.background.image", background.image, "image"),
+                ("theme.background.video", background.video, "video"),
+                ("theme.logo.uri", theme.logo and theme.logo.uri, "image"),
+                ("theme.sounds.tick", sounds.tick, "audio"),
+                ("theme.sounds.sting", sounds.sting, "audio"),
+                ("theme.sounds.music", sounds.music, "audio"),
+            )
+            if uri
+        ]
+    return found
 
 
 # --- pydantic's errors in the contract's words ---
@@ -744,9 +812,17 @@ def _path(loc: tuple[str | int, ...]) -> tuple[str, type[BaseModel] | None]:
             if model is not None:
                 field = model.model_fields.get(part)
                 annotation = getattr(field, "annotation", None) if field else None
-                model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+                model = _model_in(annotation)
         i += 1
     return text, model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, an optional one (`PosterIn | None`) too."""
+    for kind in (annotation, *get_args(annotation)):
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind
+    return None
 
 
 def _problem(error: ErrorDetails) -> tuple[str, str]:

@@ -21,6 +21,8 @@ QUEUE_HAS_WORKERS = "queue_has_workers"
 """Whether any worker polls a task queue: asked when a clip waited past the queue wait limit."""
 VALIDATE_JOB = "validate_job"
 """A local activity: the job validated and planned once, recorded in history."""
+CLIP_TICKETS = "clip_tickets"
+"""A local activity: one page of the stored plan as the workflow schedules it (labels, frames, budgets)."""
 NOTIFY_WEBHOOK = "notify_webhook"
 NOTIFY_WORKFLOW_NAME = "NotifyWebhook"
 
@@ -38,3 +40,6 @@ FFMPEG_REJECTED = "FfmpegRejected"
 FFMPEG_FAILED = "FfmpegError"
 """ffmpeg was killed or hit a machine-level error (I/O, memory): another attempt may succeed."""
 NON_RETRYABLE_ERRORS = (INVALID_JOB, BAD_ASSET, FORBIDDEN_PATH, OUTPUT_TAKEN, FFMPEG_REJECTED)
+EXPECTED_ERRORS = (INVALID_JOB, BAD_ASSET)
+"""The job's own mistakes, not the farm's: raised as ApplicationErrorCategory.BENIGN, so the SDK logs them
+without a stack trace and leaves them out of its failure metrics."""

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Profile
+from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Poster, Profile
 from contracts.material import without_defaults
 from contracts.themes import Theme, answer_narration, theme_material
 
@@ -70,6 +70,8 @@ class VideoPlan:
     video_id: str
     profile: Profile
     clips: tuple[PlannedClip, ...]
+    poster: Poster | None = None
+    """The job's choice of poster frame; None: the default (see `poster_seconds`)."""
 
     @property
     def frames(self) -> int:
@@ -81,13 +83,18 @@ class VideoPlan:
 
     @property
     def poster_seconds(self) -> float:
-        """When the poster frame is: the middle of the first reveal (the answer shown), else of the first clip."""
-        start = 0
-        for clip in self.clips:
-            if clip.spec.kind == "reveal":
-                return (start + clip.frames // 2) / self.profile.fps
-            start += clip.frames
-        return (self.clips[0].frames // 2) / self.profile.fps if self.clips else 0.0
+        """When the poster frame is: the job's `poster`, else the middle of the first question (its answers up,
+        none revealed: a thumbnail never gives the answer away), else of the first clip."""
+        if not self.clips:
+            return 0.0
+        fps = self.profile.fps
+        index = next((i for i, clip in enumerate(self.clips) if clip.spec.kind == "question"), 0)
+        at: float | None = None
+        if self.poster is not None and self.poster.clip <= len(self.clips):
+            index, at = self.poster.clip - 1, self.poster.at
+        frames = self.clips[index].frames
+        offset = frames // 2 if at is None else min(round(at * fps), frames - 1)
+        return (sum(clip.frames for clip in self.clips[:index]) + offset) / fps
 
 
 def frames_for(seconds: float, fps: int) -> int:
@@ -187,7 +194,14 @@ def plan_video(job: Job, default_theme: Theme | None = None) -> VideoPlan:
             # The theme words the reveal's narration; with the default words the spec, and its key, are unchanged.
             spec = replace(spec, narration=answer_narration(theme, spec.answers[spec.correct]))
         clips.append(_planned(job, index, spec, language, theme, place, count))
-    return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips))
+    return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips), poster=job.poster)
+
+
+def video_only(plan: VideoPlan) -> VideoPlan:
+    """The plan with each clip's key marking a video-only intermediate, never mistaken for one with sound: the
+    service renders every clip video only and builds the video's sound once, beside them."""
+    keys = [replace(c, key=c.key.removesuffix(".video.mov").removesuffix(".mov") + ".video.mov") for c in plan.clips]
+    return replace(plan, clips=tuple(keys))
 
 
 NARRATION_TAIL_SECONDS = 0.2

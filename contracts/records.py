@@ -5,35 +5,80 @@ History carries these records and URIs only, never media bytes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.job import Job, Profile
+from contracts.job import Profile
 from contracts.plan import NarrationTake, PlannedClip, VideoPlan
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What the workflow itself reads of a job: a fixed handful of scalars, whatever the job's size."""
+
+    video_id: str
+    channel: str
+    priority: int
+    gpu_class: str | None
+    max_parallel_clips: int
+    output_uri: str | None
+    loudness: str
+    tts_voice: str
+    tts_speed: float
+    tts_engine: str | None
+    webhook_url: str | None
+    narrated_clips: int
+    """Clips with narration to synthesize before the clips are sized."""
 
 
 @dataclass(frozen=True)
 class ValidatedJob:
     """The job as validated and planned once, recorded in history by a local activity.
 
-    A later, stricter contract cannot change what a running video already
-    accepted: replay reads this record instead of validating again.
+    The job and its plan are stored in the work store under `plan_key` (a claim check): history holds
+    this bounded record, never a record that grows with the clip count. A later, stricter contract
+    cannot change what a running video already accepted: replay reads this record.
     """
 
-    job: Job
-    plan: VideoPlan
+    facts: VideoFacts
+    plan_key: str
+    """Where the job and its plan are stored, relative to the work root (named by their hash)."""
     job_hash: str
     """sha256 of the canonical job: which job a published output was rendered from."""
+    clips: int
+    frames: int
+    fps: int
+    assets: int
+
+
+@dataclass(frozen=True)
+class ClipTicket:
+    """What the workflow needs to schedule one clip: its place, its label and its time budget."""
+
+    index: int
+    label: str
+    frames: int
+    timeout_seconds: float
+    """Start-to-close for one attempt: frames at the slowest expected rate or the recipe's own cost."""
+
+
+@dataclass(frozen=True)
+class TicketsInput:
+    plan_key: str
+    first: int
+    count: int
 
 
 @dataclass(frozen=True)
 class CheckJobInput:
     video_id: str
     output_uri: str | None
-    asset_uris: list[str]
-    job_hash: str = ""
-    """When set, an output this video already published from the same job is returned instead of rendered."""
-    channel: str = ""
+    plan_key: str
+    """The stored job, whose assets are checked."""
+    job_hash: str
+    """An output this video already published from the same job is returned instead of rendered."""
+    channel: str
     """Whose fairness weight to look up in the control workers' configuration."""
 
 
@@ -41,32 +86,55 @@ class CheckJobInput:
 class CheckJobResult:
     output_uri: str
     """The destination, resolved against the configured output root when the job gave none."""
-    heartbeat_seconds: float = 30.0
+    heartbeat_seconds: float
     """Render heartbeat timeout from the control workers' configuration, recorded in history."""
-    usd_per_hour: dict[str, float] = field(default_factory=dict)
+    usd_per_hour: dict[str, float]
     """Prices by GPU class, 'gpu' (unclassed) and 'cpu' (per core), from the control workers' configuration."""
-    queue_wait_seconds: float = 0.0
+    queue_wait_seconds: float
     """How long a clip may wait for a render worker before the video fails (0: no limit)."""
+    fairness_weight: float
+    """The channel's share of render workers (RENDER_CHANNEL_WEIGHTS), recorded in history."""
     published: VideoResult | None = None
     """This video's result when it was already published from the same job: nothing is rendered again."""
-    fairness_weight: float = 1.0
-    """The channel's share of render workers (RENDER_CHANNEL_WEIGHTS), recorded in history."""
 
 
 @dataclass(frozen=True)
 class NarrateInput:
     video_id: str
-    lines: list[tuple[int, str]]
-    """(clip index, text) for every clip with narration."""
+    plan_key: str
+    """The stored plan whose clips' narration is synthesized, then fitted."""
     voice: str
     speed: float
-    tts_engine: str | None = None
+    tts_engine: str | None
     """The job's speech engine; None: the channel's or the render worker's."""
-    channel: str = "default"
+    channel: str
 
 
 @dataclass(frozen=True)
 class NarrateResult:
+    plan_key: str
+    """The fitted plan: every clip long enough for its narration."""
+    frames: int
+    spoken: int
+    grown_frames: int
+    """Frames added to the video so that no narration is cut."""
+    engine: str
+
+
+@dataclass(frozen=True)
+class NarrationWork:
+    """The engine's side of `narrate`: the texts to speak, by clip index."""
+
+    video_id: str
+    lines: list[tuple[int, str]]
+    voice: str
+    speed: float
+    tts_engine: str | None = None
+    channel: str = "default"
+
+
+@dataclass(frozen=True)
+class Narration:
     takes: list[NarrationTake]
     """One per narration the engine could speak; a clip without one renders silent."""
     engine: str = ""
@@ -76,15 +144,34 @@ class NarrateResult:
 class Loudness:
     """An EBU R128 measurement of the delivered programme."""
 
-    integrated_lufs: float
-    true_peak_dbtp: float
-    range_lu: float
+    integrated_lufs: float | None
+    """None for a silent programme: its loudness has no finite value (strict JSON has no -Infinity)."""
+    true_peak_dbtp: float | None
+    range_lu: float | None
     target_lufs: float
     target_true_peak_dbtp: float
 
 
+def finite(value: float) -> float | None:
+    """`value`, or None when it is not a finite number: every record stays strict JSON."""
+    return value if math.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class BuildAudioInput:
+    video_id: str
+    plan_key: str
+    loudness: str
+    voice: str
+    speed: float
+    tts_engine: str | None
+    channel: str
+
+
+@dataclass(frozen=True)
+class AudioWork:
+    """The engine's side of `build_audio`."""
+
     plan: VideoPlan
     """The fitted plan: every clip's frames, music and narration."""
     loudness: str
@@ -105,6 +192,20 @@ class AudioResult:
 
 @dataclass(frozen=True)
 class RenderClipInput:
+    video_id: str
+    plan_key: str
+    index: int
+    """The clip, read from the stored plan: its spec never travels through history."""
+    tts_voice: str
+    tts_speed: float
+    tts_engine: str | None
+    channel: str
+
+
+@dataclass(frozen=True)
+class ClipWork:
+    """The engine's side of `render_clip`: one planned clip and how to voice it."""
+
     video_id: str
     clip: PlannedClip
     profile: Profile
@@ -143,6 +244,17 @@ class ClipResult:
 
 @dataclass(frozen=True)
 class ConcatInput:
+    video_id: str
+    plan_key: str
+    """The clips, their lengths and the poster's time are read from the stored plan, their encoders from
+    the clip records the renders stored."""
+    audio_uri: str
+
+
+@dataclass(frozen=True)
+class ConcatWork:
+    """The engine's side of `concat_clips`."""
+
     video_id: str
     clip_uris: list[str]
     fps: int
@@ -183,6 +295,8 @@ class UploadInput:
     """The video's result (bytes filled in on publish), kept in the manifest for a restart of a completed id."""
     poster_source_uri: str = ""
     """The poster in the work store, published beside the video ('' when there is none)."""
+    plan_key: str = ""
+    """The stored plan: the manifest lists every clip's record ('' lists none)."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +304,7 @@ class UploadResult:
     output_uri: str
     bytes: int
     poster_uri: str = ""
+    manifest_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,12 +323,14 @@ class VideoResult:
     bytes: int
     encoder: str
     reencoded_at_concat: bool
-    clips: list[ClipResult] = field(default_factory=list)
+    clips: int = 0
+    manifest_uri: str = ""
+    """`<output>.render.json`: every clip's record, beside the video (the result stays a bounded summary)."""
     gpu_seconds: float = 0.0
     cpu_seconds: float = 0.0
     cost_usd: float = 0.0
     costliest_clips: list[str] = field(default_factory=list)
-    """The clips that cost most, most expensive first, e.g. 'clip 3/10 · recipe mandelbrot · 4 s: $0.0012'."""
+    """At most three clips that cost most, most expensive first, e.g. 'clip 3/10 · recipe mandelbrot · 4 s: $0.0012'."""
     poster_uri: str = ""
     """A JPEG of the poster frame (the first reveal, else the first clip's middle), beside the video."""
     loudness: Loudness | None = None

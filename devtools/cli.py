@@ -17,20 +17,18 @@ from temporalio.service import RPCError
 from activities.common import Deps
 from activities.settings import Settings
 from devtools import devserver
-from runtime.connection import TemporalTarget
+from runtime.connection import LOCAL_HOSTS, TemporalTarget, Unreachable
 from runtime.logs import configure_logging
-from runtime.process import exit_now, settings_or_exit
+from runtime.process import exit_now, free_port, program, settings_or_exit
 from runtime.settings import DeploymentEnv, LogEnv, RenderEnv, load
 from runtime.versioning import Build, routing, source_build_id
+from starter import exits
 from starter.cli import load_job, print_result, watch
 from starter.client import RenderClient
 from starter.exits import CliError
 from workers.main import WorkerOptions, build_workers, run_until_stopped
 
 SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
-
-
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 def data_dir() -> Path:
@@ -47,8 +45,15 @@ def is_local(target: TemporalTarget) -> bool:
 
 
 def start_server(target: TemporalTarget) -> int:
-    """A dev server on the configured address's port, with the Web UI on TEMPORAL_UI_URL's."""
-    return devserver.start(data_dir(), target.port, ui_port(target))
+    """A dev server on the configured address's port, with the Web UI on TEMPORAL_UI_URL's; a taken UI port is
+    said before the server tries it (it would only exit, its reason in its log)."""
+    port = ui_port(target)
+    if devserver.port_open("127.0.0.1", port):
+        raise devserver.DevServerError(
+            f"the Web UI's port {port} is in use; free it, or give the UI another port: "
+            f"`TEMPORAL_UI_URL=http://localhost:{free_port()} {program('render-dev')} dev-server start`"
+        )
+    return devserver.start(data_dir(), target.port, port)
 
 
 async def demo(args: argparse.Namespace) -> int:
@@ -58,7 +63,7 @@ async def demo(args: argparse.Namespace) -> int:
         pid = start_server(target)
         print(
             f"started the Temporal dev server on {target.address} (pid {pid}, Web UI {target.ui_url}); "
-            "stop it with: render-dev dev-server stop"
+            f"stop it with: {program('render-dev')} dev-server stop"
         )
     client = await RenderClient.connect(target)
     settings = Settings.from_env()
@@ -79,8 +84,8 @@ async def demo(args: argparse.Namespace) -> int:
         code = print_result(client, status)
         print(
             "the demo's workers stop with it; to render your own jobs, keep one running in another terminal "
-            "(RENDER_WEBHOOKS=false .venv/bin/render-worker, or set RENDER_WEBHOOK_SECRET to deliver webhooks) "
-            "and submit with: .venv/bin/render submit job.json --wait"
+            f"(RENDER_WEBHOOKS=false {program('render-worker')}, or set RENDER_WEBHOOK_SECRET to deliver webhooks) "
+            f"and submit with: {program('render')} submit job.json --wait"
         )
         return code
     finally:
@@ -97,9 +102,17 @@ def dev_server(args: argparse.Namespace) -> int:
             )
             return 2
         if devserver.port_open("127.0.0.1", target.port):
-            print(f"render-dev: port {target.port} is already in use; a dev server may be running", file=sys.stderr)
+            print(
+                f"render-dev: port {target.port} is already in use; a dev server may be running "
+                f"(stop it with `{program('render-dev')} dev-server stop`)",
+                file=sys.stderr,
+            )
             return 6
-        print(f"dev server on {target.address}, pid {start_server(target)}; Web UI {target.ui_url}")
+        pid = start_server(target)
+        print(
+            f"dev server on {target.address}, pid {pid}; Web UI {target.ui_url}; "
+            f"stop it with `{program('render-dev')} dev-server stop`"
+        )
     else:
         print("stopped" if devserver.stop(data_dir()) else "no dev server started from here")
     return 0
@@ -170,4 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     except CliError as err:
         print(f"render-dev: {err}", file=sys.stderr)
         code = err.code
+    except Unreachable as err:  # what to do is in the message: start the dev server, or fix TEMPORAL_ADDRESS
+        print(f"render-dev: {err}", file=sys.stderr)
+        code = exits.UNREACHABLE
+    except devserver.DevServerError as err:
+        print(f"render-dev: {err}", file=sys.stderr)
+        code = exits.CONFLICT
     exit_now(code)

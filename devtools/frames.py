@@ -1,6 +1,6 @@
 """Small frames of every built-in theme in every frame shape, rendered by the real clip graph (ffmpeg).
 
-`scripts/frames` writes them to docs/frames/, where the README shows them.
+`scripts/frames` writes them to docs/frames/, where docs/job-format.md shows them.
 """
 
 from __future__ import annotations

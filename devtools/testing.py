@@ -19,9 +19,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from activities.manifest import Manifest
+from activities.storage import file_path
+from contracts.records import ClipResult, VideoResult
 from devtools.scaling_probe import ProbeInput, ScaleProbe, render_like
 
-__all__ = ["FakeKube", "ProbeInput", "ScaleProbe", "render_like"]
+__all__ = ["FakeKube", "ProbeInput", "ScaleProbe", "clips_of", "render_like"]
+
+
+def clips_of(result: VideoResult) -> list[ClipResult]:
+    """Every clip's record, from the manifest published beside the video (the result is a bounded summary)."""
+    return list(Manifest.decode(file_path(result.manifest_uri).read_bytes()).clips)
+
 
 SCALE_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
 PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")

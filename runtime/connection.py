@@ -12,15 +12,16 @@ is where the printed Web UI links point.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from runtime.process import free_port, program
 from runtime.settings import SettingsError, TemporalEnv, load
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -92,7 +93,7 @@ class TemporalTarget:
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.ui_url}/namespaces/{self.namespace}/workflows/{workflow_id}"
 
-    async def connect(self, runtime: Runtime | None = None) -> Client:
+    async def connect(self, runtime: Runtime | None = None, interceptors: Sequence[Interceptor] = ()) -> Client:
         """A client, or Unreachable naming the address when nothing answers there."""
         try:
             return await Client.connect(
@@ -102,7 +103,42 @@ class TemporalTarget:
                 tls=self.tls,
                 rpc_metadata=dict(self.rpc_metadata),
                 runtime=runtime,
+                interceptors=interceptors,
             )
         except RuntimeError as err:  # the SDK's connection failure, with the transport's whole error chain
-            reason = " ".join(str(err).split())
-            raise Unreachable(f"cannot reach Temporal at {self.address}: {reason}") from None
+            reason, hint = unreachable_reason(" ".join(str(err).split()), self.address)
+            raise Unreachable(f"cannot reach Temporal at {self.address}: {reason}; {hint}") from None
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+TRANSPORT_REASONS = (
+    (("Connection refused",), "connection refused: nothing listens there"),
+    (("not healthy", "Unavailable"), "the server answers but is not ready (still starting?)"),
+    (("call error after connection", "h2 protocol error", "http2 error", "FRAME_SIZE_ERROR", "GoAway",
+      "invalid HTTP", "InvalidContentType"),
+     "something answers there, but not Temporal (not its gRPC frontend)"),
+    (("dns error", "failed to lookup address", "Name or service not known", "nodename nor servname"),
+     "the host name does not resolve"),
+    (("certificate", "tls handshake", "InvalidCertificate", "UnknownIssuer"), "the TLS handshake failed"),
+    (("timed out", "Timeout", "deadline"), "no answer in time"),
+)  # fmt: skip
+"""The SDK's transport errors (Rust's whole error chain) in a few words, by what they contain."""
+
+
+def unreachable_reason(text: str, address: str) -> tuple[str, str]:
+    """Why nothing usable answered at `address`, in a few words, and what to do about it."""
+    reason = next((said for marks, said in TRANSPORT_REASONS if any(m in text for m in marks)), text[:300])
+    if reason.startswith("the TLS handshake"):  # which certificate, and why, is the detail an operator needs
+        reason += f" ({text[-200:]})"
+    local = address.rpartition(":")[0] in LOCAL_HOSTS
+    dev = program("render-dev")
+    if local and reason.startswith("connection refused"):
+        return reason, f"start a local dev server with `{dev} dev-server start`, or set TEMPORAL_ADDRESS"
+    if local and reason.startswith("something answers"):
+        free = f"localhost:{free_port()}"
+        return reason, (
+            f"set TEMPORAL_ADDRESS to your Temporal server, or export TEMPORAL_ADDRESS={free} and start a dev "
+            f"server there: `TEMPORAL_ADDRESS={free} {dev} dev-server start`"
+        )
+    return reason, "check TEMPORAL_ADDRESS (or the profile TEMPORAL_PROFILE names) and that the server runs"

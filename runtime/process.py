@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from runtime.settings import SettingsError
@@ -42,3 +44,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def program(name: str) -> str:
+    """How to run `name`, one of this installation's commands, as a hint the user can paste: its bare name when
+    PATH finds this very one, else its path beside this interpreter (`.venv/bin/render-worker` from the checkout).
+    """
+    beside = Path(sys.executable).parent / name
+    if not beside.exists():
+        return name
+    found = shutil.which(name)
+    if found and os.path.samefile(found, beside):
+        return name
+    local = Path(".venv", "bin", name)  # the checkout's own environment, however it is linked
+    if local.exists() and os.path.samefile(local, beside):
+        return str(local)
+    try:
+        return str(beside.relative_to(Path.cwd()))
+    except ValueError:
+        return str(beside)

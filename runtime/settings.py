@@ -423,6 +423,7 @@ class AutoscalerEnv(EnvModel):
     KNOB_FIELDS: ClassVar[tuple[str, ...]] = (
         "interval_seconds", "dry_run", "port", "address", "namespace", "in_flight_query", "target_backlog_per_replica",
         "running_per_replica", "stabilization_seconds", "idle_seconds", "burst_backlog", "burst_age_seconds",
+        "worker_deployment",
     )  # fmt: skip
 
     config: str | None = None
@@ -439,6 +440,7 @@ class AutoscalerEnv(EnvModel):
     idle_seconds: str | None = None
     burst_backlog: str | None = None
     burst_age_seconds: str | None = None
+    worker_deployment: str | None = None
 
     def overrides(self) -> dict[str, str]:
         """The knobs the environment sets, by name (an empty value counts: it can mean null)."""

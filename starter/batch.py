@@ -21,6 +21,7 @@ from typing import Any, Literal
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.preflight import check
 from contracts.job import JobError, parse_job
 from starter.client import ChannelFull, JobRefused, RenderClient
 from starter.files import UnreadableJob, job_lines, read_job_text
@@ -134,17 +135,19 @@ async def submit_batch(
     require_worker: bool = True,
     wait_for_room: bool = False,
     on_entry: Callable[[BatchEntry], None] | None = None,
+    check_jobs: bool = False,
 ) -> BatchSummary:
     """Start every job under `path`, at most `rate` per second; returns what happened to each.
 
-    Jobs are validated here before any request (a bad one is refused, naming its field);
+    Jobs are validated here before any request (a bad one is refused, naming its field), with every check
+    of `render check` when `check_jobs` (this process's RENDER_* settings: the CLI's way);
     ids already running or completed are skipped; a full channel refuses its video, or
     with `wait_for_room` the batch waits until one of the channel's videos ends.
     """
     pace = Pace(rate)
     summary = BatchSummary()
     for source, job in read_batch(path):
-        entry = await _one(client, source, job, pace, require_worker, wait_for_room)
+        entry = await _one(client, source, job, pace, require_worker, wait_for_room, check_jobs)
         summary.entries.append(entry)
         if on_entry:
             on_entry(entry)
@@ -158,6 +161,7 @@ async def _one(
     pace: Pace,
     require_worker: bool,
     wait_for_room: bool,
+    check_jobs: bool = False,
 ) -> BatchEntry:
     if isinstance(job, str):
         return BatchEntry(source, "refused", reason=job)
@@ -166,6 +170,8 @@ async def _one(
     except JobError as err:
         return BatchEntry(source, "refused", job.get("video_id") if isinstance(job.get("video_id"), str) else None,
                           str(err).replace("\n", "; "))  # fmt: skip
+    if check_jobs and (problems := (await check(job)).problems):
+        return BatchEntry(source, "refused", video_id, "; ".join(map(str, problems)))
     try:
         if state := await existing_state(client, video_id):
             return BatchEntry(source, "skipped", video_id, f"already {state}")
@@ -228,6 +234,7 @@ async def run_cli(client: RenderClient, args: argparse.Namespace) -> int:
             require_worker=not args.allow_no_worker,
             wait_for_room=args.wait_for_room,
             on_entry=None if args.json else progress,
+            check_jobs=True,
         )
     except BatchError as err:
         print(f"render: {err}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""`render`: submit (one job or a batch), watch and manage renders, and print the job schema.
+"""`render`: check and submit jobs (one or a batch), watch and manage renders, and print the job schema.
 
 Every command prints for people by default and JSON with --json; every failure is one line on
 stderr and an exit status of its own (starter/exits.py, the README's table).
@@ -20,12 +20,15 @@ from typing import Any, NoReturn
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from contracts.job import JobError, parse_job
+from activities.preflight import PreviewFailed, Report, check, preview
+from contracts import names
+from contracts.job import JobError
 from contracts.job_models import job_schema_text
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
 from runtime.settings import ChannelEnv, LogEnv, RenderEnv, load
+from runtime.tracing import flush_traces
 from starter import batch, exits
 from starter.client import (
     AlreadyEnded,
@@ -37,6 +40,7 @@ from starter.client import (
     VideoNotFound,
     VideoStatus,
     failure_text,
+    worker_command,
 )
 from starter.exits import CliError
 from starter.files import read_job_text
@@ -64,7 +68,7 @@ class Command:
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     handler: Handler | None = None
-    offline: Callable[[argparse.Namespace], int] | None = None
+    offline: Callable[[argparse.Namespace], Awaitable[int]] | None = None
 
 
 COMMANDS: dict[str, Command] = {}
@@ -156,21 +160,84 @@ def load_job(path: str) -> dict[str, Any]:
     return raw
 
 
-def checked_job(args: argparse.Namespace) -> dict[str, Any]:
-    """The job file, validated before connecting: a bad job is refused without a server, every problem listed."""
+def job_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job")
+    p.add_argument("--video-id", help="override the job's video_id")
+
+
+def read_job(args: argparse.Namespace) -> dict[str, Any]:
     job = load_job(args.job)
     if args.video_id:
         job["video_id"] = args.video_id
-    try:
-        parse_job(job, load(RenderEnv).budget())
-    except JobError as err:
-        raise CliError(exits.BAD_INPUT, f"refused: {err}") from None
     return job
 
 
+def print_unchecked(report: Report) -> None:
+    for note in report.unchecked:
+        print(f"render: not checked (the workers may still reach it): {note}", file=sys.stderr)
+
+
+async def checked_job(args: argparse.Namespace) -> dict[str, Any]:
+    """The job file with every check `render check` makes, before connecting: a job the workers would refuse
+    is refused here, without a server, every problem listed; "started" then means none a check could see."""
+    job = read_job(args)
+    report = await check(job)
+    print_unchecked(report)
+    if not report.ok:
+        raise CliError(exits.BAD_INPUT, "refused: " + "\n".join(map(str, report.problems)))
+    return job
+
+
+async def check_command(args: argparse.Namespace) -> int:
+    """Every problem on its own line on stderr and exit 2, or a line saying the job passes."""
+    job = read_job(args)
+    report = await check(job)
+    if args.json:
+        fields = ("field", "message")
+        print(dumps({
+            "ok": report.ok,
+            "problems": [dict(zip(fields, (p.field, p.message), strict=True)) for p in report.problems],
+            "unchecked": [dict(zip(fields, (p.field, p.message), strict=True)) for p in report.unchecked],
+        }))  # fmt: skip
+    else:
+        print_unchecked(report)
+        for found in report.problems:
+            print(f"render: {args.job}: {found}", file=sys.stderr)
+        if report.ok:
+            what = f"{len(report.unchecked)} not checked" if report.unchecked else "every check a render makes"
+            print(f"ok: {args.job} ({job.get('video_id')}) passes {what} before it starts")
+    return exits.OK if report.ok else exits.BAD_INPUT
+
+
+async def preview_command(args: argparse.Namespace) -> int:
+    """One PNG per clip, drawn as the render draws it, and the path of each."""
+    job = read_job(args)
+    out = Path(args.out or f"{Path(args.job).stem}-preview")
+    try:
+        for path in await preview(job, out, args.clip):
+            print(path)
+    except JobError as err:
+        raise CliError(exits.BAD_INPUT, f"refused: {err}") from None
+    except PreviewFailed as err:
+        raise CliError(exits.BAD_INPUT, one_line(err)) from None
+    return exits.OK
+
+
+def preview_arguments(p: argparse.ArgumentParser) -> None:
+    job_argument(p)
+    p.add_argument(
+        "--clip", type=int, action="append", metavar="N", help="only clip N (from 1, as labelled); repeatable"
+    )
+    p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: <job>-preview/)")
+
+
+def check_arguments(p: argparse.ArgumentParser) -> None:
+    job_argument(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
 def submit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("job")
-    p.add_argument("--video-id", help="override the job's video_id")
+    job_argument(p)
     p.add_argument("--wait", action="store_true", help="watch until the render ends")
     p.add_argument(
         "--allow-no-worker",
@@ -179,7 +246,9 @@ def submit_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-@command("submit", "validate and start a render from a job JSON file", submit_arguments)
+@command(
+    "submit", "check and start a render from a job JSON file (the checks of `render check` first)", submit_arguments
+)
 async def submit(args: argparse.Namespace, client: RenderClient) -> int:
     job = args.checked_job
     try:
@@ -271,19 +340,32 @@ async def workers(args: argparse.Namespace, client: RenderClient) -> int:
     deployment = await client.versions()
     pollers = {q: found for q, found in deployment.pollers.items() if found or args.all}
     if not any(pollers.values()) and not deployment.versions and not args.json:
-        print("no worker polls any render queue; start one with `render-worker`")
+        print(f"no worker polls any render queue; start one with `{worker_command(names.CONTROL_QUEUE)}`")
         return exits.OK
     emit(args, deployment_record(deployment, pollers), deployment_lines(deployment, pollers))
     return exits.OK
 
 
-def schema(args: argparse.Namespace) -> int:
+async def schema(args: argparse.Namespace) -> int:
     print(job_schema_text(), end="")
     return exits.OK
 
 
 COMMANDS["schema"] = Command("schema", "print the JSON Schema of a job file (schema/job.schema.json)", lambda p: None,
                              offline=schema)  # fmt: skip
+COMMANDS["check"] = Command(
+    "check",
+    "everything a render would be refused for (schema, budget, text fit, output, assets, webhook), "
+    "without a server; exit 2 with one line per problem",
+    check_arguments,
+    offline=check_command,
+)
+COMMANDS["preview"] = Command(
+    "preview",
+    "one PNG frame per clip (or --clip N), drawn as the render draws it, in seconds and without a server",
+    preview_arguments,
+    offline=preview_command,
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -309,10 +391,10 @@ async def run(args: argparse.Namespace) -> int:
     """The command's exit status; failures raise CliError (`main` prints them in one line)."""
     cmd = COMMANDS[args.command]
     if cmd.offline is not None:
-        return cmd.offline(args)
+        return await cmd.offline(args)
     if args.command == "submit":
         try:
-            args.checked_job = checked_job(args)
+            args.checked_job = await checked_job(args)
         except CliError as err:
             print(f"render: {err}", file=sys.stderr)
             return err.code
@@ -382,4 +464,5 @@ def main(argv: list[str] | None = None) -> None:
         code = exits.BROKEN_PIPE
     except OSError as err:
         code = unwritable(err) or exits.UNEXPECTED
+    flush_traces()
     exit_now(code)

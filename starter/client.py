@@ -36,9 +36,12 @@ from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
 from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
+from runtime.process import program
 from runtime.queues import activity_pollers
 from runtime.settings import ChannelEnv, DeploymentEnv, RenderEnv, load
+from runtime.tracing import tracing_interceptor
 from runtime.versioning import Build, Routing, routing, running_videos
+from starter.stuck import failing_workflow_task
 
 CLOSED = {
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -168,11 +171,14 @@ class BadQuery(ValueError):
 
 
 def worker_command(queue: str) -> str:
-    """The command that starts a worker polling `queue`."""
-    if queue == names.CONTROL_QUEUE:
-        return "render-worker"  # every mode but gpu serves it; `all` renders too
+    """The command that starts a worker polling `queue`, as it runs when pasted here: the worker's path when
+    it is not on PATH, and RENDER_WEBHOOKS=false where a control worker would refuse to start without a secret."""
+    worker = program("render-worker")
+    if queue == names.CONTROL_QUEUE:  # every mode but gpu serves it; `all` renders too
+        env = load(RenderEnv)
+        return f"RENDER_WEBHOOKS=false {worker}" if env.webhooks and not env.webhook_secret else worker
     gpu_class = queue.removeprefix(names.GPU_QUEUE).lstrip("-")
-    return f"{f'RENDER_GPU_CLASS={gpu_class} ' if gpu_class else ''}render-worker --mode gpu"
+    return f"{f'RENDER_GPU_CLASS={gpu_class} ' if gpu_class else ''}{worker} --mode gpu"
 
 
 def user_query_error(message: str, query: str) -> str:
@@ -255,8 +261,10 @@ class RenderClient:
     @classmethod
     async def connect(cls, target: TemporalTarget | None = None) -> RenderClient:
         target = target or TemporalTarget.from_env()
+        tracing = tracing_interceptor()  # a submitted video's trace starts here when OTLP is configured
+        client = await target.connect(interceptors=[tracing] if tracing else [])
         return cls(
-            await target.connect(),
+            client,
             target,
             channel_limits=load(ChannelEnv).limits(),
             budget=load(RenderEnv).budget(),
@@ -324,7 +332,7 @@ class RenderClient:
             status.stage = "completed"
             status.output_uri = result.output_uri
             status.cost_usd, status.costliest_clips = result.cost_usd, result.costliest_clips
-            status.clips_done = status.clips_total = len(result.clips)
+            status.clips_done = status.clips_total = result.clips
             status.frames_done = status.frames_total = result.frames
             return status
         if state == "failed" and await self._refused(video_id, None):
@@ -333,6 +341,9 @@ class RenderClient:
             status.stage = state
             status.error = await self._failure(handle)
             await self._count_from_history(handle, status)
+            return status
+        if stuck := await failing_workflow_task(self.client, video_id, desc.raw_description):
+            status.stage, status.error = "workflow task failing", stuck  # no query would answer
             return status
         if check_workers:
             pinned = desc.raw_description.workflow_execution_info.versioning_info.deployment_version.build_id
@@ -360,10 +371,10 @@ class RenderClient:
             if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and not status.clips_total:
                 data = event.marker_recorded_event_attributes.details.get("result")  # a local activity's result
                 decoded = await self.client.data_converter.decode(data.payloads) if data else []
-                plan = decoded[0].get("plan") if decoded and isinstance(decoded[0], dict) else None
-                if isinstance(plan, dict):
-                    status.clips_total = len(plan["clips"])
-                    status.frames_total = sum(int(c.get("frames", 0)) for c in plan["clips"])
+                validated = decoded[0] if decoded and isinstance(decoded[0], dict) else {}
+                if "plan_key" in validated:  # the validation's record, not a page of clip tickets
+                    status.clips_total = int(validated["clips"])
+                    status.frames_total = int(validated["frames"])
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 if event.activity_task_scheduled_event_attributes.activity_type.name == names.RENDER_CLIP:
                     render_events.add(event.event_id)
@@ -472,7 +483,7 @@ class RenderClient:
         if polling:  # versioned workers poll there, but not the current version's
             raise NoCurrentVersion(field, missing[0], self.deployment, current, polling)
         # One `render-worker` (mode all) polls both queues when neither has a worker.
-        start = worker_command(missing[0]) if len(missing) == 1 else "render-worker"
+        start = worker_command(missing[0] if len(missing) == 1 else names.CONTROL_QUEUE)
         raise NoWorker(field, ", ".join(missing), start)
 
     async def routing(self, max_age: float = ROUTING_MAX_AGE) -> Routing | None:

@@ -1,9 +1,9 @@
 """What the CLI shows people and scripts: statuses, results, lists and workers as text or JSON.
 
-The workflow's recorded results stay as they are (old histories must replay); this layer turns
-them into what a reader needs: clips numbered from 1 as their labels are ("clip 1/4"), costs as
-plain numbers, the costliest clips as records, and no links to intermediates that were removed
-when the video completed.
+The workflow's recorded results stay as they are (running histories must replay); this layer turns
+them into what a reader needs: costs as plain numbers and the costliest clips as records, numbered
+from 1 as their labels are ("clip 1/4"). Every clip's own record is in the manifest beside the
+video (`manifest_uri`), not in the result.
 """
 
 from __future__ import annotations
@@ -76,15 +76,10 @@ def status_record(status: VideoStatus) -> dict[str, Any]:
 
 
 def result_record(result: VideoResult) -> dict[str, Any]:
-    """The result with each clip numbered from 1 (`clip`) and without `uri`: intermediates go once a video completes."""
+    """The result with its costs as plain numbers and its costliest clips as records."""
     record = asdict(result)
     record["cost_usd"] = round(result.cost_usd, COST_DIGITS)
     record["costliest_clips"] = costliest(result.costliest_clips)
-    clips = []
-    for clip in record["clips"]:
-        clip.pop("uri", None)
-        clips.append({"clip": clip.pop("index") + 1, **clip})
-    record["clips"] = clips
     return record
 
 

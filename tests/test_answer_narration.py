@@ -15,7 +15,7 @@ from activities.narration import NarrationActivities, narration_key
 from activities.validate import job_hash
 from contracts.job import Job, JobError, parse_job
 from contracts.plan import fit_narration, plan_video
-from contracts.records import NarrateInput, NarrateResult
+from contracts.records import Narration, NarrationWork
 
 SAMPLE = Path(__file__).parent.parent / "examples" / "trivia-sample.json"
 BEFORE_THE_FIELDS = {
@@ -92,11 +92,11 @@ def test_a_bad_answer_setting_is_refused_naming_the_field(field: str, value: Any
     assert (f"theme.{field}", message) in [(f, m[: len(message)]) for f, m in refused.value.problems]
 
 
-async def narrate(deps: Deps, job: Job) -> NarrateResult:
+async def narrate(deps: Deps, job: Job) -> Narration:
     plan = plan_video(job)
     lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]  # as the workflow asks
-    inp = NarrateInput(job.video_id, lines, job.tts_voice, job.tts_speed)
-    result: NarrateResult = await ActivityEnvironment().run(NarrationActivities(deps).narrate, inp)
+    inp = NarrationWork(job.video_id, lines, job.tts_voice, job.tts_speed)
+    result: Narration = await ActivityEnvironment().run(NarrationActivities(deps).synthesize, inp)
     return result
 
 

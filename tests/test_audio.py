@@ -25,12 +25,11 @@ from activities.settings import Settings
 from activities.storage import file_path
 from contracts import names
 from contracts.job import LOUDNESS_TARGETS, Job, JobError, parse_job
-from contracts.plan import NARRATION_TAIL_SECONDS, fit_narration, plan_video
-from contracts.records import BuildAudioInput, ConcatInput, NarrateInput, NarrateResult, RenderClipInput
+from contracts.plan import NARRATION_TAIL_SECONDS, fit_narration, plan_video, video_only
+from contracts.records import AudioWork, ClipWork, ConcatWork, Narration, NarrationWork
 from starter import RenderClient
 from tests.conftest import failure_of
 from tests.media import audio_samples, onsets, streams
-from workflows.render_video import video_only
 
 
 def packet_steps(path: Path, stream: str) -> set[int]:
@@ -50,14 +49,13 @@ async def test_sixty_odd_length_clips_last_exactly_their_frames(deps: Deps) -> N
     job = parse_job({"video_id": "timing-60", "profile": {"width": 64, "height": 64}, "clips": clips})
     plan = plan_video(job)
     assert {c.frames for c in plan.clips} == {31}
-    render = RenderActivities(deps).render_clip
+    render = RenderActivities(deps).render
     rendered = [
-        await ActivityEnvironment().run(render, RenderClipInput(job.video_id, c, plan.profile, "en", 1.0))
-        for c in plan.clips
+        await ActivityEnvironment().run(render, ClipWork(job.video_id, c, plan.profile, "en", 1.0)) for c in plan.clips
     ]
     joined = await ActivityEnvironment().run(
-        AssembleActivities(deps).concat_clips,
-        ConcatInput(job.video_id, [r.uri for r in rendered], 30, plan.frames, [r.encoder for r in rendered]),
+        AssembleActivities(deps).concat,
+        ConcatWork(job.video_id, [r.uri for r in rendered], 30, plan.frames, [r.encoder for r in rendered]),
     )
     video = file_path(joined.uri)
     info = streams(video)
@@ -91,7 +89,7 @@ async def test_a_clip_ends_in_a_fade_not_a_cut(deps: Deps) -> None:
     job = parse_job({"video_id": "fade-out", "profile": {"width": 64, "height": 64}, "clips": clips})
     [clip] = plan_video(job).clips
     result = await ActivityEnvironment().run(
-        RenderActivities(deps).render_clip, RenderClipInput(job.video_id, clip, job.profile, "en", 1.0)
+        RenderActivities(deps).render, ClipWork(job.video_id, clip, job.profile, "en", 1.0)
     )
     samples = audio_samples(file_path(result.uri))
     assert len(samples) == 48_000
@@ -113,10 +111,10 @@ def narrated_job(video_id: str, fit: str = "grow", **clip: Any) -> Job:
     )
 
 
-async def narrate(deps: Deps, job: Job) -> NarrateResult:
+async def narrate(deps: Deps, job: Job) -> Narration:
     lines = [(i, c.narration) for i, c in enumerate(job.clips) if c.narration]
-    inp = NarrateInput(job.video_id, lines, job.tts_voice, job.tts_speed)
-    result: NarrateResult = await ActivityEnvironment().run(NarrationActivities(deps).narrate, inp)
+    inp = NarrationWork(job.video_id, lines, job.tts_voice, job.tts_speed)
+    result: Narration = await ActivityEnvironment().run(NarrationActivities(deps).synthesize, inp)
     return result
 
 
@@ -132,7 +130,7 @@ async def test_a_narration_longer_than_its_clip_grows_the_clip_and_is_never_cut(
     assert clip.key != plan_video(job).clips[0].key  # a longer clip is another intermediate
 
     result = await ActivityEnvironment().run(
-        RenderActivities(deps).render_clip, RenderClipInput(job.video_id, clip, plan.profile, "en", 1.0)
+        RenderActivities(deps).render, ClipWork(job.video_id, clip, plan.profile, "en", 1.0)
     )
     assert result.grown_frames == clip.grown_frames and result.frames == clip.frames
     samples = audio_samples(file_path(result.uri))
@@ -178,19 +176,18 @@ async def test_music_and_narration_meet_the_loudness_target(deps: Deps) -> None:
     ]
     job = parse_job({"video_id": "loudness", "profile": {"width": 64, "height": 64}, "clips": clips})
     plan = fit_narration(job, plan_video(job), (await narrate(deps, job)).takes)
-    render = RenderActivities(deps).render_clip
+    render = RenderActivities(deps).render
     rendered = [
-        await ActivityEnvironment().run(render, RenderClipInput(job.video_id, c, plan.profile, "en", 1.0))
-        for c in plan.clips
+        await ActivityEnvironment().run(render, ClipWork(job.video_id, c, plan.profile, "en", 1.0)) for c in plan.clips
     ]
-    concat = AssembleActivities(deps).concat_clips
+    concat = AssembleActivities(deps).concat
     for name, target in LOUDNESS_TARGETS.items():
-        inp = ConcatInput(job.video_id, [r.uri for r in rendered], 30, plan.frames, loudness=name)
+        inp = ConcatWork(job.video_id, [r.uri for r in rendered], 30, plan.frames, loudness=name)
         joined = await ActivityEnvironment().run(concat, inp)
         integrated, peak = r128(file_path(joined.uri))
         assert abs(integrated - target.integrated_lufs) <= 1.0, (name, integrated)
         assert peak <= target.true_peak_dbtp + 0.1, (name, peak)
-        assert joined.loudness is not None
+        assert joined.loudness is not None and joined.loudness.integrated_lufs is not None
         assert abs(joined.loudness.integrated_lufs - integrated) <= 0.1  # what the result reports is measured
         assert joined.loudness.target_lufs == target.integrated_lufs
 
@@ -205,7 +202,7 @@ async def test_music_ducks_under_the_narration(deps: Deps) -> None:
     [clip] = plan.clips
     assert clip.grown_frames == 0
     result = await ActivityEnvironment().run(
-        RenderActivities(deps).render_clip, RenderClipInput(job.video_id, clip, plan.profile, "en", 1.0)
+        RenderActivities(deps).render, ClipWork(job.video_id, clip, plan.profile, "en", 1.0)
     )
     samples = audio_samples(file_path(result.uri))
     spoken = narrated.takes[0].samples / 48_000
@@ -234,23 +231,19 @@ async def test_the_sound_built_once_is_muxed_in_sync_with_video_only_clips(deps:
         clips.append({"kind": "card", "duration": duration, "audio": tone.as_uri(), "lines": [f"{i}"]})
     job = parse_job({"video_id": "audio-once", "profile": {"width": 64, "height": 64}, "clips": clips})
     plan = video_only(plan_video(job))
-    render = RenderActivities(deps).render_clip
+    render = RenderActivities(deps).render
     rendered = [
-        await ActivityEnvironment().run(
-            render, RenderClipInput(job.video_id, c, plan.profile, "en", 1.0, video_only=True)
-        )
+        await ActivityEnvironment().run(render, ClipWork(job.video_id, c, plan.profile, "en", 1.0, video_only=True))
         for c in plan.clips
     ]
     assert all(r.narration == "track" and "audio" not in streams(file_path(r.uri)) for r in rendered)
     built = await ActivityEnvironment().run(
-        AudioActivities(deps).build_audio, BuildAudioInput(plan, job.loudness, job.tts_voice, job.tts_speed)
+        AudioActivities(deps).build, AudioWork(plan, job.loudness, job.tts_voice, job.tts_speed)
     )
     assert built.loudness.target_lufs == -14.0
     joined = await ActivityEnvironment().run(
-        AssembleActivities(deps).concat_clips,
-        ConcatInput(
-            job.video_id, [r.uri for r in rendered], 30, 96, [r.encoder for r in rendered], audio_uri=built.uri
-        ),
+        AssembleActivities(deps).concat,
+        ConcatWork(job.video_id, [r.uri for r in rendered], 30, 96, [r.encoder for r in rendered], audio_uri=built.uri),
     )
     video = file_path(joined.uri)
     info = streams(video)

@@ -86,6 +86,7 @@ def test_every_knob_has_an_environment_variable() -> None:
         "RENDER_AUTOSCALER_IDLE_SECONDS": "20",
         "RENDER_AUTOSCALER_BURST_BACKLOG": "7",
         "RENDER_AUTOSCALER_BURST_AGE_SECONDS": "45",
+        "RENDER_AUTOSCALER_WORKER_DEPLOYMENT": "render",
     }
     assert {k.removeprefix("RENDER_AUTOSCALER_").lower() for k in env} == {*KNOBS, *POLICY_KNOBS}
     config = load_config(env=env)
@@ -93,6 +94,7 @@ def test_every_knob_has_an_environment_variable() -> None:
     assert config.in_flight_query == "ExecutionStatus = 'Running'"
     assert config.policy == Policy(3, 2, 10, 20, 7, 45)
     assert config.address == "::"
+    assert config.worker_deployment == "render"
 
 
 def test_the_http_port_listens_on_loopback_unless_configured() -> None:

@@ -22,7 +22,7 @@ from activities.settings import Settings, file_uri
 from activities.tts import EspeakTts
 from contracts.job import Job, parse_job
 from contracts.plan import fit_narration, plan_video
-from contracts.records import AudioResult, BuildAudioInput, NarrateInput
+from contracts.records import AudioResult, AudioWork, NarrationWork
 
 
 def counting_espeak(tmp_path: Path) -> tuple[EspeakTts, Path]:
@@ -46,11 +46,11 @@ async def render_speech(deps: Deps, job: Job, tts: EspeakTts) -> AudioResult:
     plan = plan_video(job)
     lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]
     narrated = await ActivityEnvironment().run(
-        NarrationActivities(deps, tts).narrate, NarrateInput(job.video_id, lines, job.tts_voice, job.tts_speed)
+        NarrationActivities(deps, tts).synthesize, NarrationWork(job.video_id, lines, job.tts_voice, job.tts_speed)
     )
     fitted = fit_narration(job, plan, narrated.takes)
     result: AudioResult = await ActivityEnvironment().run(
-        AudioActivities(deps, tts).build_audio, BuildAudioInput(fitted, job.loudness, job.tts_voice, job.tts_speed)
+        AudioActivities(deps, tts).build, AudioWork(fitted, job.loudness, job.tts_voice, job.tts_speed)
     )
     return result
 

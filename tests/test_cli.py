@@ -26,6 +26,7 @@ from activities.settings import Settings, file_uri
 from activities.storage import file_path
 from contracts import names
 from devtools.local import free_port
+from runtime.process import program
 from runtime.versioning import source_build_id
 from starter import RenderClient
 from starter.cli import watch
@@ -180,7 +181,7 @@ async def test_a_job_no_worker_would_render_is_refused_with_the_command_that_sta
                                                                          gpu_class="a10g")))  # fmt: skip
     assert run.code == NO_WORKER
     assert "no worker polls task queue render-gpu-a10g" in run.line
-    assert "`RENDER_GPU_CLASS=a10g render-worker --mode gpu`" in run.line
+    assert f"`RENDER_GPU_CLASS=a10g {program('render-worker')} --mode gpu`" in run.line
 
 
 async def test_ctrl_c_while_waiting_leaves_the_render_going_and_says_how_to_follow_it(
@@ -195,7 +196,8 @@ async def test_ctrl_c_while_waiting_leaves_the_render_going_and_says_how_to_foll
     assert proc.stdout is not None and proc.stderr is not None
     assert (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().startswith(f"started {video_id}")
     warned = await asyncio.wait_for(proc.stderr.readline(), 60)  # the watch notices that nobody polls render-gpu-a100
-    assert b"no worker polls render-gpu-a100; start one with `RENDER_GPU_CLASS=a100 render-worker --mode gpu`" in warned
+    start = f"`RENDER_GPU_CLASS=a100 {program('render-worker')} --mode gpu`"
+    assert f"no worker polls render-gpu-a100; start one with {start}".encode() in warned
     proc.send_signal(signal.SIGINT)
     rest = (await asyncio.wait_for(proc.stderr.read(), 60)).decode()
     assert await proc.wait() == INTERRUPTED
@@ -245,8 +247,9 @@ async def test_status_result_and_list_json_are_for_scripts(address: str, finishe
 
     run = await render(address, "result", finished, "--json")
     result = json.loads(run.out)
-    assert [c["clip"] for c in result["clips"]] == [1, 2]  # numbered as the labels are
-    assert all("uri" not in c for c in result["clips"])  # intermediates are gone once a video completes
+    assert result["clips"] == 2 and result["manifest_uri"] == result["output_uri"] + ".render.json"
+    manifest = json.loads(file_path(result["manifest_uri"]).read_text())
+    assert [c["index"] for c in manifest["clips"]] == [0, 1]  # every clip's record, beside the video
     assert result["output_uri"].endswith(f"{finished}.mp4")
 
     run = await render(address, "list", "--json", "--query", "Channel = 'chaîne-ops'")

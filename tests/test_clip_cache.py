@@ -24,9 +24,10 @@ from activities.render import RenderActivities
 from activities.retention import sweep_work_store
 from activities.settings import Settings, file_uri
 from activities.storage import file_path
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork
 from contracts.themes import BUILTIN_THEMES
 from devtools.local import LocalCluster
+from devtools.testing import clips_of
 from starter import RenderClient
 from tests.test_render_engine import clip_inputs
 
@@ -54,8 +55,8 @@ def counted(result: str) -> float:
     return float(LOOKUPS.labels(result)._value.get())
 
 
-async def render(deps: Deps, inp: RenderClipInput) -> ClipResult:
-    return await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+async def render(deps: Deps, inp: ClipWork) -> ClipResult:
+    return await ActivityEnvironment().run(RenderActivities(deps).render, inp)
 
 
 def frame_digests(path: Path) -> str:
@@ -76,25 +77,25 @@ BASE = clip_inputs("key-base", [{**INTRO, "image": "file:///assets/bg.png"}])[0]
 FACTS = Facts(encoder="libx264", ffmpeg="ffmpeg version 6", fonts=("a.ttf#0:aa",), assets={"file:///a": "1:2"})
 
 
-def clip_change(**fields: Any) -> Callable[[RenderClipInput], RenderClipInput]:
+def clip_change(**fields: Any) -> Callable[[ClipWork], ClipWork]:
     return lambda inp: dataclasses.replace(inp, clip=dataclasses.replace(inp.clip, **fields))
 
 
-def spec_change(**fields: Any) -> Callable[[RenderClipInput], RenderClipInput]:
+def spec_change(**fields: Any) -> Callable[[ClipWork], ClipWork]:
     return lambda inp: dataclasses.replace(
         inp, clip=dataclasses.replace(inp.clip, spec=dataclasses.replace(inp.clip.spec, **fields))
     )
 
 
-def input_change(**fields: Any) -> Callable[[RenderClipInput], RenderClipInput]:
+def input_change(**fields: Any) -> Callable[[ClipWork], ClipWork]:
     return lambda inp: dataclasses.replace(inp, **fields)
 
 
-def profile_change(**fields: Any) -> Callable[[RenderClipInput], RenderClipInput]:
+def profile_change(**fields: Any) -> Callable[[ClipWork], ClipWork]:
     return lambda inp: dataclasses.replace(inp, profile=dataclasses.replace(inp.profile, **fields))
 
 
-INPUT_CHANGES: dict[str, Callable[[RenderClipInput], RenderClipInput]] = {
+INPUT_CHANGES: dict[str, Callable[[ClipWork], ClipWork]] = {
     "spec.lines": spec_change(lines=("Welcome to the show",)),
     "spec.duration": spec_change(duration=2.0),
     "spec.kind": spec_change(kind="title"),
@@ -380,8 +381,8 @@ async def test_the_result_says_which_clips_came_from_the_cache(cluster: LocalClu
     second = await renders.result("service-video-2")
 
     assert first.clips_from_cache == 0 and first.cache_hit_rate == 0
-    assert [c.from_cache for c in second.clips] == [True, False, True]
+    assert [c.from_cache for c in clips_of(second)] == [True, False, True]
     assert second.clips_from_cache == 2 and second.cache_hit_rate == round(2 / 3, 4)
-    assert [c.cpu_seconds for c in second.clips][::2] == [0, 0]
+    assert [c.cpu_seconds for c in clips_of(second)][::2] == [0, 0]
     intro, outro = (frame_digests(file_path(v.output_uri)) for v in (first, second))
     assert intro.splitlines()[:30] == outro.splitlines()[:30]  # the intro's frames, decoded, are the same

@@ -14,13 +14,13 @@ from activities import clip_cache
 from activities.clip_cache import PREFIX, ClipCache, Facts, clip_key, text_libraries
 from activities.keeper import Beat, Heartbeats
 from activities.settings import Settings, file_uri
-from contracts.records import RenderClipInput
+from contracts.records import ClipWork
 from contracts.themes import BUILTIN_THEMES
 from tests.test_clip_cache import INTRO, cache_deps
 from tests.test_render_engine import clip_inputs
 
 
-def themed(inp: RenderClipInput, video: str) -> RenderClipInput:
+def themed(inp: ClipWork, video: str) -> ClipWork:
     theme = BUILTIN_THEMES["midnight"]
     theme = dataclasses.replace(theme, background=dataclasses.replace(theme.background, image=None, video=video))
     return dataclasses.replace(inp, clip=dataclasses.replace(inp.clip, theme=theme))

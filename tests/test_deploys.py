@@ -26,7 +26,7 @@ from temporalio.client import Client
 
 from devtools.devserver import PLAIN_CONNECTION, temporal_binary
 from devtools.local import LocalCluster
-from devtools.testing import FakeKube
+from devtools.testing import FakeKube, clips_of
 from runtime.versioning import Build, adopt_if_none, routing
 from starter import RenderClient
 from starter.client import NoCurrentVersion
@@ -89,8 +89,7 @@ def set_current(cluster: LocalCluster, build_id: str, timeout: float = 30.0) -> 
 
 
 def described_pin(cluster: LocalCluster, video_id: str) -> tuple[str, str]:
-    """(behaviour, build id) from `temporal workflow describe`, as an operator reads it (of a running video:
-    the CLI cannot print a closed one whose result holds a non-finite number)."""
+    """(behaviour, build id) from `temporal workflow describe -o json`, as an operator reads it."""
     try:
         described = operator(cluster, "workflow", "describe", "-w", video_id)
     except subprocess.CalledProcessError as err:
@@ -155,13 +154,13 @@ async def test_rollout_and_rollback_during_renders(cluster: LocalCluster, render
     async with asyncio.timeout(120):
         result = await renders.result(old)
     finished = time.monotonic()
-    assert await pinned_build(client, old) == ("VERSIONING_BEHAVIOR_PINNED", "v1")
+    assert described_pin(cluster, old) == ("VERSIONING_BEHAVIOR_PINNED", "v1")  # as `temporal workflow describe` shows
     attempts = await render_attempts(client, old)
-    assert str(v1_gpu.pid) in attempts[-1].identity and result.clips[0].reused_frames > 0  # resumed, on v1
+    [clip] = clips_of(result)
+    assert str(v1_gpu.pid) in attempts[-1].identity and clip.reused_frames > 0  # resumed, on v1
 
     # v1 has drained (not current, nothing running): its workers leave by themselves, status 0.
     assert v1_control.wait(timeout=30) == 0 and v1_gpu.wait(timeout=30) == 0
-    clip = result.clips[0]
     print(f"v1 workers left {time.monotonic() - finished:.1f} s after their last video finished; the killed clip "
           f"resumed on attempt {clip.attempt} reusing {clip.reused_frames}/{result.frames} frames")  # fmt: skip
     assert v2_control.poll() is None and v2_gpu.poll() is None  # the current version stays

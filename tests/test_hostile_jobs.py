@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from temporalio.converter import DataConverter
 
+from contracts.budget import attempt_seconds
 from contracts.job import JOB_FIELDS, MAX_CLIPS, MAX_JOB_BYTES, Job, JobError, parse_job
 from contracts.plan import plan_video
-from contracts.records import RenderClipInput
+from contracts.records import ClipTicket, RenderClipInput
 from tests.hostile import TEMPLATE, hostile_text, json_values, mutated_jobs
+from workflows.render_video import CLIP_PAGE
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -146,8 +148,8 @@ def test_thousands_of_clips_are_refused_with_the_limit_named() -> None:
         parse_job({"video_id": "v", "clips": [card] * 5000})
     assert many.value.field == "clips"
     # Questions expand into two clips each: the planned total is what counts.
-    with pytest.raises(JobError, match=f"plans 1000 clips; the limit is {MAX_CLIPS}"):
-        parse_job({"video_id": "v", "questions": [question] * 250, "clips": [card] * 500})
+    with pytest.raises(JobError, match=f"plans 2500 clips; the limit is {MAX_CLIPS}"):
+        parse_job({"video_id": "v", "questions": [question] * 1000, "clips": [card] * 500})
 
 
 def big_job(clips: int, chars: int) -> dict[str, Any]:
@@ -163,21 +165,25 @@ def test_a_job_too_big_for_its_history_is_refused_with_the_limit() -> None:
     assert f"the limit is {MAX_JOB_BYTES}" in caught.value.message and "history" in caught.value.message
 
 
-def test_the_largest_job_accepted_keeps_the_history_small() -> None:
-    """At the limit, with every clip allowed: the render inputs the workflow will record stay a few MB."""
+def test_the_largest_job_accepted_records_nothing_that_grows_with_it() -> None:
+    """At the limit, with every clip allowed: what the workflow records per clip (its render input, a page of
+    clip tickets) is of a fixed size, whatever the job's text."""
     chars = 0
     while len(json.dumps(big_job(MAX_CLIPS, chars + 1))) <= MAX_JOB_BYTES:
         chars += 1
     job = parse_job(big_job(MAX_CLIPS, chars))
     plan = plan_video(job)
     converter = DataConverter.default.payload_converter
+    key = f"{job.video_id}/plans/{'0' * 24}"
     inputs = [
-        converter.to_payloads([RenderClipInput(job.video_id, c, plan.profile, job.tts_voice, job.tts_speed)])[0]
+        converter.to_payloads([RenderClipInput(job.video_id, key, c.index, "en", 1.0, None, "default")])[0]
         for c in plan.clips
     ]
+    page = [ClipTicket(c.index, c.label, c.frames, attempt_seconds(c.spec, c.frames, job.profile)) for c in plan.clips]
+    page_size = converter.to_payloads([page[-CLIP_PAGE:]])[0].ByteSize()
     sizes = [p.ByteSize() for p in inputs]
-    assert len(sizes) == MAX_CLIPS and max(sizes) < 64 * 1024
-    assert MAX_JOB_BYTES + sum(sizes) < 4 * 1024 * 1024, sum(sizes)  # Temporal warns at 10 MB, fails at 50 MB
+    assert len(sizes) == MAX_CLIPS and max(sizes) < 256
+    assert page_size < 32 * 1024, page_size  # the largest record a workflow task decodes while it fans out
 
 
 @given(st.integers(min_value=MAX_CLIPS - 2, max_value=MAX_CLIPS + 2))

@@ -22,7 +22,7 @@ from activities.render import RenderActivities
 from activities.storage import file_path
 from contracts.job import Job, JobError, parse_job
 from contracts.plan import plan_video
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork
 from tests.hostile import FILTER_GRAPH_TEXT, hostile_text
 from tests.media import streams
 
@@ -62,8 +62,8 @@ async def render_card(deps: Deps, monkeypatch: pytest.MonkeyPatch, video_id: str
     [clip] = plan_video(job).clips
     spy = CommandSpy(run_ffmpeg)
     monkeypatch.setattr(activities.render, "run_ffmpeg", spy)
-    inp = RenderClipInput(video_id, clip, job.profile, job.tts_voice, job.tts_speed)
-    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    inp = ClipWork(video_id, clip, job.profile, job.tts_voice, job.tts_speed)
+    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     assert not result.skipped and result.frames == 2
     assert int(streams(file_path(result.uri))["video"]["nb_read_frames"]) == 2
     return spy

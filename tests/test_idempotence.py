@@ -19,6 +19,7 @@ from activities.common import Deps
 from activities.storage import file_path
 from contracts import names
 from contracts.records import UploadInput
+from devtools.testing import clips_of
 from starter import JobRefused, RenderClient
 
 TWINS = 8
@@ -67,7 +68,7 @@ async def test_the_same_job_submitted_at_once_renders_once(client: Client) -> No
     assert all(r.field == "video_id" and "already exists" in str(r) for r in refused)
 
     result = await asyncio.wait_for(renders.result(video_id), timeout=120)
-    assert result.frames == 30 and not any(c.skipped for c in result.clips)
+    assert result.frames == 30 and not any(c.skipped for c in clips_of(result))
     runs, attempts = await renders_of(client, video_id)
     assert runs == 1 and attempts == [1, 1]  # one run, each clip rendered once
     assert file_path(result.output_uri).stat().st_size == result.bytes

@@ -88,7 +88,7 @@ BAD_JOBS: list[tuple[Any, str, str]] = [
     ({"video_id": "v", "clips": [card(lines=["x" * 10_000])]}, "clips[0].lines[0]", "limit is 500"),
     ({"video_id": "v", "clips": [card(image="/etc/passwd")]}, "clips[0].image", "file:// or s3://"),
     ({"video_id": "v", "clips": [card(image="file:///a/../etc/passwd")]}, "clips[0].image", "'..'"),
-    ({"video_id": "v", "clips": [card()] * (MAX_CLIPS + 1)}, "clips", "between 0 and 500"),
+    ({"video_id": "v", "clips": [card()] * (MAX_CLIPS + 1)}, "clips", f"between 0 and {MAX_CLIPS}"),
     ({"video_id": "v", "output_uri": "http://x/y.mp4", "clips": [card()]}, "output_uri", "file:// or s3://"),
     ({"video_id": "v", "profile": {"width": 641}, "clips": [card()]}, "profile.width", "even"),
     ({"video_id": "v", "profile": {"fps": 29}, "clips": [card()]}, "profile.fps", "divide 48000"),

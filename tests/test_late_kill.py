@@ -17,6 +17,7 @@ import pytest
 from temporalio.api.enums.v1 import TimeoutType
 
 from devtools.local import LocalCluster
+from devtools.testing import clips_of
 from starter import RenderClient
 from tests.test_resume_processes import finish, render_attempts, wait_for_segments
 
@@ -69,7 +70,7 @@ async def test_a_long_clip_killed_late_resumes_from_its_stored_segments(
     cluster.start_worker("gpu")
 
     result = await finish(renders, video_id)
-    [clip] = result.clips
+    [clip] = clips_of(result)
     assert clip.attempt == 2  # one retry was enough
     assert clip.reused_frames == recorded * SEGMENT  # every segment with its record reused
     assert result.frames == CLIP_SECONDS * 30

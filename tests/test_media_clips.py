@@ -25,12 +25,11 @@ from activities.settings import Settings
 from activities.storage import file_path
 from contracts import names
 from contracts.job import MEDIA_DEFAULTS, JobError, parse_job
-from contracts.plan import plan_video, spec_material
-from contracts.records import BuildAudioInput, ConcatInput, RenderClipInput
+from contracts.plan import plan_video, spec_material, video_only
+from contracts.records import AudioWork, ClipWork, ConcatWork
 from tests.media import audio_samples, rgb_frame, streams
 from tests.test_render_engine import clip_inputs, make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
-from workflows.render_video import video_only
 
 W, H = 320, 180
 
@@ -66,7 +65,7 @@ def video_asset(
 
 async def render(deps: Deps, video_id: str, clip: dict[str, Any]) -> Path:
     [inp] = clip_inputs(video_id, [clip])
-    result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    result = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     return file_path(result.uri)
 
 
@@ -158,7 +157,7 @@ async def test_a_video_clip_resumes_mid_clip_as_the_same_picture(deps: Deps) -> 
     assert result.reused_frames == beats[-1]["segments_done"] * 60  # the retry decoded from a seek point
 
     [whole] = clip_inputs("media-resume-reference", [clip])
-    reference = await ActivityEnvironment().run(RenderActivities(deps).render_clip, whole)
+    reference = await ActivityEnvironment().run(RenderActivities(deps).render, whole)
     resumed, original = rgb_frames(file_path(result.uri)), rgb_frames(file_path(reference.uri))
     assert len(resumed) == len(original) == 600
     worst = min(psnr(a, b) for a, b in zip(resumed, original, strict=True))
@@ -176,7 +175,7 @@ async def test_image_clip_resumes_mid_clip_as_the_same_picture(deps: Deps) -> No
     result = await resume(deps, inp, beats[-1])
     assert result.reused_frames > 0
     [whole] = clip_inputs("media-resume-image-reference", [clip])
-    reference = await ActivityEnvironment().run(RenderActivities(deps).render_clip, whole)
+    reference = await ActivityEnvironment().run(RenderActivities(deps).render, whole)
     resumed, original = rgb_frames(file_path(result.uri)), rgb_frames(file_path(reference.uri))
     assert len(resumed) == len(original) == 480
     assert min(psnr(a, b) for a, b in zip(resumed, original, strict=True)) > 35
@@ -204,7 +203,7 @@ async def test_bad_video_assets_fail_at_once_naming_the_field(
         make_asset(deps, name, "-f", "lavfi", "-i", "sine=d=2", "-c:a", "aac")
     [inp] = clip_inputs(f"media-bad-{make}", [{"kind": "video", "source": f"file://{root / name}", **clip}])
     with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+        await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     assert caught.value.type == names.BAD_ASSET and caught.value.non_retryable
     assert said in str(caught.value)
 
@@ -264,13 +263,13 @@ async def test_a_video_asset_on_s3_is_fetched_like_any_asset(
     )
     deps = Deps.from_settings(on_s3)
     [inp] = clip_inputs("media-s3", [{"kind": "video", "source": f"s3://{bucket}/assets/clip.mkv", "in": 1, "out": 2}])
-    result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    result = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     assert result.narration == "asset" and result.frames == 30
     assert tone_level(audio_samples(file_path(result.uri)), 440) > 0.05
     # Outside the asset roots is refused before anything is fetched.
     [outside] = clip_inputs("media-s3-out", [{"kind": "video", "source": f"s3://{bucket}/private/x.mkv", "out": 1}])
     with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(RenderActivities(deps).render_clip, outside)
+        await ActivityEnvironment().run(RenderActivities(deps).render, outside)
     assert caught.value.non_retryable and "source:" in str(caught.value)
 
 
@@ -282,9 +281,9 @@ async def test_media_clips_join_other_clips_by_stream_copy(deps: Deps) -> None:
         {"kind": "video", "source": video, "in": 0.5, "out": 2.0, "fit": "crop"},
         {"kind": "image", "source": image, "duration": 1.5, "pan": "up"},
     ])  # fmt: skip
-    rendered = [await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp) for inp in inputs]
+    rendered = [await ActivityEnvironment().run(RenderActivities(deps).render, inp) for inp in inputs]
     joined = await ActivityEnvironment().run(
-        AssembleActivities(deps).concat_clips, ConcatInput("media-join", [r.uri for r in rendered], 30, 120)
+        AssembleActivities(deps).concat, ConcatWork("media-join", [r.uri for r in rendered], 30, 120)
     )
     assert joined.frames == 120 and not joined.reencoded  # same codec parameters as every other clip
     info = streams(file_path(joined.uri))
@@ -307,7 +306,7 @@ async def test_colours_survive_fitting_and_zooming_in_hd(deps: Deps) -> None:
     # The asset as a player reading its tags shows it (its own encode moved it a few levels from #1E8449).
     shown = rgb_frame(file_path(video), 0.5, 960, 720, "bt709")[300:420, 420:540].reshape(-1, 3).mean(axis=0)
     for n, inp in enumerate(clip_inputs("media-colour", clips, **hd)):
-        result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+        result = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
         frame = rgb_frame(file_path(result.uri), 0.5, 1280, 720, "bt709").astype(int)
         centre = frame[300:420, 580:700].reshape(-1, 3).mean(axis=0)
         expected = shown if n == 0 else np.array([0x1E, 0x84, 0x49])
@@ -330,13 +329,13 @@ async def test_a_video_clips_sound_reaches_the_track_built_once(deps: Deps, mode
     plan = video_only(plan_video(job))
     [planned] = plan.clips
     rendered = await ActivityEnvironment().run(
-        RenderActivities(deps).render_clip,
-        RenderClipInput(job.video_id, planned, plan.profile, "en", 1.0, video_only=True),
+        RenderActivities(deps).render,
+        ClipWork(job.video_id, planned, plan.profile, "en", 1.0, video_only=True),
     )
     assert int(streams(file_path(rendered.uri))["video"]["nb_read_frames"]) == 90
     assert "audio" not in streams(file_path(rendered.uri))  # picture only
     built = await ActivityEnvironment().run(
-        AudioActivities(deps).build_audio, BuildAudioInput(plan, job.loudness, job.tts_voice, job.tts_speed)
+        AudioActivities(deps).build, AudioWork(plan, job.loudness, job.tts_voice, job.tts_speed)
     )
     level = tone_level(audio_samples(file_path(built.uri)), 440)
     assert level > 0.05 if mode == "keep" else level < 0.001

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from devtools.local import LocalCluster
+from devtools.testing import clips_of
 from starter import RenderClient
 from tests.test_resume_engine import psnr
 from tests.test_resume_processes import SEGMENT, WORKER_ENV, finish, wait_for_segments
@@ -59,7 +60,7 @@ async def test_a_video_clip_killed_mid_clip_resumes_and_shows_the_asset_frame_fo
     cluster.start_worker("gpu")
 
     result = await finish(renders, video_id)
-    [done] = result.clips
+    [done] = clips_of(result)
     assert done.attempt == 2 and done.reused_frames == stored * SEGMENT
     assert result.frames == CLIP_S * 30
     published = cluster.data / "output" / f"{video_id}.mp4"

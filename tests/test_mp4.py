@@ -20,9 +20,8 @@ from activities.media.probe import ProbeError, counted
 from activities.render import RenderActivities
 from activities.storage import file_path
 from contracts.job import parse_job
-from contracts.plan import plan_video
-from contracts.records import BuildAudioInput, ConcatInput, RenderClipInput
-from workflows.render_video import video_only
+from contracts.plan import plan_video, video_only
+from contracts.records import AudioWork, ClipWork, ConcatWork
 
 
 def ffprobe(path: Path) -> dict[str, dict[str, Any]]:
@@ -57,26 +56,26 @@ async def made(deps: Deps) -> dict[str, Path]:
     ]
     job = parse_job({"video_id": "mp4-headers", "profile": {"width": 320, "height": 180}, "clips": clips})
     plan = plan_video(job)
-    render = RenderActivities(deps).render_clip
+    render = RenderActivities(deps).render
     files: dict[str, Path] = {}
     for clip in plan.clips:  # with their own PCM, as plans made before the sound was built once
-        done = await ActivityEnvironment().run(render, RenderClipInput(job.video_id, clip, plan.profile, "en", 1.0))
+        done = await ActivityEnvironment().run(render, ClipWork(job.video_id, clip, plan.profile, "en", 1.0))
         files[f"clip-{clip.index}-with-pcm.mov"] = file_path(done.uri)
     quiet = video_only(plan)
     uris = []
     for clip in quiet.clips:
         done = await ActivityEnvironment().run(
-            render, RenderClipInput(job.video_id + "-v", clip, quiet.profile, "en", 1.0, video_only=True)
+            render, ClipWork(job.video_id + "-v", clip, quiet.profile, "en", 1.0, video_only=True)
         )
         files[f"clip-{clip.index}.mov"] = file_path(done.uri)
         uris.append(done.uri)
     sound = await ActivityEnvironment().run(
-        AudioActivities(deps).build_audio, BuildAudioInput(plan=plan, loudness="web", voice="en", speed=1.0)
+        AudioActivities(deps).build, AudioWork(plan=plan, loudness="web", voice="en", speed=1.0)
     )
     files["audio.m4a"] = file_path(sound.uri)
     joined = await ActivityEnvironment().run(
-        AssembleActivities(deps).concat_clips,
-        ConcatInput(job.video_id + "-v", uris, 30, plan.frames, ["libx264"] * len(uris), audio_uri=sound.uri),
+        AssembleActivities(deps).concat,
+        ConcatWork(job.video_id + "-v", uris, 30, plan.frames, ["libx264"] * len(uris), audio_uri=sound.uri),
     )
     files["video.mp4"] = file_path(joined.uri)
     assert joined.frames == plan.frames

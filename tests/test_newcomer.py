@@ -81,7 +81,9 @@ def test_a_fresh_clone_runs_the_demo_then_renders_its_own_job(clone: Path, tmp_p
     said = [early.stderr.readline()]
     while said[-1] and "no worker" not in said[-1]:
         said.append(early.stderr.readline())
-    assert "render: no worker polls render-control; start one with `render-worker`" in said[-1], said
+    # The hint runs as printed: the worker's path (not on PATH here) and the setting it needs without a key.
+    started = "render: no worker polls render-control; start one with `RENDER_WEBHOOKS=false .venv/bin/render-worker`"
+    assert started in said[-1], said
     early.send_signal(signal.SIGINT)  # the newcomer stops watching to start a worker
     _, rest = early.communicate(timeout=60)
     watchdog.cancel()

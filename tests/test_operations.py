@@ -24,7 +24,8 @@ from activities.render import RenderActivities
 from contracts import names, search
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
-from contracts.records import RenderClipInput
+from contracts.records import ClipWork
+from devtools.testing import clips_of
 from runtime.logs import configure_logging
 from starter import JobRefused, RenderClient
 from tests.conftest import WEBHOOK_SECRET
@@ -84,7 +85,7 @@ async def test_cost_per_video_names_the_costliest_clips(client: Client) -> None:
     await renders.submit(small_job(video_id))
     result = await asyncio.wait_for(renders.result(video_id), timeout=120)
     assert result.gpu_seconds == 0  # CPU encoder here
-    assert result.cpu_seconds >= sum(c.cpu_seconds for c in result.clips) > 0
+    assert result.cpu_seconds >= sum(c.cpu_seconds for c in clips_of(result)) > 0
     assert result.cost_usd == pytest.approx(result.cpu_seconds * 0.04 / 3600, rel=1e-3)
     assert 1 <= len(result.costliest_clips) <= 2 and result.costliest_clips[0].startswith("clip ")
     status = await renders.status(video_id)
@@ -205,8 +206,8 @@ async def test_activity_logs_carry_context_and_never_secrets(deps: Deps, capsys:
     configure_logging("json")
     try:
         plan = plan_video(parse_job(small_job("logged")))
-        inp = RenderClipInput("logged", plan.clips[0], plan.profile, "en", 1.0)
-        await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+        inp = ClipWork("logged", plan.clips[0], plan.profile, "en", 1.0)
+        await ActivityEnvironment().run(RenderActivities(deps).render, inp)
         structlog.get_logger("test").info("connecting", password="hunter2", api_key="key-value-456")
     finally:
         structlog.reset_defaults()

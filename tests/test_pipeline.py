@@ -25,6 +25,7 @@ from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress
 from devtools.devserver import temporal_binary
+from devtools.testing import clips_of
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of
 from tests.media import rgb_frame, streams
@@ -50,13 +51,14 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     result = await asyncio.wait_for(renders.result(video_id), timeout=240)
     plan = plan_video(parse_job(seed_job))
 
-    grown = sum(c.grown_frames for c in result.clips)
+    grown = sum(c.grown_frames for c in clips_of(result))
     assert plan.frames == 165 and grown > 0  # the 1.5 s questions are shorter than their narration
     assert result.frames == plan.frames + grown
-    assert [c.index for c in result.clips] == list(range(5))
-    assert {c.narration for c in result.clips} == {"track"}  # clips are video only; the sound is built once
-    assert result.loudness is not None and abs(result.loudness.integrated_lufs + 14) <= 1
-    assert result.loudness.true_peak_dbtp <= -1.4
+    assert [c.index for c in clips_of(result)] == list(range(5))
+    assert {c.narration for c in clips_of(result)} == {"track"}  # clips are video only; the sound is built once
+    loudness = result.loudness
+    assert loudness and loudness.integrated_lufs is not None and loudness.true_peak_dbtp is not None
+    assert abs(loudness.integrated_lufs + 14) <= 1 and loudness.true_peak_dbtp <= -1.4
     assert result.encoder == "libx264" and not result.reencoded_at_concat
     info = streams(file_path(result.output_uri))
     video, audio = info["video"], info["audio"]
@@ -70,14 +72,14 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     assert abs(float(video["duration"]) - result.frames / 30) <= 1 / 30
     assert abs(float(audio["duration"]) - float(video["duration"])) <= 1 / 30
     assert result.bytes == file_path(result.output_uri).stat().st_size
-    # The poster: the first reveal's middle frame, as a JPEG beside the video, in the same colours.
+    # The poster: the first question's middle frame (never a reveal), as a JPEG beside the video, in the same colours.
     assert result.poster_uri == result.output_uri + ".poster.jpg"
     with Image.open(file_path(result.poster_uri)) as poster:
         assert (poster.format, poster.size) == ("JPEG", (320, 180))
         shown = np.asarray(poster.convert("RGB")).astype(np.int16)
-    # The first question grew to hold its narration: the poster is the middle of the reveal after it.
-    first_question, reveal = result.clips[0].frames, result.clips[1].frames
-    at = (first_question + reveal // 2) / 30
+    # The first question grew to hold its narration: the poster is the middle of its grown length.
+    first_question = clips_of(result)[0].frames
+    at = (first_question // 2) / 30
     assert first_question > 45  # grown from 1.5 s
     seen = rgb_frame(file_path(result.output_uri), at, 320, 180, "bt601").astype(np.int16)
     assert np.abs(shown - seen).mean() < 6
@@ -147,7 +149,7 @@ async def test_raw_temporal_cli_start(client: Client, seed_job: dict[str, Any], 
         capture_output=True,
     )
     result = await asyncio.wait_for(RenderClient(client).result(video_id), timeout=240)
-    assert result.frames == 45 + 30 + 15 + sum(c.grown_frames for c in result.clips)  # narration never cut
+    assert result.frames == 45 + 30 + 15 + sum(c.grown_frames for c in clips_of(result))  # narration never cut
     assert file_path(result.output_uri).exists()
 
 

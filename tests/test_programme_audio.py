@@ -15,10 +15,9 @@ from activities.media.graphs import MIX_GROUP, ClipInputs, clip_audio_command, c
 from activities.media.mp4 import read_movie
 from activities.storage import file_path
 from contracts.job import Profile, parse_job
-from contracts.plan import plan_video, samples_for
-from contracts.records import BuildAudioInput
+from contracts.plan import plan_video, samples_for, video_only
+from contracts.records import AudioWork
 from tests.media import audio_samples, onsets
-from workflows.render_video import video_only
 
 PROFILE = Profile(width=64, height=64, fps=30)
 
@@ -99,7 +98,7 @@ async def test_a_long_programme_is_mixed_in_groups_that_join_exactly(deps: Deps)
     job = parse_job({"video_id": "audio-groups", "profile": {"width": 64, "height": 64}, "clips": clips})
     plan = video_only(plan_video(job))
     built = await ActivityEnvironment().run(
-        AudioActivities(deps).build_audio, BuildAudioInput(plan, job.loudness, job.tts_voice, job.tts_speed)
+        AudioActivities(deps).build, AudioWork(plan, job.loudness, job.tts_voice, job.tts_speed)
     )
     track = file_path(built.uri)
     assert read_movie(track).audio.seconds == pytest.approx(count * 0.4, abs=1e-3)  # type: ignore[union-attr]

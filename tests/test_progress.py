@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from runtime.process import program
 from starter.client import VideoStatus
 from starter.progress import ProgressDisplay
 
@@ -93,7 +94,8 @@ def test_plain_lines_off_a_terminal_never_go_backwards() -> None:
     lines = out.getvalue().splitlines()
     assert "\x1b" not in out.getvalue()
     assert lines == [
-        "render: no worker polls render-gpu; start one with `render-worker --mode gpu` (the render waits for it)",
+        f"render: no worker polls render-gpu; start one with `{program('render-worker')} --mode gpu` "
+        "(the render waits for it)",
         "     -  clips -/-  frames 0/0  waiting for a worker",
         " 25.0%  clips 1/4  frames 30/120  rendering",
         " 62.5%  clips 2/4  frames 75/120  rendering",

@@ -18,7 +18,7 @@ from activities.storage import file_path
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
-from contracts.records import CheckJobInput, ConcatInput, RenderClipInput, UploadInput
+from contracts.records import ClipWork, ConcatWork, UploadInput
 from tests.media import audio_samples, frame, onsets, streams
 
 HOSTILE = 'It\'s 100% "fine": %{pts} C:\\dir ; [x]\nnew line 🎬'
@@ -35,10 +35,10 @@ def tone_burst(deps: Deps, name: str) -> str:
     return make_asset(deps, name, "-f", "lavfi", "-i", "sine=f=1000:d=0.05", "-af", "apad=whole_dur=0.3")
 
 
-def clip_inputs(video_id: str, clips: list[dict[str, Any]], **job: Any) -> list[RenderClipInput]:
+def clip_inputs(video_id: str, clips: list[dict[str, Any]], **job: Any) -> list[ClipWork]:
     parsed = parse_job({"video_id": video_id, "profile": {"width": 320, "height": 180}, "clips": clips, **job})
     plan = plan_video(parsed)
-    return [RenderClipInput(video_id, c, plan.profile, parsed.tts_voice, parsed.tts_speed) for c in plan.clips]
+    return [ClipWork(video_id, c, plan.profile, parsed.tts_voice, parsed.tts_speed) for c in plan.clips]
 
 
 async def test_card_with_image_audio_and_hostile_text(deps: Deps) -> None:
@@ -50,7 +50,7 @@ async def test_card_with_image_audio_and_hostile_text(deps: Deps) -> None:
     beats: list[dict[str, Any]] = []
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: beats.append(details[0])
-    result = await env.run(RenderActivities(deps).render_clip, inp)
+    result = await env.run(RenderActivities(deps).render, inp)
 
     assert not result.skipped and result.encoder == "libx264" and result.frames == 45
     info = streams(file_path(result.uri))
@@ -62,7 +62,7 @@ async def test_card_with_image_audio_and_hostile_text(deps: Deps) -> None:
     assert rendered and rendered[-1]["frames_done"] == 45 and rendered[-1]["segments_done"] == 1
     assert beats[-1]["stage"] == "removing checkpoints"
 
-    again = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    again = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     assert again.skipped and again.uri == result.uri
 
 
@@ -71,7 +71,7 @@ async def test_question_narration_is_spoken(deps: Deps) -> None:
         "engine-q",
         [{"kind": "question", "question": HOSTILE, "duration": 2, "answers": ["a", "b", "c", "d"], "correct": "B"}],
     )
-    result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, question)
+    result = await ActivityEnvironment().run(RenderActivities(deps).render, question)
     assert result.narration == "tts"
     samples = audio_samples(file_path(result.uri))
     assert len(samples) == 60 * 1600
@@ -94,18 +94,18 @@ async def test_bad_assets_fail_for_good_naming_the_asset(deps: Deps, asset: str,
     uri = file_uri(asset if asset.startswith("/") else root / asset)
     [inp] = clip_inputs("engine-bad", [{"kind": "card", "duration": 1, "image": uri}])
     with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+        await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     assert caught.value.type == error_type and caught.value.non_retryable
     assert needle in caught.value.message and uri in caught.value.message
 
 
 async def test_check_job_refuses_outputs_outside_roots(deps: Deps) -> None:
-    check = AssembleActivities(deps).check_job
-    ok = await ActivityEnvironment().run(check, CheckJobInput("v1", None, []))
+    check = AssembleActivities(deps).check
+    ok = await ActivityEnvironment().run(check, "v1", None, [])
     assert ok.output_uri == f"{deps.settings.output_roots[0]}/v1.mp4"
     for output in ("file:///etc/cron.d/x.mp4", f"{deps.settings.output_roots[0]}/../x.mp4"):
         with pytest.raises(ApplicationError) as caught:
-            await ActivityEnvironment().run(check, CheckJobInput("v1", output, []))
+            await ActivityEnvironment().run(check, "v1", output, [])
         assert caught.value.type == names.FORBIDDEN_PATH and "output_uri" in caught.value.message
 
 
@@ -117,10 +117,10 @@ async def test_joins_keep_audio_in_sync_and_publish_once(deps: Deps) -> None:
         for i, d in enumerate(durations)
     ]
     inputs = clip_inputs("engine-join", clips)
-    rendered = [await ActivityEnvironment().run(RenderActivities(deps).render_clip, i) for i in inputs]
+    rendered = [await ActivityEnvironment().run(RenderActivities(deps).render, i) for i in inputs]
     assemble = AssembleActivities(deps)
     joined = await ActivityEnvironment().run(
-        assemble.concat_clips, ConcatInput("engine-join", [r.uri for r in rendered], 30, 96)
+        assemble.concat, ConcatWork("engine-join", [r.uri for r in rendered], 30, 96)
     )
     assert joined.frames == 96 and not joined.reencoded
     video = file_path(joined.uri)
@@ -143,7 +143,7 @@ async def test_joins_keep_audio_in_sync_and_publish_once(deps: Deps) -> None:
 async def test_clips_from_different_encoders_are_reencoded_at_the_join(deps: Deps) -> None:
     """As when a retry lands on a CPU worker mid-video: stream copy would glitch, so the join re-encodes."""
     [inp] = clip_inputs("engine-mixed", [{"kind": "card", "duration": 1, "lines": ["cpu"]}])
-    rendered = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    rendered = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     other = file_path(deps.settings.work_uri) / "engine-mixed" / "other.mov"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=1", "-f", "lavfi",
@@ -154,11 +154,11 @@ async def test_clips_from_different_encoders_are_reencoded_at_the_join(deps: Dep
     uris = [rendered.uri, file_uri(other)]
     assemble = AssembleActivities(deps)
     same = await ActivityEnvironment().run(
-        assemble.concat_clips, ConcatInput("engine-mixed", uris, 30, 60, clip_encoders=["libx264", "libx264"])
+        assemble.concat, ConcatWork("engine-mixed", uris, 30, 60, clip_encoders=["libx264", "libx264"])
     )
     assert not same.reencoded  # one encoder reported: trusted, no probing
     mixed = await ActivityEnvironment().run(
-        assemble.concat_clips, ConcatInput("engine-mixed", uris, 30, 60, clip_encoders=["libx264", "h264_nvenc"])
+        assemble.concat, ConcatWork("engine-mixed", uris, 30, 60, clip_encoders=["libx264", "h264_nvenc"])
     )
     assert mixed.reencoded and mixed.frames == 60
     assert int(streams(file_path(mixed.uri))["video"]["nb_read_frames"]) == 60

@@ -20,26 +20,26 @@ from activities.segments import SegmentStore, segment_frames
 from activities.storage import file_path
 from contracts.job import parse_job
 from contracts.plan import plan_video
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork
 from tests.media import streams
 
 SEGMENT = 60  # frames: one two-second GOP at 30 fps
 CLIP_FRAMES = 1800
 
 
-def long_clip(video_id: str) -> RenderClipInput:
+def long_clip(video_id: str) -> ClipWork:
     """A minute of moving test pattern: a shifted or repeated frame shows up in the pixels."""
     job = parse_job({"video_id": video_id, "profile": {"width": 320, "height": 180},
                      "clips": [{"kind": "recipe", "recipe": "testsrc", "duration": 60}]})  # fmt: skip
     plan = plan_video(job)
-    return RenderClipInput(video_id, plan.clips[0], plan.profile, job.tts_voice, job.tts_speed)
+    return ClipWork(video_id, plan.clips[0], plan.profile, job.tts_voice, job.tts_speed)
 
 
-def store_for(deps: Deps, inp: RenderClipInput) -> SegmentStore:
+def store_for(deps: Deps, inp: ClipWork) -> SegmentStore:
     return SegmentStore(deps, inp.video_id, inp.clip, segment_frames(inp.profile, deps.settings.segment_seconds))
 
 
-def stored_segments(deps: Deps, inp: RenderClipInput) -> list[Path]:
+def stored_segments(deps: Deps, inp: ClipWork) -> list[Path]:
     return sorted(file_path(store_for(deps, inp).prefix).glob("*.mov"))
 
 
@@ -54,7 +54,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
-async def interrupt(deps: Deps, inp: RenderClipInput, after_segments: int, how: str) -> list[dict[str, Any]]:
+async def interrupt(deps: Deps, inp: ClipWork, after_segments: int, how: str) -> list[dict[str, Any]]:
     """Run render_clip until `after_segments` are stored, then shut the worker down or cancel."""
     env = ActivityEnvironment()
     beats: list[dict[str, Any]] = []
@@ -68,17 +68,17 @@ async def interrupt(deps: Deps, inp: RenderClipInput, after_segments: int, how: 
 
     env.on_heartbeat = on_heartbeat
     with pytest.raises((ApplicationError, asyncio.CancelledError)) as caught:
-        await env.run(RenderActivities(deps).render_clip, inp)
+        await env.run(RenderActivities(deps).render, inp)
     if how == "drain":
         assert isinstance(caught.value, ApplicationError) and caught.value.type == WORKER_DRAINING
         assert not caught.value.non_retryable
     return beats
 
 
-async def resume(deps: Deps, inp: RenderClipInput, details: dict[str, Any]) -> ClipResult:
+async def resume(deps: Deps, inp: ClipWork, details: dict[str, Any]) -> ClipResult:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=[details])
-    result: ClipResult = await env.run(RenderActivities(deps).render_clip, inp)
+    result: ClipResult = await env.run(RenderActivities(deps).render, inp)
     return result
 
 
@@ -94,7 +94,7 @@ async def test_drain_finishes_the_segment_in_progress_then_resume_renders_only_t
     assert result.reused_frames == len(stored) * SEGMENT and result.attempt == 2
     assert not stored_segments(deps, inp)  # segments are removed once the clip is whole
 
-    whole = await ActivityEnvironment().run(RenderActivities(deps).render_clip, long_clip("resume-reference"))
+    whole = await ActivityEnvironment().run(RenderActivities(deps).render, long_clip("resume-reference"))
     resumed_frames, reference_frames = decoded_frames(file_path(result.uri)), decoded_frames(file_path(whole.uri))
     assert len(resumed_frames) == len(reference_frames) == CLIP_FRAMES
     worst = min(psnr(a, b) for a, b in zip(resumed_frames, reference_frames, strict=True))

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from contracts import names
 from contracts.records import VideoResult
 from devtools.local import LocalCluster
+from devtools.testing import clips_of
 from starter import RenderClient
 
 SEGMENT = 60
@@ -90,7 +91,7 @@ async def test_sigkill_mid_clip_resumes_from_the_last_stored_segment(
     cluster.start_worker("gpu")
 
     result = await finish(renders, video_id)
-    [clip] = result.clips
+    [clip] = clips_of(result)
     assert clip.attempt == 2  # retried after the heartbeat timeout noticed the dead worker
     assert clip.reused_frames == stored * SEGMENT  # every stored segment reused: waste ≤ the one in progress
     assert result.frames == 1800
@@ -108,7 +109,7 @@ async def test_sigterm_drains_and_hands_the_clip_over_at_once(cluster: LocalClus
     assert first.wait(timeout=60) == 0  # drained and exited cleanly
 
     result = await finish(renders, video_id)
-    [clip] = result.clips
+    [clip] = clips_of(result)
     [*_, last] = await render_attempts(renders.client, video_id)
     assert last.attempt == 2
     # Handed over by the drain itself, not found dead by the heartbeat timeout.
@@ -128,8 +129,8 @@ async def test_server_restart_mid_render_loses_nothing(cluster: LocalCluster, re
     cluster.start_server()  # same database file, same port
 
     result = await waiting
-    assert result.frames == 1800 and len(result.clips) == 2
-    for clip in result.clips:
+    assert result.frames == 1800 and len(clips_of(result)) == 2
+    for clip in clips_of(result):
         # Either the attempt survived the restart, or its retry reused what was stored.
         assert clip.attempt == 1 or clip.reused_frames > 0
     assert result.output_uri.endswith(f"{video_id}.mp4")

@@ -190,11 +190,11 @@ async def test_wrong_credentials_fail_the_render_at_once_naming_the_bucket(
                 await renders.result(video_id)
     error = root_cause(caught.value)
     assert isinstance(error, ApplicationError) and error.non_retryable and error.type == names.FORBIDDEN_PATH
-    # The first request is the check of the output's owner: it names the bucket that refused.
-    assert repr(named["videos"]) in error.message and "credentials were refused" in error.message
+    # The first request stores the validated plan in the work store: it names the bucket that refused.
+    assert repr(named["work"]) in error.message and "credentials were refused" in error.message
     assert await render_attempts(renders.client, video_id) == []  # refused before any render, on the first attempt
     history = await renders.client.get_workflow_handle(video_id).fetch_history()
     logs = "".join(p.read_text(errors="replace") for p in cluster.data.glob("worker-*.log"))
     for text in (history.to_json(), logs):
         assert wrong_secret not in text
-    assert repr(named["videos"]) in logs  # the workers' own logs say which bucket refused them
+    assert repr(named["work"]) in logs  # the workers' own logs say which bucket refused them

@@ -23,7 +23,6 @@ from activities.settings import Settings
 from activities.validate import job_hash
 from contracts import search
 from contracts.job import parse_job
-from contracts.records import CheckJobInput
 from contracts.tenancy import fairness_key, task_priority
 from devtools.devserver import FAIR_MATCHING, dynamic_config_args, temporal_binary
 from starter import RenderClient
@@ -104,14 +103,13 @@ async def test_a_job_without_priority_queues_at_the_default_key(client: Client) 
 
 async def test_the_channel_weight_comes_from_the_control_workers_configuration(settings: Settings) -> None:
     weighted = Deps.from_settings(dataclasses.replace(settings, channel_weights={"news": 4.0, "*": 0.5}))
-    check = AssembleActivities(weighted).check_job
+    check = AssembleActivities(weighted).check
     env = ActivityEnvironment()
-    news = await env.run(check, CheckJobInput(video_id=unique("w"), output_uri=None, asset_uris=[], channel="news"))
-    other = await env.run(check, CheckJobInput(video_id=unique("w"), output_uri=None, asset_uris=[], channel="kids"))
+    news = await env.run(check, unique("w"), None, [], "", "news")
+    other = await env.run(check, unique("w"), None, [], "", "kids")
     assert (news.fairness_weight, other.fairness_weight) == (4.0, 0.5)
     plain = await ActivityEnvironment().run(
-        AssembleActivities(Deps.from_settings(settings)).check_job,
-        CheckJobInput(video_id=unique("w"), output_uri=None, asset_uris=[], channel="news"),
+        AssembleActivities(Deps.from_settings(settings)).check, unique("w"), None, [], "", "news"
     )
     assert plain.fairness_weight == 1.0
 
@@ -288,19 +286,12 @@ def scheduled_priorities(history: WorkflowHistory) -> set[tuple[int, str]]:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("recorded", "channel"), [("trivia-e2e@v4.json", "channel-test"), ("cancel-e2e@v3.json", "default")]
-)
-async def test_histories_from_before_task_priorities_replay_unchanged(recorded: str, channel: str) -> None:
-    """Runs started before every task carried a priority keep replaying: their tasks carry none."""
-    old = WorkflowHistory.from_json(recorded.split("@")[0], (HISTORIES / recorded).read_text())
-    assert scheduled_priorities(old) == {(0, "")}
-    await Replayer(workflows=[RenderVideo]).replay_workflow(old)
-    new = WorkflowHistory.from_json(
-        recorded.split("@")[0], (HISTORIES / (recorded.split("@")[0] + ".json")).read_text()
-    )
-    assert scheduled_priorities(new) == {(3, channel)}
-    await Replayer(workflows=[RenderVideo]).replay_workflow(new)
+@pytest.mark.parametrize(("recorded", "channel"), [("trivia-e2e", "channel-test"), ("cancel-e2e", "default")])
+async def test_every_recorded_task_carries_the_priority_and_the_channel(recorded: str, channel: str) -> None:
+    """Every activity a video schedules queues at its job's priority, under its channel's fairness key."""
+    history = WorkflowHistory.from_json(recorded, (HISTORIES / f"{recorded}.json").read_text())
+    assert scheduled_priorities(history) == {(3, channel)}
+    await Replayer(workflows=[RenderVideo]).replay_workflow(history)
 
 
 async def test_the_autoscaler_counts_every_priority_and_channel_in_the_backlog(deps: Deps) -> None:
@@ -330,10 +321,9 @@ async def test_the_autoscaler_counts_every_priority_and_channel_in_the_backlog(d
             await running
 
 
-@pytest.mark.parametrize("recorded", ["trivia-e2e@v4.json", "trivia-e2e.json"])
-async def test_the_job_hash_ignores_priority_and_matches_hashes_recorded_before_it(recorded: str) -> None:
-    """A video published before priorities existed, restarted with the same job, is still the same job."""
-    history = WorkflowHistory.from_json("trivia-e2e", (HISTORIES / recorded).read_text())
+async def test_the_job_hash_ignores_priority_and_matches_the_recorded_hash() -> None:
+    """A video restarted with the same job at another priority is still the same job."""
+    history = WorkflowHistory.from_json("trivia-e2e", (HISTORIES / "trivia-e2e.json").read_text())
     converter = DataConverter.default.payload_converter
     raw = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
     job = converter.from_payload(raw)

@@ -22,7 +22,7 @@ from activities.scratch import child_home
 from activities.settings import Settings
 from contracts.job import parse_job
 from contracts.plan import plan_video
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork
 from workers.health import HealthServer, WorkerState
 from workers.http import serve_routes
 from workers.main import WorkerOptions
@@ -65,8 +65,8 @@ async def test_ffmpeg_started_by_a_render_sees_none_of_the_worker_s_secrets(
     clip = {"kind": "recipe", "recipe": "mandelbrot", "duration": 3, "params": {"maxiter": 2000}}
     job = {"video_id": "env-probe", "profile": {"width": 320, "height": 180}, "clips": [clip]}
     plan = plan_video(parse_job(job))
-    inp = RenderClipInput("env-probe", plan.clips[0], plan.profile, "en", 1.0)
-    render = asyncio.ensure_future(ActivityEnvironment().run(RenderActivities(deps).render_clip, inp))
+    inp = ClipWork("env-probe", plan.clips[0], plan.profile, "en", 1.0)
+    render = asyncio.ensure_future(ActivityEnvironment().run(RenderActivities(deps).render, inp))
     seen: dict[int, dict[str, str]] = {}
     while not render.done():
         for pid in children_named("ffmpeg"):

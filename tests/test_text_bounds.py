@@ -157,3 +157,19 @@ async def test_a_text_heavy_job_started_raw_is_refused_naming_the_limit_not_time
     error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.non_retryable
     assert error.message.startswith("clips: have ") and f"the limit is {MAX_JOB_TEXT_CHARS}" in error.message
+
+
+def test_a_japanese_question_numbered_past_99_fits_a_1080p_frame(deps: Deps) -> None:
+    """A question "第100問：" and 55 kanji and kana at 1080p was refused even at the minimum size
+    ("第99問：" was not): the unit "100" was measured in the primary face, and its line drew it in
+    the wider CJK digits of the text around it."""
+    answers = ["江戸幕府初代将軍の徳川家康（いえやす）", "第五代将軍の徳川綱吉（つなよし）です",
+               "第八代将軍の徳川吉宗（よしむね）です", "最後の将軍の徳川慶喜（よしのぶ）です"]  # fmt: skip
+    question = (
+        "第100問：日本の歴史と文化についての問題です。"
+        "江戸時代に最も長く続いた幕府の将軍は誰でしょうか？正しいと思う答えを選"
+    )
+    choices = {f"answer_{letter}": a for letter, a in zip("abcd", answers, strict=True)}
+    raw = {"video_id": "ja-100", "tts_voice": "ja", "tts_engine": "none", "profile": {"width": 1920, "height": 1080},
+           "questions": [{"question": question, **choices, "correct_answer": "A"}]}  # fmt: skip
+    checked_job(raw, fonts_of(deps))

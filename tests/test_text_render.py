@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 from temporalio.testing import ActivityEnvironment
 
 from activities.common import Deps
-from activities.media.fonts import graphemes
+from activities.media.fonts import NOTO, graphemes
 from activities.media.layers import Fonts, countdown_top, draw_blocks, layout_clip, shadow_offset
 from activities.media.text import NO_LINE_START, Shaper, _thai_words, break_units, wrap
 from activities.poster import make_poster, poster_uri
@@ -26,7 +26,7 @@ from activities.storage import file_path
 from activities.validate import checked_job
 from contracts.job import Job, JobError, Profile, parse_job
 from contracts.plan import plan_video
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork
 from tests.media import rgb_frame
 
 WIDTH, HEIGHT = 1280, 720
@@ -68,8 +68,8 @@ def fonts_of(deps: Deps) -> Fonts:
 
 async def render(deps: Deps, job: Job, index: int) -> Path:
     clip = plan_video(job).clips[index]
-    inp = RenderClipInput(job.video_id, clip, job.profile, job.tts_voice, job.tts_speed)
-    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    inp = ClipWork(job.video_id, clip, job.profile, job.tts_voice, job.tts_speed)
+    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     return file_path(result.uri)
 
 
@@ -283,3 +283,19 @@ def test_reveal_keeps_the_question_layout(deps: Deps) -> None:
     ]
     assert shape[0] == shape[1]
     assert reveal.blocks[1].lines[0].runs[0].face.path.name.endswith("Bold.ttf")
+
+
+def test_digits_beside_kanji_are_measured_in_the_face_their_line_draws_them_with() -> None:
+    """A break unit of digits alone falls back to the primary face, but in its line takes the CJK face of
+    the text around it: with a primary face whose digits are narrower (the midnight theme's Noto Sans
+    Display Bold), lines measured unit by unit came out wider than the width they were wrapped to, and
+    "第100問：" questions were refused at 1080p as not fitting even at the minimum size."""
+    fonts = Fonts(NOTO / "NotoSans-Regular.ttf", NOTO / "NotoSansDisplay-Bold.ttf", "ja")
+    text = "第100問：日本の歴史と文化についての問題です。江戸時代に最も長く続いた幕府の将軍は誰でしょうか？"
+    assert break_units(text)[:3] == ("第", "100", "問：")
+    shaper = Shaper(fonts.chain(True, text), 30)
+    for width in range(160, 640):  # the first line full to within a digit's difference at some of them
+        lines = wrap(text, shaper, width)
+        assert "".join(line.text for line in lines) == text
+        assert all(line.width <= width for line in lines), (width, [round(line.width, 1) for line in lines])
+        assert lines[0].runs[0].face.name == "CJK"

@@ -24,7 +24,7 @@ from activities.storage import file_path
 from contracts import names
 from contracts.job import Job, Profile, parse_job
 from contracts.plan import plan_video
-from contracts.records import BuildAudioInput, VideoResult
+from contracts.records import AudioWork, VideoResult
 from contracts.themes import BUILTIN_THEMES
 from starter import RenderClient
 from tests.media import audio_samples, onsets, streams
@@ -49,8 +49,8 @@ async def soundtrack(deps: Deps, job: Job, engine: str = "none") -> np.ndarray:
     theme's sounds are heard."""
     plan = plan_video(job)
     built = await ActivityEnvironment().run(
-        AudioActivities(deps).build_audio,
-        BuildAudioInput(plan, job.loudness, job.tts_voice, job.tts_speed, tts_engine=engine),
+        AudioActivities(deps).build,
+        AudioWork(plan, job.loudness, job.tts_voice, job.tts_speed, tts_engine=engine),
     )
     return audio_samples(file_path(built.uri))
 

@@ -24,7 +24,7 @@ from activities.storage import file_path
 from activities.validate import job_hash
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
-from contracts.records import RenderClipInput
+from contracts.records import ClipWork
 from contracts.themes import Background
 from tests.media import audio_samples
 from tests.test_render_engine import make_asset
@@ -84,12 +84,12 @@ def loop_asset(deps: Deps, name: str) -> str:
                       "-g", "12", "-c:a", "aac", "-shortest")  # fmt: skip
 
 
-def card_input(video_id: str, uri: str, seconds: float = 16.0) -> RenderClipInput:
+def card_input(video_id: str, uri: str, seconds: float = 16.0) -> ClipWork:
     card = {"kind": "card", "duration": seconds, "lines": ["Loop"], "narration": "Loop"}
     job = parse_job({"video_id": video_id, "profile": {"width": W, "height": H, "fps": FPS},
                      "clips": [card], "theme": {"background": {"video": uri}}})  # fmt: skip
     [clip] = plan_video(job).clips
-    return RenderClipInput(video_id, clip, job.profile, job.tts_voice, job.tts_speed, tts_engine="none")
+    return ClipWork(video_id, clip, job.profile, job.tts_voice, job.tts_speed, tts_engine="none")
 
 
 def frames(path: Path) -> np.ndarray:
@@ -107,7 +107,7 @@ def asset_frame(uri: str, index: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(H, W, 3).astype(np.int16)
 
 
-def outside_text(frame: np.ndarray, inp: RenderClipInput) -> np.ndarray:
+def outside_text(frame: np.ndarray, inp: ClipWork) -> np.ndarray:
     """The frame above the card's text region: background only."""
     assert inp.clip.theme is not None
     return frame[: regions(inp.profile, inp.clip.theme).card.y]
@@ -127,7 +127,7 @@ async def test_a_card_on_a_looping_video_resumes_mid_clip_frame_for_frame(deps: 
     result = await resume(deps, inp, beats[-1])
     assert result.reused_frames == done * 60
     reference = await ActivityEnvironment().run(
-        RenderActivities(deps).render_clip, card_input(f"loop-whole-{container}-{uuid.uuid4().hex[:6]}", uri)
+        RenderActivities(deps).render, card_input(f"loop-whole-{container}-{uuid.uuid4().hex[:6]}", uri)
     )
     resumed, whole = frames(file_path(result.uri)), frames(file_path(reference.uri))
     assert len(resumed) == len(whole) == 480
@@ -153,7 +153,7 @@ async def test_a_background_video_that_is_not_a_video_fails_naming_the_field(dep
     path.write_text("not a video")
     inp = card_input(f"loop-bad-{uuid.uuid4().hex[:6]}", f"file://{path}", seconds=1)
     with pytest.raises(ApplicationError) as failed:
-        await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+        await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     said = str(failed.value)
     assert said.startswith(f"BadAsset: theme.background.video: video asset file://{path} is not readable media"), said
 
@@ -175,12 +175,12 @@ async def test_a_background_video_on_s3_is_fetched_like_any_asset_and_confined_t
     )
     deps = Deps.from_settings(on_s3)
     inp = card_input(f"loop-s3-{uuid.uuid4().hex[:6]}", f"s3://{bucket}/assets/loop.webm", seconds=2)
-    result = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    result = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     shown = frames(file_path(result.uri))
     assert len(shown) == 60
     assert psnr(outside_text(shown[0], inp), outside_text(shown[30], inp)) > 30  # 1 s later: the next pass
     assert psnr(outside_text(shown[0], inp), outside_text(shown[6], inp)) < 20
     outside = card_input(f"loop-s3-out-{uuid.uuid4().hex[:6]}", f"s3://{bucket}/private/loop.webm", seconds=1)
     with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(RenderActivities(deps).render_clip, outside)
+        await ActivityEnvironment().run(RenderActivities(deps).render, outside)
     assert caught.value.non_retryable and "theme.background.video: s3://" in str(caught.value), str(caught.value)

@@ -35,7 +35,7 @@ from activities.storage import file_path
 from activities.validate import checked_job, job_hash
 from contracts.job import Job, JobError, parse_job
 from contracts.plan import PlannedClip, plan_video
-from contracts.records import ClipResult, RenderClipInput
+from contracts.records import ClipResult, ClipWork
 from contracts.themes import BUILTIN_THEMES, Logo, Theme, channel_theme, parse_channel_themes
 from tests.media import rgb_frame
 
@@ -262,8 +262,8 @@ def test_frames_match_the_golden_frames(deps: Deps, name: str, shape: str) -> No
 
 
 async def _render(deps: Deps, job: Job, clip: PlannedClip) -> Path:
-    inp = RenderClipInput(job.video_id, clip, job.profile, job.tts_voice, job.tts_speed, tts_engine="none")
-    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render_clip, inp)
+    inp = ClipWork(job.video_id, clip, job.profile, job.tts_voice, job.tts_speed, tts_engine="none")
+    result: ClipResult = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
     return file_path(result.uri)
 
 

@@ -38,7 +38,7 @@ from activities.voices.google import GoogleTts
 from activities.voices.polly import PollyTts, polly_voice
 from contracts.job import parse_job
 from contracts.plan import plan_video
-from contracts.records import RenderClipInput
+from contracts.records import ClipWork
 from tests.fault_proxy import FaultProxy, Rule
 from tests.media import audio_samples
 
@@ -358,14 +358,12 @@ def test_the_engine_is_the_jobs_else_the_channels_else_the_workers(settings: Set
     assert isinstance(make_tts("espeak", configured), (EspeakTts, SilentTts))
 
 
-def clip_inputs(video_id: str, **job: Any) -> list[RenderClipInput]:
+def clip_inputs(video_id: str, **job: Any) -> list[ClipWork]:
     question = {"kind": "question", "question": HOSTILE, "duration": 1, "answers": ["a", "b", "c", "d"], "correct": "B"}
     parsed = parse_job({"video_id": video_id, "profile": {"width": 320, "height": 180}, "clips": [question], **job})
     plan = plan_video(parsed)
     return [
-        RenderClipInput(
-            video_id, c, plan.profile, parsed.tts_voice, parsed.tts_speed, parsed.tts_engine, parsed.channel
-        )
+        ClipWork(video_id, c, plan.profile, parsed.tts_voice, parsed.tts_speed, parsed.tts_engine, parsed.channel)
         for c in plan.clips
     ]
 
@@ -377,7 +375,7 @@ async def test_a_clip_is_narrated_by_the_channels_cloud_voice(settings: Settings
     render = RenderActivities(Deps.from_settings(configured))
     video = f"voices-{uuid.uuid4().hex[:8]}"
     [question, _] = clip_inputs(video, channel="quiz", tts_voice="en-US-Neural2-F")
-    result = await ActivityEnvironment().run(render.render_clip, question)
+    result = await ActivityEnvironment().run(render.render, question)
     assert result.narration == "tts"
     assert [r["body"]["input"]["text"] for r in google.seen] == [HOSTILE]
     samples = audio_samples(file_path(result.uri))
@@ -385,11 +383,11 @@ async def test_a_clip_is_narrated_by_the_channels_cloud_voice(settings: Settings
 
     [question, _] = clip_inputs(f"{video}-q", channel="quiz", tts_voice="en-US-Neural2-Q")
     with pytest.raises(ApplicationError) as refused:
-        await ActivityEnvironment().run(render.render_clip, question)
+        await ActivityEnvironment().run(render.render, question)
     assert (refused.value.type, refused.value.non_retryable) == ("VoiceRejected", True)
 
     [question, _] = clip_inputs(f"{video}-none", channel="quiz", tts_engine="none")
-    silent = await ActivityEnvironment().run(render.render_clip, question)
+    silent = await ActivityEnvironment().run(render.render, question)
     assert silent.narration == "none" and len(google.seen) == 2
 
 

@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from contracts import names
 from devtools.local import LocalCluster
+from devtools.testing import clips_of
 from starter import RenderClient
 from tests.report import report
 from tests.test_resume_processes import WORKER_ENV, finish, long_job, render_attempts, wait_for_segments
@@ -73,7 +74,7 @@ async def test_ffmpeg_killed_mid_clip_is_retried_and_the_worker_lives_on(
 
     result = await finish(renders, video_id)
     assert worker.poll() is None
-    [clip] = result.clips
+    [clip] = clips_of(result)
     assert clip.attempt == 2 and clip.reused_frames >= 2 * 60 and result.frames == 900
     [*_, last] = await render_attempts(renders.client, video_id)
     failure = last.last_failure
@@ -128,14 +129,15 @@ async def test_full_scratch_disk_fails_clearly_publishes_nothing_and_retries_els
     assert failure.application_failure_info.type == "DiskFull"
     assert failure.message.startswith("no space left on device") and str(scratch) in failure.message
     published = [p for p in (cluster.data / "work").rglob("*") if p.is_file() and video_id in str(p)]
-    # Not a clip, not a checkpoint, not a partial file (the sound track is the control worker's, built beside).
-    assert [p for p in published if p.name != "audio.m4a"] == []
+    # Not a clip, not a checkpoint, not a partial file (the sound track and the stored plan are the control
+    # worker's, written beside).
+    assert [p for p in published if p.name != "audio.m4a" and "plans" not in p.parts] == []
 
     full.send_signal(signal.SIGTERM)  # the full worker goes; a healthy one takes the retry
     assert full.wait(timeout=60) == 0
     gpu_workers.append(cluster.start_worker("gpu"))
     result = await finish(renders, video_id)
-    [clip] = result.clips
+    [clip] = clips_of(result)
     assert clip.attempt >= 2 and result.frames == 90
     output = cluster.data / "output" / f"{video_id}.mp4"
     assert output.stat().st_size == result.bytes

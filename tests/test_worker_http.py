@@ -25,7 +25,8 @@ def get(port: int, path: str) -> tuple[int, str]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    running = LocalCluster(tmp_path, env={"RENDER_ENCODER": "libx264", "RENDER_TTS": "none", "RENDER_SLOTS": "1"})
+    env = {"RENDER_ENCODER": "libx264", "RENDER_TTS": "none", "RENDER_SLOTS": "1", "RENDER_CHANNEL_WEIGHTS": "news=2"}
+    running = LocalCluster(tmp_path, env=env)
     running.start_server()
     running.start_worker("control")
     running.start_worker("gpu")
@@ -41,7 +42,7 @@ async def test_status_and_metrics_during_a_render(cluster: LocalCluster) -> None
     assert get(port, "/healthz") == (200, "ok\n")
 
     renders = RenderClient(await Client.connect(cluster.address))
-    job = {"video_id": "scraped", "profile": {"width": 640, "height": 360},
+    job = {"video_id": "scraped", "channel": "news", "profile": {"width": 640, "height": 360},
            "clips": [{"kind": "recipe", "recipe": "testsrc", "duration": 40}]}  # fmt: skip
     await renders.submit(job)
     async with asyncio.timeout(60):
@@ -60,8 +61,19 @@ async def test_status_and_metrics_during_a_render(cluster: LocalCluster) -> None
     assert 'render_clips_total{outcome="rendered"} 1.0' in metrics
     assert "render_clip_seconds_bucket" in metrics and "render_encode_fps_count 1.0" in metrics
     assert "temporal_worker_task_slots_available" in metrics  # the SDK's own, relayed
+    assert 'render_queue_wait_seconds_count{channel="news",task_queue="render-gpu"} 1.0' in metrics
+    assert 'render_channel_render_seconds_total{channel="news"}' in metrics
+    free = float(
+        next(line.split()[1] for line in metrics.splitlines() if line.startswith("render_scratch_free_ratio "))
+    )
+    assert 0 < free <= 1 and "render_worker_quarantined 0.0" in metrics
     control = cluster.health_ports[0]
-    assert "render_uploaded_bytes_total" in get(control, "/metrics")[1]
+    control_metrics = get(control, "/metrics")[1]
+    assert "render_uploaded_bytes_total" in control_metrics
+    # Counted by the workflow interceptor through the SDK's meter, relayed from the SDK's port.
+    for series in ("render_videos_started{", "render_videos_completed{", "render_video_seconds_bucket{"):
+        assert any(line.startswith(series) and 'channel="news"' in line for line in control_metrics.splitlines())
+    assert 'le="7200"' in control_metrics  # the time-to-video buckets the worker's runtime sets (seconds, not ms)
     assert json.loads(get(control, "/status")[1])["task_queues"] == ["render-control"]
 
 

@@ -6,6 +6,7 @@ metrics, which the SDK serves on a loopback port that this server relays.
 
 from __future__ import annotations
 
+import errno
 import json
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -47,6 +48,8 @@ class WorkerState:
         }
 
     def metrics_text(self) -> bytes:
+        for sample in sample_gpus() if self.gpus else []:
+            metrics.GPU_UTILIZATION.labels(str(sample["index"])).set(sample["utilization"] / 100)
         ours = generate_latest()
         if not self.sdk_metrics_url:
             return ours
@@ -86,10 +89,13 @@ class HealthServer:
         }
 
     def __enter__(self) -> HealthServer:
-        self.httpd = serve_routes(
-            self.routes(), self.address, self.port, "health",
-            max_connections=self.max_connections, timeout_seconds=self.timeout_seconds,
-        )  # fmt: skip
+        try:
+            self.httpd = serve_routes(
+                self.routes(), self.address, self.port, "health",
+                max_connections=self.max_connections, timeout_seconds=self.timeout_seconds,
+            )  # fmt: skip
+        except OSError as err:
+            raise health_port_error(err, self.address, self.port) from None
         self.port = int(self.httpd.server_address[1])
         return self
 
@@ -97,3 +103,19 @@ class HealthServer:
         if self.httpd:
             self.httpd.shutdown()
             self.httpd.server_close()
+
+
+def health_port_error(err: OSError, address: str, port: int) -> Exception:
+    """A health port the worker cannot listen on, as the one-line configuration error the entry point prints
+    (a second worker on one host takes the same default port): naming RENDER_HEALTH_PORT and what to set."""
+    from workers.main import WorkerConfigError  # the entry point's own error; it imports this module
+
+    if err.errno == errno.EADDRINUSE:
+        why = f"port {port} on {address} is in use (another worker on this host?)"
+    elif err.errno == errno.EACCES:
+        why = f"port {port} on {address} needs privileges this worker does not have"
+    elif err.errno == errno.EADDRNOTAVAIL:
+        return WorkerConfigError(f"RENDER_HEALTH_ADDRESS: {address} is not an address of this host")
+    else:
+        why = f"cannot listen on {address}:{port}: {err.strerror or err}"
+    return WorkerConfigError(f"RENDER_HEALTH_PORT: {why}; set RENDER_HEALTH_PORT to a free port, or 0 for none")

@@ -16,10 +16,12 @@ import structlog
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 
+from activities import metrics
 from activities.assemble import AssembleActivities
 from activities.audio import AudioActivities
 from activities.common import Deps
@@ -38,9 +40,11 @@ from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
 from runtime.settings import WORKER_MODES, DeploymentEnv, LogEnv, WorkerEnv, load
+from runtime.tracing import flush_traces, tracing_interceptor
 from runtime.versioning import Build, adopt_if_none, source_build_id, stop_when_drained
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
+from workers.telemetry import OperatorInterceptor
 from workflows import NotifyWebhook, RenderVideo
 
 log = structlog.get_logger(__name__)
@@ -150,9 +154,20 @@ async def check_search_attributes(client: Client) -> None:
         raise WorkerConfigError(f"search attributes not registered in namespace {client.namespace!r}: {commands}")
 
 
+def interceptors(settings: Settings, tracing: TracingInterceptor | None) -> list[Interceptor]:
+    """Tracing outermost (its span is current inside), then the per-channel metrics."""
+    channels = metrics.Channels([*settings.channel_weights, *settings.tts_channels])
+    return [*([tracing] if tracing else []), OperatorInterceptor(channels)]
+
+
 async def build_workers(
-    client: Client, options: WorkerOptions, deps: Deps, gpus: list[Gpu] | None = None
+    client: Client,
+    options: WorkerOptions,
+    deps: Deps,
+    gpus: list[Gpu] | None = None,
+    tracing: TracingInterceptor | None = None,
 ) -> list[Worker]:
+    """The workers `options` asks for; `tracing` defaults to what OTEL_EXPORTER_OTLP_ENDPOINT configures."""
     if options.mode not in MODES:
         raise WorkerConfigError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
     if options.gpu_class is not None and options.gpu_class not in GPU_CLASSES:
@@ -160,11 +175,17 @@ async def build_workers(
     drain = timedelta(seconds=options.drain_seconds)
     build = options.build
     versioned = deployment_config(build)
+    intercept = interceptors(deps.settings, tracing or tracing_interceptor())
     workers = []
     if options.mode in ("all", "control"):
         check_webhook_secret(deps.settings)
         await check_search_attributes(client)
         assemble = AssembleActivities(deps)
+        validate = ValidateActivities(
+            deps,
+            deps.settings.budget,
+            WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
+        )
         workers.append(
             Worker(
                 client,
@@ -181,14 +202,13 @@ async def build_workers(
                         WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
                         enabled=deps.settings.webhooks,
                     ).notify_webhook,
-                    ValidateActivities(
-                        deps.settings.budget,
-                        WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
-                    ).validate_job,
+                    validate.validate_job,
+                    validate.clip_tickets,
                     QueueActivities(build.build_id).queue_has_workers,
                 ],
                 deployment_config=versioned,
                 max_concurrent_activities=options.control_slots,
+                interceptors=intercept,
                 graceful_shutdown_timeout=drain,
                 # A cancel reaches concat and upload through a heartbeat: no later than this.
                 max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
@@ -206,6 +226,7 @@ async def build_workers(
                 activities=[RenderActivities(deps, gpus=len(gpus)).render_clip, NarrationActivities(deps).narrate],
                 deployment_config=versioned,
                 max_concurrent_activities=slots,
+                interceptors=intercept,
                 graceful_shutdown_timeout=drain,
                 # Heartbeats carry checkpoints and bring back cancellation: send them
                 # at least this often rather than at 80 % of the heartbeat timeout.
@@ -272,7 +293,10 @@ async def run_until_stopped(
 def sdk_runtime() -> tuple[Runtime, str]:
     """A runtime exporting the SDK's metrics on a loopback port, for /metrics to relay."""
     port = free_port()
-    telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+    buckets = {m.name: list(m.buckets) for m in metrics.VIDEO_METRICS if m.buckets}
+    telemetry = TelemetryConfig(
+        metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}", histogram_bucket_overrides=buckets)
+    )
     return Runtime(telemetry=telemetry), f"http://127.0.0.1:{port}/metrics"
 
 
@@ -283,6 +307,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
     if stale:
         log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
     runtime, sdk_metrics_url = sdk_runtime()
+    metrics.watch_disk(settings.scratch_dir)
     client = await target.connect(runtime=runtime)
     gpus = discover_gpus() if options.mode in ("all", "gpu") else []
     options = dataclasses.replace(
@@ -323,6 +348,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
                 adopt=options.deployment_current == "if-none",
                 drained_check_seconds=options.drain_check_seconds if options.exit_when_drained else None,
             )
+    flush_traces()
     log.info("worker stopped")
     return 0
 

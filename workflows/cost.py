@@ -1,34 +1,58 @@
-"""What a video cost: GPU- and CPU-seconds priced per class. Pure arithmetic on recorded results."""
+"""What a video cost, tallied clip by clip as the renders end: state of a fixed size, whatever the clip count."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from contracts.plan import VideoPlan
-from contracts.records import ClipResult, ConcatResult
+from contracts.records import ClipResult
 
 SECONDS_PER_HOUR = 3600
+COSTLIEST = 3
+"""Clips named in the result as the costliest; the manifest keeps every clip's figures."""
 
 
-@dataclass(frozen=True)
-class VideoCost:
-    gpu_seconds: float
-    cpu_seconds: float
-    usd: float
-    costliest: list[str]
+@dataclass
+class Tally:
+    """The renders' figures, folded in as each clip ends."""
 
+    gpu_rate: float
+    """USD per GPU-second for the video's class."""
+    cpu_rate: float
+    """USD per CPU-second."""
+    clips: int = 0
+    from_cache: int = 0
+    gpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    usd: float = 0.0
+    rendered_encoders: set[str] = field(default_factory=set)
+    reused_encoders: set[str] = field(default_factory=set)
+    costliest: list[tuple[float, int, str]] = field(default_factory=list)
+    """(usd, index, label), most expensive first, at most COSTLIEST."""
 
-def video_cost(
-    plan: VideoPlan, clips: list[ClipResult], concat: ConcatResult, rates: dict[str, float], gpu_class: str | None
-) -> VideoCost:
-    gpu_rate = rates.get(gpu_class or "gpu", 0.0) / SECONDS_PER_HOUR
-    cpu_rate = rates.get("cpu", 0.0) / SECONDS_PER_HOUR
-    priced = [(c.gpu_seconds * gpu_rate + c.cpu_seconds * cpu_rate, c) for c in clips]
-    top = sorted(priced, key=lambda pair: -pair[0])[:3]
-    labels = {c.index: c.label for c in plan.clips}
-    return VideoCost(
-        gpu_seconds=round(sum(c.gpu_seconds for c in clips), 3),
-        cpu_seconds=round(sum(c.cpu_seconds for c in clips) + concat.cpu_seconds, 3),
-        usd=round(sum(usd for usd, _ in priced) + concat.cpu_seconds * cpu_rate, 9),
-        costliest=[f"{labels[c.index]}: ${usd:.6f}" for usd, c in top if usd > 0],
-    )
+    @classmethod
+    def priced(cls, rates: dict[str, float], gpu_class: str | None) -> Tally:
+        return cls(rates.get(gpu_class or "gpu", 0.0) / SECONDS_PER_HOUR, rates.get("cpu", 0.0) / SECONDS_PER_HOUR)
+
+    def add(self, clip: ClipResult, label: str) -> None:
+        usd = clip.gpu_seconds * self.gpu_rate + clip.cpu_seconds * self.cpu_rate
+        self.clips += 1
+        self.from_cache += clip.from_cache
+        self.gpu_seconds += clip.gpu_seconds
+        self.cpu_seconds += clip.cpu_seconds
+        self.usd += usd
+        (self.reused_encoders if clip.skipped else self.rendered_encoders).add(clip.encoder)
+        if usd > 0:
+            ranked = sorted([*self.costliest, (usd, clip.index, label)], key=lambda c: (-c[0], c[1]))
+            self.costliest = ranked[:COSTLIEST]
+
+    @property
+    def encoder(self) -> str:
+        """The encoders the clips were rendered with ('reused' only when none was rendered here)."""
+        return "+".join(sorted(self.rendered_encoders or self.reused_encoders))
+
+    def usd_with(self, control_cpu_seconds: float) -> float:
+        """The video's cost, with the CPU the join and the sound track took."""
+        return round(self.usd + control_cpu_seconds * self.cpu_rate, 9)
+
+    def costliest_labels(self) -> list[str]:
+        return [f"{label}: ${usd:.6f}" for usd, _, label in self.costliest]

@@ -1,7 +1,9 @@
 """RenderVideo: validate, plan, fan out clip renders, concat, upload.
 
-Deterministic orchestration only: every side effect is an activity, every record
-in history is small (URIs, counts, names), never media bytes.
+Deterministic orchestration only: every side effect is an activity. History holds keys and
+records of a fixed size: the job and its plan live in the work store (a claim check), the clips
+are scheduled from pages of the plan, their figures are folded into a tally as they end, and
+every clip's record goes to the output's manifest. No workflow task decodes more than one page.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from temporalio.common import Priority, RawValue, RetryPolicy, SearchAttributeUp
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    ApplicationErrorCategory,
     TimeoutError,
     TimeoutType,
     is_cancelled_exception,
@@ -26,16 +29,15 @@ from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from contracts import names, search
-    from contracts.budget import RENDER_ALLOWANCE_SECONDS, SLOWEST_EXPECTED_FPS, clip_seconds
+    from contracts.budget import RENDER_ALLOWANCE_SECONDS
     from contracts.gpus import render_queue
-    from contracts.job import Job, JobError, Profile, decoded_job, parse_job
-    from contracts.plan import PlannedClip, VideoPlan, fit_narration, plan_video
     from contracts.records import (
         AudioResult,
         BuildAudioInput,
         CheckJobInput,
         CheckJobResult,
         ClipResult,
+        ClipTicket,
         ConcatInput,
         ConcatResult,
         DiscardInput,
@@ -43,17 +45,16 @@ with workflow.unsafe.imports_passed_through():
         NarrateResult,
         Progress,
         RenderClipInput,
+        TicketsInput,
         UploadInput,
         UploadResult,
         ValidatedJob,
+        VideoFacts,
         VideoResult,
         WebhookInput,
     )
     from contracts.tenancy import task_priority
-
-    # Decoding a Job resolves its Theme's field types through the sandbox's module table: the module must be in it.
-    from contracts.themes import Theme  # noqa: F401
-    from workflows.cost import video_cost
+    from workflows.cost import Tally
     from workflows.notify import NotifyWebhook
 
 # Transient failures (storage hiccups, a lost worker) retry with backoff; errors a
@@ -73,55 +74,21 @@ TRANSIENT_RETRY = RetryPolicy(
 # and each attempt resumes from the last stored segment, so retrying is cheap.
 RENDER_RETRY = dataclasses.replace(TRANSIENT_RETRY, maximum_attempts=10)
 
+CLIP_PAGE = 25
+"""Clip tickets a workflow task fetches and decodes at once (a few KB): small enough that no task of a video
+of any size comes near the SDK's 2 s deadlock budget, even on a busy worker."""
 
 T = TypeVar("T")
 
 NO_INPUT = RawValue(Payload(metadata={"encoding": b"binary/null"}))
 """What `run` sees when a workflow is started with no input at all (decodes to null)."""
 
-
 NO_WORKER = "NoWorker"
 """A clip waited longer than the queue wait limit: nothing polls its task queue."""
-
-POSTER = "poster"
-"""Patch: concat takes a poster frame and upload publishes it beside the video."""
-
-VALIDATED_ONCE = "validated-once"
-"""Patch: the job validated and planned by a local activity (recorded once), outputs owned through a
-manifest, cancels that stop concat and upload too, and webhook children that cannot fail the video."""
-
-PRIORITIZED = "task-priority"
-"""Patch: every task carries the job's priority key and its channel's fairness key and weight."""
-
-AUDIO_ONCE = "audio-once"
-"""Patch: the video's sound built once by one activity while the clips render video only; concat only muxes."""
-
-NARRATION_TIMED = "narration-timed"
-"""Patch: every narration synthesized before the clips render, and each clip sized to hold its narration."""
-
 
 TRANSFER_ALLOWANCE = timedelta(seconds=RENDER_ALLOWANCE_SECONDS)
 """Added to every start-to-close budget: assets, checkpoints and videos may cross a slow link.
 Liveness is the heartbeat's job (every activity beats every 2 s); these budgets only end livelock."""
-
-
-RECIPE_COST = "recipe-cost"
-"""Patch: a clip's start-to-close budget covers its recipe's own cost (a deep-zoom mandelbrot renders
-at seconds per frame), not only frames at SLOWEST_EXPECTED_FPS."""
-
-
-def render_timeout(clip: PlannedClip, profile: Profile | None = None) -> timedelta:
-    """Start-to-close for one clip attempt; with `profile`, at least its estimated render time."""
-    seconds = clip.frames / SLOWEST_EXPECTED_FPS
-    if profile is not None:
-        seconds = max(seconds, clip_seconds(clip.spec, clip.frames, profile))
-    return timedelta(seconds=seconds) + TRANSFER_ALLOWANCE
-
-
-def video_only(plan: VideoPlan) -> VideoPlan:
-    """The plan with each clip's key marking a video-only intermediate, never mistaken for one with sound."""
-    keys = [dataclasses.replace(c, key=c.key.removesuffix(".mov") + ".video.mov") for c in plan.clips]
-    return dataclasses.replace(plan, clips=tuple(keys))
 
 
 def canceling() -> bool:
@@ -143,28 +110,31 @@ def failure_reason(err: ActivityError) -> tuple[str, str | None]:
     return str(cause or err), None
 
 
+def failure(message: str, error_type: str | None, *details: Any) -> ApplicationError:
+    """The video's failure for good: BENIGN when it is the job's own mistake (no stack trace in the logs,
+    not counted in the SDK's failure metrics), as every activity raises it."""
+    expected = error_type in names.EXPECTED_ERRORS
+    category = ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED
+    return ApplicationError(message, *details, type=error_type, non_retryable=True, category=category)
+
+
+def invalid_field(err: ActivityError) -> tuple[str, str] | None:
+    """(message, field) when an activity refused the job itself (INVALID_JOB), else None."""
+    cause = err.cause
+    if not isinstance(cause, ApplicationError) or cause.type != names.INVALID_JOB:
+        return None
+    details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+    return cause.message, str(details.get("field", "job"))
+
+
 @workflow.defn(name=names.WORKFLOW_NAME)
 class RenderVideo:
     def __init__(self) -> None:
         self._progress = Progress()
-        self._searchable = False
-        """Whether this run sets search attributes (every run since; the first histories replay without)."""
-        self._durable = False
-        """Whether this run follows VALIDATED_ONCE (every run started since; histories before it replay without)."""
         self._owned = False
         """Whether this run has started publishing: a cancel must then unpublish what it may have written."""
-        self._prioritized = False
-        """Whether this run follows PRIORITIZED (every run started since; histories before it replay without)."""
         self._priority = Priority.default
-        """What every task this run schedules carries: unset before PRIORITIZED, so older histories match."""
-        self._poster = False
-        """Whether this run publishes a poster (every run since; earlier histories replay without)."""
-        self._costed = False
-        """Whether this run follows RECIPE_COST (every run started since)."""
-        self._timed = False
-        """Whether this run follows NARRATION_TIMED (every run started since; earlier histories replay without)."""
-        self._audio_once = False
-        """Whether this run follows AUDIO_ONCE (every run started since; earlier histories replay without)."""
+        """What every task this run schedules carries: the job's priority key and its channel's fairness."""
 
     @workflow.query(name=names.PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -177,21 +147,11 @@ class RenderVideo:
         # as a 5,000-digit number or nesting deeper than the recursion limit, would
         # otherwise fail every workflow task, forever): every problem surfaces here
         # as a failed workflow.
-        # Patches are decided before anything else: on replay, code that runs right after a
-        # local activity resolves cannot yet see the markers of the task that follows it.
-        self._searchable = workflow.patched("search-attributes")
-        self._durable = workflow.patched(VALIDATED_ONCE)
-        self._prioritized = workflow.patched(PRIORITIZED)
-        self._poster = workflow.patched(POSTER)
-        self._costed = workflow.patched(RECIPE_COST)
-        self._timed = workflow.patched(NARRATION_TIMED)
-        self._audio_once = workflow.patched(AUDIO_ONCE)
         validated = await self._validate(raw_job)
-        job = validated.job
-        if self._prioritized:
-            self._priority = task_priority(job.priority, job.channel)
-        self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(job.channel),
-                      search.CLIP_COUNT.value_set(len(job.clips)))  # fmt: skip
+        facts = validated.facts
+        self._priority = task_priority(facts.priority, facts.channel)
+        self._publish(search.VIDEO_STATUS.value_set("rendering"), search.CHANNEL.value_set(facts.channel),
+                      search.CLIP_COUNT.value_set(validated.clips))  # fmt: skip
         try:
             result = await self._render_video(validated)
         except BaseException as err:
@@ -200,44 +160,36 @@ class RenderVideo:
             self._publish(search.VIDEO_STATUS.value_set(state))
             if state == "failed":  # a cancel already said what it stopped and removed
                 self._set_stage("failed", error=message)
-            await self._notify(job, state, error=message)
+            await self._notify(facts, state, error=message)
             raise
         self._publish(search.VIDEO_STATUS.value_set("completed"), search.ENCODER.value_set(result.encoder),
                       search.COST_USD.value_set(result.cost_usd))  # fmt: skip
-        await self._notify(job, "completed", result=result)
+        await self._notify(facts, "completed", result=result)
         return result
 
     async def _render_video(self, validated: ValidatedJob) -> VideoResult:
-        job, plan = validated.job, validated.plan
-        self._progress.clips_total = len(plan.clips)
-        self._progress.frames_total = plan.frames
-
+        facts = validated.facts
+        self._progress.clips_total = validated.clips
+        self._progress.frames_total = validated.frames
         checked: CheckJobResult = await self._step(
             None,
             workflow.execute_activity(
                 names.CHECK_JOB,
-                CheckJobInput(
-                    video_id=job.video_id,
-                    output_uri=job.output_uri,
-                    asset_uris=job.asset_uris(),
-                    job_hash=validated.job_hash,
-                    channel=job.channel,
-                ),
+                CheckJobInput(facts.video_id, facts.output_uri, validated.plan_key, validated.job_hash, facts.channel),
                 result_type=CheckJobResult,
                 task_queue=names.CONTROL_QUEUE,
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(seconds=60),
                 retry_policy=TRANSIENT_RETRY,
-                summary=f"check job: {len(plan.clips)} clips, {len(job.asset_uris())} assets",
+                summary=f"check job: {validated.clips} clips, {validated.assets} assets",
                 priority=self._priority,
             ),
         )
-        if self._prioritized:
-            # The weight is the control workers' configuration, read once by the check and recorded.
-            self._priority = task_priority(job.priority, job.channel, checked.fairness_weight)
+        # The weight is the control workers' configuration, read once by the check and recorded.
+        self._priority = task_priority(facts.priority, facts.channel, checked.fairness_weight)
         if checked.published is not None:
             # A restart of a video that already completed (any id reuse policy): its result, not a second render.
-            self._progress.clips_done, self._progress.frames_done = len(plan.clips), plan.frames
+            self._progress.clips_done, self._progress.frames_done = validated.clips, validated.frames
             self._set_stage("completed: already published, nothing rendered")
             return checked.published
         try:
@@ -249,88 +201,71 @@ class RenderVideo:
             if not is_cancelled_exception(err):
                 raise
             self._set_stage("canceling: discarding intermediates")
-            removed = await self._discard(job.video_id, checked.output_uri if self._owned else None, checked)
+            removed = await self._discard(facts.video_id, checked.output_uri if self._owned else None, checked)
             self._set_stage(f"canceled: work stopped, {removed} intermediate files removed")
             raise
 
     async def _produce(self, validated: ValidatedJob, checked: CheckJobResult) -> VideoResult:
-        job, plan = validated.job, validated.plan
-        durable = self._durable
+        facts = validated.facts
         # Every activity heartbeats at least every 2 s whatever it is doing, so a
         # silent one is a dead worker: the configured render timeout applies here too.
         heartbeat = timedelta(seconds=checked.heartbeat_seconds)
-        if self._timed:
-            plan = await self._fit_narration(job, plan, checked)
-        audio: AudioResult | None = None
-        if self._audio_once:
-            plan = video_only(plan)
-            clips, audio = await self._render_with_audio(job, plan, checked)
-        else:
-            clips = await self._render_all(job, plan, checked)
+        plan_key, frames = validated.plan_key, validated.frames
+        if facts.narrated_clips:
+            plan_key, frames = await self._fit_narration(facts, plan_key, checked)
+        duration = frames / validated.fps
+        tally, audio = await self._render_with_audio(facts, plan_key, validated.clips, frames, checked)
         # Concat and upload see a cancel through their heartbeats and stop; the
         # workflow waits for them, so nothing is published after a cancel.
         self._set_stage("concatenating")
-        concat = await self._step(
+        concat: ConcatResult = await self._step(
             "concat",
             workflow.execute_activity(
                 names.CONCAT_CLIPS,
-                ConcatInput(
-                    video_id=job.video_id,
-                    clip_uris=[c.uri for c in clips],
-                    fps=plan.profile.fps,
-                    expected_frames=plan.frames,
-                    clip_encoders=[c.encoder for c in clips],
-                    poster_seconds=plan.poster_seconds if self._poster else None,
-                    clip_frames=[c.frames for c in clips],
-                    loudness=job.loudness,
-                    audio_uri=audio.uri if audio else None,
-                ),
+                ConcatInput(facts.video_id, plan_key, audio.uri),
                 result_type=ConcatResult,
                 task_queue=names.CONTROL_QUEUE,
-                # Stream copy plus one audio encode (or only a mux): seconds per minute of video.
-                start_to_close_timeout=timedelta(seconds=plan.frames / 100) + TRANSFER_ALLOWANCE,
+                # A stream copy and a mux: seconds per minute of video.
+                start_to_close_timeout=timedelta(seconds=frames / 100) + TRANSFER_ALLOWANCE,
                 heartbeat_timeout=heartbeat,
                 retry_policy=TRANSIENT_RETRY,
-                summary=f"concat {len(clips)} clips · {plan.duration_s:.1f} s",
+                summary=f"concat {validated.clips} clips · {duration:.1f} s",
                 priority=self._priority,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             ),
         )
-        encoders = sorted({c.encoder for c in clips if not c.skipped} or {c.encoder for c in clips})
-        if audio is not None:  # the track's encode is part of the video's CPU time
-            concat = dataclasses.replace(concat, cpu_seconds=concat.cpu_seconds + audio.cpu_seconds)
-        cost = video_cost(plan, clips, concat, checked.usd_per_hour, job.gpu_class)
+        control_cpu = concat.cpu_seconds + audio.cpu_seconds  # the track's encode is part of the video's CPU time
         result = VideoResult(
-            video_id=job.video_id,
+            video_id=facts.video_id,
             output_uri=checked.output_uri,
-            duration_s=concat.frames / plan.profile.fps,
+            duration_s=concat.frames / validated.fps,
             frames=concat.frames,
             bytes=0,
-            encoder="+".join(encoders),
+            encoder=tally.encoder,
             reencoded_at_concat=concat.reencoded,
-            clips=clips,
-            gpu_seconds=cost.gpu_seconds,
-            cpu_seconds=cost.cpu_seconds,
-            cost_usd=cost.usd,
-            costliest_clips=cost.costliest,
-            loudness=audio.loudness if audio else concat.loudness,
-            clips_from_cache=sum(c.from_cache for c in clips),
-            cache_hit_rate=round(sum(c.from_cache for c in clips) / len(clips), 4) if clips else 0.0,
+            clips=tally.clips,
+            gpu_seconds=round(tally.gpu_seconds, 3),
+            cpu_seconds=round(tally.cpu_seconds + control_cpu, 3),
+            cost_usd=tally.usd_with(control_cpu),
+            costliest_clips=tally.costliest_labels(),
+            loudness=audio.loudness,
+            clips_from_cache=tally.from_cache,
+            cache_hit_rate=round(tally.from_cache / tally.clips, 4) if tally.clips else 0.0,
         )
-
         self._set_stage("uploading")
-        self._owned = durable
-        upload = await self._step(
+        self._owned = True
+        upload: UploadResult = await self._step(
             "upload",
             workflow.execute_activity(
                 names.UPLOAD_VIDEO,
                 UploadInput(
-                    video_id=job.video_id,
+                    video_id=facts.video_id,
                     source_uri=concat.uri,
                     output_uri=checked.output_uri,
                     job_hash=validated.job_hash,
-                    result=result if durable else None,
+                    result=result,
                     poster_source_uri=concat.poster_uri,
+                    plan_key=plan_key,
                 ),
                 result_type=UploadResult,
                 task_queue=names.CONTROL_QUEUE,
@@ -344,33 +279,38 @@ class RenderVideo:
         )
         self._set_stage("completed")
         return dataclasses.replace(
-            result, output_uri=upload.output_uri, bytes=upload.bytes, poster_uri=upload.poster_uri
+            result,
+            output_uri=upload.output_uri,
+            bytes=upload.bytes,
+            poster_uri=upload.poster_uri,
+            manifest_uri=upload.manifest_uri,
         )
 
     async def _render_with_audio(
-        self, job: Job, plan: VideoPlan, checked: CheckJobResult
-    ) -> tuple[list[ClipResult], AudioResult]:
+        self, facts: VideoFacts, plan_key: str, clips: int, frames: int, checked: CheckJobResult
+    ) -> tuple[Tally, AudioResult]:
         """The clips (video only) and the video's sound side by side; a failure of either, or a cancel, stops both."""
         track = workflow.start_activity(
             names.BUILD_AUDIO,
             BuildAudioInput(
-                plan=plan,
-                loudness=job.loudness,
-                voice=job.tts_voice,
-                speed=job.tts_speed,
-                tts_engine=job.tts_engine,
-                channel=job.channel,
+                facts.video_id,
+                plan_key,
+                facts.loudness,
+                facts.tts_voice,
+                facts.tts_speed,
+                facts.tts_engine,
+                facts.channel,
             ),
             result_type=AudioResult,
             task_queue=names.CONTROL_QUEUE,
-            start_to_close_timeout=timedelta(seconds=plan.frames / 100) + TRANSFER_ALLOWANCE,
+            start_to_close_timeout=timedelta(seconds=frames / 100) + TRANSFER_ALLOWANCE,
             heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
             retry_policy=TRANSIENT_RETRY,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"build the audio track · {plan.duration_s:.1f} s",
+            summary=f"build the audio track · {frames} frames",
             priority=self._priority,
         )
-        renders = asyncio.ensure_future(self._render_all(job, plan, checked, video_only=True))
+        renders = asyncio.ensure_future(self._render_all(facts, plan_key, clips, checked))
         try:
             # Whichever fails first stops the other: a bad music file need not wait for every clip.
             await workflow.wait([renders, track], return_when=asyncio.FIRST_EXCEPTION)
@@ -388,47 +328,40 @@ class RenderVideo:
             await renders  # the render's failure, as it would be raised without the track
         # A failure names the clip whose sound failed, or says what of the track did.
         audio: AudioResult = await self._step(None, track)
-        clips = await renders
-        return clips, audio
+        return await renders, audio
 
-    async def _fit_narration(self, job: Job, plan: VideoPlan, checked: CheckJobResult) -> VideoPlan:
-        """Synthesize every narration first, then size each clip to hold its own (or refuse the job)."""
-        lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]
-        if not lines:
-            return plan
+    async def _fit_narration(self, facts: VideoFacts, plan_key: str, checked: CheckJobResult) -> tuple[str, int]:
+        """Synthesize every narration first, then size each clip to hold its own (or refuse the job).
+
+        The narrate activity stores the fitted plan: history gets its key and its length, never the takes.
+        """
         self._set_stage("narrating")
         wait = timedelta(seconds=checked.queue_wait_seconds) if checked.queue_wait_seconds else None
-        narrated: NarrateResult = await self._step(
-            "narration",
-            workflow.execute_activity(
+        try:
+            narrated: NarrateResult = await workflow.execute_activity(
                 names.NARRATE,
                 NarrateInput(
-                    video_id=job.video_id,
-                    lines=lines,
-                    voice=job.tts_voice,
-                    speed=job.tts_speed,
-                    tts_engine=job.tts_engine,
-                    channel=job.channel,
+                    facts.video_id, plan_key, facts.tts_voice, facts.tts_speed, facts.tts_engine, facts.channel
                 ),
                 result_type=NarrateResult,
-                task_queue=render_queue(job.gpu_class),
+                task_queue=render_queue(facts.gpu_class),
                 start_to_close_timeout=TRANSFER_ALLOWANCE,
                 schedule_to_start_timeout=wait,
                 heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
                 retry_policy=TRANSIENT_RETRY,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=f"narrate {len(lines)} clips",
+                summary=f"narrate {facts.narrated_clips} clips",
                 priority=self._priority,
-            ),
-        )
-        try:
-            fitted = fit_narration(job, plan, narrated.takes)
-        except JobError as err:
-            self._set_stage("invalid", error=str(err))
-            raise ApplicationError(str(err), {"field": err.field}, type=names.INVALID_JOB, non_retryable=True) from None
-        self._progress.frames_total = fitted.frames
+            )
+        except ActivityError as err:
+            self._raise_if_canceled(err)
+            if refused := invalid_field(err):
+                self._invalid(*refused)
+            reason, error_type = failure_reason(err)
+            raise failure(f"narration: {reason}", error_type) from err
+        self._progress.frames_total = narrated.frames
         self._set_stage("rendering")
-        return fitted
+        return narrated.plan_key, narrated.frames
 
     async def _step(self, what: str | None, running: Awaitable[T]) -> T:
         """Await an activity; a failure for good becomes one line naming the step (if any) and its cause."""
@@ -438,46 +371,35 @@ class RenderVideo:
             self._raise_if_canceled(err)
             reason, error_type = failure_reason(err)
             message = f"{what}: {reason}" if what else reason
-            raise ApplicationError(message, type=error_type, non_retryable=True) from err
+            raise failure(message, error_type) from err
 
     def _raise_if_canceled(self, err: ActivityError) -> None:
         """A cancel stays a cancel, even when the activity it stopped ended otherwise (its worker was dead)."""
         if is_cancelled_exception(err):
             raise err
-        if self._durable and canceling():
+        if canceling():
             raise asyncio.CancelledError() from err
 
     async def _validate(self, raw_job: RawValue) -> ValidatedJob:
-        if self._durable:
-            try:
-                validated: ValidatedJob = await workflow.execute_local_activity(
-                    names.VALIDATE_JOB,
-                    raw_job,
-                    result_type=ValidatedJob,
-                    start_to_close_timeout=VALIDATE_TIMEOUT,
-                    retry_policy=TRANSIENT_RETRY,
-                    summary="validate and plan the job",
-                )
-            except ActivityError as err:
-                cause = err.cause
-                if not isinstance(cause, ApplicationError) or cause.type != names.INVALID_JOB:
-                    raise
-                field = (
-                    cause.details[0].get("field", "job")
-                    if cause.details and isinstance(cause.details[0], dict)
-                    else "job"
-                )
-                self._invalid(cause.message, field)
-        else:
-            try:
-                job = parse_job(decoded_job(lambda: workflow.payload_converter().from_payload(raw_job.payload)))
-            except JobError as err:
-                self._invalid(str(err), err.field)
-            validated = ValidatedJob(job=job, plan=plan_video(job), job_hash="")
+        try:
+            validated: ValidatedJob = await workflow.execute_local_activity(
+                names.VALIDATE_JOB,
+                raw_job,
+                result_type=ValidatedJob,
+                start_to_close_timeout=VALIDATE_TIMEOUT,
+                retry_policy=TRANSIENT_RETRY,
+                summary="validate and plan the job",
+            )
+        except ActivityError as err:
+            if refused := invalid_field(err):
+                self._invalid(*refused)
+            reason, error_type = failure_reason(err)
+            self._set_stage("failed", error=reason)
+            raise failure(f"validation: {reason}", error_type) from err
         workflow_id = workflow.info().workflow_id
-        if validated.job.video_id != workflow_id:
+        if validated.facts.video_id != workflow_id:
             self._invalid(
-                f"video_id: {validated.job.video_id!r} must equal the workflow id {workflow_id!r}: "
+                f"video_id: {validated.facts.video_id!r} must equal the workflow id {workflow_id!r}: "
                 "one video, one workflow",
                 "video_id",
             )
@@ -487,78 +409,118 @@ class RenderVideo:
     def _invalid(self, message: str, field: str) -> NoReturn:
         self._set_stage("invalid", error=message)
         self._publish(search.VIDEO_STATUS.value_set("invalid"))
-        raise ApplicationError(message, {"field": field}, type=names.INVALID_JOB, non_retryable=True) from None
+        raise failure(message, names.INVALID_JOB, {"field": field}) from None
 
-    async def _render_all(
-        self, job: Job, plan: VideoPlan, checked: CheckJobResult, *, video_only: bool = False
-    ) -> list[ClipResult]:
-        """Fan out one render per clip, at most `max_parallel_clips` at a time.
+    async def _tickets(self, plan_key: str, first: int) -> list[ClipTicket]:
+        """One page of the stored plan as it is scheduled: bounded, whatever the job's size."""
+        tickets: list[ClipTicket] = await workflow.execute_local_activity(
+            names.CLIP_TICKETS,
+            TicketsInput(plan_key, first, CLIP_PAGE),
+            result_type=list[ClipTicket],
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=TRANSIENT_RETRY,
+            summary=f"clips {first + 1}…{first + CLIP_PAGE}",
+        )
+        return tickets
+
+    async def _render_all(self, facts: VideoFacts, plan_key: str, clips: int, checked: CheckJobResult) -> Tally:
+        """Fan out one render per clip, at most `max_parallel_clips` at a time, a page of the plan at a time.
 
         The heartbeat timeout is short (tens of seconds) so a dead or preempted
         worker is noticed quickly rather than at the start-to-close deadline; a
         healthy render heartbeats every two seconds whatever it is doing. A clip
         that no worker picks up within the queue wait limit fails the video, naming
-        the queue, instead of waiting forever.
+        the queue, instead of waiting forever. Each result is folded into the tally
+        as it arrives: nothing kept grows with the clip count.
         """
-        slots = asyncio.Semaphore(job.max_parallel_clips)
-        queue = render_queue(job.gpu_class)
+        slots = asyncio.Semaphore(facts.max_parallel_clips)
+        queue = render_queue(facts.gpu_class)
         wait = timedelta(seconds=checked.queue_wait_seconds) if checked.queue_wait_seconds else None
+        tally = Tally.priced(checked.usd_per_hour, facts.gpu_class)
+        failures: list[BaseException] = []
+        running: dict[asyncio.Future[None], None] = {}
+        """In the order started (a dict, not a set): cancels must be issued in the same order on replay."""
 
-        async def render(clip: PlannedClip) -> ClipResult:
-            async with slots:
-                while True:
-                    try:
-                        result: ClipResult = await workflow.execute_activity(
-                            names.RENDER_CLIP,
-                            RenderClipInput(
-                                video_id=job.video_id,
-                                clip=clip,
-                                profile=plan.profile,
-                                tts_voice=job.tts_voice,
-                                tts_speed=job.tts_speed,
-                                tts_engine=job.tts_engine,
-                                channel=job.channel,
-                                video_only=video_only,
-                            ),
-                            result_type=ClipResult,
-                            task_queue=queue,
-                            start_to_close_timeout=render_timeout(clip, plan.profile if self._costed else None),
-                            schedule_to_start_timeout=wait,
-                            heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
-                            retry_policy=RENDER_RETRY,
-                            # On cancel, wait until ffmpeg is stopped and partial files are gone.
-                            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                            summary=clip.label,
-                            priority=self._priority,
-                        )
-                        break
-                    except ActivityError as err:
-                        self._raise_if_canceled(err)
-                        reason, error_type = failure_reason(err)
-                        if error_type == NO_WORKER and await self._queue_served(queue):
-                            continue  # a backlog on a served queue, not a missing worker: wait again
-                        if error_type == NO_WORKER:
-                            start = f"RENDER_GPU_CLASS={job.gpu_class} " if job.gpu_class else ""
-                            reason = (
-                                f"no worker polls task queue {queue} (waited {checked.queue_wait_seconds:g} s); "
-                                f"start one with `{start}render-worker --mode gpu`"
-                            )
-                        raise ApplicationError(f"{clip.label}: {reason}", type=error_type, non_retryable=True) from err
-            self._progress.clips_done += 1
-            self._progress.frames_done += clip.frames
-            self._set_stage("rendering")
-            return result
+        async def render(ticket: ClipTicket) -> None:
+            try:
+                result = await self._render_clip(facts, plan_key, ticket, queue, wait, checked)
+                tally.add(result, ticket.label)
+                self._progress.clips_done += 1
+                self._progress.frames_done += ticket.frames
+                self._set_stage("rendering")
+            except BaseException as err:
+                failures.append(err)
+                raise
+            finally:
+                slots.release()
 
-        tasks = [asyncio.ensure_future(render(clip)) for clip in plan.clips]
         try:
-            results = await asyncio.gather(*tasks)
+            for first in range(0, clips, CLIP_PAGE):
+                for ticket in await self._tickets(plan_key, first):
+                    await slots.acquire()
+                    if failures:
+                        raise failures[0]
+                    task: asyncio.Future[None] = asyncio.ensure_future(render(ticket))
+                    running[task] = None
+                    task.add_done_callback(lambda done: running.pop(done, None))
+            await asyncio.gather(*running)
+            if failures:
+                raise failures[0]
         except BaseException:
             # One clip failed for good (or the workflow was canceled): stop the rest.
-            for task in tasks:
+            stopping = list(running)
+            for task in stopping:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*stopping, return_exceptions=True)
             raise
-        return sorted(results, key=lambda r: r.index)
+        return tally
+
+    async def _render_clip(
+        self,
+        facts: VideoFacts,
+        plan_key: str,
+        ticket: ClipTicket,
+        queue: str,
+        wait: timedelta | None,
+        checked: CheckJobResult,
+    ) -> ClipResult:
+        while True:
+            try:
+                result: ClipResult = await workflow.execute_activity(
+                    names.RENDER_CLIP,
+                    RenderClipInput(
+                        facts.video_id,
+                        plan_key,
+                        ticket.index,
+                        facts.tts_voice,
+                        facts.tts_speed,
+                        facts.tts_engine,
+                        facts.channel,
+                    ),
+                    result_type=ClipResult,
+                    task_queue=queue,
+                    start_to_close_timeout=timedelta(seconds=ticket.timeout_seconds),
+                    schedule_to_start_timeout=wait,
+                    heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
+                    retry_policy=RENDER_RETRY,
+                    # On cancel, wait until ffmpeg is stopped and partial files are gone.
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=ticket.label,
+                    priority=self._priority,
+                )
+                return result
+            except ActivityError as err:
+                self._raise_if_canceled(err)
+                reason, error_type = failure_reason(err)
+                if error_type == NO_WORKER and await self._queue_served(queue):
+                    continue  # a backlog on a served queue, not a missing worker: wait again
+                if error_type == NO_WORKER:
+                    start = f"RENDER_GPU_CLASS={facts.gpu_class} " if facts.gpu_class else ""
+                    reason = (
+                        f"no worker polls task queue {queue} (waited {checked.queue_wait_seconds:g} s); "
+                        f"start one with `{start}render-worker --mode gpu`"
+                    )
+                raise failure(f"{ticket.label}: {reason}", error_type) from err
 
     async def _queue_served(self, queue: str) -> bool:
         """Whether any worker polls `queue` now: asked of the server by an activity, so replay reads the answer."""
@@ -589,16 +551,11 @@ class RenderVideo:
         return removed
 
     def _publish(self, *updates: SearchAttributeUpdate[Any]) -> None:
-        """Search attributes for list queries and the Web UI's filters.
-
-        Histories recorded before they existed carry no such commands, so they
-        replay unchanged on this side of the patch.
-        """
-        if self._searchable:
-            workflow.upsert_search_attributes(list(updates))
+        """Search attributes for list queries and the Web UI's filters."""
+        workflow.upsert_search_attributes(list(updates))
 
     async def _notify(
-        self, job: Job, state: str, *, result: VideoResult | None = None, error: str | None = None
+        self, facts: VideoFacts, state: str, *, result: VideoResult | None = None, error: str | None = None
     ) -> None:
         """Start the completion webhook as an abandoned child: it retries on its own, never delaying the result.
 
@@ -606,26 +563,22 @@ class RenderVideo:
         resubmit's notice cannot collide with an earlier one still retrying, and
         if the start fails anyway the failure is recorded and the render stands.
         """
-        if not job.webhook_url:
+        if not facts.webhook_url:
             return
-        body = {"video_id": job.video_id, "state": state, "error": error,
+        body = {"video_id": facts.video_id, "state": state, "error": error,
                 "output_uri": result.output_uri if result else None,
                 "duration_s": result.duration_s if result else None,
                 "cost_usd": result.cost_usd if result else None}  # fmt: skip
-        start = workflow.start_child_workflow(
-            NotifyWebhook.run,
-            WebhookInput(url=job.webhook_url, body=body),
-            id=f"{job.video_id}.notify.{workflow.info().run_id}" if self._durable else f"{job.video_id}.notify",
-            task_queue=names.CONTROL_QUEUE,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            static_summary=f"notify {state}",
-            priority=self._priority,
-        )
-        if not self._durable:
-            await start
-            return
         try:
-            await start
+            await workflow.start_child_workflow(
+                NotifyWebhook.run,
+                WebhookInput(url=facts.webhook_url, body=body),
+                id=f"{facts.video_id}.notify.{workflow.info().run_id}",
+                task_queue=names.CONTROL_QUEUE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"notify {state}",
+                priority=self._priority,
+            )
         except Exception as err:
             if is_cancelled_exception(err):
                 raise

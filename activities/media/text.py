@@ -26,6 +26,8 @@ MIN_SIZE_FRACTION = 1 / 36
 WIDTH_FRACTION = 0.9
 
 T = TypeVar("T")
+Faced = tuple[tuple[str, Face], ...]
+"""Graphemes, each with the face that draws it."""
 
 _THAI_RUN = regex.compile(r"\p{Script=Thai}+")
 _RTL_CLASSES = frozenset({"R", "AL"})
@@ -37,11 +39,6 @@ def run_width(face: Face, text: str, size: int, rtl: bool) -> float:
     """Shaped advance width of `text` drawn with `face` at `size` pixels."""
     font = face.font(size)
     return font.getlength(text, direction="rtl" if rtl else "ltr") * face.scale(size)
-
-
-@lru_cache(maxsize=16384)
-def _width(chain: FontChain, text: str, size: int, rtl: bool) -> float:
-    return sum(run_width(face, piece, size, rtl) for piece, face in Shaper(chain, size).pieces(text))
 
 
 def direction(text: str) -> bool:
@@ -173,30 +170,53 @@ class Shaper:
         self.chain = chain
         self.size = size
 
-    def pieces(self, text: str) -> list[tuple[str, Face]]:
-        """Logical-order runs of graphemes that one face covers; uncovered graphemes go to the first face."""
-        clusters = graphemes(text)
-        faces = self.chain.runs(clusters)
-        out: list[tuple[str, Face]] = []
-        for grapheme, face in zip(clusters, faces, strict=True):
-            chosen = face or self.chain.faces[0]
-            if out and out[-1][1] == chosen:
-                out[-1] = (out[-1][0] + grapheme, chosen)
-            else:
-                out.append((grapheme, chosen))
-        return out
+    def faces(self, text: str) -> Faced:
+        """Each grapheme with the face that draws it, chosen in the context of all of `text`
+        (a digit or a colon takes the face of the text around it); uncovered graphemes go to the first face."""
+        return _faced(self.chain, text)
 
-    def width(self, text: str, rtl: bool) -> float:
-        return _width(self.chain, text, self.size, rtl)
+    def width(self, faced: Faced, rtl: bool) -> float:
+        """Width of graphemes drawn with the faces given: each run of one face shaped whole."""
+        return _faced_width(faced, self.size, rtl)
 
-    def line(self, text: str, paragraph_rtl: bool) -> Line:
-        """One line's runs in visual order (UAX #9 reordering, at run granularity)."""
+    def line(self, faced: Faced, paragraph_rtl: bool) -> Line:
+        """One line's runs in visual order (UAX #9 reordering, at run granularity), drawn with the faces given."""
         runs: list[tuple[int, Run]] = []
-        for piece, face in self.pieces(text):
+        for piece, face in _pieces(faced):
             for part, rtl in _directional(piece, paragraph_rtl):
                 level = (1 if rtl else 2) if paragraph_rtl else (1 if rtl else 0)
                 runs.append((level, Run(part, face, rtl, run_width(face, part, self.size, rtl))))
-        return Line(tuple(run for _, run in _reorder(runs)), text, paragraph_rtl)
+        return Line(tuple(run for _, run in _reorder(runs)), "".join(g for g, _ in faced), paragraph_rtl)
+
+
+@lru_cache(maxsize=4096)
+def _faced(chain: FontChain, text: str) -> Faced:
+    clusters = graphemes(text)
+    return tuple((g, face or chain.faces[0]) for g, face in zip(clusters, chain.runs(clusters), strict=True))
+
+
+@lru_cache(maxsize=16384)
+def _faced_width(faced: Faced, size: int, rtl: bool) -> float:
+    return sum(run_width(face, piece, size, rtl) for piece, face in _pieces(faced))
+
+
+def _pieces(faced: Faced) -> list[tuple[str, Face]]:
+    """Consecutive graphemes of one face joined into one run."""
+    out: list[tuple[str, Face]] = []
+    for grapheme, face in faced:
+        if out and out[-1][1] == face:
+            out[-1] = (out[-1][0] + grapheme, face)
+        else:
+            out.append((grapheme, face))
+    return out
+
+
+def _rstripped(faced: Faced) -> Faced:
+    """Without its trailing whitespace."""
+    end = len(faced)
+    while end and faced[end - 1][0].isspace():
+        end -= 1
+    return faced[:end]
 
 
 def _directional(text: str, paragraph_rtl: bool) -> list[tuple[str, bool]]:
@@ -243,29 +263,39 @@ def _reorder(runs: list[tuple[int, Run]]) -> list[tuple[int, Run]]:
     return runs
 
 
-def wrap(text: str, shaper: Shaper, max_width: float) -> list[Line]:
+def wrap(text: str, shaper: Shaper, max_width: float, draw: Shaper | None = None) -> list[Line]:
     """Greedy wrap at break opportunities; a unit wider than a line is broken between graphemes.
 
-    Widths are summed unit by unit (a line's trailing spaces do not count); each line
-    is then shaped whole for drawing.
+    Faces are chosen for the whole paragraph before it is broken, so a unit is measured with
+    the faces its line is drawn with (a unit of digits alone would take the primary face, in
+    its line the face of the text around it). Widths are summed unit by unit (a line's
+    trailing spaces do not count). With `draw`, lines break where they do with `shaper` and
+    are drawn with `draw`'s faces.
     """
     lines: list[Line] = []
     for paragraph in text.split("\n"):
         rtl = direction(paragraph)
-        current, used = "", 0.0
+        faced = shaper.faces(paragraph)
+        ranges: list[tuple[int, int]] = []
+        start, at, used = 0, 0, 0.0  # the current line is faced[start:at]
         for unit in break_units(paragraph):
-            if used + shaper.width(unit.rstrip(), rtl) <= max_width:
-                current, used = current + unit, used + shaper.width(unit, rtl)
+            first, taken = at, 0
+            while taken < len(unit):
+                taken, at = taken + len(faced[at][0]), at + 1
+            if used + shaper.width(_rstripped(faced[first:at]), rtl) <= max_width:
+                used += shaper.width(faced[first:at], rtl)
                 continue
-            if current:
-                lines.append(shaper.line(current.rstrip(), rtl))
-                current, used = "", 0.0
-            for grapheme in graphemes(unit):
-                if current and used + shaper.width(grapheme.rstrip(), rtl) > max_width:
-                    lines.append(shaper.line(current.rstrip(), rtl))
-                    current, used = "", 0.0
-                current, used = current + grapheme, used + shaper.width(grapheme, rtl)
-        lines.append(shaper.line(current.rstrip(), rtl))
+            if first > start:
+                ranges.append((start, first))
+                start, used = first, 0.0
+            for i in range(first, at):
+                if i > start and used + shaper.width(_rstripped(faced[i : i + 1]), rtl) > max_width:
+                    ranges.append((start, i))
+                    start, used = i, 0.0
+                used += shaper.width(faced[i : i + 1], rtl)
+        ranges.append((start, len(faced)))
+        shown = faced if draw is None else draw.faces(paragraph)
+        lines += [(draw or shaper).line(_rstripped(shown[s:e]), rtl) for s, e in ranges]
     return lines
 
 
@@ -285,10 +315,9 @@ def block(
     With `measure`, lines break where they would with that chain (a wider, bold one), so
     text drawn in either weight breaks at the same places.
     """
-    lines = wrap(text, Shaper(measure or chain, size), width * WIDTH_FRACTION)
-    if measure is not None and measure is not chain:
-        shaper = Shaper(chain, size)
-        lines = [shaper.line(line.logical, line.rtl) for line in lines]
+    shaper = Shaper(chain, size)
+    measured = shaper if measure is None or measure is chain else Shaper(measure, size)
+    lines = wrap(text, measured, width * WIDTH_FRACTION, shaper)
     return Block(tuple(lines), size, top, bold, colour)
 
 

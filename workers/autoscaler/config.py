@@ -52,6 +52,8 @@ class AutoscalerConfig:
     """Kubernetes namespace of pools that do not name one."""
     in_flight_query: str | None = DEFAULT_IN_FLIGHT_QUERY
     """Visibility query counting work in flight (QueueSignal.running); None: backlog only."""
+    worker_deployment: str | None = None
+    """Worker Deployment whose draining versions /metrics reports (render_autoscaler_version_draining_seconds)."""
 
     @property
     def queues(self) -> list[str]:
@@ -120,6 +122,7 @@ KNOBS: dict[str, Parser] = {
     "address": _address,
     "namespace": _name,
     "in_flight_query": lambda v, w: _text(v, w, optional=True),
+    "worker_deployment": lambda v, w: _text(v, w, optional=True),
 }
 POLICY_KNOBS: dict[str, Parser] = {
     "target_backlog_per_replica": lambda v, w: _number(v, w, minimum=0.001),

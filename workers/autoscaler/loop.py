@@ -13,8 +13,8 @@ import structlog
 from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.kube import Scaler
 from workers.autoscaler.metrics import Health, Metrics
-from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide
-from workers.autoscaler.signals import Signals
+from workers.autoscaler.policy import Decision, PolicyState, QueueSignal, decide, target_per_replica
+from workers.autoscaler.signals import DrainSignals, Signals
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,9 @@ class Autoscaler:
         self._observer = observer
         self._state = PolicyState()
 
-    async def _read(self) -> tuple[dict[str, QueueSignal], dict[str, int]]:
+    async def _read(self) -> tuple[dict[str, QueueSignal], dict[str, int], dict[str, QueueSignal]]:
+        """Signals by pool source (what decisions use), replicas by pool, and signals by whole task queue
+        (what the metrics and alerts read, whatever builds the pools follow)."""
         config = self.config
         sources = config.sources
         queues = await asyncio.gather(
@@ -70,19 +72,26 @@ class Autoscaler:
             source: replace(s, running=counts.get(version, 0))
             for (source, (_, version)), s in zip(sources.items(), queues, strict=True)
         }
-        return signals, {p.key: n for p, n in zip(config.pools, replicas, strict=True)}
+        whole = {q: signals[q] for q in config.queues if q in signals}
+        for queue in config.queues:
+            if queue not in whole:  # every pool of it follows a build: read the whole queue for the metrics
+                if None not in counts and config.in_flight_query:
+                    counts[None] = await self._signals.running(config.in_flight_query)
+                whole[queue] = replace(await self._signals.queue(queue), running=counts.get(None, 0))
+        return signals, {p.key: n for p, n in zip(config.pools, replicas, strict=True)}, whole
 
     async def tick(self) -> Tick:
         """One decision round. Never raises: a failed read skips the round, a failed patch skips that pool."""
         try:
-            signals, current = await self._read()
+            signals, current, whole = await self._read()
         except Exception as err:
             self._metrics.errors.labels("read").inc()
             log.warning("autoscaler read failed, nothing changed", error=f"{type(err).__name__}: {err}")
             return self._finish(Tick(at=self._clock(), error=f"read: {err}"))
+        await self._versions()
         now = self._clock()
         decisions, self._state = decide(self.config.policy, self.config.pools, signals, current, self._state, now)
-        self._report(signals, decisions)
+        self._report(whole, decisions)
         patched: dict[str, int] = {}
         errors = []
         for decision in decisions:
@@ -100,6 +109,21 @@ class Autoscaler:
         tick = Tick(now, signals, decisions, patched, dict(self._state.idle_since), "; ".join(errors) or None)
         return self._finish(tick)
 
+    async def _versions(self) -> None:
+        """Report draining versions of the configured Worker Deployment; a failure never stops scaling."""
+        deployment = self.config.worker_deployment
+        if not deployment or not isinstance(self._signals, DrainSignals):
+            return
+        try:
+            draining = await self._signals.draining(deployment)
+        except Exception as err:
+            self._metrics.errors.labels("versions").inc()
+            log.warning("worker deployment read failed", deployment=deployment, error=f"{type(err).__name__}: {err}")
+            return
+        self._metrics.draining.clear()  # a version that drained (or was deleted) leaves the metric
+        for build_id, seconds in draining.items():
+            self._metrics.draining.labels(deployment, build_id).set(seconds)
+
     def _report(self, signals: dict[str, QueueSignal], decisions: list[Decision]) -> None:
         m = self._metrics
         for queue, s in signals.items():
@@ -107,10 +131,17 @@ class Autoscaler:
             m.backlog_age.labels(queue).set(s.backlog_age_seconds)
             m.add_rate.labels(queue).set(s.add_rate)
             m.dispatch_rate.labels(queue).set(s.dispatch_rate)
+            if s.pollers >= 0:
+                m.pollers.labels(queue).set(s.pollers)
+            pools = [p for p in self.config.pools if p.task_queue == queue]
+            m.backlog_target.labels(queue).set(
+                sum(p.max_replicas * target_per_replica(self.config.policy, p) for p in pools)
+            )
             m.running.set(s.running)
         for d in decisions:
             m.current.labels(d.pool.key).set(d.current)
             m.desired.labels(d.pool.key).set(d.desired)
+            m.baseline.labels(d.pool.key).set(d.pool.min_replicas)
             fields = {"pool": d.pool.key, "current": d.current, "desired": d.desired, "reason": d.reason}
             if d.changed:
                 log.info("scaling" if not self.config.dry_run else "would scale (dry run)", **fields)

@@ -31,11 +31,29 @@ class Metrics:
         self.dispatch_rate = Gauge(
             "render_autoscaler_tasks_dispatch_rate", "Tasks dispatched per second", queue, registry=self.registry
         )
+        self.backlog_target = Gauge(
+            "render_autoscaler_backlog_target",
+            "Backlog the queue's pools are sized for at their maximum (max replicas x target per replica)",
+            queue,
+            registry=self.registry,
+        )
+        self.pollers = Gauge(
+            "render_autoscaler_pollers", "Workers the server saw polling lately", queue, registry=self.registry
+        )
         self.running = Gauge("render_autoscaler_running", "Work in flight (running workflows)", registry=self.registry)
         self.current = Gauge("render_autoscaler_current_replicas", "Replicas read", pool, registry=self.registry)
         self.desired = Gauge("render_autoscaler_desired_replicas", "Replicas decided", pool, registry=self.registry)
+        self.baseline = Gauge(
+            "render_autoscaler_min_replicas", "The pool's configured floor (its baseline)", pool, registry=self.registry
+        )
         self.patches = Counter(
             "render_autoscaler_patches", "Scale patches sent", ["pool", "direction"], registry=self.registry
+        )
+        self.draining = Gauge(
+            "render_autoscaler_version_draining_seconds",
+            "Seconds a Worker Deployment version has been draining (no new work, pinned workflows still open)",
+            ["deployment", "build_id"],
+            registry=self.registry,
         )
         self.errors = Counter("render_autoscaler_errors", "Failed reads or patches", ["stage"], registry=self.registry)
         self.last_tick = Gauge(

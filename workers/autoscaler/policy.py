@@ -82,6 +82,8 @@ class QueueSignal:
     add_rate: float = 0.0
     dispatch_rate: float = 0.0
     running: int = 0
+    pollers: int = -1
+    """Workers the server saw polling the queue lately; -1 when not read."""
 
     @property
     def effective_backlog(self) -> int:
@@ -123,7 +125,8 @@ def _clamp(value: int, pool: Pool) -> int:
     return max(pool.min_replicas, min(pool.max_replicas, value))
 
 
-def _target(policy: Policy, pool: Pool) -> float:
+def target_per_replica(policy: Policy, pool: Pool) -> float:
+    """Waiting tasks one replica of `pool` is meant to carry."""
     return pool.target_backlog_per_replica or policy.target_backlog_per_replica
 
 
@@ -141,7 +144,7 @@ def _share_backlog(policy: Policy, group: Sequence[Pool], signal: QueueSignal) -
     wants: dict[str, int] = {}
     for role in (Role.BASELINE, Role.BURST):
         for pool in (p for p in group if p.role is role):
-            target = _target(policy, pool)
+            target = target_per_replica(policy, pool)
             if role is Role.BURST and not burst_allowed:
                 wants[pool.key] = 0
                 continue

@@ -15,12 +15,17 @@ The rates still feed `QueueSignal.effective_backlog`, where they reveal a backlo
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from typing import Protocol, runtime_checkable
 
 from temporalio.api.deployment.v1 import WorkerDeploymentVersion
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType, VersionDrainageStatus
 from temporalio.api.taskqueue.v1 import TaskQueue, TaskQueueStats
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkerDeploymentVersionRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeWorkerDeploymentRequest,
+    DescribeWorkerDeploymentVersionRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -31,6 +36,11 @@ class Signals(Protocol):
     async def queue(self, task_queue: str, version: str | None = None) -> QueueSignal: ...
 
     async def running(self, query: str) -> int: ...
+
+
+@runtime_checkable
+class DrainSignals(Protocol):
+    async def draining(self, deployment: str) -> dict[str, float]: ...
 
 
 class TemporalSignals:
@@ -52,7 +62,7 @@ class TemporalSignals:
                 report_stats=True,
             )
         )
-        return _signal(response.stats)
+        return _signal(response.stats, pollers=len(response.pollers))
 
     async def _version_queue(self, task_queue: str, version: str) -> QueueSignal:
         deployment, _, build_id = version.partition(":")
@@ -76,11 +86,31 @@ class TemporalSignals:
     async def running(self, query: str) -> int:
         return (await self._client.count_workflows(query)).count
 
+    async def draining(self, deployment: str) -> dict[str, float]:
+        """Seconds each draining version of `deployment` has drained (since it stopped taking new work), by build id.
 
-def _signal(stats: TaskQueueStats) -> QueueSignal:
+        A version drains while workflows pinned to it are still open; one that never drains keeps its
+        workers (and their GPUs) alive for nothing, or hides workflows stuck on old code.
+        """
+        response = await self._client.workflow_service.describe_worker_deployment(
+            DescribeWorkerDeploymentRequest(namespace=self._client.namespace, deployment_name=deployment)
+        )
+        now = time.time()
+        draining: dict[str, float] = {}
+        for summary in response.worker_deployment_info.version_summaries:
+            if summary.drainage_status != VersionDrainageStatus.VERSION_DRAINAGE_STATUS_DRAINING:
+                continue
+            since = summary.last_deactivation_time if summary.HasField("last_deactivation_time") else None
+            started = since.ToSeconds() if since else now
+            draining[summary.deployment_version.build_id or summary.version] = max(0.0, now - started)
+        return draining
+
+
+def _signal(stats: TaskQueueStats, pollers: int = -1) -> QueueSignal:
     return QueueSignal(
         backlog=int(stats.approximate_backlog_count),
         backlog_age_seconds=stats.approximate_backlog_age.ToTimedelta().total_seconds(),
         add_rate=float(stats.tasks_add_rate),
         dispatch_rate=float(stats.tasks_dispatch_rate),
+        pollers=pollers,
     )
