@@ -14,7 +14,7 @@ from temporalio import activity
 
 from activities.common import Deps
 from activities.plans import PlanStore
-from activities.queues import queue_has_workers
+from activities.queues import QueueActivities
 from activities.settings import Settings
 from activities.validate import ValidateActivities
 from contracts import names
@@ -82,5 +82,5 @@ def control(deps: Deps | None = None) -> list[Callable[..., Any]]:
         discard_intermediates,
         validate.validate_job,
         validate.clip_tickets,
-        queue_has_workers,
+        QueueActivities().queue_has_workers,
     ]

@@ -11,13 +11,17 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
+from temporalio.service import RPCError
+
 from activities.common import Deps
 from activities.settings import Settings
 from devtools import devserver
 from runtime.connection import LOCAL_HOSTS, TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, program, settings_or_exit
-from runtime.settings import LogEnv, RenderEnv, load
+from runtime.settings import DeploymentEnv, LogEnv, RenderEnv, load
+from runtime.versioning import Build, routing, source_build_id
 from starter import exits
 from starter.cli import load_job, print_result, watch
 from starter.client import RenderClient
@@ -114,6 +118,39 @@ def dev_server(args: argparse.Namespace) -> int:
     return 0
 
 
+async def make_current(args: argparse.Namespace) -> int:
+    """Make this checkout's build (or --build-id) the current version of the local deployment.
+
+    After a code change, a restarted worker is a new build (its id hashes the source) and the deployment
+    keeps the build it had: new videos would wait for the old one, and `render submit` says so. This is
+    the explicit step for a development loop; production uses `temporal worker deployment
+    set-current-version` (docs/deploys.md).
+    """
+    target = TemporalTarget.from_env()
+    if not is_local(target):
+        print(f"render-dev: TEMPORAL_ADDRESS {target.address} is not this machine; use `temporal worker "
+              "deployment set-current-version` there (docs/deploys.md)", file=sys.stderr)  # fmt: skip
+        return 2
+    client = await target.connect()
+    deployment = load(DeploymentEnv)
+    build = Build(deployment.deployment_name, args.build_id or deployment.build_id or source_build_id())
+    before = await routing(client, build.deployment)
+    try:
+        await client.workflow_service.set_worker_deployment_current_version(
+            SetWorkerDeploymentCurrentVersionRequest(
+                namespace=client.namespace,
+                deployment_name=build.deployment,
+                build_id=build.build_id,
+                identity="render-dev make-current",
+            )
+        )
+    except RPCError as err:
+        print(f"render-dev: {build.key} not made current: {err.message} (start its workers first)", file=sys.stderr)
+        return 1
+    print(f"{build.key} is current (was {before.current if before and before.current else 'none'})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="render-dev", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -122,6 +159,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("dev-server", help="start or stop the local Temporal dev server").add_argument(
         "action", choices=("start", "stop")
     )
+    current = sub.add_parser(
+        "make-current", help="make this checkout's build the current worker version (after a code change)"
+    )
+    current.add_argument("--build-id", help="another build than this checkout's")
     return p
 
 
@@ -133,7 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")
     try:
-        code = asyncio.run(demo(args)) if args.command == "demo" else dev_server(args)
+        if args.command == "demo":
+            code = asyncio.run(demo(args))
+        elif args.command == "make-current":
+            code = asyncio.run(make_current(args))
+        else:
+            code = dev_server(args)
     except CliError as err:
         print(f"render-dev: {err}", file=sys.stderr)
         code = err.code

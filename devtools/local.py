@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools import devserver
 from runtime.process import free_port
+from runtime.versioning import source_build_id
 
 __all__ = ["LocalCluster", "free_port"]
 
@@ -34,6 +35,8 @@ class LocalCluster:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     health_ports: list[int] = field(default_factory=list)
     """Each worker's /healthz, /status and /metrics port, in start order."""
+    build_id: str = field(default_factory=source_build_id)
+    """Every worker's RENDER_BUILD_ID unless `env` says otherwise: this checkout's build when created."""
 
     @property
     def address(self) -> str:
@@ -48,11 +51,18 @@ class LocalCluster:
         devserver.stop(self.data)
 
     def start_worker(
-        self, mode: str, *, wrapper: Sequence[str] = (), wait_ready: float = 60.0
+        self,
+        mode: str,
+        *,
+        wrapper: Sequence[str] = (),
+        wait_ready: float = 60.0,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start a worker process and wait (up to `wait_ready` s; 0: not at all) until it polls.
 
-        `wrapper` runs it under another command (say, in its own mount namespace).
+        `wrapper` runs it under another command (say, in its own mount namespace); `env` adds settings
+        for this worker alone (say, RENDER_BUILD_ID for a second build), `args` options after --mode.
         """
         env = {
             # A local cluster signs its webhooks with a throwaway key and may call receivers on loopback.
@@ -65,11 +75,15 @@ class LocalCluster:
             "RENDER_LOG_FORMAT": "json",
             "RENDER_HEALTH_PORT": str(free_port()),
             "RENDER_HEALTH_ADDRESS": "127.0.0.1",
+            # One build for the cluster's life: a source file edited while it runs would otherwise make
+            # the next worker another build, and pinned videos would wait for workers of the first.
+            "RENDER_BUILD_ID": self.build_id,
             **self.env,
+            **(env or {}),
         }
         self.health_ports.append(int(env["RENDER_HEALTH_PORT"]))
         with open(self.data / f"worker-{mode}-{len(self.workers)}.log", "ab") as log:
-            command = [*wrapper, sys.executable, "-m", "workers", "--mode", mode]
+            command = [*wrapper, sys.executable, "-m", "workers", "--mode", mode, *args]
             proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         self.workers.append(proc)
         if wait_ready:

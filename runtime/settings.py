@@ -1,7 +1,7 @@
 """Every setting the service reads from the environment, in one place, typed.
 
 Each group of variables is a pydantic-settings model (`TemporalEnv`, `RenderEnv`, `WorkerEnv`,
-`LogEnv`, `AutoscalerEnv`); `load(Model, env)` reads it from a mapping (the process environment by
+`DeploymentEnv`, `LogEnv`, `AutoscalerEnv`); `load(Model, env)` reads it from a mapping (the process environment by
 default) and turns a bad value into a `SettingsError` that names the variable and what it accepts:
 
     RENDER_SLOTS: must be a whole number ≥ 0, got 'two'
@@ -13,6 +13,7 @@ that activities receive is built from `RenderEnv`.
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -341,6 +342,45 @@ class WorkerEnv(EnvModel):
         return value
 
 
+DEPLOYMENT_CURRENT = ("if-none", "never")
+
+
+class DeploymentEnv(EnvModel):
+    """Which Worker Deployment Version a worker joins, and how a version comes and goes (RENDER_*).
+
+    Read by workers (to join) and by `render` (to check that the current version has workers).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RENDER_")
+
+    deployment_name: str = "render"
+    """The Worker Deployment every worker of this service joins; one name per service and namespace."""
+    build_id: Optional = None
+    """This build's id; unset: the package version and a hash of the service's source (runtime.versioning)."""
+    deployment_current: Literal["if-none", "never"] = "if-none"
+    """`if-none`: a worker makes its version current when the deployment has never had one (a fresh
+    namespace, the quick start); it never replaces a version an operator chose. `never`: only operators do."""
+    exit_when_drained: bool = False
+    """Leave (status 0) once this version is neither current nor ramping and no video pinned to it runs."""
+    drain_check_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """How often a worker with RENDER_EXIT_WHEN_DRAINED asks whether its version has drained."""
+
+    @field_validator("deployment_name")
+    @classmethod
+    def _deployment_name(cls, value: str) -> str:
+        # The server spells a version `<name>:<build id>` in visibility and `<name>.<build id>` elsewhere.
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", value):
+            raise ValueError(f"must be 1 to 200 letters, digits, '-' or '_', got {value!r}")
+        return value
+
+    @field_validator("build_id")
+    @classmethod
+    def _build_id(cls, value: str | None) -> str | None:
+        if value is not None and (not re.fullmatch(r"[A-Za-z0-9._+-]{1,200}", value) or value == "__unversioned__"):
+            raise ValueError(f"must be 1 to 200 letters, digits, '.', '_', '+' or '-', got {value!r}")
+        return value
+
+
 class ChannelEnv(EnvModel):
     """What a submitter enforces per channel: RENDER_CHANNEL_LIMITS, videos in flight at once."""
 
@@ -407,5 +447,7 @@ class AutoscalerEnv(EnvModel):
         return {name: value for name in self.KNOB_FIELDS if (value := getattr(self, name)) is not None}
 
 
-ENV_MODELS: tuple[type[EnvModel], ...] = (TemporalEnv, RenderEnv, WorkerEnv, ChannelEnv, LogEnv, AutoscalerEnv)
+ENV_MODELS: tuple[type[EnvModel], ...] = (
+    TemporalEnv, RenderEnv, WorkerEnv, DeploymentEnv, ChannelEnv, LogEnv, AutoscalerEnv,
+)  # fmt: skip
 """Every group of variables the service reads."""

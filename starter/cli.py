@@ -45,9 +45,10 @@ from starter.client import (
 from starter.exits import CliError
 from starter.files import read_job_text
 from starter.present import (
+    deployment_lines,
+    deployment_record,
     dumps,
     money,
-    poller_records,
     result_record,
     status_lines,
     status_record,
@@ -334,18 +335,14 @@ def workers_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="also list queues nobody polls")
 
 
-@command("workers", "workers polling each render queue now", workers_arguments)
+@command("workers", "each version of the worker deployment: its workers and running videos", workers_arguments)
 async def workers(args: argparse.Namespace, client: RenderClient) -> int:
-    pollers = {q: found for q, found in (await client.pollers()).items() if found or args.all}
-    lines = []
-    for queue, found in pollers.items():
-        lines.append(f"{queue}: {len(found)} worker(s)")
-        lines += [f"  {p.identity}  polled {p.age_s:.0f} s ago" for p in found]
-    emit(
-        args,
-        poller_records(pollers),
-        lines or [f"no worker polls any render queue; start one with `{worker_command(names.CONTROL_QUEUE)}`"],
-    )
+    deployment = await client.versions()
+    pollers = {q: found for q, found in deployment.pollers.items() if found or args.all}
+    if not any(pollers.values()) and not deployment.versions and not args.json:
+        print(f"no worker polls any render queue; start one with `{worker_command(names.CONTROL_QUEUE)}`")
+        return exits.OK
+    emit(args, deployment_record(deployment, pollers), deployment_lines(deployment, pollers))
     return exits.OK
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, WorkerVersioningMode
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -38,8 +38,9 @@ from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
 from runtime.process import program
 from runtime.queues import activity_pollers
-from runtime.settings import ChannelEnv, RenderEnv, load
+from runtime.settings import ChannelEnv, DeploymentEnv, RenderEnv, load
 from runtime.tracing import tracing_interceptor
+from runtime.versioning import Build, Routing, routing, running_videos
 from starter.stuck import failing_workflow_task
 
 CLOSED = {
@@ -66,6 +67,13 @@ SERVER_QUERY_PREFIX = len("select * from table1 where ")
 """What the server puts before a visibility query when it parses it; its error positions count it."""
 QUERY_TIMEOUT = timedelta(seconds=5)
 UNCLAIMED = timedelta(seconds=10)
+VERSIONED = WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED
+ROUTING_MAX_AGE = 1.0
+"""Seconds a client reuses the deployment's routing: a switch of current version is seen within this."""
+ANY_BUILD = "*"
+"""`unpolled`: a poller of any build counts."""
+UNVERSIONED = "unversioned"
+"""How `render workers` names workers that joined no deployment."""
 SERVER_GONE_SECONDS = 120.0
 """How long a wait for a result rides out an unreachable server (a restart, a failover) before it gives up."""
 """A live control worker takes a workflow task within milliseconds; ten seconds means none is there."""
@@ -85,6 +93,8 @@ class Poller:
     last_seen: str
     age_s: float = 0.0
     """Seconds since the worker last polled."""
+    build_id: str | None = None
+    """The Worker Deployment Version's build id it polls for; None: an unversioned worker."""
 
 
 class JobRefused(Exception):
@@ -110,13 +120,34 @@ class AlreadyExists(JobRefused):
 class NoWorker(JobRefused):
     """No worker polls the task queue the job needs."""
 
-    def __init__(self, field: str, queue: str, start: str) -> None:
+    def __init__(self, field: str, queue: str, start: str, text: str | None = None) -> None:
         super().__init__(
             field,
-            f"no worker polls task queue{'s' if ',' in queue else ''} {queue}; start one with `{start}`, "
+            text
+            or f"no worker polls task queue{'s' if ',' in queue else ''} {queue}; start one with `{start}`, "
             "or submit with --allow-no-worker where render workers scale from zero",
         )
         self.queue, self.start = queue, start
+
+
+class NoCurrentVersion(NoWorker):
+    """Workers poll, but the Worker Deployment's current version is not among them: new videos would wait."""
+
+    def __init__(self, field: str, queue: str, deployment: str, current: str | None, polling: list[str]) -> None:
+        builds = ", ".join(polling) or "none"
+        choose = (
+            f"temporal worker deployment set-current-version --deployment-name {deployment} "
+            f"--build-id {polling[0] if len(polling) == 1 else 'BUILD_ID'}"
+        )
+        if current is None:
+            text = f"worker deployment {deployment!r} has no current version (builds polling: {builds}); run `{choose}`"
+        else:
+            text = (
+                f"no worker of the current version {deployment}:{current} polls task queue {queue} "
+                f"(builds polling: {builds}); start its workers with RENDER_BUILD_ID={current}, or run `{choose}`"
+            )
+        super().__init__(field, queue, "render-worker", text)
+        self.deployment, self.current, self.polling = deployment, current, polling
 
 
 class VideoNotFound(LookupError):
@@ -214,8 +245,13 @@ class RenderClient:
         *,
         channel_limits: dict[str, int] | None = None,
         budget: Budget | None = None,
+        deployment: str = "render",
     ) -> None:
         self.client = client
+        self.deployment = deployment
+        """The Worker Deployment whose current version takes new videos (RENDER_DEPLOYMENT_NAME)."""
+        self._routing: tuple[float, Routing | None] | None = None
+        self._routing_lock = asyncio.Lock()
         self.target = target or TemporalTarget()
         self.channel_limits = dict(channel_limits or {})
         """Videos in flight at once by channel ('*' for every other channel); none named: no limit."""
@@ -227,9 +263,15 @@ class RenderClient:
         target = target or TemporalTarget.from_env()
         tracing = tracing_interceptor()  # a submitted video's trace starts here when OTLP is configured
         client = await target.connect(interceptors=[tracing] if tracing else [])
-        return cls(client, target, channel_limits=load(ChannelEnv).limits(), budget=load(RenderEnv).budget())
+        return cls(
+            client,
+            target,
+            channel_limits=load(ChannelEnv).limits(),
+            budget=load(RenderEnv).budget(),
+            deployment=load(DeploymentEnv).deployment_name,
+        )
 
-    async def submit(self, job: dict[str, Any], *, require_worker: bool = True) -> str:
+    async def submit(self, job: dict[str, Any], *, require_worker: bool = True, grace_seconds: float = 5.0) -> str:
         """Validate and start a render; the workflow id is the video id.
 
         A second submit of the same id is refused while it runs or once it has
@@ -244,7 +286,7 @@ class RenderClient:
         except JobError as err:
             raise JobRefused(err.field, err.message, str(err)) from None  # every problem, one per line
         if require_worker:
-            await self._require_worker(parsed.gpu_class)
+            await self._require_worker(parsed.gpu_class, grace_seconds)
         limited = await self._require_channel_room(parsed.channel)
         try:
             await self.client.start_workflow(
@@ -304,7 +346,8 @@ class RenderClient:
             status.stage, status.error = "workflow task failing", stuck  # no query would answer
             return status
         if check_workers:
-            status.waiting_for = await self.unpolled(await self.needed_queues(video_id))
+            pinned = desc.raw_description.workflow_execution_info.versioning_info.deployment_version.build_id
+            status.waiting_for = await self.unpolled(await self.needed_queues(video_id), build_id=pinned or ANY_BUILD)
         if names.CONTROL_QUEUE not in status.waiting_for and workflow_task_unclaimed(desc.raw_description):
             status.waiting_for.insert(0, names.CONTROL_QUEUE)  # its last worker stopped; the server still lists it
         if names.CONTROL_QUEUE in status.waiting_for:
@@ -418,19 +461,42 @@ class RenderClient:
             await asyncio.sleep(interval)
 
     async def _require_worker(self, gpu_class: str | None, grace_seconds: float = 5.0) -> None:
-        """Refuse a job nobody would render (no control worker, or none on its render queue).
+        """Refuse a job nobody would render: no worker of the deployment's current version on the control
+        queue or on its render queue (a new video starts on the current version and stays there).
 
-        A worker that is just starting gets a few seconds to poll.
+        A worker that is just starting gets a few seconds to poll and to make its version current.
         """
         queues = [names.CONTROL_QUEUE, render_queue(gpu_class)]
         deadline = asyncio.get_running_loop().time() + grace_seconds
-        while missing := await self.unpolled(queues):
+        while True:
+            found = await self.routing()
+            current = found.current if found else None  # None: unversioned workers take new videos
+            pollers = await self.pollers(queues)
+            missing = [q for q in queues if not any(p.build_id == current for p in pollers[q])]
+            if not missing:
+                return
             if asyncio.get_running_loop().time() >= deadline:
-                field = "gpu_class" if gpu_class and missing == queues[1:] else "task_queue"
-                # One `render-worker` (mode all) polls both queues when neither has a worker.
-                start = worker_command(missing[0] if len(missing) == 1 else names.CONTROL_QUEUE)
-                raise NoWorker(field, ", ".join(missing), start)
+                break
             await asyncio.sleep(0.5)
+        field = "gpu_class" if gpu_class and missing == queues[1:] else "task_queue"
+        polling = sorted({p.build_id for q in missing for p in pollers[q] if p.build_id is not None})
+        if polling:  # versioned workers poll there, but not the current version's
+            raise NoCurrentVersion(field, missing[0], self.deployment, current, polling)
+        # One `render-worker` (mode all) polls both queues when neither has a worker.
+        start = worker_command(missing[0] if len(missing) == 1 else names.CONTROL_QUEUE)
+        raise NoWorker(field, ", ".join(missing), start)
+
+    async def routing(self, max_age: float = ROUTING_MAX_AGE) -> Routing | None:
+        """The deployment's routing, asked at most once per `max_age` seconds by this client.
+
+        The server limits how many describe a deployment at once ("too many requests issued to Worker
+        Deployment"): 200 submits started together would trip it. They share one answer instead.
+        """
+        async with self._routing_lock:
+            now = asyncio.get_running_loop().time()
+            if self._routing is None or now - self._routing[0] > max_age:
+                self._routing = (now, await routing(self.client, self.deployment))
+            return self._routing[1]
 
     async def in_flight(self, channel: str) -> int:
         """Renders of `channel` running now, as the server's visibility store counts them."""
@@ -472,8 +538,31 @@ class RenderClient:
                 seen = p.last_access_time.ToDatetime(tzinfo=UTC)
                 if now - seen <= polling_now:
                     age = max(0.0, (now - seen).total_seconds())
-                    found[queue].append(Poller(p.identity, seen.isoformat(timespec="seconds"), round(age, 1)))
+                    build_id = (
+                        p.deployment_options.build_id
+                        if p.deployment_options.worker_versioning_mode == VERSIONED
+                        else None
+                    )
+                    found[queue].append(Poller(p.identity, seen.isoformat(timespec="seconds"), round(age, 1), build_id))
         return found
+
+    async def versions(self) -> Deployment:
+        """The Worker Deployment as `render workers` shows it: routing, and per version its pollers and videos."""
+        found = await routing(self.client, self.deployment)
+        pollers = await self.pollers()
+        builds = {v.build_id: v.status for v in (found.versions if found else [])}
+        for queue_pollers in pollers.values():
+            for p in queue_pollers:
+                builds.setdefault(p.build_id or UNVERSIONED, "polling")
+        versions = []
+        for build_id, state in builds.items():
+            polling = {q: sum(p.build_id == build_id or (p.build_id is None and build_id == UNVERSIONED)
+                              for p in ps) for q, ps in pollers.items()}  # fmt: skip
+            videos = (
+                0 if build_id == UNVERSIONED else await running_videos(self.client, Build(self.deployment, build_id))
+            )
+            versions.append(VersionInfo(build_id, state, {q: n for q, n in polling.items() if n}, videos))
+        return Deployment(self.deployment, found or Routing(None), versions, pollers)
 
     async def _refused(self, video_id: str, run_id: str | None) -> bool:
         """Whether a failed render failed because its job was invalid: the type of the failure that closed it."""
@@ -496,10 +585,10 @@ class RenderClient:
             break
         return queues
 
-    async def unpolled(self, queues: list[str]) -> list[str]:
-        """Those of `queues` no worker polls now."""
+    async def unpolled(self, queues: list[str], *, build_id: str | None = ANY_BUILD) -> list[str]:
+        """Those of `queues` no worker polls now; with `build_id`, no worker of that build (None: unversioned)."""
         pollers = await self.pollers(queues)
-        return [queue for queue in queues if not pollers[queue]]
+        return [q for q in queues if not any(build_id == ANY_BUILD or p.build_id == build_id for p in pollers[q])]
 
     async def list(self, query: str | None = None, limit: int = 50) -> list[VideoSummary]:
         """Recent renders, newest first; `query` is a visibility query (BadQuery if the server refuses it)."""
@@ -529,6 +618,26 @@ class RenderClient:
                 )
             )
         return found
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One Worker Deployment Version: its status, who polls for it and how many videos are pinned to it."""
+
+    build_id: str
+    status: str
+    """current, ramping, draining, drained, inactive; `polling` for workers the deployment does not list yet."""
+    pollers: dict[str, int]
+    """Workers polling for this version now, by task queue."""
+    running_videos: int
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    routing: Routing
+    versions: list[VersionInfo]
+    pollers: dict[str, list[Poller]]
 
 
 @dataclass(frozen=True)

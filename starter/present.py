@@ -18,7 +18,7 @@ from rich.cells import cell_len
 
 from contracts.plan import shown
 from contracts.records import VideoResult
-from starter.client import Poller, VideoStatus, VideoSummary, worker_command
+from starter.client import Deployment, Poller, VideoStatus, VideoSummary, worker_command
 
 COST_DIGITS = 6
 """Costs are shown to the millionth of a dollar."""
@@ -94,6 +94,34 @@ def summary_record(video: VideoSummary) -> dict[str, Any]:
 
 def poller_records(pollers: dict[str, list[Poller]]) -> dict[str, list[dict[str, Any]]]:
     return {queue: [asdict(p) for p in found] for queue, found in pollers.items()}
+
+
+def deployment_record(deployment: Deployment, pollers: dict[str, list[Poller]]) -> dict[str, Any]:
+    """`render workers --json`: the deployment's routing, each version, and the pollers by queue."""
+    routing = deployment.routing
+    return {
+        "deployment": deployment.name,
+        "current": routing.current,
+        "ramping": routing.ramping,
+        "ramp_percent": routing.ramp_percent if routing.ramping else None,
+        "versions": [asdict(v) for v in deployment.versions],
+        "queues": poller_records(pollers),
+    }
+
+
+def deployment_lines(deployment: Deployment, pollers: dict[str, list[Poller]]) -> list[str]:
+    """`render workers` for people: one line per version, then each queue's workers."""
+    routing = deployment.routing
+    ramp = f", ramping {routing.ramping} at {routing.ramp_percent:g} %" if routing.ramping else ""
+    lines = [f"worker deployment {deployment.name}: current {routing.current or 'none'}{ramp}"]
+    for v in deployment.versions:
+        polling = ", ".join(f"{q} {n}" for q, n in v.pollers.items()) or "no workers"
+        videos = f"{v.running_videos} running video{'' if v.running_videos == 1 else 's'}"
+        lines.append(f"  {v.build_id}  {v.status}  {polling}  {videos}")
+    for queue, found in pollers.items():
+        lines.append(f"{queue}: {len(found)} worker(s)")
+        lines += [f"  {p.identity}  build {p.build_id or 'unversioned'}  polled {p.age_s:.0f} s ago" for p in found]
+    return lines
 
 
 def status_lines(status: VideoStatus) -> list[str]:

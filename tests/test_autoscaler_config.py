@@ -113,6 +113,17 @@ def test_the_http_port_listens_on_loopback_unless_configured() -> None:
         ({"pools": [{"max": 2}]}, "pools[0].deployment", "required"),
         ({"pools": [{"deployment": "GPU_A", "max": 2}]}, "pools[0].deployment", "Kubernetes name"),
         ({"pools": [{"deployment": "a", "max": 2, "role": "spot"}]}, "pools[0].role", "baseline, burst"),
+        ({"pools": [{"deployment": "a", "max": 2, "version": "2.0.0"}]}, "pools[0].version", "DEPLOYMENT:BUILD_ID"),
+        (
+            {
+                "pools": [
+                    {"deployment": "a", "max": 2, "version": "render:1"},
+                    {"deployment": "b", "max": 2, "version": "render:2", "role": "burst"},
+                ]
+            },
+            "pools",
+            "'render-gpu@render:2' has only burst pools",
+        ),
         ({"pools": [{"deployment": "a", "max": 2, "mxa": 3}]}, "pools[0].mxa", "unknown setting"),
         ({"pools": [{"deployment": "a", "max": 2.5}]}, "pools[0].max", "whole number"),
         ({"pools": [{"deployment": "a", "max": 1}, {"deployment": "a", "max": 1}]}, "pools[1].deployment", "twice"),

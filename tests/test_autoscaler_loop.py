@@ -112,10 +112,10 @@ class FakeSignals:
         self.running_count = running
         self.fail = False
 
-    async def queue(self, task_queue: str) -> QueueSignal:
+    async def queue(self, task_queue: str, version: str | None = None) -> QueueSignal:
         if self.fail:
             raise ConnectionError("frontend unavailable")
-        return self.signals[task_queue]
+        return self.signals[f"{task_queue}@{version}" if version else task_queue]
 
     async def running(self, query: str) -> int:
         return self.running_count

@@ -27,6 +27,7 @@ from activities.storage import file_path
 from contracts import names
 from devtools.local import free_port
 from runtime.process import program
+from runtime.versioning import source_build_id
 from starter import RenderClient
 from starter.cli import watch
 from starter.exits import (
@@ -323,8 +324,15 @@ async def test_a_failed_render_says_how_far_it_got_and_why(address: str, failed:
 
 async def test_workers_lists_only_workers_that_poll_now(address: str, client: Client, deps: Deps) -> None:
     run = await render(address, "workers", "--json")
-    pollers = json.loads(run.out)
+    shown = json.loads(run.out)
+    pollers = shown["queues"]
     assert pollers["render-control"] and all(isinstance(p["age_s"], float) for p in pollers["render-control"])
+    # The session's workers joined the deployment as this build, and made it current on the fresh server.
+    build = source_build_id()
+    assert shown["deployment"] == "render" and shown["current"] == build
+    (mine,) = [v for v in shown["versions"] if v["build_id"] == build]
+    assert mine["status"] == "current" and mine["pollers"]["render-control"] >= 1
+    assert {p["build_id"] for p in pollers["render-control"]} == {build}
 
     identity = f"stopped-{uuid.uuid4().hex[:6]}@cli-test"
     own = await Client.connect(address, identity=identity)
@@ -336,7 +344,8 @@ async def test_workers_lists_only_workers_that_poll_now(address: str, client: Cl
         while not (await renders.pollers(["render-gpu-rtx6000ada"]))["render-gpu-rtx6000ada"]:
             await asyncio.sleep(0.2)
     run = await render(address, "workers")
-    assert f"render-gpu-rtx6000ada: 1 worker(s)\n  {identity}  polled " in run.out
+    assert f"render-gpu-rtx6000ada: 1 worker(s)\n  {identity}  build {build}  polled " in run.out
+    assert f"worker deployment render: current {build}\n" in run.out
     stop.set()
     await running
     await asyncio.sleep(2)

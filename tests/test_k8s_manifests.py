@@ -24,7 +24,7 @@ from botocore.credentials import EnvProvider
 
 from contracts import names
 from devtools.testing import FakeKube
-from runtime.settings import ENV_MODELS
+from runtime.settings import ENV_MODELS, DeploymentEnv, load
 from workers.autoscaler.config import ENV_PREFIX, KNOBS, POLICY_KNOBS, AutoscalerConfig, load_config
 from workers.autoscaler.kube import KubeScaler, apps_api
 from workers.autoscaler.metrics import HEALTH_PATH
@@ -44,6 +44,12 @@ READ_ELSEWHERE = {
 }
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 KUSTOMIZE_KEYS = {"apiVersion", "kind", "namespace", "resources"}
+BUILD = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+"""The build these manifests deploy: its image tag, its RENDER_BUILD_ID and its Deployments' suffix."""
+SUFFIX = BUILD.replace(".", "-")
+"""Deployment names are DNS labels: the build's dots become dashes."""
+WORKER_ROLES = ("render-control", "render-gpu", "render-gpu-burst")
+GPU = f"render-gpu-{SUFFIX}"
 
 
 def build(folder: Path) -> list[dict[str, Any]]:
@@ -117,11 +123,11 @@ def test_every_object_validates_against_the_kubernetes_schemas(
     for doc in objects:
         kubernetes_validate.validate(doc, version, strict=True)
     # The validator is live (offline schemas, strict): a wrong type and an unknown field are refused.
-    broken = copy.deepcopy(one(default, "Deployment", "render-gpu"))
+    broken = copy.deepcopy(one(default, "Deployment", GPU))
     broken["spec"]["replicas"] = "zero"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, version, strict=True)
-    broken = copy.deepcopy(one(default, "Deployment", "render-gpu"))
+    broken = copy.deepcopy(one(default, "Deployment", GPU))
     broken["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, version, strict=True)
@@ -152,7 +158,7 @@ def test_selectors_match_the_pod_labels(default: list[dict[str, Any]]) -> None:
     for pdb in find(default, "PodDisruptionBudget"):
         chosen = pdb["spec"]["selector"]["matchLabels"].items()
         matched = [d for d in deployments if chosen <= d["spec"]["template"]["metadata"]["labels"].items()]
-        assert [d["metadata"]["name"] for d in matched] == ["render-control"]
+        assert [d["metadata"]["name"] for d in matched] == [f"render-control-{SUFFIX}"]
         assert pdb["spec"]["minAvailable"] < matched[0]["spec"]["replicas"], "a drain must be able to evict one"
 
 
@@ -208,7 +214,7 @@ def _port(container: dict[str, Any], port: int | str) -> int:
 
 def test_worker_probes_follow_the_health_server_contract(default: list[dict[str, Any]]) -> None:
     workers = [(d, c) for d, c in containers(default) if runs(c, "render-worker")]
-    assert {d["metadata"]["name"] for d, _ in workers} == {"render-control", "render-gpu", "render-gpu-burst"}
+    assert {d["metadata"]["name"] for d, _ in workers} == {f"{role}-{SUFFIX}" for role in WORKER_ROLES}
     for deployment, container in workers:
         live, ready = container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]
         assert (live["path"], _port(container, live["port"])) == (WORKER_LIVENESS, WORKER_HEALTH_PORT)
@@ -271,13 +277,14 @@ def test_gpu_pools_ask_for_a_gpu_node_and_start_at_zero(default: list[dict[str, 
 def test_autoscaler_config_names_the_deployments_it_scales(default: list[dict[str, Any]], tmp_path: Path) -> None:
     config = autoscaler_config(default, tmp_path)
     assert [(p.deployment, p.role.value) for p in config.pools] == [
-        ("render-gpu", "baseline"),
-        ("render-gpu-burst", "burst"),
+        (GPU, "baseline"),
+        (f"render-gpu-burst-{SUFFIX}", "burst"),
     ]
     for pool in config.pools:
         deployment = one(default, "Deployment", pool.deployment)
         assert pool.namespace == deployment["metadata"]["namespace"]
         assert pool.task_queue == names.GPU_QUEUE
+        assert pool.version == f"render:{BUILD}"  # scaled on this build's backlog and videos alone
 
 
 async def test_rbac_is_exactly_what_the_autoscaler_calls(default: list[dict[str, Any]], tmp_path: Path) -> None:
@@ -364,6 +371,8 @@ def test_keda_scaled_object_mirrors_the_autoscaler(
         "minConnectTimeout",
         "unsafeSsl",
         "tlsServerName",
+        "workerDeploymentName",
+        "workerDeploymentBuildId",
     }, "a field KEDA's Temporal scaler does not document"
 
 
@@ -379,3 +388,30 @@ def test_images_copy_the_service_packages_and_no_dev_tools(image: str) -> None:
     assert copied == SERVICE_PACKAGES
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     assert {pattern.rstrip("*") for pattern in include} == SERVICE_PACKAGES | {"devtools"}
+
+
+def test_each_build_runs_its_own_worker_deployments(
+    default: list[dict[str, Any]], keda: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Rainbow: a new build is new Deployments beside the old, never a rolling update of them. A pinned video
+    needs workers of its own build until it ends (runtime.versioning), so each build's pods are selected by
+    the build's label too, join the Worker Deployment as that build, and run that build's image."""
+    config = one(default, "ConfigMap", "render-config")["data"]
+    assert config["RENDER_DEPLOYMENT_NAME"] == "render" and "RENDER_BUILD_ID" not in config  # one per Deployment
+    assert load(DeploymentEnv, {"RENDER_BUILD_ID": BUILD}).build_id == BUILD
+    workers = [(d, c) for d, c in containers(default) if runs(c, "render-worker")]
+    for deployment, container in workers:
+        name = deployment["metadata"]["name"]
+        assert name.endswith(f"-{SUFFIX}"), name
+        assert deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/version"] == BUILD, name
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env["RENDER_BUILD_ID"] == BUILD, name
+        assert container["image"].rsplit(":", 1)[1] == BUILD, name
+    (role,) = find(default, "Role")
+    assert all(n.endswith(f"-{SUFFIX}") for rule in role["rules"] for n in rule["resourceNames"])
+    (scaled,) = find(keda, "ScaledObject")
+    (trigger,) = scaled["spec"]["triggers"]
+    assert (trigger["metadata"]["workerDeploymentName"], trigger["metadata"]["workerDeploymentBuildId"]) == (
+        "render",
+        BUILD,
+    )

@@ -221,7 +221,7 @@ class DrainingSignals:
     def __init__(self) -> None:
         self.versions: dict[str, float] | Exception = {"2026-11-30.1": 7200.0}
 
-    async def queue(self, task_queue: str) -> QueueSignal:
+    async def queue(self, task_queue: str, version: str | None = None) -> QueueSignal:
         return QueueSignal(backlog=3, pollers=0)
 
     async def running(self, query: str) -> int:

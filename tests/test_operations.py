@@ -116,8 +116,9 @@ async def test_gpu_class_jobs_wait_for_that_class(client: Client, deps: Deps) ->
     stop = asyncio.Event()
     running = asyncio.ensure_future(run_until_stopped(l4, stop))
     try:
-        pollers = await renders.pollers()
-        assert pollers["render-gpu-l4"] and pollers["render-gpu"]
+        async with asyncio.timeout(30):  # a versioned worker is listed once its first poll reaches the server
+            while not all((await renders.pollers(["render-gpu-l4", "render-gpu"])).values()):
+                await asyncio.sleep(0.2)
         await asyncio.wait_for(renders.result(video_id), timeout=120)
     finally:
         stop.set()

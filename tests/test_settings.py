@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,18 @@ import pytest
 
 from activities.settings import Settings
 from runtime.connection import TemporalTarget
-from runtime.settings import AutoscalerEnv, ChannelEnv, LogEnv, RenderEnv, SettingsError, WorkerEnv, file_uri, load
+from runtime.settings import (
+    AutoscalerEnv,
+    ChannelEnv,
+    DeploymentEnv,
+    LogEnv,
+    RenderEnv,
+    SettingsError,
+    WorkerEnv,
+    file_uri,
+    load,
+)
+from runtime.versioning import SOURCE_PACKAGES, Build, source_build_id
 from workers.autoscaler.config import KNOBS, POLICY_KNOBS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,6 +72,26 @@ REPO = Path(__file__).resolve().parent.parent
             "RENDER_CHANNEL_LIMITS: news=2.5 is not a whole number of videos",
         ),
         (LogEnv, {"RENDER_LOG_FORMAT": "xml"}, "RENDER_LOG_FORMAT: must be one of console, json, got 'xml'"),
+        (
+            DeploymentEnv,
+            {"RENDER_DEPLOYMENT_NAME": "render.video"},
+            "RENDER_DEPLOYMENT_NAME: must be 1 to 200 letters, digits, '-' or '_', got 'render.video'",
+        ),
+        (
+            DeploymentEnv,
+            {"RENDER_BUILD_ID": "2.0 beta"},
+            "RENDER_BUILD_ID: must be 1 to 200 letters, digits, '.', '_', '+' or '-', got '2.0 beta'",
+        ),
+        (
+            DeploymentEnv,
+            {"RENDER_DEPLOYMENT_CURRENT": "always"},
+            "RENDER_DEPLOYMENT_CURRENT: must be one of if-none, never, got 'always'",
+        ),
+        (
+            DeploymentEnv,
+            {"RENDER_DRAIN_CHECK_SECONDS": "0"},
+            "RENDER_DRAIN_CHECK_SECONDS: must be a number > 0, got '0'",
+        ),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_accepts(model: type, env: dict[str, str], message: str) -> None:
@@ -67,6 +99,25 @@ def test_a_bad_value_names_the_variable_and_what_it_accepts(model: type, env: di
         load(model, env)
     assert str(err.value) == message
     assert err.value.variable == message.partition(":")[0]
+
+
+def test_a_build_id_is_the_version_and_a_hash_of_the_worker_source(tmp_path: Path) -> None:
+    for package in SOURCE_PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "a.py").write_text(f"# {package}\n")
+    first = source_build_id(tmp_path)
+    assert load(DeploymentEnv, {"RENDER_BUILD_ID": first}).build_id == first  # a valid build id as it stands
+    assert first.rpartition("+")[0] == importlib.metadata.version("render-service")
+    source_build_id.cache_clear()
+    assert source_build_id(tmp_path) == first  # the same tree, the same build
+    (tmp_path / "workflows" / "a.py").write_text("# changed\n")
+    source_build_id.cache_clear()
+    assert source_build_id(tmp_path) != first  # one changed byte, another build
+    env = load(DeploymentEnv, {})
+    assert (env.deployment_name, env.build_id, env.deployment_current, env.exit_when_drained) == (
+        "render", None, "if-none", False,
+    )  # fmt: skip
+    assert Build.from_env(env) == Build("render", source_build_id())
 
 
 def test_channel_maps_read_names_with_a_catch_all() -> None:

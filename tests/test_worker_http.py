@@ -49,6 +49,7 @@ async def test_status_and_metrics_during_a_render(cluster: LocalCluster) -> None
         while not (status := json.loads(get(port, "/status")[1]))["clips_in_flight"]:
             await asyncio.sleep(0.1)
     assert status["mode"] == "gpu" and status["task_queues"] == ["render-gpu"] and status["ready"]
+    assert status["version"] == f"render:{cluster.build_id}"  # which build this pod serves
     assert status["render_slots"] == {"total": 1, "used": 1}
     [clip] = status["clips_in_flight"]
     assert clip["video_id"] == "scraped" and clip["frames_total"] == 1200 and clip["encoder"] == "libx264"

@@ -31,11 +31,14 @@ class WorkerState:
     sdk_metrics_url: str | None = None
     status_detail: str = "full"
     """`counts`: /status says how many clips are in flight, not which videos they belong to."""
+    version: str = ""
+    """The Worker Deployment Version this worker joined, `deployment:build id`: which pods still serve a build."""
 
     def status(self) -> dict[str, Any]:
         in_flight = [asdict(c) for c in list(metrics.IN_FLIGHT.values())]
         return {
             "mode": self.mode,
+            "version": self.version,
             "ready": self.ready,
             "task_queues": self.task_queues,
             "render_slots": {"total": self.render_slots, "used": len(in_flight)},

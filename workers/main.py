@@ -15,10 +15,11 @@ from datetime import timedelta
 import structlog
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 
 from activities import metrics
 from activities.assemble import AssembleActivities
@@ -27,7 +28,7 @@ from activities.common import Deps
 from activities.media.encoder import NVENC, choose_encoder, encoder_works
 from activities.narration import NarrationActivities
 from activities.notify import NotifyActivities, WebhookPolicy
-from activities.queues import queue_has_workers
+from activities.queues import QueueActivities
 from activities.render import RenderActivities
 from activities.retention import sweeping
 from activities.scratch import sweep_stale
@@ -38,8 +39,9 @@ from contracts.gpus import GPU_CLASSES, render_queue
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
-from runtime.settings import WORKER_MODES, LogEnv, WorkerEnv, load
+from runtime.settings import WORKER_MODES, DeploymentEnv, LogEnv, WorkerEnv, load
 from runtime.tracing import flush_traces, tracing_interceptor
+from runtime.versioning import Build, adopt_if_none, source_build_id, stop_when_drained
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
 from workers.telemetry import OperatorInterceptor
@@ -56,6 +58,9 @@ Storage and media:
   RENDER_DATA_DIR, RENDER_WORK_URI, RENDER_OUTPUT_ROOTS, RENDER_ASSET_ROOTS, RENDER_SCRATCH_DIR,
   RENDER_S3_ENDPOINT_URL, RENDER_S3_REGION, RENDER_ENCODER, RENDER_FFMPEG_THREADS, RENDER_SEGMENT_SECONDS,
   RENDER_TTS, RENDER_FONT, RENDER_FONT_BOLD
+Deployment (Worker Versioning; docs/deploys.md):
+  RENDER_DEPLOYMENT_NAME, RENDER_BUILD_ID, RENDER_DEPLOYMENT_CURRENT (if-none|never),
+  RENDER_EXIT_WHEN_DRAINED, RENDER_DRAIN_CHECK_SECONDS
 Operation:
   RENDER_HEARTBEAT_SECONDS, RENDER_QUEUE_WAIT_SECONDS, RENDER_WORK_MAX_AGE_HOURS,
   RENDER_SWEEP_INTERVAL_SECONDS, RENDER_HEALTH_ADDRESS, RENDER_RATES, RENDER_WEBHOOK_SECRET,
@@ -86,6 +91,27 @@ class WorkerOptions:
     health_max_connections: int = 32
     health_timeout_seconds: float = 5.0
     status_detail: str = "full"
+    deployment_name: str = "render"
+    build_id: str | None = None
+    """None: the package version and a hash of the worker's source (runtime.versioning.source_build_id)."""
+    deployment_current: str = "if-none"
+    """`if-none`: make this build current when the deployment has never had a current version; `never`."""
+    exit_when_drained: bool = False
+    """Leave once this version is neither current nor ramping and none of its videos runs."""
+    drain_check_seconds: float = 30.0
+
+    @property
+    def build(self) -> Build:
+        return Build(self.deployment_name, self.build_id or source_build_id())
+
+
+def deployment_config(build: Build) -> WorkerDeploymentConfig:
+    """Join `build`'s Worker Deployment Version. Workflows default to pinned: RenderVideo and NotifyWebhook
+    finish on the build that started them, and their activities run on that build's workers too
+    (runtime.versioning says why, with the measurement)."""
+    return WorkerDeploymentConfig(
+        version=build.version, use_worker_versioning=True, default_versioning_behavior=VersioningBehavior.PINNED
+    )
 
 
 class WorkerConfigError(RuntimeError):
@@ -147,6 +173,8 @@ async def build_workers(
     if options.gpu_class is not None and options.gpu_class not in GPU_CLASSES:
         raise WorkerConfigError(f"RENDER_GPU_CLASS: unknown class {options.gpu_class!r} (known: {sorted(GPU_CLASSES)})")
     drain = timedelta(seconds=options.drain_seconds)
+    build = options.build
+    versioned = deployment_config(build)
     intercept = interceptors(deps.settings, tracing or tracing_interceptor())
     workers = []
     if options.mode in ("all", "control"):
@@ -176,8 +204,9 @@ async def build_workers(
                     ).notify_webhook,
                     validate.validate_job,
                     validate.clip_tickets,
-                    queue_has_workers,
+                    QueueActivities(build.build_id).queue_has_workers,
                 ],
+                deployment_config=versioned,
                 max_concurrent_activities=options.control_slots,
                 interceptors=intercept,
                 graceful_shutdown_timeout=drain,
@@ -195,6 +224,7 @@ async def build_workers(
                 client,
                 task_queue=queue,
                 activities=[RenderActivities(deps, gpus=len(gpus)).render_clip, NarrationActivities(deps).narrate],
+                deployment_config=versioned,
                 max_concurrent_activities=slots,
                 interceptors=intercept,
                 graceful_shutdown_timeout=drain,
@@ -204,20 +234,56 @@ async def build_workers(
                 default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             )
         )
-        log.info("render worker ready", queue=queue, slots=slots, gpus=len(gpus))
+        log.info("render worker ready", queue=queue, slots=slots, gpus=len(gpus), build_id=build.build_id)
     return workers
 
 
-async def run_until_stopped(workers: list[Worker], stop: asyncio.Event, state: WorkerState | None = None) -> None:
-    """Run the workers until `stop` is set (or one dies), then drain them."""
+def worker_build(worker: Worker) -> Build | None:
+    """The Worker Deployment Version `worker` joins, if it is versioned."""
+    config = worker.config().get("deployment_config")
+    if config is None or not config.use_worker_versioning:
+        return None
+    return Build(config.version.deployment_name, config.version.build_id)
+
+
+def _log_failure(task: asyncio.Future[object]) -> None:
+    """A versioning helper that failed is said at once (the workers go on polling regardless)."""
+    if not task.cancelled() and (err := task.exception()) is not None:
+        log.error("worker versioning step failed", reason=str(err), kind=type(err).__name__)
+
+
+async def run_until_stopped(
+    workers: list[Worker],
+    stop: asyncio.Event,
+    state: WorkerState | None = None,
+    *,
+    adopt: bool = True,
+    drained_check_seconds: float | None = None,
+) -> None:
+    """Run the workers until `stop` is set (or one dies), then drain them.
+
+    `adopt`: once polling, make the workers' version current if their deployment never had one
+    (runtime.versioning.adopt_if_none). `drained_check_seconds`: also stop once the version has drained.
+    """
     runs = [asyncio.ensure_future(w.run()) for w in workers]
     stopper = asyncio.ensure_future(stop.wait())
+    helpers: list[asyncio.Future[object]] = []
+    build = worker_build(workers[0]) if workers else None
+    if build is not None and adopt:
+        helpers.append(asyncio.ensure_future(adopt_if_none(workers[0].client, build)))
+    if build is not None and drained_check_seconds:
+        helpers.append(asyncio.ensure_future(stop_when_drained(workers[0].client, build, stop, drained_check_seconds)))
+    for helper in helpers:
+        helper.add_done_callback(_log_failure)
     if state:
         state.ready = True
     done, _ = await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
     if state:
         state.ready = False
+    for helper in helpers:
+        helper.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*helpers, return_exceptions=True)
     stopper.cancel()
     for run in runs:
         if run in done and run.exception():
@@ -256,6 +322,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         gpus=gpus,
         sdk_metrics_url=sdk_metrics_url,
         status_detail=options.status_detail,
+        version=options.build.key,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -269,11 +336,18 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
                              timeout_seconds=options.health_timeout_seconds)
             )  # fmt: skip
             log.info("health server listening", port=health.port)
-        log.info("worker started", mode=options.mode, queues=state.task_queues, address=target.address)
+        log.info("worker started", mode=options.mode, queues=state.task_queues, address=target.address,
+                 deployment=options.deployment_name, build_id=options.build.build_id)  # fmt: skip
         # Control workers remove intermediates older than RENDER_WORK_MAX_AGE_HOURS in the background.
         sweep_every = settings.sweep_interval_seconds if options.mode in ("all", "control") else 0
         async with sweeping(Deps.from_settings(settings), sweep_every, settings.work_max_age_seconds):
-            await run_until_stopped(workers, stop, state)
+            await run_until_stopped(
+                workers,
+                stop,
+                state,
+                adopt=options.deployment_current == "if-none",
+                drained_check_seconds=options.drain_check_seconds if options.exit_when_drained else None,
+            )
     flush_traces()
     log.info("worker stopped")
     return 0
@@ -282,6 +356,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
 def main(argv: list[str] | None = None) -> None:
     with settings_or_exit("render-worker"):
         env = load(WorkerEnv)
+        deployment = load(DeploymentEnv)
         logs = load(LogEnv)
         target = TemporalTarget.from_env()
         settings = Settings.from_env()
@@ -341,12 +416,20 @@ def main(argv: list[str] | None = None) -> None:
         metavar="PORT",
         help="/healthz, /readyz, /status, /metrics; 0: off (RENDER_HEALTH_PORT, default %(default)s)",
     )
+    parser.add_argument(
+        "--exit-when-drained",
+        action=argparse.BooleanOptionalAction,
+        default=deployment.exit_when_drained,
+        help="leave (status 0) once this version is neither current nor ramping and none of its videos runs "
+        "(RENDER_EXIT_WHEN_DRAINED, default %(default)s)",
+    )
     args = parser.parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "INFO")
     options = WorkerOptions(
         args.mode, args.render_slots, args.control_slots, args.drain_seconds, args.gpu_class, args.per_gpu,
         args.health_port, env.health_address, env.health_max_connections, env.health_timeout_seconds,
-        env.status_detail,
+        env.status_detail, deployment.deployment_name, deployment.build_id, deployment.deployment_current,
+        args.exit_when_drained, deployment.drain_check_seconds,
     )  # fmt: skip
     try:
         code = asyncio.run(serve(options, target, settings))

@@ -59,6 +59,11 @@ class AutoscalerConfig:
     def queues(self) -> list[str]:
         return list(dict.fromkeys(pool.task_queue for pool in self.pools))
 
+    @property
+    def sources(self) -> dict[str, tuple[str, str | None]]:
+        """What the pools scale on, by `Pool.source`: (task queue, version or None)."""
+        return {pool.source: (pool.task_queue, pool.version) for pool in self.pools}
+
 
 def _number(value: Any, where: str, *, minimum: float, integer: bool = False, optional: bool = False) -> Any:
     if optional and (value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))):
@@ -127,7 +132,8 @@ POLICY_KNOBS: dict[str, Parser] = {
     "burst_backlog": lambda v, w: _number(v, w, minimum=1, integer=True, optional=True),
     "burst_age_seconds": lambda v, w: _number(v, w, minimum=0, optional=True),
 }
-POOL_KEYS = ("deployment", "namespace", "task_queue", "min", "max", "role", "target_backlog_per_replica")
+POOL_KEYS = ("deployment", "namespace", "task_queue", "min", "max", "role", "target_backlog_per_replica", "version")
+_VERSION = re.compile(r"^[A-Za-z0-9_-]{1,200}:[A-Za-z0-9._+-]{1,200}$")
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -157,6 +163,9 @@ def _pool(raw: Any, where: str, namespace: str) -> Pool:
     if role not in {r.value for r in Role}:
         raise ConfigError(f"{where}.role", f"must be one of {', '.join(r.value for r in Role)}, got {role!r}")
     target = raw.get("target_backlog_per_replica")
+    version = _text(raw.get("version"), f"{where}.version", optional=True)
+    if version is not None and not _VERSION.match(version):
+        raise ConfigError(f"{where}.version", f"must be DEPLOYMENT:BUILD_ID (render:2.0.0), got {version!r}")
     return Pool(
         deployment=_name(raw["deployment"], f"{where}.deployment"),
         namespace=_name(raw.get("namespace", namespace), f"{where}.namespace"),
@@ -167,6 +176,7 @@ def _pool(raw: Any, where: str, namespace: str) -> Pool:
         target_backlog_per_replica=None
         if target is None
         else _number(target, f"{where}.target_backlog_per_replica", minimum=0.001),
+        version=version,
     )
 
 
@@ -188,9 +198,9 @@ def parse_config(raw: Mapping[str, Any]) -> AutoscalerConfig:
         if pool.key in seen:
             raise ConfigError(f"pools[{i}].deployment", f"{pool.key} is listed twice")
         seen.add(pool.key)
-    for queue in dict.fromkeys(p.task_queue for p in pools):
-        if not any(p.task_queue == queue and p.role is Role.BASELINE for p in pools):
-            raise ConfigError("pools", f"task queue {queue!r} has only burst pools; give it a baseline pool")
+    for source in dict.fromkeys(p.source for p in pools):
+        if not any(p.source == source and p.role is Role.BASELINE for p in pools):
+            raise ConfigError("pools", f"task queue {source!r} has only burst pools; give it a baseline pool")
     return AutoscalerConfig(pools=pools, policy=policy, **top)
 
 

@@ -52,18 +52,38 @@ class Autoscaler:
         self._observer = observer
         self._state = PolicyState()
 
-    async def _read(self) -> tuple[dict[str, QueueSignal], dict[str, int]]:
+    async def _read(self) -> tuple[dict[str, QueueSignal], dict[str, int], dict[str, QueueSignal]]:
+        """Signals by pool source (what decisions use), replicas by pool, and signals by whole task queue
+        (what the metrics and alerts read, whatever builds the pools follow)."""
         config = self.config
-        queues = await asyncio.gather(*(self._signals.queue(q) for q in config.queues))
-        running = await self._signals.running(config.in_flight_query) if config.in_flight_query else 0
+        sources = config.sources
+        queues = await asyncio.gather(
+            *(self._signals.queue(q) if v is None else self._signals.queue(q, v) for q, v in sources.values())
+        )
+        counts: dict[str | None, int] = {}
+        for _, version in sources.values():
+            if config.in_flight_query and version not in counts:
+                query = config.in_flight_query
+                if version is not None:  # that build's videos only
+                    query = f"({query}) AND TemporalWorkerDeploymentVersion = '{version}'"
+                counts[version] = await self._signals.running(query)
         replicas = await asyncio.gather(*(self._scaler.replicas(p) for p in config.pools))
-        signals = {q: replace(s, running=running) for q, s in zip(config.queues, queues, strict=True)}
-        return signals, {p.key: n for p, n in zip(config.pools, replicas, strict=True)}
+        signals = {
+            source: replace(s, running=counts.get(version, 0))
+            for (source, (_, version)), s in zip(sources.items(), queues, strict=True)
+        }
+        whole = {q: signals[q] for q in config.queues if q in signals}
+        for queue in config.queues:
+            if queue not in whole:  # every pool of it follows a build: read the whole queue for the metrics
+                if None not in counts and config.in_flight_query:
+                    counts[None] = await self._signals.running(config.in_flight_query)
+                whole[queue] = replace(await self._signals.queue(queue), running=counts.get(None, 0))
+        return signals, {p.key: n for p, n in zip(config.pools, replicas, strict=True)}, whole
 
     async def tick(self) -> Tick:
         """One decision round. Never raises: a failed read skips the round, a failed patch skips that pool."""
         try:
-            signals, current = await self._read()
+            signals, current, whole = await self._read()
         except Exception as err:
             self._metrics.errors.labels("read").inc()
             log.warning("autoscaler read failed, nothing changed", error=f"{type(err).__name__}: {err}")
@@ -71,7 +91,7 @@ class Autoscaler:
         await self._versions()
         now = self._clock()
         decisions, self._state = decide(self.config.policy, self.config.pools, signals, current, self._state, now)
-        self._report(signals, decisions)
+        self._report(whole, decisions)
         patched: dict[str, int] = {}
         errors = []
         for decision in decisions:
@@ -140,7 +160,7 @@ class Autoscaler:
         log.info(
             "autoscaler started",
             pools=[p.key for p in self.config.pools],
-            queues=self.config.queues,
+            queues=list(self.config.sources),
             dry_run=self.config.dry_run,
             interval_seconds=self.config.interval_seconds,
         )

@@ -43,10 +43,18 @@ class Pool:
     role: Role = Role.BASELINE
     target_backlog_per_replica: float | None = None
     """Overrides `Policy.target_backlog_per_replica` for this pool (a faster GPU class takes more)."""
+    version: str | None = None
+    """`<worker deployment>:<build id>`: scale on that build's share of the queue and its running videos
+    only (a draining build with one retried clip scales up; a new build's backlog leaves it alone)."""
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.deployment}"
+
+    @property
+    def source(self) -> str:
+        """What this pool scales on: its task queue, or that queue's share of one build."""
+        return f"{self.task_queue}@{self.version}" if self.version else self.task_queue
 
 
 @dataclass(frozen=True)
@@ -174,7 +182,7 @@ def _window(seen: tuple[tuple[float, int], ...], now: float, window: float, raw:
 def _groups(pools: Sequence[Pool]) -> dict[str, list[Pool]]:
     groups: dict[str, list[Pool]] = {}
     for pool in pools:
-        groups.setdefault(pool.task_queue, []).append(pool)
+        groups.setdefault(pool.source, []).append(pool)
     return groups
 
 
@@ -188,7 +196,8 @@ def decide(
 ) -> tuple[list[Decision], PolicyState]:
     """One decision per pool (in `pools` order) and the state for the next call.
 
-    `signals` is keyed by task queue, `current` by `Pool.key`; `now` is any monotonic clock in seconds.
+    `signals` is keyed by `Pool.source` (the task queue, or queue@version), `current` by `Pool.key`;
+    `now` is any monotonic clock in seconds.
     """
     history = dict(state.history)
     idle_since = dict(state.idle_since)

@@ -18,16 +18,22 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
+from temporalio.api.deployment.v1 import WorkerDeploymentVersion
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType, VersionDrainageStatus
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkerDeploymentRequest
+from temporalio.api.taskqueue.v1 import TaskQueue, TaskQueueStats
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeWorkerDeploymentRequest,
+    DescribeWorkerDeploymentVersionRequest,
+)
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from workers.autoscaler.policy import QueueSignal
 
 
 class Signals(Protocol):
-    async def queue(self, task_queue: str) -> QueueSignal: ...
+    async def queue(self, task_queue: str, version: str | None = None) -> QueueSignal: ...
 
     async def running(self, query: str) -> int: ...
 
@@ -43,8 +49,11 @@ class TemporalSignals:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    async def queue(self, task_queue: str) -> QueueSignal:
-        """Backlog of the activity side of `task_queue` (`running` left at 0; see `running`)."""
+    async def queue(self, task_queue: str, version: str | None = None) -> QueueSignal:
+        """Backlog of the activity side of `task_queue` (`running` left at 0; see `running`); with
+        `version` (`deployment:build id`), that build's share only: the tasks of videos pinned to it."""
+        if version is not None:
+            return await self._version_queue(task_queue, version)
         response = await self._client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=self._client.namespace,
@@ -53,14 +62,26 @@ class TemporalSignals:
                 report_stats=True,
             )
         )
-        stats = response.stats
-        return QueueSignal(
-            backlog=int(stats.approximate_backlog_count),
-            backlog_age_seconds=stats.approximate_backlog_age.ToTimedelta().total_seconds(),
-            add_rate=float(stats.tasks_add_rate),
-            dispatch_rate=float(stats.tasks_dispatch_rate),
-            pollers=len(response.pollers),
-        )
+        return _signal(response.stats, pollers=len(response.pollers))
+
+    async def _version_queue(self, task_queue: str, version: str) -> QueueSignal:
+        deployment, _, build_id = version.partition(":")
+        try:
+            response = await self._client.workflow_service.describe_worker_deployment_version(
+                DescribeWorkerDeploymentVersionRequest(
+                    namespace=self._client.namespace,
+                    deployment_version=WorkerDeploymentVersion(deployment_name=deployment, build_id=build_id),
+                    report_task_queue_stats=True,
+                )
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:  # no worker of that build has polled yet: nothing waits
+                return QueueSignal(backlog=0)
+            raise
+        for found in response.version_task_queues:
+            if found.name == task_queue and found.type == TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY:
+                return _signal(found.stats)
+        return QueueSignal(backlog=0)
 
     async def running(self, query: str) -> int:
         return (await self._client.count_workflows(query)).count
@@ -83,3 +104,13 @@ class TemporalSignals:
             started = since.ToSeconds() if since else now
             draining[summary.deployment_version.build_id or summary.version] = max(0.0, now - started)
         return draining
+
+
+def _signal(stats: TaskQueueStats, pollers: int = -1) -> QueueSignal:
+    return QueueSignal(
+        backlog=int(stats.approximate_backlog_count),
+        backlog_age_seconds=stats.approximate_backlog_age.ToTimedelta().total_seconds(),
+        add_rate=float(stats.tasks_add_rate),
+        dispatch_rate=float(stats.tasks_dispatch_rate),
+        pollers=pollers,
+    )
