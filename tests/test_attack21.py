@@ -12,18 +12,26 @@ import uuid
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.assemble import AssembleActivities
 from activities.common import Deps
 from activities.plans import PlanLost, PlanStore
 from activities.retention import sweep_work_store
 from activities.settings import Settings
 from activities.storage import file_path
-from contracts import names
+from activities.validate import ValidateActivities
+from contracts import names, search
 from contracts.job import parse_job
 from contracts.plan import plan_video, video_only
+from contracts.records import CheckJobInput, CheckJobResult
+from devtools.devserver import temporal_binary
 from starter.client import RenderClient
+from workflows.render_video import RenderVideo
 
 
 def unique(prefix: str) -> str:
@@ -107,3 +115,38 @@ async def test_a_refused_video_id_writes_nothing_under_another_videos_work_direc
         await asyncio.wait_for(handle.result(), timeout=60)
     assert work_files(settings, victim) == [], "a refused job wrote into another video's work directory"
     assert work_files(settings, workflow_id) == []
+
+
+async def test_a_cancel_while_the_job_is_checked_leaves_nothing_in_the_work_store(deps: Deps) -> None:
+    """The plan is stored by validation, before check_job; a cancel that arrives while check_job runs (thousands
+    of assets checked over a slow link) ends the video without `_discard`: `<video_id>/plans/` stays behind.
+    Here check_job is a stand-in that checks its assets slowly (heartbeating until canceled)."""
+    checking = asyncio.Event()
+
+    @activity.defn(name=names.CHECK_JOB)
+    async def slow_check_job(inp: CheckJobInput) -> CheckJobResult:
+        checking.set()
+        while True:  # checking asset after asset on a slow link
+            activity.heartbeat()
+            await asyncio.sleep(0.5)
+
+    video_id = unique("cancel-checking")
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), search_attributes=search.ALL
+    ) as env:
+        validate = ValidateActivities(deps, deps.settings.budget)
+        assemble = AssembleActivities(deps)
+        async with Worker(
+            env.client,
+            task_queue=names.CONTROL_QUEUE,
+            workflows=[RenderVideo],
+            activities=[validate.validate_job, validate.clip_tickets, slow_check_job, assemble.discard_intermediates],
+        ):
+            handle = await env.client.start_workflow(
+                names.WORKFLOW_NAME, cards(video_id, 3), id=video_id, task_queue=names.CONTROL_QUEUE
+            )
+            await asyncio.wait_for(checking.wait(), timeout=60)
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError):
+                await asyncio.wait_for(handle.result(), timeout=60)
+    assert work_files(deps.settings, video_id) == [], "the canceled video left its stored plan behind"
