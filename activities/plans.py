@@ -8,6 +8,7 @@ Everything here lives under `<video_id>/` in the work store, removed with the vi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tempfile
@@ -26,6 +27,8 @@ from contracts.records import ClipResult
 
 PAGE_CLIPS = 100
 """Clips a page holds: the most any single read decodes, whatever the job's size."""
+PARALLEL_READS = 16
+"""Clip records read at once: on S3 each is a round trip, and a video may have 2,000."""
 CACHED_READS = 64
 """Decoded heads and pages kept per process: a render worker reads one page per video, not per clip."""
 
@@ -72,7 +75,9 @@ class PlanStore:
             digest.update(name.encode() + b"\0" + hashlib.sha256(parts[name]).digest())
         key = f"{plan.video_id}/plans/{digest.hexdigest()[:24]}"
         for name, data in parts.items():
-            await self._put(f"{key}/{name}", data, create=True)
+            # Written again when it is there already (a resubmit of a failed video): the same bytes, a fresh
+            # age, so the work store's sweep never takes the plan of a video that runs again.
+            await self._put(f"{key}/{name}", data)
         return key
 
     async def head(self, key: str) -> PlanHead:
@@ -100,25 +105,24 @@ class PlanStore:
 
     async def keep_record(self, video_id: str, result: ClipResult) -> None:
         """The clip's record as its render ended, for the concat and the manifest (overwritten by a retry)."""
-        await self._put(self.record_key(video_id, result.index), encode(result), create=False)
+        await self._put(self.record_key(video_id, result.index), encode(result))
 
     async def records(self, video_id: str, clips: int) -> list[ClipResult] | None:
         """Every clip's record, or None when any is missing (a retry after the intermediates went)."""
-        found = []
-        for index in range(clips):
-            uri = self.deps.settings.work_uri_for(self.record_key(video_id, index))
-            data = await in_thread(self._get, uri)
-            if data is None:
-                return None
-            found.append(value_to_type(ClipResult, json.loads(data)))
-        return found
+        reading = asyncio.Semaphore(PARALLEL_READS)
 
-    async def _put(self, key: str, data: bytes, *, create: bool) -> None:
+        async def read(index: int) -> bytes | None:
+            async with reading:
+                return await in_thread(self._get, self.deps.settings.work_uri_for(self.record_key(video_id, index)))
+
+        found = await asyncio.gather(*(read(n) for n in range(clips)))
+        if any(data is None for data in found):
+            return None
+        return [value_to_type(ClipResult, json.loads(data)) for data in found if data is not None]
+
+    async def _put(self, key: str, data: bytes) -> None:
         uri = self.deps.settings.work_uri_for(key)
         storage = self.deps.storages.for_uri(uri)
-        if create:
-            await in_thread(storage.create, data, uri)  # False: the same bytes are there already
-            return
         with tempfile.NamedTemporaryFile(dir=self.deps.settings.scratch_dir, suffix=".json", delete=False) as out:
             out.write(data)
         try:

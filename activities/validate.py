@@ -140,6 +140,12 @@ class ValidateActivities:
             payload = decoded_job(lambda: activity.payload_converter().from_payload(raw_job.payload))
             themes = channel_themes()
             job = await stoppable(checked_job, payload, text_fonts(), self.budget, self.webhooks, themes)
+            workflow_id = activity.info().workflow_id
+            if job.video_id != workflow_id:  # checked before anything is stored under the job's video id
+                raise JobError(
+                    "video_id",
+                    f"{job.video_id!r} must equal the workflow id {workflow_id!r}: one video, one workflow",
+                )
         except JobError as err:
             raise ApplicationError(
                 str(err),

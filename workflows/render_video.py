@@ -83,6 +83,9 @@ T = TypeVar("T")
 NO_INPUT = RawValue(Payload(metadata={"encoding": b"binary/null"}))
 """What `run` sees when a workflow is started with no input at all (decodes to null)."""
 
+CHECK_HEARTBEAT = timedelta(seconds=60)
+"""The job check's heartbeat timeout (the render timeout is the control workers' configuration, read by it)."""
+
 NO_WORKER = "NoWorker"
 """A clip waited longer than the queue wait limit: nothing polls its task queue."""
 
@@ -171,6 +174,33 @@ class RenderVideo:
         facts = validated.facts
         self._progress.clips_total = validated.clips
         self._progress.frames_total = validated.frames
+        checked: CheckJobResult | None = None
+        try:
+            checked = await self._check(validated)
+            if checked.published is not None:
+                # A restart of a video that already completed (any id reuse policy): its result, not a second
+                # render; the plan this run stored goes.
+                self._progress.clips_done, self._progress.frames_done = validated.clips, validated.frames
+                await self._discard(facts.video_id, None, checked.heartbeat_seconds)
+                self._set_stage("completed: already published, nothing rendered")
+                return checked.published
+            return await self._produce(validated, checked)
+        except BaseException as err:
+            # A cancel surfaces as asyncio.CancelledError or as an ActivityError caused
+            # by one; either way every activity has stopped by now
+            # (WAIT_CANCELLATION_COMPLETED), so the intermediates (the stored plan from the start) can go.
+            if not is_cancelled_exception(err):
+                raise
+            self._set_stage("canceling: discarding intermediates")
+            owned = checked.output_uri if checked is not None and self._owned else None
+            heartbeat = checked.heartbeat_seconds if checked is not None else CHECK_HEARTBEAT.total_seconds()
+            removed = await self._discard(facts.video_id, owned, heartbeat)
+            self._set_stage(f"canceled: work stopped, {removed} intermediate files removed")
+            raise
+
+    async def _check(self, validated: ValidatedJob) -> CheckJobResult:
+        """The output and the assets checked; the priority's fairness weight read from the control workers."""
+        facts = validated.facts
         checked: CheckJobResult = await self._step(
             None,
             workflow.execute_activity(
@@ -179,7 +209,7 @@ class RenderVideo:
                 result_type=CheckJobResult,
                 task_queue=names.CONTROL_QUEUE,
                 start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(seconds=60),
+                heartbeat_timeout=CHECK_HEARTBEAT,
                 retry_policy=TRANSIENT_RETRY,
                 summary=f"check job: {validated.clips} clips, {validated.assets} assets",
                 priority=self._priority,
@@ -187,23 +217,7 @@ class RenderVideo:
         )
         # The weight is the control workers' configuration, read once by the check and recorded.
         self._priority = task_priority(facts.priority, facts.channel, checked.fairness_weight)
-        if checked.published is not None:
-            # A restart of a video that already completed (any id reuse policy): its result, not a second render.
-            self._progress.clips_done, self._progress.frames_done = validated.clips, validated.frames
-            self._set_stage("completed: already published, nothing rendered")
-            return checked.published
-        try:
-            return await self._produce(validated, checked)
-        except BaseException as err:
-            # A cancel surfaces as asyncio.CancelledError or as an ActivityError caused
-            # by one; either way every activity has stopped by now
-            # (WAIT_CANCELLATION_COMPLETED), so the intermediates can go.
-            if not is_cancelled_exception(err):
-                raise
-            self._set_stage("canceling: discarding intermediates")
-            removed = await self._discard(facts.video_id, checked.output_uri if self._owned else None, checked)
-            self._set_stage(f"canceled: work stopped, {removed} intermediate files removed")
-            raise
+        return checked
 
     async def _produce(self, validated: ValidatedJob, checked: CheckJobResult) -> VideoResult:
         facts = validated.facts
@@ -396,13 +410,6 @@ class RenderVideo:
             reason, error_type = failure_reason(err)
             self._set_stage("failed", error=reason)
             raise failure(f"validation: {reason}", error_type) from err
-        workflow_id = workflow.info().workflow_id
-        if validated.facts.video_id != workflow_id:
-            self._invalid(
-                f"video_id: {validated.facts.video_id!r} must equal the workflow id {workflow_id!r}: "
-                "one video, one workflow",
-                "video_id",
-            )
         self._set_stage("rendering")
         return validated
 
@@ -536,14 +543,14 @@ class RenderVideo:
         )
         return served
 
-    async def _discard(self, video_id: str, output_uri: str | None, checked: CheckJobResult) -> int:
+    async def _discard(self, video_id: str, output_uri: str | None, heartbeat_seconds: float) -> int:
         removed: int = await workflow.execute_activity(
             names.DISCARD_INTERMEDIATES,
             DiscardInput(video_id=video_id, output_uri=output_uri),
             result_type=int,
             task_queue=names.CONTROL_QUEUE,
             start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
+            heartbeat_timeout=timedelta(seconds=heartbeat_seconds),
             retry_policy=TRANSIENT_RETRY,
             summary="discard intermediates" + (" and unpublish" if output_uri else ""),
             priority=self._priority,
