@@ -15,6 +15,8 @@ async def activity_pollers(client: Client, queue: str) -> list[PollerInfo]:
             namespace=client.namespace,
             task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        )
+        ),
+        # A busy server may answer "operation was canceled" or be unavailable for a moment: asked again.
+        retry=True,
     )
     return list(response.pollers)
