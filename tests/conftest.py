@@ -21,6 +21,7 @@ from activities.settings import Settings, file_uri
 from contracts import search
 from devtools.devserver import temporal_binary
 from devtools.local import LocalCluster, free_port
+from runtime.logs import configure_logging
 from starter import RenderClient
 from starter.client import root_cause
 from tests.fault_proxy import FaultProxy, fault_proxy
@@ -126,6 +127,12 @@ async def failure_of(client: Client, video_id: str) -> ApplicationError:
     cause = root_cause(caught.value)
     assert isinstance(cause, ApplicationError), cause
     return cause
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The in-process workers log as the service does, to stderr: structlog's default is stdout, where a
+    worker's line would land inside the JSON a CLI test reads back."""
+    configure_logging("console", "INFO")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
