@@ -9,6 +9,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -200,17 +201,26 @@ async def test_webhook_is_signed_retried_and_delivered_once(client: Client, rece
     assert notice["state"] == "completed" and notice["output_uri"] == result.output_uri
 
 
+@contextmanager
+def json_logs() -> Iterator[None]:
+    """Production's JSON logs for the block, then the session's configuration again (never structlog's
+    defaults, which print to stdout)."""
+    session = structlog.get_config()
+    configure_logging("json")
+    try:
+        yield
+    finally:
+        structlog.configure(**session)
+
+
 async def test_activity_logs_carry_context_and_never_secrets(deps: Deps, capsys: pytest.CaptureFixture[str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-123")
-    configure_logging("json")
-    try:
+    with json_logs():
         plan = plan_video(parse_job(small_job("logged")))
         inp = ClipWork("logged", plan.clips[0], plan.profile, "en", 1.0)
         await ActivityEnvironment().run(RenderActivities(deps).render, inp)
         structlog.get_logger("test").info("connecting", password="hunter2", api_key="key-value-456")
-    finally:
-        structlog.reset_defaults()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     rendered = [line for line in lines if line.get("event") == "clip rendered"]
     assert rendered and {"workflow_id", "run_id", "activity", "attempt", "clip_index", "video_id"} <= rendered[0].keys()
@@ -221,10 +231,7 @@ async def test_activity_logs_carry_context_and_never_secrets(deps: Deps, capsys:
 
 
 def test_without_nvml_the_worker_runs_in_cpu_mode(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("json")
-    try:
+    with json_logs():
         assert discover_gpus() == [] and sample_gpus() == []
-    finally:
-        structlog.reset_defaults()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     assert [line["event"] for line in lines] == ["no NVIDIA driver found, running in CPU mode"]
