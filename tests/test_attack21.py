@@ -9,7 +9,6 @@ import asyncio
 import os
 import time
 import uuid
-from typing import Any
 
 import pytest
 from temporalio import activity
@@ -31,22 +30,12 @@ from contracts.plan import plan_video, video_only
 from contracts.records import CheckJobInput, CheckJobResult
 from devtools.devserver import temporal_binary
 from starter.client import RenderClient
+from tests.test_big_jobs import cards
 from workflows.render_video import RenderVideo
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def cards(video_id: str, count: int, **extra: Any) -> dict[str, Any]:
-    clips = [{"kind": "card", "lines": [f"Card {n}"], "duration": 0.1} for n in range(count)]
-    return {
-        "video_id": video_id,
-        "profile": {"width": 128, "height": 72, "fps": 30},
-        "max_parallel_clips": 4,
-        "clips": clips,
-        **extra,
-    }
 
 
 def work_files(settings: Settings, video_id: str) -> list[str]:
@@ -60,7 +49,7 @@ async def test_a_plan_stored_again_by_a_resubmit_is_not_swept_as_old(deps: Deps)
     the work store removes the plan of a video that is running now, and every clip render of it fails PlanLost.
     """
     video_id = unique("aged")
-    job = parse_job(cards(video_id, 3))
+    job = parse_job(cards(video_id, 3, max_parallel_clips=4))
     plan = video_only(plan_video(job))
     store = PlanStore(deps)
     key = await store.save(job, plan)
@@ -84,7 +73,7 @@ async def test_a_restart_of_a_completed_video_leaves_nothing_in_the_work_store(
     """A restart of a published video returns the published result, but its validation stored the plan again
     under `<video_id>/plans/` and nothing removes it (the completed path of check_job never discards)."""
     video_id = unique("restart-done")
-    job = cards(video_id, 2)
+    job = cards(video_id, 2, max_parallel_clips=4)
     renders = RenderClient(client)
     await renders.submit(job)
     first = await asyncio.wait_for(renders.result(video_id), timeout=120)
@@ -109,7 +98,7 @@ async def test_a_refused_video_id_writes_nothing_under_another_videos_work_direc
     victim = unique("victim")
     workflow_id = unique("impostor")
     handle = await client.start_workflow(
-        names.WORKFLOW_NAME, cards(victim, 2), id=workflow_id, task_queue=names.CONTROL_QUEUE
+        names.WORKFLOW_NAME, cards(victim, 2, max_parallel_clips=4), id=workflow_id, task_queue=names.CONTROL_QUEUE
     )
     with pytest.raises(WorkflowFailureError):
         await asyncio.wait_for(handle.result(), timeout=60)
@@ -143,7 +132,10 @@ async def test_a_cancel_while_the_job_is_checked_leaves_nothing_in_the_work_stor
             activities=[validate.validate_job, validate.clip_tickets, slow_check_job, assemble.discard_intermediates],
         ):
             handle = await env.client.start_workflow(
-                names.WORKFLOW_NAME, cards(video_id, 3), id=video_id, task_queue=names.CONTROL_QUEUE
+                names.WORKFLOW_NAME,
+                cards(video_id, 3, max_parallel_clips=4),
+                id=video_id,
+                task_queue=names.CONTROL_QUEUE,
             )
             await asyncio.wait_for(checking.wait(), timeout=60)
             await handle.cancel()
