@@ -14,6 +14,7 @@ from pathlib import Path
 from temporalio import activity
 
 from activities import metrics
+from activities.captions import publish_captions, unpublish_captions
 from activities.common import Deps, fetch, scratch, temporal_errors
 from activities.errors import BadAsset, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
 from activities.keeper import Heartbeats, in_thread, keep_heartbeating, stoppable
@@ -324,6 +325,8 @@ class AssembleActivities:
                 if inp.poster_source_uri:
                     beats.stage("publishing the poster")
                     poster = await publish_poster(self.deps, inp.poster_source_uri, inp.output_uri, tmp)
+                beats.stage("publishing the captions")
+                captions = await publish_captions(self.deps, self.plans, inp.plan_key, inp.output_uri, manifest, tmp)
                 if inp.result is not None:
                     beats.stage("writing the manifest")
                     result = dataclasses.replace(
@@ -332,6 +335,8 @@ class AssembleActivities:
                         bytes=size,
                         poster_uri=poster,
                         manifest_uri=manifest_uri(inp.output_uri),
+                        caption_uri=captions.get("vtt", ""),
+                        srt_uri=captions.get("srt", ""),
                     )
                     clips = await self._clip_records(inp, manifest)
                     done = dataclasses.replace(claim, result=result, clips=clips)
@@ -341,7 +346,12 @@ class AssembleActivities:
         metrics.UPLOADED_BYTES.inc(size)
         log.info("video published", bytes=size)
         return UploadResult(
-            output_uri=inp.output_uri, bytes=size, poster_uri=poster, manifest_uri=manifest_uri(inp.output_uri)
+            output_uri=inp.output_uri,
+            bytes=size,
+            poster_uri=poster,
+            manifest_uri=manifest_uri(inp.output_uri),
+            caption_uri=captions.get("vtt", ""),
+            srt_uri=captions.get("srt", ""),
         )
 
     async def _clip_records(self, inp: UploadInput, manifest: Manifest | None) -> list[ClipResult]:
@@ -368,13 +378,14 @@ class AssembleActivities:
         return removed
 
     async def _unpublish(self, video_id: str, output_uri: str) -> int:
-        """Remove the output and its manifest, but only where the manifest says this video owns them."""
+        """Remove the output and what lies beside it (poster, captions, manifest), where this video owns them."""
         manifest, _ = await self._owner(video_id, output_uri)
         if manifest is None or manifest.video_id != video_id:
             return 0
         storage = self.deps.storages.for_uri(output_uri)
         removed = int(await in_thread(storage.delete, output_uri))
         removed += int(await in_thread(storage.delete, poster_uri(output_uri)))
+        removed += await unpublish_captions(self.deps, output_uri)
         return removed + int(await in_thread(storage.delete, manifest_uri(output_uri)))
 
     async def _discard(self, video_id: str) -> int:

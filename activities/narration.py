@@ -8,7 +8,9 @@ voice, speed, text): a retry, the clip render and later videos reuse it.
 
 from __future__ import annotations
 
+import sys
 import wave
+from array import array
 from pathlib import Path
 
 from temporalio import activity
@@ -45,6 +47,27 @@ def wav_samples(path: Path) -> int:
     """Samples per channel of a PCM WAV, from its header."""
     with wave.open(str(path), "rb") as handle:
         return handle.getnframes()
+
+
+AUDIBLE = round(32768 * 10 ** (-50 / 20))
+"""A sample this loud (-50 dBFS) is speech; below it is the quiet an engine leaves around its words."""
+
+
+def speech_span(path: Path) -> tuple[int, int] | None:
+    """Where a 16-bit PCM WAV's speech starts and ends, in samples per channel (its first audible sample, and
+    one past its last): the timing of its captions. None when nothing in it is audible."""
+    with wave.open(str(path), "rb") as handle:
+        if handle.getsampwidth() != 2:
+            return None
+        channels = handle.getnchannels()
+        pcm = array("h", handle.readframes(handle.getnframes()))
+    if sys.byteorder == "big":
+        pcm.byteswap()
+    first = next((n for n in range(len(pcm)) if abs(pcm[n]) >= AUDIBLE), None)
+    if first is None:
+        return None
+    last = next(n for n in range(len(pcm) - 1, first - 1, -1) if abs(pcm[n]) >= AUDIBLE)
+    return first // channels, last // channels + 1
 
 
 PCM_STEREO = "aformat=sample_fmts=s16:channel_layouts=stereo"
@@ -125,6 +148,7 @@ class NarrationActivities:
                     key = narration_key(tts.name, inp.voice, inp.speed, text)
                     local = await narration_file(self.deps, tts, key, text, inp.voice, inp.speed, tmp / f"{n:04d}")
                     if local is not None:
-                        takes.append(NarrationTake(index, key, await in_thread(wav_samples, local)))
+                        samples, speech = await in_thread(wav_samples, local), await in_thread(speech_span, local)
+                        takes.append(NarrationTake(index, key, samples, speech))
         log.info("narration synthesized", spoken=len(takes), engine=tts.name)
         return Narration(takes=takes, engine=tts.name)

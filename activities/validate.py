@@ -40,6 +40,7 @@ another priority is the same job."""
 
 ADDED_LATER: dict[str, object] = {
     "tts_engine": None, "narration_fit": "grow", "loudness": "web", "theme": None, "poster": None,
+    "captions": ("vtt",),
 }  # fmt: skip
 """Job fields added after outputs were first published, with their defaults: hashed only when set, so a
 video published before they existed, restarted with the same job, is still the same job."""

@@ -186,6 +186,8 @@ class Job:
     """The job's own theme; None: the channel's default (RENDER_CHANNEL_THEMES)."""
     poster: Poster | None = None
     """The poster's frame; None: the first question's middle (never a reveal: a thumbnail keeps the answer)."""
+    captions: tuple[str, ...] = ("vtt",)
+    """Caption files published beside a narrated video (CAPTION_FORMATS); empty: none."""
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
@@ -252,6 +254,9 @@ def check_uri(name: str, value: str) -> str:
     return value
 
 
+CAPTION_FORMATS = ("vtt", "srt")
+"""Caption files a job may ask for: WebVTT (`<output>.vtt`, the default) and SubRip (`<output>.srt`)."""
+
 OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov")
 """What an output may be named: the containers the service writes (MP4 and QuickTime)."""
 MAX_OUTPUT_NAME_BYTES = 200
@@ -292,6 +297,7 @@ JOB_FIELDS = {
     "loudness",
     "theme",
     "poster",
+    "captions",
 }
 
 

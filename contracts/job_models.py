@@ -35,6 +35,7 @@ from contracts.budget import Budget, budget_problems
 from contracts.gpus import GPU_CLASSES, class_for_memory
 from contracts.job import (
     AUDIO_RATE,
+    CAPTION_FORMATS,
     DEFAULT_PRIORITY,
     HEX_COLOUR,
     LOUDNESS_TARGETS,
@@ -547,6 +548,21 @@ class JobIn(_Model):
     poster: PosterIn | None = Field(
         default=None, description="the poster's frame; unset: the first question's middle (never a reveal)"
     )
+    captions: Annotated[
+        list[Choice(*CAPTION_FORMATS)],  # type: ignore[valid-type]
+        BeforeValidator(_items(0, len(CAPTION_FORMATS))),
+        Field(
+            max_length=len(CAPTION_FORMATS),
+            description="caption files beside a narrated video, named as the output plus .vtt or .srt; [] for none",
+        ),
+    ] = ["vtt"]
+
+    @field_validator("captions")
+    @classmethod
+    def _each_format_once(cls, formats: list[str]) -> list[str]:
+        if len(set(formats)) != len(formats):
+            _fail(f"lists a format twice: {', '.join(formats)}")
+        return formats
 
     @field_validator("total_questions", mode="plain")
     @classmethod
@@ -729,6 +745,7 @@ def to_job(model: JobIn) -> Job:
         loudness=model.loudness,
         theme=theme,
         poster=poster,
+        captions=tuple(model.captions),
     )
 
 

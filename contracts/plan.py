@@ -42,6 +42,9 @@ class PlannedClip:
     """Frames added so the clip holds its whole narration (narration_fit 'grow')."""
     narration_key: str | None = None
     """The narration synthesized ahead, in the work store; None: the render synthesizes it."""
+    speech: tuple[int, int] | None = None
+    """Where the narration's speech starts and ends, in samples from the clip's start at AUDIO_RATE (its captions'
+    timing); None: no narration, or plans made before it was measured."""
     language: str = ""
     """How the job's Han characters are drawn ('ja', 'ko', 'zh'); '' (plans made before): from the clip's text."""
 
@@ -217,6 +220,8 @@ class NarrationTake:
     """Where it is stored, relative to the work root (named by its content hash)."""
     samples: int
     """Its length at AUDIO_RATE."""
+    speech: tuple[int, int] | None = None
+    """Its first and last audible sample (its quiet lead and tail left out); None: not measured."""
 
 
 def frames_to_hold(samples: int, fps: int) -> int:
@@ -240,7 +245,7 @@ def fit_narration(job: Job, plan: VideoPlan, takes: list[NarrationTake]) -> Vide
             continue
         need = frames_to_hold(take.samples, fps)
         if need <= clip.frames:
-            clips.append(replace(clip, narration_key=take.key))
+            clips.append(replace(clip, narration_key=take.key, speech=take.speech))
             continue
         if job.narration_fit != "grow":
             speech = take.samples / AUDIO_RATE
@@ -252,5 +257,6 @@ def fit_narration(job: Job, plan: VideoPlan, takes: list[NarrationTake]) -> Vide
         grown = _planned(
             job, clip.index, replace(clip.spec, duration=need / fps), clip.language, clip.theme, clip.number, clip.total
         )
-        clips.append(replace(grown, frames=need, grown_frames=need - clip.frames, narration_key=take.key))
+        grown = replace(grown, frames=need, grown_frames=need - clip.frames, narration_key=take.key)
+        clips.append(replace(grown, speech=take.speech))
     return replace(plan, clips=tuple(clips))

@@ -305,6 +305,8 @@ class UploadResult:
     bytes: int
     poster_uri: str = ""
     manifest_uri: str = ""
+    caption_uri: str = ""
+    srt_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,10 @@ class VideoResult:
     """Clips copied from the clip cache instead of rendered."""
     cache_hit_rate: float = 0.0
     """clips_from_cache as a share of the video's clips."""
+    caption_uri: str = ""
+    """`<output>.vtt`: WebVTT captions, one cue per narration ('' when nothing is narrated or none were asked for)."""
+    srt_uri: str = ""
+    """`<output>.srt`: the same cues as SubRip, when the job's `captions` asks for it."""
 
 
 @dataclass(frozen=True)

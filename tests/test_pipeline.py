@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import subprocess
@@ -29,6 +30,7 @@ from devtools.testing import clips_of
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of
 from tests.media import rgb_frame, streams
+from tests.test_captions import parsed_vtt
 from workflows import RenderVideo
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -46,6 +48,7 @@ async def workflow_task_failures(client: Client, video_id: str) -> int:
 
 async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict[str, Any]) -> None:
     seed_job["video_id"] = "trivia-e2e"  # each test session has a fresh server; the id names the saved history
+    seed_job["captions"] = ["vtt", "srt"]
     renders = RenderClient(client)
     video_id = await renders.submit(seed_job)
     result = await asyncio.wait_for(renders.result(video_id), timeout=240)
@@ -83,6 +86,16 @@ async def test_seed_trivia_job_renders_end_to_end(client: Client, seed_job: dict
     assert first_question > 45  # grown from 1.5 s
     seen = rgb_frame(file_path(result.output_uri), at, 320, 180, "bt601").astype(np.int16)
     assert np.abs(shown - seen).mean() < 6
+
+    # Captions: the questions' and reveals' narration, each cue inside its clip, as WebVTT and SubRip.
+    assert (result.caption_uri, result.srt_uri) == (result.output_uri + ".vtt", result.output_uri + ".srt")
+    cues = parsed_vtt(file_path(result.caption_uri))
+    spoken = [c for c in plan.clips if c.spec.narration]
+    assert [text for *_, text in cues] == [html.escape(c.spec.narration or "", quote=False) for c in spoken]
+    starts = np.cumsum([0] + [c.frames for c in clips_of(result)]) / 30
+    for (start, end, _), clip in zip(cues, spoken, strict=True):
+        assert starts[clip.index] <= start < end <= starts[clip.index + 1]
+    assert file_path(result.srt_uri).read_text(encoding="utf-8").count(" --> ") == len(cues)
 
     status = await renders.status(video_id)
     assert (status.state, status.clips_done, status.frames_done) == ("completed", 5, result.frames)

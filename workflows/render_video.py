@@ -298,6 +298,8 @@ class RenderVideo:
             bytes=upload.bytes,
             poster_uri=upload.poster_uri,
             manifest_uri=upload.manifest_uri,
+            caption_uri=upload.caption_uri,
+            srt_uri=upload.srt_uri,
         )
 
     async def _render_with_audio(
