@@ -132,7 +132,9 @@ def regions(profile: Profile, theme: Theme) -> Regions:
     if logo is not None and not logo.y < bar_y:
         bar_y = min(bar_y, safe.bottom - max(4, round(f["bar"][1] * h)))
     bar_left += bar_left % 2
-    bar = _clear(Rect(bar_left, _even(bar_y), bar_right - bar_left, _even(max(4, round(f["bar"][1] * h)))), blocked, gap)
+    bar = _clear(
+        Rect(bar_left, _even(bar_y), bar_right - bar_left, _even(max(4, round(f["bar"][1] * h)))), blocked, gap
+    )
     bar = replace(bar, w=_even(bar.w))
     card = _clear(Rect(safe.x, q_top, safe.w, answers_bottom - q_top), blocked, gap)
     question = _clear(question, blocked, gap)
