@@ -18,11 +18,12 @@ from activities.common import Deps, scratch, temporal_errors
 from activities.errors import BadAsset, MediaMismatch
 from activities.keeper import Heartbeats, keep_heartbeating, stoppable
 from activities.logs import activity_log
+from activities.media.bed import BedPlay, merged_spans
 from activities.media.graphs import MIX_GROUP, ClipInputs, clip_audio_command
 from activities.media.loudness import measure, measure_file
 from activities.media.probe import counted
 from activities.media.process import FfmpegError, run_ffmpeg
-from activities.media.programme import GroupFailed, encode_programme, mix_clips
+from activities.media.programme import GroupFailed, encode_programme, mix_programme
 from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
 from activities.plans import PlanStore
@@ -58,13 +59,13 @@ class AudioActivities:
                 keep_heartbeating() as beats,
                 scratch(self.deps.settings, f"{plan.video_id}-audio") as tmp,
             ):
-                clips = await self._inputs(inp, tmp, beats)
+                clips, beds = await self._inputs(inp, tmp, beats)
                 try:
-                    listing, cpu = await mix_clips(plan.profile, clips, tmp, beats.stage)
+                    source, cpu = await mix_programme(plan.profile, clips, beds, tmp, beats.stage)
                 except GroupFailed as failed:
                     raise await self._culprit(inp, clips, failed.first, tmp, beats, failed.error) from failed.error
                 out = tmp / "audio.m4a"
-                cpu += await encode_programme(listing, target, out, beats.stage)
+                cpu += await encode_programme(source, target, out, beats.stage)
                 beats.stage("checking the track")
                 info = await counted(out)
                 planned = samples_for(plan.frames, plan.profile.fps) / AUDIO_RATE
@@ -106,17 +107,21 @@ class AudioActivities:
                 return FfmpegError(alone.returncode, alone.stderr_tail, inp.plan.clips[n].label)
         return err
 
-    async def _inputs(self, inp: AudioWork, tmp: Path, beats: Heartbeats) -> list[tuple[int, ClipInputs]]:
-        """Each clip's frames and local sound files; an asset used by several clips is fetched once."""
+    async def _inputs(
+        self, inp: AudioWork, tmp: Path, beats: Heartbeats
+    ) -> tuple[list[tuple[int, ClipInputs]], list[BedPlay]]:
+        """Each clip's frames and local sound files, and the theme's beds with the clips they play under; an
+        asset used by several clips is fetched once."""
         plan, fps = inp.plan, inp.plan.profile.fps
         assets = SoundAssets(self.deps, tmp)
         beds: dict[str, Path] = {}
+        spans: dict[str, list[tuple[int, int]]] = {}
         clips = []
         start = 0
         for clip in plan.clips:
             beats.stage(f"fetching sound for clip {clip.index + 1}/{len(plan.clips)}")
             spec = clip.spec
-            music, gain, offset = None, 0.0, 0.0
+            music, gain = None, 0.0
             if spec.audio:
                 music, gain = await assets.music(spec.audio, clip.label)
             narration = None
@@ -135,16 +140,15 @@ class AudioActivities:
                 music, _ = await asset_audio(spec, asset, stem, narrated=narration is not None)
                 gain = 0.0
             if music is None and clip.theme is not None and clip.theme.sounds.music:
-                # No sound of its own: the theme's bed, at this clip's place in the programme.
+                # No sound of its own: the theme's bed plays under this clip, laid under the whole programme once.
                 uri = clip.theme.sounds.music
                 if uri not in beds:
                     beats.stage("levelling the theme's music")
                     beds[uri] = await theme_bed(assets, plan, uri)
-                music, offset = beds[uri], samples_for(start, fps) / AUDIO_RATE
+                first = samples_for(start, fps)
+                spans.setdefault(uri, []).append((first, samples_for(start + clip.frames, fps)))
             effects = await clip_effects(assets, clip, fps)
-            inputs = ClipInputs(
-                audio=music, narration=narration, music_gain_db=gain, audio_start=offset, effects=effects
-            )
+            inputs = ClipInputs(audio=music, narration=narration, music_gain_db=gain, effects=effects)
             clips.append((clip.frames, inputs))
             start += clip.frames
-        return clips
+        return clips, [BedPlay(beds[uri], merged_spans(runs)) for uri, runs in spans.items()]

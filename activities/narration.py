@@ -34,7 +34,7 @@ the programme's own target is met later, with one gain for the whole mix."""
 SPEECH_PEAK_DBTP = -6.5
 """Peaks this far under speech loudness leave room to raise the programme to -14 LUFS and stay under
 -1.5 dBTP without the final limiter audibly squashing the voice (nor pulling the loudness down)."""
-PROCESSING = "1"
+PROCESSING = "2"
 """Part of every narration's hash: bump it when the same text would be processed differently."""
 
 

@@ -25,6 +25,9 @@ VOICE_LANGUAGES = {"ja": "ja", "jpn": "ja", "ko": "ko", "kor": "ko", "zh": "zh",
 """A voice's language tag (its first part: 'ja-JP-Neural2-B', 'cmn-CN') as the forms Han characters take."""
 
 ENGINE_VERSION = "2"
+PORTRAIT_LAYOUT = 2
+"""The themed layouts of 9:16, 4:5 and 1:1 frames, kept clear of the short-video players' interface: part of
+those clips' keys, so no clip laid out before is reused (16:9 clips keep theirs)."""
 """Part of every spec hash: bump it when the same spec would render differently."""
 
 
@@ -168,6 +171,8 @@ def _planned(
     job: Job, index: int, spec: ClipSpec, language: str, theme: Theme | None, place: int, count: int
 ) -> PlannedClip:
     look = None if theme is None else {"theme": theme_material(theme), "number": place, "total": count}
+    if look is not None and job.profile.width / job.profile.height < 1.3:
+        look["layout"] = PORTRAIT_LAYOUT  # laid out clear of the players' buttons: not the earlier clips
     digest = spec_hash(spec, job, look)
     return PlannedClip(
         index=index,

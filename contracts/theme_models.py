@@ -161,6 +161,8 @@ class ThemeIn(_Model):
     """Each reveal speaks its answer in `answer_phrase`; false: reveals speak nothing."""
     answer_phrase: Phrase = ANSWER_PHRASE
     """What a reveal says, holding {answer} exactly once: the correct answer's text takes its place."""
+    platform: Literal["all", "shorts", "tiktok", "reels"] = "all"
+    """Whose player interface 9:16, 4:5 and 1:1 layouts keep clear of; 'all': every one of them."""
 
     def theme(self) -> Theme:
         bg, c = self.background, self.colours
@@ -181,6 +183,7 @@ class ThemeIn(_Model):
             sounds=Sounds(self.sounds.tick, self.sounds.sting, self.sounds.music),
             narrate_answer=self.narrate_answer,
             answer_phrase=self.answer_phrase,
+            platform=self.platform,
         )
 
 

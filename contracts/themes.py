@@ -81,9 +81,11 @@ class Theme:
     """Each reveal speaks its answer in `answer_phrase`; False: reveals speak nothing (a sting may mark them)."""
     answer_phrase: str = ANSWER_PHRASE
     """Holds {answer} exactly once; the correct answer's text takes its place, as it is."""
+    platform: str = "all"
+    """Whose player's buttons and captions the layout keeps clear of: 'shorts', 'tiktok', 'reels', or all three."""
 
 
-ADDED_LATER: dict[str, object] = {"narrate_answer": True, "answer_phrase": ANSWER_PHRASE}
+ADDED_LATER: dict[str, object] = {"narrate_answer": True, "answer_phrase": ANSWER_PHRASE, "platform": "all"}
 """Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
 theme that leaves them alone keeps the job's hash and its clips' keys."""
 

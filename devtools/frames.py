@@ -1,6 +1,7 @@
 """Small frames of every built-in theme in every frame shape, rendered by the real clip graph (ffmpeg).
 
-`scripts/frames` writes them to docs/frames/, where docs/job-format.md shows them.
+`scripts/frames` writes them to docs/frames/, where docs/job-format.md shows them; `scripts/frames --zones`
+draws the short-video players' interface zones over them (`-zones.jpg`), to check a layout by eye.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from activities.media.graphs import ClipInputs, Segments, build_clip_commands
 from activities.media.layers import Fonts
 from activities.media.themed import theme_fonts
 from activities.media.themed_graph import Look
+from activities.media.zones import zones
 from contracts.job import parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.themes import BUILTIN_THEMES
@@ -23,15 +25,28 @@ from runtime.settings import RenderEnv, load
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "trivia-sample.json"
-SHAPES = {"16x9": (1920, 1080), "9x16": (1080, 1920), "1x1": (1080, 1080)}
+SHAPES = {"16x9": (1920, 1080), "9x16": (1080, 1920), "1x1": (1080, 1080), "4x5": (1080, 1350)}
 WIDTH = 320
 FPS = 5
 AT_SECONDS = 2.0
 """When the question's frame is taken: its ring and bar part way down."""
 
 
-def render_frame(clip: PlannedClip, width: int, height: int, fonts: Fonts, out: Path, at: float) -> None:
-    """Render the clip's first seconds with libx264 and keep one frame, `WIDTH` pixels wide, as JPEG."""
+def zones_filter(width: int, height: int) -> str:
+    """ffmpeg boxes (translucent red, outlined) over every platform zone: the `--zones` debug overlay."""
+    boxes = [
+        f"drawbox=x={x}:y={y}:w={right - x}:h={bottom - y}:color=red@0.25:t=fill,"
+        f"drawbox=x={x}:y={y}:w={right - x}:h={bottom - y}:color=red@0.9:t={max(2, width // 270)}"
+        for _, (x, y, right, bottom) in zones(width, height)
+    ]
+    return ",".join(boxes) + "," if boxes else ""
+
+
+def render_frame(
+    clip: PlannedClip, width: int, height: int, fonts: Fonts, out: Path, at: float, show_zones: bool = False
+) -> None:
+    """Render the clip's first seconds with libx264 and keep one frame, `WIDTH` pixels wide, as JPEG; with
+    `show_zones`, the platforms' interface zones drawn over it."""
     job_profile = parse_job({"video_id": "f", "profile": {"width": width, "height": height, "fps": FPS},
                              "clips": [{"kind": "card", "duration": 1}]}).profile  # fmt: skip
     assert clip.theme is not None
@@ -53,14 +68,19 @@ def render_frame(clip: PlannedClip, width: int, height: int, fonts: Fonts, out: 
         matrix = "bt709" if height >= 720 else "bt601"
         subprocess.run(
             ["ffmpeg", "-v", "error", "-y", "-ss", f"{at}", "-i", str(work / "segments" / "00000.mov"),
-             "-frames:v", "1", "-vf", f"scale={WIDTH}:-2:in_color_matrix={matrix}:in_range=tv:flags=lanczos",
+             "-frames:v", "1", "-vf",
+             f"scale=in_color_matrix={matrix}:in_range=tv,format=rgb24,"
+             f"{zones_filter(width, height) if show_zones else ''}scale={WIDTH}:-2:flags=lanczos",
              "-q:v", "3", str(out)],
             check=True, capture_output=True,
         )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
-    out = Path((argv or sys.argv[1:] or [str(ROOT / "docs" / "frames")])[0])
+    args = list(sys.argv[1:] if argv is None else argv)
+    show_zones = "--zones" in args
+    args = [a for a in args if a != "--zones"]
+    out = Path((args or [str(ROOT / "docs" / "frames")])[0])
     out.mkdir(parents=True, exist_ok=True)
     env = load(RenderEnv)
     worker = Fonts(Path(env.font), Path(env.font_bold))
@@ -73,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             question, reveal = plan_video(job, theme).clips[2:4]  # the second question: "2/3"
             fonts = theme_fonts(theme, worker)
             for clip, at in ((question, AT_SECONDS), (reveal, 0.4)):
-                path = out / f"{name}-{shape}-{clip.spec.kind}.jpg"
-                render_frame(clip, width, height, fonts, path, at)
+                path = out / f"{name}-{shape}-{clip.spec.kind}{'-zones' if show_zones else ''}.jpg"
+                render_frame(clip, width, height, fonts, path, at, show_zones)
                 print(
                     f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {path.stat().st_size // 1024} KB"
                 )

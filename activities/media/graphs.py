@@ -204,9 +204,11 @@ class _SharedInputs:
         return self.branches[key].pop(0)
 
 
-def _audio_source(profile: Profile, frames: int, inputs: ClipInputs, opened: AudioInput = _own_input) -> Any:
+def _audio_source(
+    profile: Profile, frames: int, inputs: ClipInputs, opened: AudioInput = _own_input, effects: bool = True
+) -> Any:
     """The clip's sound: music levelled to a bed and ducked under the narration, which plays on top, then
-    the theme's ticks or sting."""
+    the theme's ticks or sting (unless `effects` is False: the programme then ducks them with its bed)."""
     music = None
     if inputs.audio is not None:
         seek = {"ss": f"{inputs.audio_start:.6f}"} if inputs.audio_start > 0 else {}
@@ -227,9 +229,13 @@ def _audio_source(profile: Profile, frames: int, inputs: ClipInputs, opened: Aud
         speech, key = split[0], split[1]
         ducked = ffmpeg.filter([music, key.filter("apad")], "sidechaincompress", **DUCKING)
         audio = ffmpeg.filter([ducked, speech], "amix", inputs=2, duration="longest", dropout_transition=0, normalize=0)
+    return _exact(with_effects(audio, inputs.effects if effects else (), opened), profile, frames)
+
+
+def _exact(audio: Any, profile: Profile, frames: int) -> Any:
+    """`audio` as exactly the clip's samples, ending in a short fade."""
     return (
-        with_effects(audio, inputs.effects, opened)
-        .filter("aresample", AUDIO_RATE)
+        audio.filter("aresample", AUDIO_RATE)
         .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
         .filter("apad")
         .filter("atrim", end_sample=samples_for(frames, profile.fps))
@@ -407,10 +413,21 @@ def clip_audio_command(profile: Profile, frames: int, inputs: ClipInputs, output
     return [compiled[0], *progress_args(), *compiled[1:]]
 
 
+def _effects_source(profile: Profile, frames: int, inputs: ClipInputs, opened: AudioInput) -> Any:
+    """The clip's ticks or sting alone (silence when it has none), exactly its samples long."""
+    silence = opened(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi")
+    return _exact(with_effects(silence, inputs.effects, opened), profile, frames)
+
+
 def programme_audio_command(
-    profile: Profile, clips: list[tuple[int, ClipInputs]], output: Path, script: Path
+    profile: Profile,
+    clips: list[tuple[int, ClipInputs]],
+    output: Path,
+    script: Path,
+    effects_output: Path | None = None,
 ) -> tuple[list[str], str]:
-    """Several clips' sound (as `clip_audio_command` makes each, from `(frames, inputs)`) end to end, in one run.
+    """Several clips' sound (as `clip_audio_command` makes each, from `(frames, inputs)`) end to end, in one run;
+    with `effects_output`, the clips' ticks and stings go there instead, for the programme to duck with its bed.
 
     One process for many clips instead of one per clip. Each clip's part is exactly its
     frames' samples, so the join is sample-exact; a file several clips use is opened once
@@ -421,21 +438,34 @@ def programme_audio_command(
     if not clips:
         raise ValueError("programme_audio_command: no clips")
     shared = _SharedInputs()
-    for frames, inputs in clips:
-        _audio_source(profile, frames, inputs, shared)
-    shared.counting = False
-    parts = [_audio_source(profile, frames, inputs, shared) for frames, inputs in clips]
-    joined = ffmpeg.concat(*parts, v=0, a=1) if len(parts) > 1 else parts[0]
-    compiled: list[str] = ffmpeg.output(joined, str(output), f="wav", acodec="pcm_s16le").compile()
+    apart = effects_output is not None
+
+    def joined(source: Callable[[int, ClipInputs], Any]) -> Any:
+        parts = [source(frames, inputs) for frames, inputs in clips]
+        return ffmpeg.concat(*parts, v=0, a=1) if len(parts) > 1 else parts[0]
+
+    def mixes(frames: int, inputs: ClipInputs) -> Any:
+        return _audio_source(profile, frames, inputs, shared, effects=not apart)
+
+    def effects(frames: int, inputs: ClipInputs) -> Any:
+        return _effects_source(profile, frames, inputs, shared)
+
+    for counting in (True, False):
+        shared.counting = counting
+        outputs = [ffmpeg.output(joined(mixes), str(output), f="wav", acodec="pcm_s16le")]
+        if effects_output is not None:
+            outputs.append(ffmpeg.output(joined(effects), str(effects_output), f="wav", acodec="pcm_s16le"))
+    compiled: list[str] = (ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]).compile()
     at = compiled.index("-filter_complex")
     command = [compiled[0], *progress_args(), *compiled[1:at], "-filter_complex_script", str(script)]
     return [*command, *compiled[at + 2 :]], compiled[at + 1]
 
 
-def audio_encode_command(list_file: Path, audio_filter: str | None, output: Path) -> list[str]:
-    """The clips' PCM, joined by a timed concat list, through the loudness stage (when given) to AAC."""
+def audio_encode_command(source: list[str], audio_filter: str | None, output: Path) -> list[str]:
+    """The programme's PCM (ffmpeg inputs: a timed concat list of parts, or one file) through the loudness
+    stage (when given) to AAC."""
     return [
-        "ffmpeg", *progress_args(), "-f", "concat", "-safe", "0", "-i", str(list_file), "-map", "0:a:0",
+        "ffmpeg", *progress_args(), *source, "-map", "0:a:0",
         *(["-af", audio_filter] if audio_filter else []), *final_mp4_args(output),
     ]  # fmt: skip
 

@@ -76,7 +76,7 @@ def normalize_filter(measured: Measurement, target: LoudnessTarget) -> str:
         [
             f"volume={gain:.2f}dB",
             f"aresample={AUDIO_RATE * OVERSAMPLE}",
-            f"alimiter=limit={ceiling:.5f}:level=false:attack=1:release=50",
+            f"alimiter=limit={ceiling:.5f}:level=false:attack=1:release=50:latency=true",
             f"aresample={AUDIO_RATE}",
         ]
     )

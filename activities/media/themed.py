@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
 from activities.media.text import Block, block, largest_fit, min_size, scales
+from activities.media.zones import zones
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Background, Theme
 
@@ -50,7 +51,7 @@ class Regions:
     """Where each part of a themed clip goes, in pixels."""
 
     shape: str
-    """'16:9', '9:16' or '1:1'."""
+    """'16:9', '9:16', '4:5' or '1:1'."""
     safe: Rect
     """Title-safe area: every drawn part stays inside it."""
     number: Rect
@@ -66,7 +67,7 @@ class Regions:
 
 def frame_shape(profile: Profile) -> str:
     ratio = profile.width / profile.height
-    return "16:9" if ratio >= 1.3 else "9:16" if ratio <= 0.77 else "1:1"
+    return "16:9" if ratio >= 1.3 else "9:16" if ratio <= 0.7 else "4:5" if ratio <= 0.9 else "1:1"
 
 
 # Fractions of the frame: safe (x, y, right, bottom), header top and height, question band,
@@ -74,8 +75,10 @@ def frame_shape(profile: Profile) -> str:
 _SHAPES: dict[str, dict[str, tuple[float, ...]]] = {
     "16:9": {"safe": (0.05, 0.05, 0.95, 0.95), "header": (0.07, 0.13), "question": (0.225, 0.48),
              "answers": (0.51, 0.845), "bar": (0.885, 0.012), "text": (0.06, 0.045)},
-    "9:16": {"safe": (0.06, 0.10, 0.94, 0.80), "header": (0.105, 0.07), "question": (0.19, 0.37),
-             "answers": (0.385, 0.765), "bar": (0.782, 0.008), "text": (0.044, 0.04)},
+    "9:16": {"safe": (0.06, 0.105, 0.94, 0.775), "header": (0.11, 0.065), "question": (0.19, 0.37),
+             "answers": (0.385, 0.745), "bar": (0.757, 0.008), "text": (0.044, 0.04)},
+    "4:5": {"safe": (0.06, 0.05, 0.94, 0.89), "header": (0.055, 0.10), "question": (0.175, 0.385),
+            "answers": (0.405, 0.845), "bar": (0.865, 0.01), "text": (0.05, 0.042)},
     "1:1": {"safe": (0.06, 0.06, 0.94, 0.94), "header": (0.065, 0.11), "question": (0.195, 0.40),
             "answers": (0.425, 0.865), "bar": (0.895, 0.012), "text": (0.056, 0.045)},
 }  # fmt: skip
@@ -89,6 +92,10 @@ def regions(profile: Profile, theme: Theme) -> Regions:
     safe = Rect(round(sx * w), round(sy * h), round((sr - sx) * w), round((sb - sy) * h))
     head_y, head_h = round(f["header"][0] * h), round(f["header"][1] * h)
     gap = round(0.02 * w) if shape == "16:9" else round(0.014 * h)
+    blocked = [box for _, box in zones(w, h, theme.platform)]
+    safe = _clear(safe, [b for b in blocked if b[0] == 0 and b[2] == w], gap)  # bands only: a column narrows parts
+    low_right = min([safe.right, *(b[0] - gap for b in blocked if b[0] > w // 2)])
+    """Right edge of what sits beside the button column: a bottom logo moves left of it."""
     left, right = safe.x, safe.right
     answers_bottom = round(f["answers"][1] * h)
     bar_left, bar_right = safe.x, safe.right
@@ -99,7 +106,7 @@ def regions(profile: Profile, theme: Theme) -> Regions:
         top = theme.logo.corner.startswith("top")
         at_left = theme.logo.corner.endswith("left")
         y = head_y + (head_h - size) // 2 if top else safe.bottom - size
-        logo = Rect(safe.x if at_left else safe.right - width, y, width, size)
+        logo = Rect(safe.x if at_left else (safe.right if top else low_right) - width, y, width, size)
         if top and at_left:
             left = logo.right + gap
         elif top:
@@ -125,10 +132,30 @@ def regions(profile: Profile, theme: Theme) -> Regions:
     if logo is not None and not logo.y < bar_y:
         bar_y = min(bar_y, safe.bottom - max(4, round(f["bar"][1] * h)))
     bar_left += bar_left % 2
-    bar = Rect(bar_left, _even(bar_y), _even(bar_right - bar_left), _even(max(4, round(f["bar"][1] * h))))
-    card = Rect(safe.x, q_top, safe.w, answers_bottom - q_top)
+    bar = _clear(
+        Rect(bar_left, _even(bar_y), bar_right - bar_left, _even(max(4, round(f["bar"][1] * h)))), blocked, gap
+    )
+    bar = replace(bar, w=_even(bar.w))
+    card = _clear(Rect(safe.x, q_top, safe.w, answers_bottom - q_top), blocked, gap)
+    question = _clear(question, blocked, gap)
+    answers = tuple(_clear(box, blocked, gap) for box in answers)
     q_size, a_size = (round(v * h) for v in f["text"])
     return Regions(shape, safe, number, ring, question, answers, bar, card, logo, q_size, a_size)
+
+
+def _clear(rect: Rect, blocked: list[tuple[int, int, int, int]], gap: int) -> Rect:
+    """`rect` kept `gap` clear of every zone it meets: narrowed beside a column at the right, shortened above
+    a band below, lowered under a band above."""
+    x, y, right, bottom = rect.x, rect.y, rect.right, rect.bottom
+    for zx, zy, zr, zb in blocked:
+        if zx < right and x < zr and zy < bottom and y < zb:
+            if zx > (x + right) // 2:
+                right = zx - gap
+            elif zy > (y + bottom) // 2:
+                bottom = zy - gap
+            else:
+                y = zb + gap
+    return Rect(x, y, right - x, bottom - y)
 
 
 def _even(value: int) -> int:
