@@ -25,11 +25,18 @@ from runtime.logs import configure_logging
 from starter import RenderClient
 from starter.client import root_cause
 from tests.fault_proxy import FaultProxy, fault_proxy
+from tests.tiers import guard_unit_tier, is_unit
 from workers.main import WorkerOptions, build_workers, run_until_stopped
 
 SEED_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
 WEBHOOK_SECRET = "webhook-test-secret"
 _exit_status = 0
+
+
+@pytest.fixture(autouse=True)
+def unit_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("unit") is not None:
+        guard_unit_tier(monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +140,18 @@ def pytest_configure(config: pytest.Config) -> None:
     """The in-process workers log as the service does, to stderr: structlog's default is stdout, where a
     worker's line would land inside the JSON a CLI test reads back."""
     configure_logging("console", "INFO")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Sort every test into its tier: `unit` unless it needs a Temporal server or worker processes.
+
+    The tier follows from what a test asks for (a server fixture, or an explicit `server`, `load` or
+    `newcomer` mark), so a new test lands in the right tier without anyone remembering to mark it;
+    `tests/tiers.py` stops any unit test that starts a server or a worker anyway.
+    """
+    for item in items:
+        if is_unit(item):
+            item.add_marker(pytest.mark.unit)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -106,6 +106,7 @@ async def test_a_refused_video_id_writes_nothing_under_another_videos_work_direc
     assert work_files(settings, workflow_id) == []
 
 
+@pytest.mark.server
 async def test_a_cancel_while_the_job_is_checked_leaves_nothing_in_the_work_store(deps: Deps) -> None:
     """The plan is stored by validation, before check_job; a cancel that arrives while check_job runs (thousands
     of assets checked over a slow link) ends the video without `_discard`: `<video_id>/plans/` stays behind.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
 from devtools import devserver
@@ -14,6 +15,7 @@ def test_nothing_listening_is_not_serving() -> None:
     assert not devserver.frontend_serving(free_port())
 
 
+@pytest.mark.server
 async def test_a_client_connects_at_once_after_start(tmp_path: Path) -> None:
     port = free_port()
     devserver.start(tmp_path, port, free_port())

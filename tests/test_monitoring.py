@@ -272,6 +272,7 @@ class WaitsForever:
         await workflow.wait_condition(lambda: False)
 
 
+@pytest.mark.server
 async def test_the_autoscaler_reads_a_draining_version_from_a_real_server() -> None:
     """A version replaced as current while a workflow pinned to it is open is draining; the new one is not."""
     fast = {  # the server re-checks drainage every few minutes by default

@@ -161,6 +161,7 @@ def test_the_autoscaler_environment_lists_every_knob() -> None:
     assert set(AutoscalerEnv.KNOB_FIELDS) == {*KNOBS, *POLICY_KNOBS}
 
 
+@pytest.mark.server
 def test_the_worker_refuses_a_bad_value_in_one_line() -> None:
     env = {"PATH": "/usr/bin:/bin", "RENDER_SLOTS": "two"}
     done = subprocess.run(

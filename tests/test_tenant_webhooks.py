@@ -184,6 +184,7 @@ async def test_failures_do_not_tell_open_ports_from_closed_ones(receivers: list[
     assert messages == ["webhook http://127.0.0.1: not delivered"] * 2
 
 
+@pytest.mark.server
 def test_a_control_worker_with_webhooks_refuses_to_start_without_a_secret(settings: Settings) -> None:
     with pytest.raises(WorkerConfigError, match="RENDER_WEBHOOK_SECRET is empty"):
         check_webhook_secret(replace(settings, webhook_secret=""))

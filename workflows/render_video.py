@@ -100,9 +100,13 @@ def canceling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def failure_reason(err: ActivityError) -> tuple[str, str | None]:
-    """One line for what ended an activity, and its error type: the cause, not "Activity task failed"."""
-    cause = err.cause
+def failure_reason(err: ActivityError | ApplicationError) -> tuple[str, str | None]:
+    """One line for what ended an activity, and its error type: the cause, not "Activity task failed".
+
+    A remote activity's failure arrives as an ActivityError around its cause; a failed local activity's
+    arrives bare, as the ApplicationError it raised.
+    """
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, TimeoutError):
         if cause.type == TimeoutType.SCHEDULE_TO_START:
             return "no worker picked it up in time", NO_WORKER
@@ -121,9 +125,9 @@ def failure(message: str, error_type: str | None, *details: Any) -> ApplicationE
     return ApplicationError(message, *details, type=error_type, non_retryable=True, category=category)
 
 
-def invalid_field(err: ActivityError) -> tuple[str, str] | None:
-    """(message, field) when an activity refused the job itself (INVALID_JOB), else None."""
-    cause = err.cause
+def invalid_field(err: ActivityError | ApplicationError) -> tuple[str, str] | None:
+    """(message, field) when an activity (local or remote) refused the job itself (INVALID_JOB), else None."""
+    cause = err.cause if isinstance(err, ActivityError) else err
     if not isinstance(cause, ApplicationError) or cause.type != names.INVALID_JOB:
         return None
     details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
@@ -406,7 +410,7 @@ class RenderVideo:
                 retry_policy=TRANSIENT_RETRY,
                 summary="validate and plan the job",
             )
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             if refused := invalid_field(err):
                 self._invalid(*refused)
             reason, error_type = failure_reason(err)
