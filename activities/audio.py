@@ -127,9 +127,10 @@ class AudioActivities:
             narration = None
             if spec.narration:
                 tts = self.voices.choose(inp.tts_engine, inp.channel)
-                key = clip.narration_key or narration_key(tts.name, inp.voice, inp.speed, spec.narration)
+                voice = spec.voice or inp.voice
+                key = clip.narration_key or narration_key(tts.name, voice, inp.speed, spec.narration)
                 stem = tmp / f"narration-{clip.index:04d}"
-                narration = await narration_file(self.deps, tts, key, spec.narration, inp.voice, inp.speed, stem)
+                narration = await narration_file(self.deps, tts, key, spec.narration, voice, inp.speed, stem)
             if spec.video:
                 # A video asset's own sound, cut to in..out: kept as it is, lowered under narration, or dropped.
                 try:

@@ -3,7 +3,8 @@
 The plan needs each narration's length to size its clip (a clip grows to hold its
 narration, or the job is refused), so speech is made first, levelled to one speech
 loudness, and stored in the work store under a hash of what produced it (engine,
-voice, speed, text): a retry, the clip render and later videos reuse it.
+voice, speed, text; the voice is the clip's own, or its language's, where it has one):
+a retry, the clip render and later videos reuse it.
 """
 
 from __future__ import annotations
@@ -121,8 +122,9 @@ class NarrationActivities:
             job = await self.plans.job(inp.plan_key)
             plan = await self.plans.plan(inp.plan_key)
         lines = [(c.index, c.spec.narration) for c in plan.clips if c.spec.narration]
+        voices = {c.index: c.spec.voice for c in plan.clips if c.spec.narration and c.spec.voice}
         spoken = await self.synthesize(
-            NarrationWork(inp.video_id, lines, inp.voice, inp.speed, inp.tts_engine, inp.channel)
+            NarrationWork(inp.video_id, lines, inp.voice, inp.speed, inp.tts_engine, inp.channel, voices)
         )
         try:
             fitted = video_only(fit_narration(job, plan, spoken.takes))
@@ -145,8 +147,9 @@ class NarrationActivities:
                 tts = self.voices.choose(inp.tts_engine, inp.channel)
                 for n, (index, text) in enumerate(inp.lines):
                     beats.stage(f"narrating {n + 1}/{len(inp.lines)}")
-                    key = narration_key(tts.name, inp.voice, inp.speed, text)
-                    local = await narration_file(self.deps, tts, key, text, inp.voice, inp.speed, tmp / f"{n:04d}")
+                    voice = inp.voices.get(index, inp.voice)
+                    key = narration_key(tts.name, voice, inp.speed, text)
+                    local = await narration_file(self.deps, tts, key, text, voice, inp.speed, tmp / f"{n:04d}")
                     if local is not None:
                         samples, speech = await in_thread(wav_samples, local), await in_thread(speech_span, local)
                         takes.append(NarrationTake(index, key, samples, speech))

@@ -312,14 +312,14 @@ class RenderActivities:
                 self.voices.choose(inp.tts_engine, inp.channel),
                 inp.clip.narration_key,
                 spec.narration,
-                inp.tts_voice,
+                spec.voice or inp.tts_voice,
                 inp.tts_speed,
                 tmp / "speech",
             )
         elif spec.narration:
             wav = tmp / "narration.wav"
             tts = self.voices.choose(inp.tts_engine, inp.channel)
-            if await tts.synthesize(spec.narration, inp.tts_voice, inp.tts_speed, wav):
+            if await tts.synthesize(spec.narration, spec.voice or inp.tts_voice, inp.tts_speed, wav):
                 narration = wav
         if video is not None:
             audio, _ = await asset_audio(spec, video, tmp / "asset-audio.wav", narrated=narration is not None)

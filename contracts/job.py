@@ -62,9 +62,10 @@ MAX_LINES = 12
 MAX_URI_CHARS = 1024
 MEDIA_DEFAULTS: dict[str, object] = {
     "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center",
-    "own_background": False,
+    "own_background": False, "language": "", "voice": "",
 }  # fmt: skip
-"""ClipSpec's media-clip fields and their defaults: a clip that leaves them so hashes as it did before they existed."""
+"""ClipSpec's fields added after the first clips were hashed (media clips, a clip's language and voice), with
+their defaults: a clip that leaves them so hashes as it did before they existed."""
 AUDIO_RATE = 48_000
 NARRATION_FITS = ("grow", "refuse")
 
@@ -148,6 +149,10 @@ class ClipSpec:
     pan: str = "center"
     own_background: bool = False
     """The job gave this card or question its own `background`: under a theme it replaces the theme's."""
+    language: str = ""
+    """The language its text is in, as the job gave it (the clip's, else the job's); '': its voice's."""
+    voice: str = ""
+    """The voice that reads it; '': the job's `tts_voice`."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, NoReturn, Union, get_args
+from typing import Annotated, Any, Literal, NoReturn, TypedDict, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -64,6 +64,16 @@ from contracts.job import (
     check_uri,
     field_key,
     type_name,
+)
+from contracts.languages import (
+    ANSWER_PHRASES,
+    LANGUAGE_PATTERN,
+    answer_phrase,
+    clip_voice,
+    language_problem,
+    text_language,
+    voice_language,
+    voice_problem,
 )
 from contracts.recipes import RECIPES
 from contracts.theme_models import ThemeField, parse_theme
@@ -272,6 +282,48 @@ def _optional(check: Callable[[Any], str]) -> Callable[[Any], str | None]:
     return lambda value: None if value is None else check(value)
 
 
+def _language(value: Any) -> str:
+    tag: str = _text_check(32)(value)
+    problem = language_problem(tag)
+    if problem:
+        _fail(problem)
+    return tag
+
+
+Language = Annotated[
+    str | None,
+    PlainValidator(_optional(_language)),
+    WithJsonSchema(
+        {
+            "type": ["string", "null"],
+            "pattern": LANGUAGE_PATTERN.pattern,
+            "description": "the language its text is in (BCP-47: es, pt-BR); its first part one of "
+            + ", ".join(sorted(ANSWER_PHRASES))
+            + "; unset: the job's",
+        }
+    ),
+]
+VOICE_MESSAGE = "expected a voice name like 'en-US' or 'en-US-Neural2-F', got {value!r}"
+Voice = Annotated[
+    str | None,
+    PlainValidator(_optional(_text_check(64, VOICE_PATTERN, VOICE_MESSAGE))),
+    WithJsonSchema(
+        {
+            "type": ["string", "null"],
+            "pattern": VOICE_PATTERN.pattern,
+            "description": "the voice that reads it (as tts_voice); unset: one for its language, else the job's",
+        }
+    ),
+]
+
+
+class _Spoken(BaseModel):
+    """A clip with words: the language they are in and the voice that reads them, each defaulting to the job's."""
+
+    language: Language = None
+    voice: Voice = None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
 
@@ -299,7 +351,7 @@ class ProfileIn(_Model):
         return value
 
 
-class CardClip(_Model):
+class CardClip(_Model, _Spoken):
     """A still card: background colour or image, lines of text, optional narration or audio."""
 
     kind: Literal["card"]
@@ -311,7 +363,7 @@ class CardClip(_Model):
     lines: Annotated[list[Line], BeforeValidator(_items(0, MAX_LINES)), Field(max_length=MAX_LINES)] = []  # type: ignore[valid-type]
 
 
-class QuestionClip(_Model):
+class QuestionClip(_Model, _Spoken):
     """A trivia question with four answers; it renders as the question, then the reveal."""
 
     kind: Literal["question"]
@@ -360,7 +412,7 @@ MAX_ASSET_SECONDS = 86_400.0
 MAX_ZOOM = 3.0
 
 
-class VideoClip(_Model):
+class VideoClip(_Model, _Spoken):
     """A video asset, trimmed to `in`..`out` seconds, scaled to the profile, then padded or cropped."""
 
     kind: Literal["video"]
@@ -391,7 +443,7 @@ class VideoClip(_Model):
         return out
 
 
-class ImageClip(_Model):
+class ImageClip(_Model, _Spoken):
     """A still image filling the frame, with a slow zoom and pan (Ken Burns)."""
 
     kind: Literal["image"]
@@ -457,7 +509,7 @@ class PosterIn(_Model):
     )
 
 
-class SeedQuestion(_Model):
+class SeedQuestion(_Model, _Spoken):
     """The trivia farm's question format: a question clip written as answer_a..answer_d, correct_answer."""
 
     question: Text()  # type: ignore[valid-type]
@@ -509,11 +561,12 @@ class JobIn(_Model):
     ]
     tts_voice: Annotated[
         str,
-        PlainValidator(
-            _text_check(64, VOICE_PATTERN, "expected a voice name like 'en-US' or 'en-US-Neural2-F', got {value!r}")
-        ),
+        PlainValidator(_text_check(64, VOICE_PATTERN, VOICE_MESSAGE)),
         WithJsonSchema({"type": "string", "pattern": VOICE_PATTERN.pattern}),
     ] = "en"
+    language: Language = Field(
+        default=None, description="the language of the job's text; unset: its voice's (a job with one sets tts_voice)"
+    )
     question_seconds: Number(1.0, MAX_CLIP_SECONDS) = 10.0  # type: ignore[valid-type]
     reveal_seconds: Duration = 4.0  # type: ignore[valid-type]
     questions: Annotated[
@@ -618,6 +671,8 @@ def _question_specs(clip: QuestionClip, defaults: JobIn) -> list[ClipSpec]:
     )
     if "background" in clip.model_fields_set:
         shared["own_background"] = True
+    shared.update(_spoken(clip, defaults))
+    said = answer_phrase(text_language(shared["language"], shared["voice"] or _job_voice(defaults)))
     return [
         ClipSpec(
             kind="question",
@@ -629,15 +684,58 @@ def _question_specs(clip: QuestionClip, defaults: JobIn) -> list[ClipSpec]:
         ClipSpec(
             kind="reveal",
             duration=clip.reveal_duration if clip.reveal_duration is not None else defaults.reveal_seconds,
-            narration=f"The answer is {answers[correct]}.",
+            narration=said.replace("{answer}", answers[correct]),
             **shared,
         ),
     ]
 
 
+def _job_voice(job: JobIn) -> str:
+    """The job's voice: `tts_voice`, else its language's (the tag itself), else English."""
+    if "tts_voice" in job.model_fields_set or job.language is None:
+        return job.tts_voice
+    return job.language
+
+
+class Spoken(TypedDict):
+    language: str
+    voice: str
+
+
+def _spoken(clip: _Spoken, job: JobIn) -> Spoken:
+    """A clip's `language` and `voice` as its spec holds them: '' where the job's apply."""
+    language = clip.language or job.language or ""
+    return {"language": language, "voice": clip_voice(clip.voice, language, _job_voice(job))}
+
+
+def _voice_problems(model: JobIn) -> list[tuple[str, str]]:
+    """Voices that cannot read their text's language (`questions[3].voice`), and voices nobody knows."""
+    problems = []
+    voice = _job_voice(model)
+    if model.language and voice_language(voice) is not None:
+        problem = voice_problem(voice, model.language)
+        if problem:
+            problems.append(("tts_voice", problem))
+    sources: list[tuple[str, Any]] = [(f"questions[{i}]", q) for i, q in enumerate(model.questions)]
+    sources += [(f"clips[{i}]", c) for i, c in enumerate(model.clips) if isinstance(c, _Spoken)]
+    for where, clip in sources:
+        if clip.voice:
+            problem = voice_problem(clip.voice, clip.language or model.language or "")
+            if problem:
+                problems.append((f"{where}.voice", problem))
+    return problems
+
+
 def _seed_as_clip(seed: SeedQuestion) -> QuestionClip:
     answers = [seed.answer_a, seed.answer_b, seed.answer_c, seed.answer_d]
-    return QuestionClip(kind="question", question=seed.question, answers=answers, correct=seed.correct_answer)
+    return QuestionClip(
+        kind="question",
+        question=seed.question,
+        answers=answers,
+        correct=seed.correct_answer,
+        language=seed.language,
+        voice=seed.voice,
+    )
 
 
 def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
@@ -654,6 +752,7 @@ def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
                 narration=clip.narration,
                 lines=tuple(clip.lines),
                 own_background="background" in clip.model_fields_set,
+                **_spoken(clip, job),
             )
         ]
     if isinstance(clip, VideoClip):
@@ -667,6 +766,7 @@ def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
                 audio_mode=clip.audio,
                 background=clip.background,
                 narration=clip.narration,
+                **_spoken(clip, job),
             )
         ]
     if isinstance(clip, ImageClip):
@@ -679,6 +779,7 @@ def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
                 pan=clip.pan,
                 audio=clip.audio,
                 narration=clip.narration,
+                **_spoken(clip, job),
             )
         ]
     values = clip.model_dump()
@@ -722,6 +823,7 @@ def to_job(model: JobIn) -> Job:
     if len(clips) > MAX_CLIPS:
         raise JobError("clips", f"the job plans {len(clips)} clips; the limit is {MAX_CLIPS} per video")
     theme, problems = parse_theme(model.theme)
+    problems += _voice_problems(model)
     if problems:
         raise JobError.listing(problems)
     gpu_class = model.gpu_class
@@ -734,7 +836,7 @@ def to_job(model: JobIn) -> Job:
         profile=Profile(**model.profile.model_dump()),
         output_uri=model.output_uri,
         channel=model.channel,
-        tts_voice=model.tts_voice,
+        tts_voice=_job_voice(model),
         tts_speed=model.tts_speed,
         tts_engine=model.tts_engine,
         max_parallel_clips=model.max_parallel_clips,

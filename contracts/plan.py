@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Poster, Profile
+from contracts.languages import primary, text_language
 from contracts.material import without_defaults
 from contracts.themes import Theme, answer_narration, theme_material
 
@@ -69,6 +70,12 @@ def job_language(job: Job) -> str:
     if any(_KANA.search(t) for t in texts):
         return "ja"
     return "ko" if any(_HANGUL.search(t) for t in texts) else "zh"
+
+
+def han_language(spec: ClipSpec, video: str) -> str:
+    """A clip in Japanese, Korean or Chinese draws its Han characters that way; other clips as the video does."""
+    own = VOICE_LANGUAGES.get(primary(spec.language or spec.voice)) if spec.language or spec.voice else None
+    return own or video
 
 
 @dataclass(frozen=True)
@@ -200,8 +207,9 @@ def plan_video(job: Job, default_theme: Theme | None = None) -> VideoPlan:
         place, count = (number, questions) if spec.kind in ("question", "reveal") else (0, 0)
         if theme is not None and spec.kind == "reveal" and 0 <= spec.correct < len(spec.answers):
             # The theme words the reveal's narration; with the default words the spec, and its key, are unchanged.
-            spec = replace(spec, narration=answer_narration(theme, spec.answers[spec.correct]))
-        clips.append(_planned(job, index, spec, language, theme, place, count))
+            said = text_language(spec.language, spec.voice or job.tts_voice)
+            spec = replace(spec, narration=answer_narration(theme, spec.answers[spec.correct], said))
+        clips.append(_planned(job, index, spec, han_language(spec, language), theme, place, count))
     return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips), poster=job.poster)
 
 

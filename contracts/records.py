@@ -131,6 +131,8 @@ class NarrationWork:
     speed: float
     tts_engine: str | None = None
     channel: str = "default"
+    voices: dict[int, str] = field(default_factory=dict)
+    """A clip's own voice by clip index (its language's, or the one it names); the rest speak `voice`."""
 
 
 @dataclass(frozen=True)

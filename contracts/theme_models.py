@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from contracts.job import NAMED_COLOURS, JobError, brief, check_text, check_uri, field_key, type_name
+from contracts.languages import LANGUAGE_PATTERN, language_problem
 from contracts.themes import ANSWER, ANSWER_PHRASE, BUILTIN_THEMES, Background, BoxStyle, Logo, Sounds, Theme
 
 COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
@@ -86,6 +87,20 @@ URI = Annotated[str, PlainValidator(_uri), WithJsonSchema({"type": "string", "pa
 Font = Annotated[str, PlainValidator(_font), WithJsonSchema({"type": "string", "maxLength": 256})]
 Phrase = Annotated[
     str, PlainValidator(_phrase), WithJsonSchema({"type": "string", "maxLength": 200, "pattern": "\\{answer\\}"})
+]
+
+
+def _language_key(value: Any) -> str:
+    if not isinstance(value, str):
+        _fail(f"expected a language tag, got {type_name(value)}")
+    problem = language_problem(value)
+    if problem:
+        _fail(problem)
+    return value
+
+
+LanguageKey = Annotated[
+    str, PlainValidator(_language_key), WithJsonSchema({"type": "string", "pattern": LANGUAGE_PATTERN.pattern})
 ]
 
 
@@ -163,6 +178,10 @@ class ThemeIn(_Model):
     """What a reveal says, holding {answer} exactly once: the correct answer's text takes its place."""
     platform: Literal["all", "shorts", "tiktok", "reels"] = "all"
     """Whose player interface 9:16, 4:5 and 1:1 layouts keep clear of; 'all': every one of them."""
+    answer_phrases: Annotated[dict[LanguageKey, Phrase], Field(max_length=64)] = Field(
+        default_factory=dict,
+        description="a reveal's words by language tag (es, pt-BR), over the built-in phrases; English is answer_phrase",
+    )
 
     def theme(self) -> Theme:
         bg, c = self.background, self.colours
@@ -184,6 +203,7 @@ class ThemeIn(_Model):
             narrate_answer=self.narrate_answer,
             answer_phrase=self.answer_phrase,
             platform=self.platform,
+            answer_phrases=tuple(sorted(self.answer_phrases.items())),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from contracts.languages import answer_phrase
 from contracts.material import without_defaults
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -80,12 +81,20 @@ class Theme:
     narrate_answer: bool = True
     """Each reveal speaks its answer in `answer_phrase`; False: reveals speak nothing (a sting may mark them)."""
     answer_phrase: str = ANSWER_PHRASE
-    """Holds {answer} exactly once; the correct answer's text takes its place, as it is."""
+    """Holds {answer} exactly once; the correct answer's text takes its place, as it is. Said in English, and
+    in a language with no phrase of its own."""
     platform: str = "all"
     """Whose player's buttons and captions the layout keeps clear of: 'shorts', 'tiktok', 'reels', or all three."""
+    answer_phrases: tuple[tuple[str, str], ...] = ()
+    """(language tag, phrase) pairs over the built-in phrases (`contracts.languages.ANSWER_PHRASES`)."""
 
 
-ADDED_LATER: dict[str, object] = {"narrate_answer": True, "answer_phrase": ANSWER_PHRASE, "platform": "all"}
+ADDED_LATER: dict[str, object] = {
+    "narrate_answer": True,
+    "answer_phrase": ANSWER_PHRASE,
+    "platform": "all",
+    "answer_phrases": (),
+}
 """Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
 theme that leaves them alone keeps the job's hash and its clips' keys."""
 
@@ -101,9 +110,12 @@ def theme_material(theme: Theme) -> dict[str, Any]:
     return material
 
 
-def answer_narration(theme: Theme, answer: str) -> str | None:
-    """What a reveal of `answer` says under this theme; the answer is inserted as data, never formatted."""
-    return theme.answer_phrase.replace(ANSWER, answer) if theme.narrate_answer else None
+def answer_narration(theme: Theme, answer: str, language: str = "") -> str | None:
+    """What a reveal of `answer` in `language` says under this theme; the answer is inserted as data, never
+    formatted."""
+    if not theme.narrate_answer:
+        return None
+    return answer_phrase(language, dict(theme.answer_phrases), theme.answer_phrase).replace(ANSWER, answer)
 
 
 BUILTIN_THEMES: dict[str, Theme] = {

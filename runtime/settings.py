@@ -6,7 +6,8 @@ default) and turns a bad value into a `SettingsError` that names the variable an
 
     RENDER_SLOTS: must be a whole number ≥ 0, got 'two'
 
-Names and defaults are the README's Configuration table. The frozen `activities.settings.Settings`
+Each field's docstring is its description: docs/configuration.md's table of every variable is generated
+from these models (`python -m devtools.settings_reference`). The frozen `activities.settings.Settings`
 that activities receive is built from `RenderEnv`.
 """
 
@@ -113,8 +114,9 @@ class _Mapping(PydanticBaseSettingsSource):
 class EnvModel(BaseSettings):
     """A group of variables sharing a prefix; read it with `load`."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
-    """No number is infinite or NaN: an endless budget overflows what it is compared against."""
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", allow_inf_nan=False, use_attribute_docstrings=True)
+    """No number is infinite or NaN: an endless budget overflows what it is compared against. Each field's
+    docstring is its description, and docs/configuration.md is generated from them (devtools.settings_reference)."""
 
     @classmethod
     def settings_customise_sources(
@@ -135,7 +137,7 @@ class EnvModel(BaseSettings):
 Model = TypeVar("Model", bound=EnvModel)
 
 
-def _expectation(field: FieldInfo) -> str | None:
+def expectation(field: FieldInfo) -> str | None:
     """What a field accepts, in words: 'a whole number ≥ 0', 'one of auto, h264_nvenc, libx264'."""
     kind = field.annotation
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
@@ -166,7 +168,7 @@ def load(model: type[Model], env: Mapping[str, str] | None = None) -> Model:
         name = str(first["loc"][0]) if first["loc"] else ""
         variable = model.variable(name)
         field = model.model_fields.get(name)
-        expected = _expectation(field) if field is not None else None
+        expected = expectation(field) if field is not None else None
         if expected is None or first["type"] == "value_error":
             # Validators word their own message, the value included.
             message = str(first["msg"]).removeprefix("Value error, ")
@@ -182,11 +184,15 @@ class TemporalEnv(EnvModel):
     model_config = SettingsConfigDict(env_prefix="TEMPORAL_")
 
     address: str = "localhost:7233"
+    """Temporal frontend, host:port."""
     namespace: str = "default"
+    """The Temporal namespace."""
     api_key: Optional = None
     """API key (Temporal Cloud); turns TLS on unless TEMPORAL_TLS says otherwise."""
     tls: Annotated[bool | None, BeforeValidator(_empty_is_none)] = None
+    """TLS to the frontend; unset: on with an API key, else off."""
     ui_url: str = "http://localhost:8233"
+    """Base of the Web UI links printed; its port is the dev server's UI port."""
 
 
 class RenderEnv(EnvModel):
@@ -195,36 +201,71 @@ class RenderEnv(EnvModel):
     model_config = SettingsConfigDict(env_prefix="RENDER_")
 
     data_dir: str = "var"
+    """Base of the default roots below, the demo's dev server state and its log."""
     work_uri: Optional = None
+    """Intermediates; must be shared by all workers (`s3://bucket/prefix` in a cluster). Unset: `file://<data>/work`."""
     output_roots: Optional = None
+    """Comma-separated roots finished videos may be written under. Unset: `file://<data>/output`."""
     asset_roots: Optional = None
+    """Comma-separated roots assets may be read from. Unset: `file://<data>/assets`."""
     scratch_dir: Optional = None
+    """Local working space, cleaned after each activity. Unset: `<data>/scratch`."""
     encoder: Literal["auto", "h264_nvenc", "libx264"] = "auto"
+    """The video encoder: `auto` uses NVENC when a probe encode works, else libx264."""
     ffmpeg_threads: Annotated[int, Field(ge=0)] = 0
+    """Encoder threads per render (0: ffmpeg decides)."""
     font: str = str(DEJAVU / "DejaVuSans.ttf")
+    """Primary face for text (a file or an installed family); the installed Noto faces follow in the font chain.
+    Control workers read it too: validation lays text out."""
     font_bold: str = str(DEJAVU / "DejaVuSans-Bold.ttf")
+    """Primary bold face, as RENDER_FONT."""
     tts: Literal["auto", "espeak", "none", "polly", "google"] = "auto"
+    """This render worker's speech engine: `auto` (espeak-ng if installed, else silence), `espeak`, `polly`, `google`,
+    `none`."""
     tts_channels: str = ""
+    """Engines by channel, `kids=polly,news=google`; a job's `tts_engine` comes first."""
     tts_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
+    """Seconds per request to a cloud speech engine."""
     tts_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    """Requests to a cloud speech engine before the clip fails (retryable)."""
     polly_endpoint_url: Optional = None
+    """A Polly endpoint override (tests, VPC endpoints)."""
     polly_region: Optional = None
+    """Polly's region; unset: the AWS config's."""
     polly_engine: Literal["neural", "standard", "generative", "long-form"] = "neural"
+    """Polly's engine; the voice must offer it."""
     google_tts_url: str = "https://texttospeech.googleapis.com"
+    """Google Cloud TTS endpoint (an override for tests or a regional endpoint)."""
     google_tts_api_key: Optional = Field(None, repr=False)
+    """Google Cloud TTS API key, sent as the `X-Goog-Api-Key` header; never logged."""
     google_tts_token: Optional = Field(None, repr=False)
+    """Google Cloud TTS OAuth bearer token (instead of an API key); never logged."""
     s3_endpoint_url: Optional = None
+    """S3-compatible endpoint (MinIO, IBM COS, GCS interop); credentials from boto3's usual chain (`AWS_ACCESS_KEY_ID`,
+    …)."""
     s3_region: Optional = None
+    """The S3 region; unset: boto3's."""
     segment_seconds: Annotated[float, Field(gt=0)] = 2.0
+    """Checkpoint granularity of a clip render (rounded to whole 2 s GOPs); at most this much video is rendered again
+    after a worker loss."""
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """Heartbeat timeout of renders, joins, uploads and clean-ups, read by control workers: how soon a silent worker's
+    work is retried elsewhere (every activity heartbeats every 2 s)."""
     rates: str = ""
+    """Prices, `t4=0.35,l4=0.70,gpu=0.35,cpu=0.04` (USD per hour), over the defaults in `contracts/gpus.py`."""
     webhook_secret: str = ""
+    """HMAC key for webhook signatures; control workers refuse to start without it while webhooks are on."""
     queue_wait_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    """How long a clip render may wait for a worker to pick it up before the video fails, naming the queue."""
     work_max_age_hours: Annotated[float, Field(ge=0)] = 168.0
+    """Intermediates older than this are removed by the control workers' sweep."""
     sweep_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    """How often a control worker sweeps the work store (0: off)."""
     clip_cache_gb: Annotated[float, Field(ge=0)] = 10.0
     """Bound on the clips kept in the work store for reuse across videos; 0 turns the cache off."""
     channel_weights: str = ""
+    """Fairness weight by channel, `news=4,kids=0.5,*=1` (`*`: every channel not named), read by control workers: a
+    channel's share of render workers while several wait. Empty: all 1."""
     channel_themes: str = ""
     """Each channel's default theme: 'news=studio,*=midnight'; unset channels get the built-in default."""
 
@@ -241,10 +282,15 @@ class RenderEnv(EnvModel):
         return value
 
     job_gigapixels: Annotated[float, Field(gt=0)] = 1000.0
+    """Per-job budget: frames x width x height, in units of 10^9."""
     clip_render_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    """A clip's render time at the slowest expected rate."""
     image_megapixels: Annotated[float, Field(gt=0)] = 36.0
+    """Image assets' width x height, read from the header."""
     job_render_seconds: Annotated[float, Field(gt=0)] = 86400.0
+    """A whole job's render time at the slowest expected rate."""
     asset_megabytes: Annotated[float, Field(gt=0)] = 2048.0
+    """An asset file's size, read from the store before it is fetched."""
     webhooks: bool = True
     """Whether control workers deliver webhooks; while on, RENDER_WEBHOOK_SECRET must be set."""
     webhook_hosts: str = ""
@@ -321,16 +367,25 @@ class WorkerEnv(EnvModel):
     model_config = SettingsConfigDict(env_prefix="RENDER_")
 
     worker_mode: Literal["all", "control", "gpu"] = "all"
+    """`all`, `control` (workflow, check, concat, upload) or `gpu` (clip renders)."""
     slots: Annotated[int, Field(ge=0)] = 0
+    """Concurrent clip renders; 0 = 3 per NVENC GPU, else one per CPU core."""
     control_slots: Annotated[int, Field(ge=1)] = 8
+    """Concurrent control activities."""
     drain_seconds: Annotated[float, Field(ge=0)] = 60.0
+    """On SIGTERM, how long running activities get before they are handed back."""
     gpu_class: Optional = None
+    """The GPU class this render worker serves (polls `render-gpu-<class>`)."""
     sessions_per_gpu: Annotated[int, Field(ge=1)] = 3
+    """ffmpeg processes per NVENC GPU when `RENDER_SLOTS` is 0."""
     health_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    """Port of the worker's `/healthz`, `/readyz`, `/status`, `/metrics` (0: off)."""
     health_address: str = "127.0.0.1"
     """Loopback unless configured: in Kubernetes the kubelet probes the pod IP, so the manifests set 0.0.0.0."""
     health_max_connections: Annotated[int, Field(ge=1)] = 32
+    """Health-server connections served at once."""
     health_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    """Seconds a health-server read may wait (three times that for a whole exchange)."""
     status_detail: Literal["full", "counts"] = "full"
     """`counts` hides which videos and clips are in flight from /status."""
 
@@ -387,6 +442,8 @@ class ChannelEnv(EnvModel):
     model_config = SettingsConfigDict(env_prefix="RENDER_")
 
     channel_limits: str = ""
+    """Videos in flight at once by channel, `news=20,*=5`, enforced by `render submit`, `submit-batch` and
+    `RenderClient.connect()`. Empty: no limit."""
 
     @field_validator("channel_limits")
     @classmethod
@@ -406,7 +463,9 @@ class LogEnv(EnvModel):
     model_config = SettingsConfigDict(env_prefix="RENDER_")
 
     log_format: Literal["console", "json"] = "console"
+    """`console` for people, `json` in production."""
     log_level: Optional = None
+    """DEBUG, INFO, WARNING, ERROR or CRITICAL; unset: the program's default (INFO)."""
 
     @field_validator("log_level")
     @classmethod
@@ -427,7 +486,9 @@ class AutoscalerEnv(EnvModel):
     )  # fmt: skip
 
     config: str | None = None
+    """The autoscaler's config file (YAML or JSON); unset: its built-in defaults."""
     pools: str | None = None
+    """The pools to scale, as JSON (see [Scaling on Kubernetes](kubernetes.md)), over the file's."""
     interval_seconds: str | None = None
     dry_run: str | None = None
     port: str | None = None

@@ -19,6 +19,8 @@ from temporalio.client import Client
 
 from contracts.job_models import JobIn
 from devtools.job_reference import reference
+from devtools.settings_reference import MARKER
+from devtools.settings_reference import reference as settings_reference
 from runtime.settings import AutoscalerEnv, ChannelEnv, LogEnv, RenderEnv, TemporalEnv, WorkerEnv
 from starter import check
 
@@ -50,6 +52,21 @@ def test_every_setting_is_documented() -> None:
     autoscaler = (DOCS / "kubernetes.md").read_text()
     missing = [name for name in AutoscalerEnv.model_fields if f"{name}`" not in autoscaler and name != "config"]
     assert not missing, f"autoscaler settings not in docs/kubernetes.md: {missing}"
+
+
+def test_the_configuration_page_is_generated_from_the_settings_models() -> None:
+    """Regenerate with: .venv/bin/python -m devtools.settings_reference"""
+    page = (DOCS / "configuration.md").read_text()
+    assert MARKER in page
+    assert page == settings_reference()
+
+
+def test_the_configuration_page_goes_stale_when_a_setting_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new variable, or a new default, is a different page: the test above would fail until it is regenerated."""
+    page = (DOCS / "configuration.md").read_text()
+    monkeypatch.setattr(WorkerEnv.model_fields["control_slots"], "default", 9)
+    changed = settings_reference()
+    assert changed != page and "| `RENDER_CONTROL_SLOTS` | a whole number ≥ 1 | `9` |" in changed
 
 
 def test_the_job_reference_is_generated_from_the_current_schema() -> None:
