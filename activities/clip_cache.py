@@ -197,7 +197,7 @@ class ClipCache:
         language = inp.clip.language or "zh"
         chains = [FontChain.installed(fonts.regular, language=language)]
         chains.append(FontChain.installed(fonts.bold, bold=True, language=language))
-        faces = sorted({(str(face.path), face.index) for chain in chains for face in chain.faces})
+        faces = sorted({(str(path), index) for chain in chains for path, index in chain.files()})
         facts = Facts(
             encoder=await choose_encoder(settings.encoder),
             ffmpeg=await ffmpeg_build(),

@@ -50,10 +50,12 @@ class ClipLayout:
 class DoesNotFit(ValueError):
     """The text needs more room than its region has, even at the minimum size."""
 
-    def __init__(self, part: str) -> None:
+    def __init__(self, part: str, *more: str) -> None:
         super().__init__(part)
         self.part = part
         """Which text overflowed most: 'question', 'answers[N]' or 'lines'."""
+        self.parts = (part, *more)
+        """Every text that does not fit, `part` first."""
 
 
 def countdown_top(height: int) -> int:

@@ -193,13 +193,12 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     if spec.kind == "card":
         return _card(spec, reg, fonts, h)
     question = _fitted(spec.question or "", fonts, reg.question_size, reg.question, h, bold=True)
-    if question is None:
-        raise DoesNotFit("question")
     boxes = reg.answers
     gap = round(0.025 * h)
-    free_top = reg.question.y + text_height(question) + gap
+    free_top = reg.question.y + (text_height(question) if question else reg.question.h) + gap
     choices = [boxes] + ([_boxes(boxes, free_top)] if free_top < boxes[0].y else [])
     laid: list[Block] = []
+    areas: list[Rect] = []
     for choice in choices:
         areas = [answer_area(box, theme, reg.answer_size)[1] for box in choice]
 
@@ -210,17 +209,24 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
                 block(a, fonts.chain(True, a), size=size, top=0, width=round(area.w / 0.9), bold=True)
                 for a, area in zip(spec.answers, areas, strict=False)
             ]
-            # A grapheme wider than its box (an unligated ZWJ sequence) must shrink too: nothing is cut.
-            fit = all(text_height(b) <= box.h and b.widest <= box.w for b, box in zip(blocks, areas, strict=False))
-            return fit, blocks
+            return all(_inside(b, box) for b, box in zip(blocks, areas, strict=False)), blocks
 
         fits, laid = largest_fit(scales(reg.answer_size, h), attempt)
-        if fits:
+        if fits and question is not None:
             band = Rect(reg.question.x, reg.question.y, reg.question.w, choice[0].y - gap - reg.question.y)
             texts = [_centred(question, band), *(_centred(b, area) for b, area in zip(laid, areas, strict=False))]
             return ThemedLayout(reg, tuple(texts), choice)
-    counts = [len(b.lines) for b in laid]
-    raise DoesNotFit(f"answers[{counts.index(max(counts))}]")
+        if fits:
+            break
+    # At the minimum size every answer fits its box or not on its own: each that does not is named.
+    answers = [f"answers[{i}]" for i, (b, box) in enumerate(zip(laid, areas, strict=False)) if not _inside(b, box)]
+    parts = (["question"] if question is None else []) + answers
+    raise DoesNotFit(*(parts or ["answers[0]"]))
+
+
+def _inside(laid: Block, area: Rect) -> bool:
+    """Whether the block fits the area: a grapheme wider than it (an unligated ZWJ sequence) must shrink too."""
+    return text_height(laid) <= area.h and laid.widest <= area.w
 
 
 def _boxes(boxes: tuple[Rect, ...], top: int) -> tuple[Rect, ...]:
