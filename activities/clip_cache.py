@@ -44,6 +44,7 @@ from activities.common import Deps
 from activities.keeper import Heartbeats, in_thread
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.fonts import FontChain
+from activities.media.text import LAYOUT_VERSION
 from activities.media.graphs import Fonts
 from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import run_tool
@@ -157,7 +158,8 @@ def text_libraries() -> str:
             drawn.append(f"{lib} {features.version(lib)}")
         except ValueError:  # a Pillow too old to report it
             drawn.append(f"{lib} unknown")
-    drawn += [f"{package} {metadata.version(package)}" for package in ("fonttools", "regex", "pythainlp")]
+    drawn += [f"{package} {metadata.version(package)}" for package in ("fonttools", "regex", "pythainlp", "pyphen")]
+    drawn.append(f"line breaking {LAYOUT_VERSION}")
     return ", ".join(drawn)
 
 

@@ -124,11 +124,14 @@ class FontChain:
     """
 
     faces: tuple[Face, ...]
+    hyphenation: str = ""
+    """The pyphen dictionary long words of this text are hyphenated with ('de', 'ru'); '': none."""
 
     @classmethod
-    def installed(cls, primary: Path, *, bold: bool = False, language: str = "zh") -> FontChain:
+    def installed(cls, primary: Path, *, bold: bool = False, language: str = "zh", hyphenation: str = "") -> FontChain:
         """The primary face, then every Noto face this machine has; missing files are left out."""
-        return _installed(primary, bold, language)
+        chain = _installed(primary, bold, language)
+        return _hyphenating(chain, hyphenation) if hyphenation else chain
 
     @classmethod
     def build(cls, primary: Path, bold: bool, language: str) -> FontChain:
@@ -206,6 +209,12 @@ class FontChain:
 @lru_cache(maxsize=64)
 def _installed(primary: Path, bold: bool, language: str) -> FontChain:
     return FontChain.build(primary, bold, language)
+
+
+@lru_cache(maxsize=256)
+def _hyphenating(chain: FontChain, hyphenation: str) -> FontChain:
+    """The same faces (the same objects, so caches keyed by a face are shared) with a hyphenation language."""
+    return FontChain(chain.faces, hyphenation)
 
 
 @lru_cache(maxsize=65536)

@@ -34,10 +34,13 @@ class Fonts:
     language: str | None = None
     """How Han characters are drawn ('ja', 'ko', 'zh'): the whole job's, so every clip of a video agrees;
     None: guessed from the text at hand."""
+    hyphenation: str = ""
+    """The pyphen dictionary long words are hyphenated with (`hyphenation_language` of the job's voice)."""
 
     def chain(self, bold: bool, text: str) -> FontChain:
         language = self.language or cjk_language(text)
-        return FontChain.installed(self.bold if bold else self.regular, bold=bold, language=language)
+        primary = self.bold if bold else self.regular
+        return FontChain.installed(primary, bold=bold, language=language, hyphenation=self.hyphenation)
 
 
 @dataclass(frozen=True)
