@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps
 
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
-from activities.media.text import Block, block, largest_fit, min_size, scales
+from activities.media.fonts import grapheme_script
+from activities.media.text import Block, block, direction, largest_fit, min_size, scales
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Background, Theme
 
@@ -154,10 +156,15 @@ class ThemedLayout:
     """Question (or card lines) first, then one per answer."""
     answers: tuple[Rect, ...] = ()
     """The answer boxes: the shape's own, or grown up into room the question left."""
+    rtl: bool = False
+    """A right-to-left question: boxes mirrored (the first answer at the top right), badges on the right."""
+    letters: str = ANSWER_LETTERS
+    """The badges' letters, in the question's script where it has its own (Arabic أبجد, Hebrew אבגד)."""
 
 
-def answer_area(box: Rect, theme: Theme, size: int) -> tuple[Rect, Rect]:
-    """(badge, text area) inside an answer box: the letter's badge on the left, the text beside it.
+def answer_area(box: Rect, theme: Theme, size: int, rtl: bool = False) -> tuple[Rect, Rect]:
+    """(badge, text area) inside an answer box: the letter's badge where reading starts (the left, or the
+    right for right-to-left text), the text beside it.
 
     The text may come closer to the top and bottom edges than to the sides: a two-line answer
     still fits a box sized for one line at full size.
@@ -167,7 +174,30 @@ def answer_area(box: Rect, theme: Theme, size: int) -> tuple[Rect, Rect]:
     badge_rect = Rect(box.x + pad + pad // 2, box.y + (box.h - badge) // 2, badge, badge)
     text_x = badge_rect.right + pad
     inset = max(2, pad // 3)
-    return badge_rect, Rect(text_x, box.y + inset, box.right - pad - text_x, box.h - 2 * inset)
+    area = Rect(text_x, box.y + inset, box.right - pad - text_x, box.h - 2 * inset)
+    if rtl:  # the same places, mirrored inside the box
+        badge_rect = replace(badge_rect, x=box.x + box.right - badge_rect.right)
+        area = replace(area, x=box.x + box.right - area.right)
+    return badge_rect, area
+
+
+RTL_LETTERS = {"Arabic": "أبجد", "Hebrew": "אבגד"}
+"""Answer letters of right-to-left scripts, in their alphabet's own order (abjad, alef-bet)."""
+
+
+def answer_letters(question: str) -> tuple[bool, str]:
+    """(right to left, the badges' letters) for a question: its paragraph direction and its script's letters."""
+    rtl = direction(question)
+    if not rtl:
+        return False, ANSWER_LETTERS
+    script = next((grapheme_script(c) for c in question if unicodedata.bidirectional(c) in ("R", "AL")), "")
+    return True, RTL_LETTERS.get(script, ANSWER_LETTERS)
+
+
+def mirrored(boxes: tuple[Rect, ...]) -> tuple[Rect, ...]:
+    """The boxes mirrored across their own band (not the frame: a platform's safe zone need not be symmetric)."""
+    left, right = min(b.x for b in boxes), max(b.right for b in boxes)
+    return tuple(replace(b, x=left + right - b.right) for b in boxes)
 
 
 def _fitted(text: str, fonts: Fonts, base: int, area: Rect, height: int, bold: bool) -> Block | None:
@@ -193,14 +223,15 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     if spec.kind == "card":
         return _card(spec, reg, fonts, h)
     question = _fitted(spec.question or "", fonts, reg.question_size, reg.question, h, bold=True)
-    boxes = reg.answers
+    rtl, letters = answer_letters(spec.question or "")
+    boxes = mirrored(reg.answers) if rtl else reg.answers
     gap = round(0.025 * h)
     free_top = reg.question.y + (text_height(question) if question else reg.question.h) + gap
     choices = [boxes] + ([_boxes(boxes, free_top)] if free_top < boxes[0].y else [])
     laid: list[Block] = []
     areas: list[Rect] = []
     for choice in choices:
-        areas = [answer_area(box, theme, reg.answer_size)[1] for box in choice]
+        areas = [answer_area(box, theme, reg.answer_size, rtl)[1] for box in choice]
 
         def attempt(scale: float, areas: list[Rect] = areas) -> tuple[bool, list[Block]]:
             # All answers at one size: the largest at which every one of them fits its box.
@@ -215,7 +246,7 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
         if fits and question is not None:
             band = Rect(reg.question.x, reg.question.y, reg.question.w, choice[0].y - gap - reg.question.y)
             texts = [_centred(question, band), *(_centred(b, area) for b, area in zip(laid, areas, strict=False))]
-            return ThemedLayout(reg, tuple(texts), choice)
+            return ThemedLayout(reg, tuple(texts), choice, rtl, letters)
         if fits:
             break
     # At the minimum size every answer fits its box or not on its own: each that does not is named.
@@ -351,7 +382,8 @@ def _text(layer: Image.Image, box: TextBox, colour: str) -> None:
 def _label(
     draw: ImageDraw.ImageDraw, fonts: Fonts, text: str, centre: tuple[float, float], size: int, colour: str
 ) -> None:
-    font = fonts.chain(True, text).faces[0].font(size)
+    chain = fonts.chain(True, text)
+    font = (chain.face_for(text) or chain.faces[0]).font(size)  # an Arabic or Hebrew letter: its script's face
     draw.text(centre, text, font=font, fill=rgba(colour), anchor="mm")
 
 
@@ -398,7 +430,7 @@ def still_frame(
         reveal = spec.kind == "reveal"
         for i, (rect, box) in enumerate(zip(lay.answers, lay.texts[1:], strict=False)):
             correct = reveal and i == spec.correct
-            badge, _ = answer_area(rect, theme, reg.answer_size)
+            badge, _ = answer_area(rect, theme, reg.answer_size, lay.rtl)
             if correct:
                 _box(draw, rect, theme, theme.highlight, theme.highlight, h)
                 draw.ellipse((badge.x, badge.y, badge.right, badge.bottom), fill=rgba(on(theme.highlight)))
@@ -410,7 +442,7 @@ def still_frame(
             ring_w = max(2, round(badge.w * 0.07))
             accent = theme.dim if reveal else theme.accent
             draw.ellipse((badge.x, badge.y, badge.right, badge.bottom), outline=rgba(accent), width=ring_w)
-            letter = ANSWER_LETTERS[i]
+            letter = lay.letters[i]
             _label(gdraw, fonts, letter, (badge.x + badge.w / 2, badge.y + badge.h / 2), round(badge.h * 0.5), accent)
             _text(glyphs, box, theme.dim if reveal else theme.text)
         if spec.kind == "question":
