@@ -44,10 +44,10 @@ from activities.common import Deps
 from activities.keeper import Heartbeats, in_thread
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.fonts import FontChain
-from activities.media.text import LAYOUT_VERSION
 from activities.media.graphs import Fonts
 from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import run_tool
+from activities.media.text import LAYOUT_VERSION
 from activities.media.themed import theme_fonts
 from activities.segments import segment_frames
 from activities.settings import Settings

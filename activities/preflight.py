@@ -35,7 +35,7 @@ from activities.notify import WebhookPolicy
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
 from activities.validate import channel_themes, checked_job, checked_webhook, job_hash, job_theme
-from contracts.job import Job, JobError, Profile, parse_job
+from contracts.job import Job, JobError, parse_job
 from contracts.job_models import asset_fields
 from contracts.plan import PlannedClip, plan_video
 
@@ -203,7 +203,9 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
         image = await frame_sized(image, profile, spec.background, tmp / "frame.png")
     video = await fetch_video(deps, spec, tmp / "video") if spec.video else None
     look = None
-    fonts = Fonts(deps.settings.font, deps.settings.font_bold, clip.language or None, hyphenation_language(job.tts_voice))
+    fonts = Fonts(
+        deps.settings.font, deps.settings.font_bold, clip.language or None, hyphenation_language(job.tts_voice)
+    )
     if clip.theme is not None:
         theme = clip_theme(clip.theme, spec)
         background = image

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from activities.media.fonts import grapheme_script
 from activities.media.layers import Fonts
 from activities.media.themed import answer_area, frame_shape, layout_themed, still_frame, theme_fonts
-from contracts.job import parse_job
+from contracts.job import Job, parse_job
 from contracts.themes import BUILTIN_THEMES
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -26,9 +26,9 @@ QUESTIONS = {
 }
 
 
-def job_of(question: str, answers: list[str], size: tuple[int, int]):  # type: ignore[no-untyped-def]
-    return parse_job({"video_id": "v", "profile": {"width": size[0], "height": size[1]},
-                      "clips": [{"kind": "question", "question": question, "answers": answers, "correct": 0}]})  # fmt: skip
+def job_of(question: str, answers: list[str], size: tuple[int, int]) -> Job:
+    clip = {"kind": "question", "question": question, "answers": answers, "correct": 0}
+    return parse_job({"video_id": "v", "profile": {"width": size[0], "height": size[1]}, "clips": [clip]})
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920), (1080, 1080)])

@@ -3,6 +3,7 @@ punctuation, and no orphan word alone on a question's last line; every line insi
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -19,13 +20,14 @@ from contracts.plan import job_language
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 FRAMES_DIR = os.environ.get("TEXT_FRAMES_DIR")
 """When set, each frame is kept there as a PNG, to look at."""
+PORTRAIT = (1080, 1920)
 COMPOUND = "Donaudampfschifffahrtsgesellschaftskapitän"
 URL = "https://www.example.org/trivia/questions/geography/europe/rivers?id=42"
 
 
-def laid_out(question: str, voice: str, name: str, size: tuple[int, int] = (1080, 1920)) -> tuple[Job, ThemedLayout]:
-    raw = {"video_id": "v", "tts_voice": voice, "profile": {"width": size[0], "height": size[1]},
-           "clips": [{"kind": "question", "question": question, "answers": ["a", "b", "c", "d"], "correct": 0}]}  # fmt: skip
+def laid_out(question: str, voice: str, name: str, size: tuple[int, int] = PORTRAIT) -> tuple[Job, ThemedLayout]:
+    clip = {"kind": "question", "question": question, "answers": ["a", "b", "c", "d"], "correct": 0}
+    raw = {"video_id": "v", "tts_voice": voice, "profile": {"width": size[0], "height": size[1]}, "clips": [clip]}
     fonts = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf", hyphenation=hyphenation_language(voice))
     job = checked_job(raw, fonts)
     theme = job_theme(job, {})
@@ -68,7 +70,7 @@ def test_a_long_url_breaks_at_its_punctuation_without_hyphens() -> None:
     lines = lines_of(layout)
     assert len(lines) > 2 and " ".join(lines).replace(" .", ".").replace("/ ", "/").replace("= ", "=") == question
     joined = 0
-    for line, following in zip(lines, lines[1:], strict=False):
+    for line, following in itertools.pairwise(lines):
         joined += len(line)
         inside = question[joined] != " "
         if inside:  # a break inside the URL: after a slash or =, or before a dot

@@ -47,14 +47,19 @@ def test_both_long_answers_are_named_in_the_wider_shapes(size: tuple[int, int]) 
     question = {"question": LONG_QUESTION[:300], "answer_a": "Bern", "answer_b": LONG_ANSWER, "answer_c": "c",
                 "answer_d": LONG_ANSWER + "!", "correct_answer": "Bern"}  # fmt: skip
     found = problems({"video_id": "v", "profile": {"width": size[0], "height": size[1]}, "questions": [question]})
-    assert {"questions[0].answer_b", "questions[0].answer_d"} <= set(found) <= {
-        "questions[0].answer_b", "questions[0].answer_d", "questions[0].question"
-    }
+    assert (
+        {"questions[0].answer_b", "questions[0].answer_d"}
+        <= set(found)
+        <= {"questions[0].answer_b", "questions[0].answer_d", "questions[0].question"}
+    )
 
 
 def test_a_missing_script_is_named_with_its_package_once() -> None:
     tamil = "இந்தியாவின் தலைநகரம் எது?"
-    assert refusal([g for g in graphemes(tamil) if g.strip(" ?")]) == "has Tamil text no installed font covers (install fonts-noto-core)"
+    assert (
+        refusal([g for g in graphemes(tamil) if g.strip(" ?")])
+        == "has Tamil text no installed font covers (install fonts-noto-core)"
+    )
     assert refusal(["க", "ქ", "漢", "👍🏽"]) == (
         "has Tamil, Georgian, Han, emoji text no installed font covers "
         "(install fonts-noto-cjk and fonts-noto-color-emoji and fonts-noto-core)"

@@ -171,7 +171,9 @@ class FontChain:
         script = grapheme_script(grapheme)
         if is_emoji(grapheme):
             preferred.append(self._named("emoji") or self.faces[0])
-        elif script and script not in GENERIC_FACES and (face := self._named("CJK" if script in CJK_SCRIPTS else script)):
+        elif (
+            script and script not in GENERIC_FACES and (face := self._named("CJK" if script in CJK_SCRIPTS else script))
+        ):
             preferred.append(face)
         common = not script and all(unicodedata.script(char) != "Zzzz" for char in grapheme)
         for face in (*preferred, *(f for f in self.faces if not f.emoji)):
@@ -267,18 +269,20 @@ _SCRIPT_NAMES = {
 
 
 NOTO_CORE = frozenset(
-    """Adlam AnatolianHieroglyphs Arabic Armenian Avestan Balinese Bamum BassaVah Batak Bengali Bhaiksuki Brahmi
-    Buginese Buhid CanadianAboriginal Carian CaucasianAlbanian Chakma Cham Cherokee Coptic Cuneiform Cypriot Deseret
-    Devanagari Duployan EgyptianHieroglyphs Elbasan Elymaic Ethiopic Georgian Glagolitic Gothic Grantha Gujarati
-    GunjalaGondi Gurmukhi HanifiRohingya Hanunoo Hatran Hebrew ImperialAramaic InscriptionalPahlavi
-    InscriptionalParthian Javanese Kaithi Kannada KayahLi Kharoshthi Khmer Khojki Khudawadi Lao Lepcha Limbu LinearA
-    LinearB Lisu Lycian Lydian Mahajani Malayalam Mandaic Manichaean Marchen MasaramGondi Medefaidrin MeeteiMayek
-    MendeKikakui MeroiticCursive MeroiticHieroglyphs Miao Modi Mongolian Mro Multani Myanmar Nko Nabataean NewTaiLue
-    Newa Nushu Ogham OlChiki OldHungarian OldItalic OldNorthArabian OldPermic OldPersian OldSogdian OldSouthArabian
-    OldTurkic Oriya Osage Osmanya PahawhHmong Palmyrene PauCinHau PhagsPa Phoenician PsalterPahlavi Rejang Runic
-    Samaritan Saurashtra Sharada Shavian Siddham SignWriting Sinhala Sogdian SoraSompeng Soyombo Sundanese SylotiNagri
-    Syriac Tagalog Tagbanwa TaiLe TaiTham TaiViet Takri Tamil Telugu Thaana Thai Tifinagh Tirhuta Ugaritic Vai Wancho
-    WarangCiti Yi ZanabazarSquare Latin Greek Cyrillic""".split()
+    """
+    Adlam AnatolianHieroglyphs Arabic Armenian Avestan Balinese Bamum BassaVah Batak Bengali Bhaiksuki Brahmi
+    Buginese Buhid CanadianAboriginal Carian CaucasianAlbanian Chakma Cham Cherokee Coptic Cuneiform Cypriot
+    Deseret Devanagari Duployan EgyptianHieroglyphs Elbasan Elymaic Ethiopic Georgian Glagolitic Gothic Grantha
+    Gujarati GunjalaGondi Gurmukhi HanifiRohingya Hanunoo Hatran Hebrew ImperialAramaic InscriptionalPahlavi
+    InscriptionalParthian Javanese Kaithi Kannada KayahLi Kharoshthi Khmer Khojki Khudawadi Lao Lepcha Limbu
+    LinearA LinearB Lisu Lycian Lydian Mahajani Malayalam Mandaic Manichaean Marchen MasaramGondi Medefaidrin
+    MeeteiMayek MendeKikakui MeroiticCursive MeroiticHieroglyphs Miao Modi Mongolian Mro Multani Myanmar Nko
+    Nabataean NewTaiLue Newa Nushu Ogham OlChiki OldHungarian OldItalic OldNorthArabian OldPermic OldPersian
+    OldSogdian OldSouthArabian OldTurkic Oriya Osage Osmanya PahawhHmong Palmyrene PauCinHau PhagsPa Phoenician
+    PsalterPahlavi Rejang Runic Samaritan Saurashtra Sharada Shavian Siddham SignWriting Sinhala Sogdian
+    SoraSompeng Soyombo Sundanese SylotiNagri Syriac Tagalog Tagbanwa TaiLe TaiTham TaiViet Takri Tamil Telugu
+    Thaana Thai Tifinagh Tirhuta Ugaritic Vai Wancho WarangCiti Yi ZanabazarSquare Latin Greek Cyrillic
+    """.split()  # noqa: SIM905 (a list of 140 names, one a line, would hide the rest of the module)
 )
 """Scripts Debian's fonts-noto-core draws (its `NotoSans<Script>` faces, and Noto Sans for Latin, Greek, Cyrillic)."""
 

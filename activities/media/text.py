@@ -30,7 +30,9 @@ Faced = tuple[tuple[str, Face], ...]
 """Graphemes, each with the face that draws it."""
 
 _THAI_RUN = regex.compile(r"\p{Script=Thai}+")
-_URL = regex.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)|^[\w-]+(?:\.[\w-]+)+/|@[\w-]+\.\w|^(?:[\w-]+\.)+[a-z]{2,}\W*$", regex.I)
+_URL = regex.compile(
+    r"^(?:[a-z][a-z0-9+.-]*://|www\.)|^[\w-]+(?:\.[\w-]+)+/|@[\w-]+\.\w|^(?:[\w-]+\.)+[a-z]{2,}\W*$", regex.I
+)
 """A URL, a domain or an e-mail address: broken at its punctuation, never hyphenated."""
 _RTL_CLASSES = frozenset({"R", "AL"})
 _NUMBER_CLASSES = frozenset({"EN", "AN"})
@@ -143,7 +145,12 @@ def break_units(text: str) -> tuple[str, ...]:
         for word in _thai_words(match.group()):
             thai_starts.add(offset)
             offset += len(word)
-    inside_urls = {i for token in regex.finditer(r"\S+", text) if _URL.search(token.group()) for i in range(token.start() + 1, token.end())}
+    inside_urls = {
+        i
+        for token in regex.finditer(r"\S+", text)
+        if _URL.search(token.group())
+        for i in range(token.start() + 1, token.end())
+    }
     units: list[str] = []
     current, offset = "", 0
     for grapheme in clusters:
@@ -302,7 +309,9 @@ def _inner_breaks(unit: str, language: str) -> list[tuple[int, bool]]:
     the hyphenation points of its word in `language`; empty when neither applies (it breaks between graphemes)."""
     word = unit.rstrip()
     if _URL.search(word):
-        return [(i, False) for i in range(1, len(word)) if word[i - 1] in URL_BREAK_AFTER or word[i] in URL_BREAK_BEFORE]
+        return [
+            (i, False) for i in range(1, len(word)) if word[i - 1] in URL_BREAK_AFTER or word[i] in URL_BREAK_BEFORE
+        ]
     if not language:
         return []
     match = regex.search(r"\p{L}[\p{L}\p{M}]*", word)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
 from activities.media.fonts import grapheme_script
+from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
 from activities.media.text import Block, block, direction, largest_fit, min_size, scales
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Background, Theme
