@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw
@@ -106,7 +106,7 @@ def _question(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
             laid = block(
                 f"{ANSWER_LETTERS[i]}. {answer}", chain, size=a_size, top=y, width=w, colour=colour, measure=bold
             )
-            laid = Block(laid.lines, laid.size, laid.top, correct, laid.colour)
+            laid = replace(laid, bold=correct)
             if correct:
                 highlights.append((y - a_size // 4, laid.bottom - y + a_size // 4))
             blocks.append(laid)
@@ -135,7 +135,7 @@ def _card(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
         raise DoesNotFit("lines")
     y, placed = max(margin, (h - sum(b.bottom for b in blocks)) // 2), []
     for laid in blocks:
-        placed.append(Block(laid.lines, laid.size, y, False, laid.colour))
+        placed.append(replace(laid, top=y, bold=False))
         y = placed[-1].bottom
     return ClipLayout(tuple(placed))
 

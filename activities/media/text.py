@@ -93,10 +93,12 @@ class Block:
     top: int
     bold: bool
     colour: str
+    pitch: float = LINE_SPACING
+    """Line pitch in font sizes: more than LINE_SPACING for a face whose marks reach further (Myanmar)."""
 
     @property
     def spacing(self) -> int:
-        return round(self.size * LINE_SPACING)
+        return round(self.size * self.pitch)
 
     @property
     def bottom(self) -> int:
@@ -450,7 +452,17 @@ def block(
     shaper = Shaper(chain, size)
     measured = shaper if measure is None or measure is chain else Shaper(measure, size)
     lines = wrap(text, measured, width * WIDTH_FRACTION, shaper)
-    return Block(tuple(lines), size, top, bold, colour)
+    return Block(tuple(lines), size, top, bold, colour, line_pitch(lines, size))
+
+
+def line_pitch(lines: list[Line], size: int) -> float:
+    """LINE_SPACING, or the ascent and descent of the tallest script face drawn (those added for their own
+    script: Myanmar's stacked medials and Khmer's subscripts reach into the next line at 1.3)."""
+    pitch = LINE_SPACING
+    for face in {run.face for line in lines for run in line.runs if run.face.own_script}:
+        ascent, descent = face.font(size).getmetrics()
+        pitch = max(pitch, (ascent + descent) / size)
+    return pitch
 
 
 def min_size(height: int) -> int:

@@ -270,7 +270,7 @@ def _boxes(boxes: tuple[Rect, ...], top: int) -> tuple[Rect, ...]:
 
 def _centred(laid: Block, area: Rect) -> TextBox:
     top = area.y + (area.h - text_height(laid)) // 2
-    return TextBox(Block(laid.lines, laid.size, top, laid.bold, laid.colour), area)
+    return TextBox(replace(laid, top=top), area)
 
 
 def _card(spec: ClipSpec, reg: Regions, fonts: Fonts, h: int) -> ThemedLayout:
@@ -292,7 +292,7 @@ def _card(spec: ClipSpec, reg: Regions, fonts: Fonts, h: int) -> ThemedLayout:
     y, placed = reg.card.y + (reg.card.h - sum(heights(laid))) // 2, []
     for i, b in enumerate(laid):
         y += b.size // 2 if i else 0
-        placed.append(TextBox(Block(b.lines, b.size, y, b.bold, b.colour), reg.card))
+        placed.append(TextBox(replace(b, top=y), reg.card))
         y += text_height(b)
     return ThemedLayout(reg, tuple(placed))
 
