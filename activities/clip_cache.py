@@ -47,6 +47,7 @@ from activities.media.fonts import FontChain
 from activities.media.graphs import Fonts
 from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import run_tool
+from activities.media.text import LAYOUT_VERSION
 from activities.media.themed import theme_fonts
 from activities.segments import segment_frames
 from activities.settings import Settings
@@ -157,7 +158,8 @@ def text_libraries() -> str:
             drawn.append(f"{lib} {features.version(lib)}")
         except ValueError:  # a Pillow too old to report it
             drawn.append(f"{lib} unknown")
-    drawn += [f"{package} {metadata.version(package)}" for package in ("fonttools", "regex", "pythainlp")]
+    drawn += [f"{package} {metadata.version(package)}" for package in ("fonttools", "regex", "pythainlp", "pyphen")]
+    drawn.append(f"line breaking {LAYOUT_VERSION}")
     return ", ".join(drawn)
 
 
@@ -197,7 +199,7 @@ class ClipCache:
         language = inp.clip.language or "zh"
         chains = [FontChain.installed(fonts.regular, language=language)]
         chains.append(FontChain.installed(fonts.bold, bold=True, language=language))
-        faces = sorted({(str(face.path), face.index) for chain in chains for face in chain.faces})
+        faces = sorted({(str(path), index) for chain in chains for path, index in chain.files()})
         facts = Facts(
             encoder=await choose_encoder(settings.encoder),
             ffmpeg=await ffmpeg_build(),

@@ -27,6 +27,7 @@ from activities.media.layers import Fonts
 from activities.media.probe import ProbeError, decode_check
 from activities.media.process import run_tool
 from activities.media.sources import MOVING_KINDS
+from activities.media.text import hyphenation_language
 from activities.media.themed import clip_theme, theme_fonts
 from activities.media.themed_graph import Look
 from activities.media_assets import fetch_loop_video, fetch_video
@@ -34,7 +35,7 @@ from activities.notify import WebhookPolicy
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
 from activities.validate import channel_themes, checked_job, checked_webhook, job_hash, job_theme
-from contracts.job import Job, JobError, Profile, parse_job
+from contracts.job import Job, JobError, parse_job
 from contracts.job_models import asset_fields
 from contracts.plan import PlannedClip, plan_video
 
@@ -187,21 +188,24 @@ async def preview(raw: Any, out: Path, clips: list[int] | None = None, settings:
         path = out / f"clip-{number:03d}-{clip.spec.kind}.png"
         with tempfile.TemporaryDirectory(prefix="render-preview-") as tmp:
             try:
-                await _preview_frame(deps, job.profile, clip, Path(tmp), path)
+                await _preview_frame(deps, job, clip, Path(tmp), path)
             except (RenderError, StorageError, ProbeError) as err:
                 raise PreviewFailed(f"{clip.label}: {err}") from None
         written.append(path)
     return written
 
 
-async def _preview_frame(deps: Deps, profile: Profile, clip: PlannedClip, tmp: Path, path: Path) -> None:
+async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, path: Path) -> None:
+    profile = job.profile
     spec = clip.spec
     image = await fetch_asset(deps, spec.image, tmp / "image", "image") if spec.image else None
     if image is not None and spec.kind not in MOVING_KINDS:  # a Ken Burns image is fitted as it zooms
         image = await frame_sized(image, profile, spec.background, tmp / "frame.png")
     video = await fetch_video(deps, spec, tmp / "video") if spec.video else None
     look = None
-    fonts = Fonts(deps.settings.font, deps.settings.font_bold, clip.language or None)
+    fonts = Fonts(
+        deps.settings.font, deps.settings.font_bold, clip.language or None, hyphenation_language(job.tts_voice)
+    )
     if clip.theme is not None:
         theme = clip_theme(clip.theme, spec)
         background = image

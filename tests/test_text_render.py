@@ -45,6 +45,13 @@ QUESTIONS = {
     "japanese": ("日本の首都はどこですか？「東京」ですか。", ["東京", "大阪", "京都", "名古屋"]),
     "chinese": ("中国的首都是哪个城市？", ["北京", "上海", "广州", "深圳"]),
     "korean": ("대한민국의 수도는 어디입니까?", ["서울", "부산", "인천", "대구"]),
+    "tamil": ("இந்தியாவின் தலைநகரம் எது? க்ஷேத்திரம்", ["புது தில்லி", "மும்பை", "சென்னை", "கொல்கத்தா"]),
+    "bengali": ("বাংলাদেশের রাজধানী কোনটি? ক্ষমা স্রোত", ["চট্টগ্রাম", "ঢাকা", "খুলনা", "রাজশাহী"]),
+    "ethiopic": ("የኢትዮጵያ ዋና ከተማ ማን ናት?", ["አዲስ አበባ", "ጎንደር", "ባሕር ዳር", "መቀሌ"]),
+    "georgian": ("რომელია საქართველოს დედაქალაქი?", ["თბილისი", "ბათუმი", "ქუთაისი", "რუსთავი"]),
+    "armenian": ("Ո՞րն է Հայաստանի մայրաքաղաքը։", ["Երևան", "Գյումրի", "Վանաձոր", "Դիլիջան"]),
+    "khmer": ("តើរាជធានីនៃប្រទេសកម្ពុជាគឺជាអ្វី?", ["ភ្នំពេញ", "សៀមរាប", "បាត់ដំបង", "កំពត"]),
+    "myanmar": ("မြန်မာနိုင်ငံ၏ မြို့တော်သည် အဘယ်နည်း။", ["နေပြည်တော်", "ရန်ကုန်", "မန္တလေး", "ပုဂံ"]),
     "emoji": ("Which flag is Japan's? 🇯🇵 🇫🇷 👍🏽 👩‍👩‍👧 🎬", ["🇯🇵 Japan", "🇫🇷 France", "🇧🇷 Brazil", "👍🏽 none"]),
 }
 
@@ -128,7 +135,7 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("script", ["arabic", "devanagari", "thai"])
+@pytest.mark.parametrize("script", ["arabic", "devanagari", "thai", "tamil", "bengali", "khmer", "myanmar"])
 def test_reference_is_shaped(deps: Deps, script: str) -> None:
     """The reference is HarfBuzz's: the same answer drawn without shaping looks different."""
     answer = QUESTIONS[script][1][0]

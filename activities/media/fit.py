@@ -13,7 +13,7 @@ import unicodedata
 from typing import Any
 
 from activities.keeper import Stopped
-from activities.media.fonts import describe, graphemes
+from activities.media.fonts import graphemes, refusal
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
 from activities.media.text import min_size
 from activities.media.themed import THEMED_KINDS, font_path, layout_themed, theme_fonts
@@ -107,20 +107,19 @@ def text_problems(
             continue  # a reveal has its question's layout
         checked.add(key)
         language_text = " ".join(texts)
+        found: set[str] = set()
         for part, text in _parts(spec):
+            field = _field(place, spec, part)
             if stacked := _stacked(text):
-                message = f"has a character with {stacked[1]} combining marks; the limit is {MAX_MARKS}"
-                problems.append((_field(place, spec, part), message))
+                found.add(field)
+                problems.append((field, f"has a character with {stacked[1]} combining marks; the limit is {MAX_MARKS}"))
                 continue
             missing: list[str] = []
             for bold in (False, True):
                 missing += [g for g in fonts.chain(bold, language_text).missing(text) if g not in missing]
             if missing:
-                problems.append(
-                    (_field(place, spec, part), f"has characters no installed font covers: {describe(missing)}")
-                )
-        if any(field.startswith(place + ".") for field, _ in problems):
-            continue
+                found.add(field)
+                problems.append((field, refusal(missing)))
         try:
             if theme is not None and spec.kind in THEMED_KINDS:
                 layout_themed(spec, job.profile, fonts, theme)
@@ -128,5 +127,7 @@ def text_problems(
                 layout_clip(spec, job.profile, fonts)
         except DoesNotFit as err:
             message = f"does not fit at {w}x{h} even at the minimum size ({min_size(h)} px text)"
-            problems.append((_field(place, spec, err.part), message))
+            # Every text that does not fit, each once; a field already refused for its characters is not repeated.
+            fields = dict.fromkeys(_field(place, spec, part) for part in err.parts)
+            problems += [(field, message) for field in fields if field not in found]
     return problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw
@@ -34,10 +34,13 @@ class Fonts:
     language: str | None = None
     """How Han characters are drawn ('ja', 'ko', 'zh'): the whole job's, so every clip of a video agrees;
     None: guessed from the text at hand."""
+    hyphenation: str = ""
+    """The pyphen dictionary long words are hyphenated with (`hyphenation_language` of the job's voice)."""
 
     def chain(self, bold: bool, text: str) -> FontChain:
         language = self.language or cjk_language(text)
-        return FontChain.installed(self.bold if bold else self.regular, bold=bold, language=language)
+        primary = self.bold if bold else self.regular
+        return FontChain.installed(primary, bold=bold, language=language, hyphenation=self.hyphenation)
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,12 @@ class ClipLayout:
 class DoesNotFit(ValueError):
     """The text needs more room than its region has, even at the minimum size."""
 
-    def __init__(self, part: str) -> None:
+    def __init__(self, part: str, *more: str) -> None:
         super().__init__(part)
         self.part = part
         """Which text overflowed most: 'question', 'answers[N]' or 'lines'."""
+        self.parts = (part, *more)
+        """Every text that does not fit, `part` first."""
 
 
 def countdown_top(height: int) -> int:
@@ -101,7 +106,7 @@ def _question(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
             laid = block(
                 f"{ANSWER_LETTERS[i]}. {answer}", chain, size=a_size, top=y, width=w, colour=colour, measure=bold
             )
-            laid = Block(laid.lines, laid.size, laid.top, correct, laid.colour)
+            laid = replace(laid, bold=correct)
             if correct:
                 highlights.append((y - a_size // 4, laid.bottom - y + a_size // 4))
             blocks.append(laid)
@@ -130,7 +135,7 @@ def _card(spec: ClipSpec, profile: Profile, fonts: Fonts) -> ClipLayout:
         raise DoesNotFit("lines")
     y, placed = max(margin, (h - sum(b.bottom for b in blocks)) // 2), []
     for laid in blocks:
-        placed.append(Block(laid.lines, laid.size, y, False, laid.colour))
+        placed.append(replace(laid, top=y, bold=False))
         y = placed[-1].bottom
     return ClipLayout(tuple(placed))
 

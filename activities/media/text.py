@@ -30,6 +30,10 @@ Faced = tuple[tuple[str, Face], ...]
 """Graphemes, each with the face that draws it."""
 
 _THAI_RUN = regex.compile(r"\p{Script=Thai}+")
+_URL = regex.compile(
+    r"^(?:[a-z][a-z0-9+.-]*://|www\.)|^[\w-]+(?:\.[\w-]+)+/|@[\w-]+\.\w|^(?:[\w-]+\.)+[a-z]{2,}\W*$", regex.I
+)
+"""A URL, a domain or an e-mail address: broken at its punctuation, never hyphenated."""
 _RTL_CLASSES = frozenset({"R", "AL"})
 _NUMBER_CLASSES = frozenset({"EN", "AN"})
 
@@ -89,10 +93,12 @@ class Block:
     top: int
     bold: bool
     colour: str
+    pitch: float = LINE_SPACING
+    """Line pitch in font sizes: more than LINE_SPACING for a face whose marks reach further (Myanmar)."""
 
     @property
     def spacing(self) -> int:
-        return round(self.size * LINE_SPACING)
+        return round(self.size * self.pitch)
 
     @property
     def bottom(self) -> int:
@@ -141,10 +147,16 @@ def break_units(text: str) -> tuple[str, ...]:
         for word in _thai_words(match.group()):
             thai_starts.add(offset)
             offset += len(word)
+    inside_urls = {
+        i
+        for token in regex.finditer(r"\S+", text)
+        if _URL.search(token.group())
+        for i in range(token.start() + 1, token.end())
+    }
     units: list[str] = []
     current, offset = "", 0
     for grapheme in clusters:
-        if current and _may_break(current, grapheme, offset in thai_starts):
+        if current and offset not in inside_urls and _may_break(current, grapheme, offset in thai_starts):
             units.append(current)
             current = ""
         current += grapheme
@@ -263,40 +275,162 @@ def _reorder(runs: list[tuple[int, Run]]) -> list[tuple[int, Run]]:
     return runs
 
 
-def wrap(text: str, shaper: Shaper, max_width: float, draw: Shaper | None = None) -> list[Line]:
-    """Greedy wrap at break opportunities; a unit wider than a line is broken between graphemes.
+LAYOUT_VERSION = "3"
+"""How lines break: part of the clip cache key, so a cached clip laid out by older rules is not reused."""
 
-    Faces are chosen for the whole paragraph before it is broken, so a unit is measured with
-    the faces its line is drawn with (a unit of digits alone would take the primary face, in
-    its line the face of the text around it). Widths are summed unit by unit (a line's
-    trailing spaces do not count). With `draw`, lines break where they do with `shaper` and
-    are drawn with `draw`'s faces.
+URL_BREAK_AFTER = frozenset("/?&=#")
+URL_BREAK_BEFORE = frozenset(".@-_~")
+"""URLs break after a slash or a separator and before a dot or a hyphen, so a line never ends with a dot that
+reads as a full stop, nor a hyphen that reads as hyphenation."""
+HYPHEN = "-"
+MIN_HYPHEN_PART = 2
+"""Letters kept either side of a hyphen: never one letter alone on a line."""
+
+
+def hyphenation_language(voice: str) -> str:
+    """The pyphen dictionary for text narrated by `voice` ('de-DE-Neural2-B' -> 'de_DE', 'ru' -> 'ru'); '' if none."""
+    import pyphen
+
+    parts = voice.replace("_", "-").split("-")
+    for tag in (f"{parts[0].lower()}_{parts[1].upper()}" if len(parts) > 1 else "", parts[0].lower()):
+        if tag and (found := pyphen.language_fallback(tag)):
+            return str(found)
+    return ""
+
+
+@lru_cache(maxsize=4096)
+def _hyphen_points(word: str, language: str) -> tuple[int, ...]:
+    """Character offsets inside `word` where the language's patterns allow a hyphen."""
+    import pyphen
+
+    return tuple(pyphen.Pyphen(lang=language, left=MIN_HYPHEN_PART, right=MIN_HYPHEN_PART).positions(word))
+
+
+def _inner_breaks(unit: str, language: str) -> list[tuple[int, bool]]:
+    """(character offset, with a hyphen) where an over-long unit may break: at a URL's punctuation, else at
+    the hyphenation points of its word in `language`; empty when neither applies (it breaks between graphemes)."""
+    word = unit.rstrip()
+    if _URL.search(word):
+        return [
+            (i, False) for i in range(1, len(word)) if word[i - 1] in URL_BREAK_AFTER or word[i] in URL_BREAK_BEFORE
+        ]
+    if not language:
+        return []
+    match = regex.search(r"\p{L}[\p{L}\p{M}]*", word)
+    if match is None or len(match.group()) < 2 * MIN_HYPHEN_PART:
+        return []
+    return [(match.start() + i, True) for i in _hyphen_points(match.group(), language)]
+
+
+def wrap(text: str, shaper: Shaper, max_width: float, draw: Shaper | None = None) -> list[Line]:
+    """Greedy wrap at break opportunities, then no orphan word on the last line where a better break exists.
+
+    A unit wider than a whole line breaks inside: a URL at its punctuation, a word at its
+    hyphenation points with a hyphen (in the chain's hyphenation language), else between
+    graphemes. Faces are chosen for the whole paragraph before it is broken, so a unit is
+    measured with the faces its line is drawn with (a unit of digits alone would take the
+    primary face, in its line the face of the text around it). Widths are summed unit by
+    unit (a line's trailing spaces do not count). With `draw`, lines break where they do
+    with `shaper` and are drawn with `draw`'s faces.
     """
     lines: list[Line] = []
     for paragraph in text.split("\n"):
         rtl = direction(paragraph)
         faced = shaper.faces(paragraph)
-        ranges: list[tuple[int, int]] = []
-        start, at, used = 0, 0, 0.0  # the current line is faced[start:at]
+        bounds: list[tuple[int, int]] = []  # each break unit as faced[first:at]
+        at = 0
         for unit in break_units(paragraph):
             first, taken = at, 0
             while taken < len(unit):
                 taken, at = taken + len(faced[at][0]), at + 1
-            if used + shaper.width(_rstripped(faced[first:at]), rtl) <= max_width:
-                used += shaper.width(faced[first:at], rtl)
-                continue
-            if first > start:
-                ranges.append((start, first))
-                start, used = first, 0.0
-            for i in range(first, at):
-                if i > start and used + shaper.width(_rstripped(faced[i : i + 1]), rtl) > max_width:
-                    ranges.append((start, i))
-                    start, used = i, 0.0
-                used += shaper.width(faced[i : i + 1], rtl)
-        ranges.append((start, len(faced)))
+            bounds.append((first, at))
+        ranges = _balanced(_greedy(faced, bounds, shaper, max_width, rtl), bounds, faced, shaper, max_width, rtl)
         shown = faced if draw is None else draw.faces(paragraph)
-        lines += [(draw or shaper).line(_rstripped(shown[s:e]), rtl) for s, e in ranges]
+        painter = draw or shaper
+        for start, end, hyphen in ranges:
+            piece = _rstripped(shown[start:end])
+            if hyphen:
+                piece = (*piece, (HYPHEN, _hyphen_face(painter.chain, piece)))
+            lines.append(painter.line(piece, rtl))
     return lines
+
+
+Range = tuple[int, int, bool]
+"""A line as faced[start:end], and whether it ends with an added hyphen."""
+
+
+def _hyphen_face(chain: FontChain, faced: Faced) -> Face:
+    """The face of the word the hyphen ends, when it has one, else the chain's face for it."""
+    face = faced[-1][1] if faced else chain.faces[0]
+    return face if face.covers(HYPHEN) else chain.face_for(HYPHEN) or chain.faces[0]
+
+
+def _greedy(faced: Faced, bounds: list[tuple[int, int]], shaper: Shaper, max_width: float, rtl: bool) -> list[Range]:
+    ranges: list[Range] = []
+    start, used = 0, 0.0  # the current line is faced[start:first]
+    for first, at in bounds:
+        if used + shaper.width(_rstripped(faced[first:at]), rtl) <= max_width:
+            used += shaper.width(faced[first:at], rtl)
+            continue
+        if first > start and shaper.width(_rstripped(faced[first:at]), rtl) <= max_width:
+            ranges.append((start, first, False))
+            start, used = first, shaper.width(faced[first:at], rtl)
+            continue
+        start = _split_unit(faced, start, first, at, shaper, max_width, rtl, ranges)
+        used = shaper.width(faced[start:at], rtl)
+    ranges.append((start, len(faced), False))
+    return ranges
+
+
+def _split_unit(
+    faced: Faced, start: int, first: int, at: int, shaper: Shaper, max_width: float, rtl: bool, ranges: list[Range]
+) -> int:
+    """Break the unit faced[first:at], wider than a line, its first part ending the line begun at `start`;
+    lines are appended to `ranges`, and where its last part starts is returned."""
+    unit = "".join(g for g, _ in faced[first:at])
+    offsets, offset = {}, 0  # character offset in the unit -> grapheme index
+    for i in range(first, at):
+        offsets[offset] = i
+        offset += len(faced[i][0])
+    breaks = [(offsets[o], hyphen) for o, hyphen in _inner_breaks(unit, shaper.chain.hyphenation) if o in offsets]
+    hyphen_width = shaper.width(((HYPHEN, _hyphen_face(shaper.chain, faced[first:at])),), rtl)
+    while shaper.width(_rstripped(faced[start:at]), rtl) > max_width:
+        end, hyphen = start, False
+        for index, with_hyphen in breaks:
+            extra = hyphen_width if with_hyphen else 0.0
+            if index > start and shaper.width(faced[start:index], rtl) + extra <= max_width:
+                end, hyphen = index, with_hyphen
+        if end == start and start < first:  # no part of it fits after the words before it: a line of its own
+            end = first
+        elif end == start:  # no break point fits: between graphemes, as many as fit (at least one)
+            end = start + 1
+            while end < at and shaper.width(_rstripped(faced[start : end + 1]), rtl) <= max_width:
+                end += 1
+        ranges.append((start, end, hyphen))
+        start = end
+    return start
+
+
+def _balanced(
+    ranges: list[Range], bounds: list[tuple[int, int]], faced: Faced, shaper: Shaper, max_width: float, rtl: bool
+) -> list[Range]:
+    """No orphan: a last line of one word takes the word before it down when that still fits and leaves
+    the line above with a word or more (the typesetter's rule; not for scripts broken without spaces)."""
+    if len(ranges) < 2:
+        return ranges
+    (prev_start, prev_end, prev_hyphen), (last_start, last_end, _) = ranges[-2], ranges[-1]
+    starts = [first for first, _ in bounds]
+    if prev_hyphen or last_start not in starts or starts.index(last_start) != len(starts) - 1:
+        return ranges  # the last line is more than one unit, or the end of a broken word
+    if not any(g.isspace() for g, _ in faced[prev_start:prev_end]):
+        return ranges  # no space before it: ideographs, Thai, a word broken inside
+    moved = starts.index(last_start) - 1
+    new_start = starts[moved]
+    if new_start <= prev_start or not any(g.isspace() for g, _ in faced[prev_start:new_start]):
+        return ranges
+    if shaper.width(_rstripped(faced[new_start:last_end]), rtl) > max_width:
+        return ranges
+    return [*ranges[:-2], (prev_start, new_start, False), (new_start, last_end, False)]
 
 
 def block(
@@ -318,7 +452,17 @@ def block(
     shaper = Shaper(chain, size)
     measured = shaper if measure is None or measure is chain else Shaper(measure, size)
     lines = wrap(text, measured, width * WIDTH_FRACTION, shaper)
-    return Block(tuple(lines), size, top, bold, colour)
+    return Block(tuple(lines), size, top, bold, colour, line_pitch(lines, size))
+
+
+def line_pitch(lines: list[Line], size: int) -> float:
+    """LINE_SPACING, or the ascent and descent of the tallest script face drawn (those added for their own
+    script: Myanmar's stacked medials and Khmer's subscripts reach into the next line at 1.3)."""
+    pitch = LINE_SPACING
+    for face in {run.face for line in lines for run in line.runs if run.face.own_script}:
+        ascent, descent = face.font(size).getmetrics()
+        pitch = max(pitch, (ascent + descent) / size)
+    return pitch
 
 
 def min_size(height: int) -> int:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import subprocess
+import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
+from activities.media.fonts import grapheme_script
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
-from activities.media.text import Block, block, largest_fit, min_size, scales
+from activities.media.text import Block, block, direction, largest_fit, min_size, scales
 from activities.media.zones import zones
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Background, Theme
@@ -181,10 +183,15 @@ class ThemedLayout:
     """Question (or card lines) first, then one per answer."""
     answers: tuple[Rect, ...] = ()
     """The answer boxes: the shape's own, or grown up into room the question left."""
+    rtl: bool = False
+    """A right-to-left question: boxes mirrored (the first answer at the top right), badges on the right."""
+    letters: str = ANSWER_LETTERS
+    """The badges' letters, in the question's script where it has its own (Arabic أبجد, Hebrew אבגד)."""
 
 
-def answer_area(box: Rect, theme: Theme, size: int) -> tuple[Rect, Rect]:
-    """(badge, text area) inside an answer box: the letter's badge on the left, the text beside it.
+def answer_area(box: Rect, theme: Theme, size: int, rtl: bool = False) -> tuple[Rect, Rect]:
+    """(badge, text area) inside an answer box: the letter's badge where reading starts (the left, or the
+    right for right-to-left text), the text beside it.
 
     The text may come closer to the top and bottom edges than to the sides: a two-line answer
     still fits a box sized for one line at full size.
@@ -194,7 +201,30 @@ def answer_area(box: Rect, theme: Theme, size: int) -> tuple[Rect, Rect]:
     badge_rect = Rect(box.x + pad + pad // 2, box.y + (box.h - badge) // 2, badge, badge)
     text_x = badge_rect.right + pad
     inset = max(2, pad // 3)
-    return badge_rect, Rect(text_x, box.y + inset, box.right - pad - text_x, box.h - 2 * inset)
+    area = Rect(text_x, box.y + inset, box.right - pad - text_x, box.h - 2 * inset)
+    if rtl:  # the same places, mirrored inside the box
+        badge_rect = replace(badge_rect, x=box.x + box.right - badge_rect.right)
+        area = replace(area, x=box.x + box.right - area.right)
+    return badge_rect, area
+
+
+RTL_LETTERS = {"Arabic": "أبجد", "Hebrew": "אבגד"}
+"""Answer letters of right-to-left scripts, in their alphabet's own order (abjad, alef-bet)."""
+
+
+def answer_letters(question: str) -> tuple[bool, str]:
+    """(right to left, the badges' letters) for a question: its paragraph direction and its script's letters."""
+    rtl = direction(question)
+    if not rtl:
+        return False, ANSWER_LETTERS
+    script = next((grapheme_script(c) for c in question if unicodedata.bidirectional(c) in ("R", "AL")), "")
+    return True, RTL_LETTERS.get(script, ANSWER_LETTERS)
+
+
+def mirrored(boxes: tuple[Rect, ...]) -> tuple[Rect, ...]:
+    """The boxes mirrored across their own band (not the frame: a platform's safe zone need not be symmetric)."""
+    left, right = min(b.x for b in boxes), max(b.right for b in boxes)
+    return tuple(replace(b, x=left + right - b.right) for b in boxes)
 
 
 def _fitted(text: str, fonts: Fonts, base: int, area: Rect, height: int, bold: bool) -> Block | None:
@@ -220,15 +250,15 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     if spec.kind == "card":
         return _card(spec, reg, fonts, h)
     question = _fitted(spec.question or "", fonts, reg.question_size, reg.question, h, bold=True)
-    if question is None:
-        raise DoesNotFit("question")
-    boxes = reg.answers
+    rtl, letters = answer_letters(spec.question or "")
+    boxes = mirrored(reg.answers) if rtl else reg.answers
     gap = round(0.025 * h)
-    free_top = reg.question.y + text_height(question) + gap
+    free_top = reg.question.y + (text_height(question) if question else reg.question.h) + gap
     choices = [boxes] + ([_boxes(boxes, free_top)] if free_top < boxes[0].y else [])
     laid: list[Block] = []
+    areas: list[Rect] = []
     for choice in choices:
-        areas = [answer_area(box, theme, reg.answer_size)[1] for box in choice]
+        areas = [answer_area(box, theme, reg.answer_size, rtl)[1] for box in choice]
 
         def attempt(scale: float, areas: list[Rect] = areas) -> tuple[bool, list[Block]]:
             # All answers at one size: the largest at which every one of them fits its box.
@@ -237,17 +267,24 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
                 block(a, fonts.chain(True, a), size=size, top=0, width=round(area.w / 0.9), bold=True)
                 for a, area in zip(spec.answers, areas, strict=False)
             ]
-            # A grapheme wider than its box (an unligated ZWJ sequence) must shrink too: nothing is cut.
-            fit = all(text_height(b) <= box.h and b.widest <= box.w for b, box in zip(blocks, areas, strict=False))
-            return fit, blocks
+            return all(_inside(b, box) for b, box in zip(blocks, areas, strict=False)), blocks
 
         fits, laid = largest_fit(scales(reg.answer_size, h), attempt)
-        if fits:
+        if fits and question is not None:
             band = Rect(reg.question.x, reg.question.y, reg.question.w, choice[0].y - gap - reg.question.y)
             texts = [_centred(question, band), *(_centred(b, area) for b, area in zip(laid, areas, strict=False))]
-            return ThemedLayout(reg, tuple(texts), choice)
-    counts = [len(b.lines) for b in laid]
-    raise DoesNotFit(f"answers[{counts.index(max(counts))}]")
+            return ThemedLayout(reg, tuple(texts), choice, rtl, letters)
+        if fits:
+            break
+    # At the minimum size every answer fits its box or not on its own: each that does not is named.
+    answers = [f"answers[{i}]" for i, (b, box) in enumerate(zip(laid, areas, strict=False)) if not _inside(b, box)]
+    parts = (["question"] if question is None else []) + answers
+    raise DoesNotFit(*(parts or ["answers[0]"]))
+
+
+def _inside(laid: Block, area: Rect) -> bool:
+    """Whether the block fits the area: a grapheme wider than it (an unligated ZWJ sequence) must shrink too."""
+    return text_height(laid) <= area.h and laid.widest <= area.w
 
 
 def _boxes(boxes: tuple[Rect, ...], top: int) -> tuple[Rect, ...]:
@@ -260,7 +297,7 @@ def _boxes(boxes: tuple[Rect, ...], top: int) -> tuple[Rect, ...]:
 
 def _centred(laid: Block, area: Rect) -> TextBox:
     top = area.y + (area.h - text_height(laid)) // 2
-    return TextBox(Block(laid.lines, laid.size, top, laid.bold, laid.colour), area)
+    return TextBox(replace(laid, top=top), area)
 
 
 def _card(spec: ClipSpec, reg: Regions, fonts: Fonts, h: int) -> ThemedLayout:
@@ -282,7 +319,7 @@ def _card(spec: ClipSpec, reg: Regions, fonts: Fonts, h: int) -> ThemedLayout:
     y, placed = reg.card.y + (reg.card.h - sum(heights(laid))) // 2, []
     for i, b in enumerate(laid):
         y += b.size // 2 if i else 0
-        placed.append(TextBox(Block(b.lines, b.size, y, b.bold, b.colour), reg.card))
+        placed.append(TextBox(replace(b, top=y), reg.card))
         y += text_height(b)
     return ThemedLayout(reg, tuple(placed))
 
@@ -372,7 +409,8 @@ def _text(layer: Image.Image, box: TextBox, colour: str) -> None:
 def _label(
     draw: ImageDraw.ImageDraw, fonts: Fonts, text: str, centre: tuple[float, float], size: int, colour: str
 ) -> None:
-    font = fonts.chain(True, text).faces[0].font(size)
+    chain = fonts.chain(True, text)
+    font = (chain.face_for(text) or chain.faces[0]).font(size)  # an Arabic or Hebrew letter: its script's face
     draw.text(centre, text, font=font, fill=rgba(colour), anchor="mm")
 
 
@@ -419,7 +457,7 @@ def still_frame(
         reveal = spec.kind == "reveal"
         for i, (rect, box) in enumerate(zip(lay.answers, lay.texts[1:], strict=False)):
             correct = reveal and i == spec.correct
-            badge, _ = answer_area(rect, theme, reg.answer_size)
+            badge, _ = answer_area(rect, theme, reg.answer_size, lay.rtl)
             if correct:
                 _box(draw, rect, theme, theme.highlight, theme.highlight, h)
                 draw.ellipse((badge.x, badge.y, badge.right, badge.bottom), fill=rgba(on(theme.highlight)))
@@ -431,7 +469,7 @@ def still_frame(
             ring_w = max(2, round(badge.w * 0.07))
             accent = theme.dim if reveal else theme.accent
             draw.ellipse((badge.x, badge.y, badge.right, badge.bottom), outline=rgba(accent), width=ring_w)
-            letter = ANSWER_LETTERS[i]
+            letter = lay.letters[i]
             _label(gdraw, fonts, letter, (badge.x + badge.w / 2, badge.y + badge.h / 2), round(badge.h * 0.5), accent)
             _text(glyphs, box, theme.dim if reveal else theme.text)
         if spec.kind == "question":

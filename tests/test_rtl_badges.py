@@ -1,0 +1,90 @@
+"""Right-to-left questions read right to left: the first answer at the top right, badges on the right of
+their boxes, lettered in the question's own alphabet."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from activities.media.fonts import grapheme_script
+from activities.media.layers import Fonts
+from activities.media.themed import answer_area, frame_shape, layout_themed, still_frame, theme_fonts
+from contracts.job import Job, parse_job
+from contracts.themes import BUILTIN_THEMES
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")
+FRAMES_DIR = os.environ.get("TEXT_FRAMES_DIR")
+QUESTIONS = {
+    "arabic": ("ما هي عاصمة مصر؟", ["القاهرة", "الإسكندرية", "أسوان", "الجيزة"], "أبجد"),
+    "hebrew": ("מהי בירת ישראל?", ["ירושלים", "תל אביב", "חיפה", "אילת"], "אבגד"),
+    "english": ("What is the capital of Egypt?", ["Cairo", "Alexandria", "Aswan", "Giza"], "ABCD"),
+}
+
+
+def job_of(question: str, answers: list[str], size: tuple[int, int]) -> Job:
+    clip = {"kind": "question", "question": question, "answers": answers, "correct": 0}
+    return parse_job({"video_id": "v", "profile": {"width": size[0], "height": size[1]}, "clips": [clip]})
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920), (1080, 1080)])
+@pytest.mark.parametrize("language", list(QUESTIONS))
+def test_badges_read_in_the_question_direction(language: str, size: tuple[int, int]) -> None:
+    question, answers, letters = QUESTIONS[language]
+    theme = BUILTIN_THEMES["midnight"]
+    job = job_of(question, answers, size)
+    fonts = theme_fonts(theme, FONTS)
+    layout = layout_themed(job.clips[0], job.profile, fonts, theme)
+    rtl = language != "english"
+    assert layout.rtl == rtl and layout.letters == letters
+    first, second = layout.answers[0], layout.answers[1]
+    if frame_shape(job.profile) == "16:9":  # two columns: the first answer on the reading side
+        assert (first.x > second.x) == rtl and first.y == second.y
+    for box, text in zip(layout.answers, layout.texts[1:], strict=True):
+        badge, area = answer_area(box, theme, layout.regions.answer_size, rtl)
+        assert (badge.x > area.x) == rtl  # the badge where reading starts
+        assert box.x <= min(badge.x, area.x) and max(badge.right, area.right) <= box.right
+        assert text.area == area
+    # The letters are drawn, in the face of their script, inside the badges.
+    frame = still_frame(job.clips[0], job.profile, fonts, theme, 1, 3)
+    if FRAMES_DIR:
+        Path(FRAMES_DIR).mkdir(parents=True, exist_ok=True)
+        frame.save(Path(FRAMES_DIR) / f"badges-{language}-{size[0]}x{size[1]}.png")
+    for i, box in enumerate(layout.answers):
+        badge, _ = answer_area(box, theme, layout.regions.answer_size, rtl)
+        inner = np.asarray(frame.crop((badge.x + badge.w // 4, badge.y + badge.h // 4,
+                                       badge.right - badge.w // 4, badge.bottom - badge.h // 4)))  # fmt: skip
+        accent = np.array(Image.new("RGB", (1, 1), theme.accent).getpixel((0, 0)))
+        assert (np.abs(inner.astype(int) - accent).max(axis=2) < 60).mean() > 0.05, (language, i)
+    if rtl:
+        assert {grapheme_script(letter) for letter in letters} == {language.capitalize()}
+
+
+def test_the_badge_letter_matches_a_direct_drawing() -> None:
+    """The Arabic badge letter is the letter drawn by its own face, not a box from the primary one."""
+    question, answers, letters = QUESTIONS["arabic"]
+    theme = BUILTIN_THEMES["midnight"]
+    job = job_of(question, answers, (1080, 1920))
+    fonts = theme_fonts(theme, FONTS)
+    layout = layout_themed(job.clips[0], job.profile, fonts, theme)
+    chain = fonts.chain(True, letters[0])
+    face = chain.face_for(letters[0])
+    assert face is not None and face.name == "Arabic"
+    badge, _ = answer_area(layout.answers[0], theme, layout.regions.answer_size, True)
+    size = round(badge.h * 0.5)
+    want = Image.new("L", (badge.w, badge.h))
+    ImageDraw.Draw(want).text((badge.w / 2, badge.h / 2), letters[0], font=face.font(size), fill=255, anchor="mm")
+    frame = still_frame(job.clips[0], job.profile, fonts, theme, 1, 3)
+    drawn = np.asarray(frame.crop((badge.x, badge.y, badge.right, badge.bottom))).astype(int)
+    accent = np.array(Image.new("RGB", (1, 1), theme.accent).getpixel((0, 0)))
+    ink = np.asarray(want) > 200
+    inner = np.zeros_like(ink)
+    inner[badge.h // 5 : -badge.h // 5, badge.w // 5 : -badge.w // 5] = True  # inside the ring
+    coloured = np.abs(drawn - accent).max(axis=2) < 60
+    assert ink[inner].sum() > 20
+    assert coloured[ink & inner].mean() > 0.9  # drawn where the direct drawing draws
+    assert coloured[~ink & inner].mean() < 0.1  # and hardly anywhere else
