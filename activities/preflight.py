@@ -27,7 +27,7 @@ from activities.media.layers import Fonts
 from activities.media.probe import ProbeError, decode_check
 from activities.media.process import run_tool
 from activities.media.sources import MOVING_KINDS
-from activities.media.text import hyphenation_language
+from activities.media.text import text_hyphenation
 from activities.media.themed import clip_theme, theme_fonts
 from activities.media.themed_graph import Look
 from activities.media_assets import fetch_loop_video, fetch_video
@@ -204,7 +204,10 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
     video = await fetch_video(deps, spec, tmp / "video") if spec.video else None
     look = None
     fonts = Fonts(
-        deps.settings.font, deps.settings.font_bold, clip.language or None, hyphenation_language(job.tts_voice)
+        deps.settings.font,
+        deps.settings.font_bold,
+        clip.language or None,
+        text_hyphenation(spec.language, spec.voice, job.tts_voice),
     )
     if clip.theme is not None:
         theme = clip_theme(clip.theme, spec)

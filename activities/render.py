@@ -36,7 +36,7 @@ from activities.media.loudness import bed_gain_db
 from activities.media.probe import ProbeError, counted, shows_all
 from activities.media.process import FfmpegStopped, run_ffmpeg
 from activities.media.sources import MOVING_KINDS
-from activities.media.text import hyphenation_language
+from activities.media.text import text_hyphenation
 from activities.media.themed import clip_theme, theme_fonts
 from activities.media.themed_graph import Look
 from activities.media_assets import asset_audio, fetch_loop_video, fetch_video
@@ -194,7 +194,8 @@ class RenderActivities:
         inputs, narration = await self._inputs(inp, tmp)
         look = await self._look(inp, inputs, tmp)
         settings = self.deps.settings
-        fonts = Fonts(settings.font, settings.font_bold, clip.language or None, hyphenation_language(inp.tts_voice))
+        hyphenation = text_hyphenation(clip.spec.language, clip.spec.voice, inp.tts_voice)
+        fonts = Fonts(settings.font, settings.font_bold, clip.language or None, hyphenation)
         if look is not None:
             fonts = theme_fonts(look.theme, fonts)
         inputs = dataclasses.replace(inputs, first_frame=done * store.frames_per_segment)

@@ -22,7 +22,6 @@ from activities.common import Deps, category, temporal_errors
 from activities.keeper import stoppable
 from activities.media.fit import font_problems, text_problems
 from activities.media.layers import Fonts
-from activities.media.text import hyphenation_language
 from activities.notify import WebhookPolicy
 from activities.plans import PlanStore
 from contracts import names
@@ -103,7 +102,7 @@ def checked_job(
     job = parse_job(raw, budget)
     if webhooks is not None:
         checked_webhook(job, webhooks)
-    fonts = replace(fonts, language=job_language(job), hyphenation=hyphenation_language(job.tts_voice))
+    fonts = replace(fonts, language=job_language(job))
     problems = font_problems(job) or text_problems(raw, job, fonts, job_theme(job, themes or {}), stop)
     if problems:
         raise JobError.listing(problems)

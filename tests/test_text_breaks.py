@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from activities.media.layers import Fonts
-from activities.media.text import hyphenation_language
+from activities.media.text import _hyphen_points, hyphenation_language, text_hyphenation
 from activities.media.themed import ThemedLayout, layout_themed, still_frame, theme_fonts
 from activities.validate import checked_job, job_theme
 from contracts.job import Job
@@ -89,3 +89,12 @@ def test_no_orphan_word_on_the_last_line(question: str, voice: str) -> None:
     lines = lines_of(layout)
     assert len(lines) > 1 and " ".join(lines) == question
     assert len(lines[-1].split()) >= 2, lines
+
+
+def test_a_clips_own_language_chooses_its_hyphenation_over_the_jobs_voice() -> None:
+    """A German question in an English job breaks by German patterns, in validation and in the render alike."""
+    assert text_hyphenation("de", "", "en-US") == "de"
+    assert text_hyphenation("", "ru", "en-US") == "ru"
+    assert text_hyphenation("", "", "de-DE-Neural2-B") == "de_DE"
+    english, german = (_hyphen_points(COMPOUND, text_hyphenation(lang, "", "en-US")) for lang in ("", "de"))
+    assert german and german != english

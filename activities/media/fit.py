@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from dataclasses import replace
 from typing import Any
 
 from activities.keeper import Stopped
 from activities.media.fonts import graphemes, refusal
 from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
-from activities.media.text import min_size
+from activities.media.text import min_size, text_hyphenation
 from activities.media.themed import THEMED_KINDS, font_path, layout_themed, theme_fonts
 from contracts.job import ClipSpec, Job
 from contracts.themes import Theme
@@ -120,11 +121,13 @@ def text_problems(
             if missing:
                 found.add(field)
                 problems.append((field, refusal(missing)))
+        # Long words break by the clip's own language, as the render will break them.
+        hyphenated = replace(fonts, hyphenation=text_hyphenation(spec.language, spec.voice, job.tts_voice))
         try:
             if theme is not None and spec.kind in THEMED_KINDS:
-                layout_themed(spec, job.profile, fonts, theme)
+                layout_themed(spec, job.profile, hyphenated, theme)
             else:
-                layout_clip(spec, job.profile, fonts)
+                layout_clip(spec, job.profile, hyphenated)
         except DoesNotFit as err:
             message = f"does not fit at {w}x{h} even at the minimum size ({min_size(h)} px text)"
             # Every text that does not fit, each once; a field already refused for its characters is not repeated.

@@ -298,6 +298,11 @@ def hyphenation_language(voice: str) -> str:
     return ""
 
 
+def text_hyphenation(language: str, voice: str, job_voice: str) -> str:
+    """The dictionary for one clip's text: its own language, else its own voice's, else the job's voice's."""
+    return hyphenation_language(language or voice or job_voice)
+
+
 @lru_cache(maxsize=4096)
 def _hyphen_points(word: str, language: str) -> tuple[int, ...]:
     """Character offsets inside `word` where the language's patterns allow a hyphen."""
