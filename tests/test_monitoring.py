@@ -313,3 +313,28 @@ async def test_the_autoscaler_reads_a_draining_version_from_a_real_server() -> N
                     await asyncio.sleep(0.5)
             assert set(draining) == {"v1"} and 0 <= draining["v1"] < 60  # since v2 took over
             await handle.cancel()
+
+
+class VersionedSignals(DrainingSignals):
+    """Each build's share of the queue has its own backlog and age."""
+
+    async def queue(self, task_queue: str, version: str | None = None) -> QueueSignal:
+        backlog = {None: 9, "render:v1": 2, "render:v2": 7}[version]
+        return QueueSignal(backlog=backlog, backlog_age_seconds=10.0 * backlog, pollers=1)
+
+
+async def test_the_backlog_of_each_build_a_pool_follows_is_reported_beside_the_whole_queue() -> None:
+    old, new = (Pool(f"render-gpu-{v}", "render", "render-gpu", 0, 4, version=f"render:{v}") for v in ("v1", "v2"))
+    config = AutoscalerConfig(pools=(old, new), dry_run=True)
+    reported = Metrics()
+    scaler = Autoscaler(config, VersionedSignals(), NoScaler(), metrics=reported)
+    await scaler.tick()
+    value = reported.registry.get_sample_value
+    assert value("render_autoscaler_backlog", {"task_queue": "render-gpu"}) == 9
+    for version, backlog in (("render:v1", 2), ("render:v2", 7)):
+        labels = {"task_queue": "render-gpu", "version": version}
+        assert value("render_autoscaler_version_backlog", labels) == backlog
+        assert value("render_autoscaler_version_backlog_age_seconds", labels) == 10.0 * backlog
+    scaler.config = AutoscalerConfig(pools=(new,), dry_run=True)  # v1's pool removed once it drained
+    await scaler.tick()
+    assert value("render_autoscaler_version_backlog", {"task_queue": "render-gpu", "version": "render:v1"}) is None

@@ -92,6 +92,7 @@ class Autoscaler:
         now = self._clock()
         decisions, self._state = decide(self.config.policy, self.config.pools, signals, current, self._state, now)
         self._report(whole, decisions)
+        self._report_versions(signals)
         patched: dict[str, int] = {}
         errors = []
         for decision in decisions:
@@ -147,6 +148,16 @@ class Autoscaler:
                 log.info("scaling" if not self.config.dry_run else "would scale (dry run)", **fields)
             else:
                 log.debug("holding", **fields)
+
+    def _report_versions(self, signals: dict[str, QueueSignal]) -> None:
+        """The backlog and age of each build a pool follows: what a rollout or a drain is waiting on."""
+        m = self._metrics
+        m.version_backlog.clear()  # a build no pool follows any more leaves the metric
+        m.version_backlog_age.clear()
+        for source, (queue, version) in self.config.sources.items():
+            if version is not None and source in signals:
+                m.version_backlog.labels(queue, version).set(signals[source].backlog)
+                m.version_backlog_age.labels(queue, version).set(signals[source].backlog_age_seconds)
 
     def _finish(self, tick: Tick) -> Tick:
         self._metrics.last_tick.set(time.time())

@@ -37,6 +37,19 @@ class Metrics:
             queue,
             registry=self.registry,
         )
+        by_version = ["task_queue", "version"]
+        self.version_backlog = Gauge(
+            "render_autoscaler_version_backlog",
+            "Backlog of the tasks pinned to one Worker Deployment version (a pool that follows a build)",
+            by_version,
+            registry=self.registry,
+        )
+        self.version_backlog_age = Gauge(
+            "render_autoscaler_version_backlog_age_seconds",
+            "Age of the oldest task waiting for one Worker Deployment version",
+            by_version,
+            registry=self.registry,
+        )
         self.pollers = Gauge(
             "render_autoscaler_pollers", "Workers the server saw polling lately", queue, registry=self.registry
         )
