@@ -34,6 +34,9 @@ class Cue:
     end_ms: int
     text: str
     """One or more lines, none of them blank."""
+    words: tuple[tuple[int, int], ...] = ()
+    """(character in `text`, ms) where each spoken word after the first starts, when the engine said: WebVTT
+    marks them (`<00:00:01.250>`) so a player can highlight the word being spoken; SubRip has no such mark."""
 
 
 def caption_uri(output_uri: str, fmt: str) -> str:
@@ -58,9 +61,35 @@ def caption_cues(plan: VideoPlan) -> list[Cue]:
             base, clip_end = samples_for(start, fps), samples_for(clip.frames, fps)
             first, last = clip.speech[0], min(clip.speech[1], clip_end)
             if last > first:
-                cues.append(Cue(_ms(base + first), _ms(base + last), text))
+                start_ms, end_ms = _ms(base + first), _ms(base + last)
+                cues.append(Cue(start_ms, end_ms, text, _word_marks(clip.spec.narration or "", text, clip.words,
+                                                                      base, start_ms, end_ms)))  # fmt: skip
         start += clip.frames
     return cues
+
+
+def _word_marks(
+    spoken: str, text: str, words: tuple[tuple[int, int, int], ...], base: int, start_ms: int, end_ms: int
+) -> tuple[tuple[int, int], ...]:
+    """Each word's start inside the cue, strictly after the cue's start and before its end, rising; none when the
+    cue's text is not the spoken text as it was (a narration of several lines keeps its plain cue)."""
+    if text != spoken:
+        return ()
+    marks: list[tuple[int, int]] = []
+    for first_char, _, sample in words:
+        at = _ms(base + sample)
+        if 0 < first_char < len(text) and start_ms < at < end_ms and (not marks or at > marks[-1][1]):
+            marks.append((first_char, at))
+    return tuple(marks)
+
+
+def vtt_text(cue: Cue) -> str:
+    """The cue's text, escaped, with a timestamp before each marked word."""
+    parts, last = [], 0
+    for char, at in cue.words:
+        parts += [vtt_escape(cue.text[last:char]), f"<{_clock(at, '.')}>"]
+        last = char
+    return "".join([*parts, vtt_escape(cue.text[last:])])
 
 
 def _ms(samples: int) -> int:
@@ -86,7 +115,7 @@ def srt_escape(text: str) -> str:
 
 
 def to_webvtt(cues: list[Cue]) -> str:
-    blocks = [f"{n}\n{_clock(c.start_ms, '.')} --> {_clock(c.end_ms, '.')}\n{vtt_escape(c.text)}\n" for n, c in
+    blocks = [f"{n}\n{_clock(c.start_ms, '.')} --> {_clock(c.end_ms, '.')}\n{vtt_text(c)}\n" for n, c in
               enumerate(cues, 1)]  # fmt: skip
     return "\n".join(["WEBVTT\n", *blocks])
 

@@ -23,7 +23,7 @@ from activities.logs import activity_log
 from activities.media.loudness import Measurement, measure, measure_file, normalize_filter
 from activities.media.process import run_ffmpeg
 from activities.plans import PlanStore
-from activities.tts import TtsEngine, Voices
+from activities.tts import TimesWords, TtsEngine, Voices
 from contracts import names
 from contracts.job import AUDIO_RATE, JobError, LoudnessTarget
 from contracts.plan import NarrationTake, canonical_sha256, fit_narration, video_only
@@ -108,6 +108,13 @@ async def narration_file(
     return out
 
 
+async def spoken_words(tts: TtsEngine, text: str, voice: str, speed: float) -> tuple[tuple[int, int, int], ...]:
+    """(first character, length, start in samples at AUDIO_RATE) of each word, when the engine says; else ()."""
+    if not isinstance(tts, TimesWords):
+        return ()
+    return tuple((w.start, w.length, w.ms * AUDIO_RATE // 1000) for w in await tts.words(text, voice, speed))
+
+
 class NarrationActivities:
     def __init__(self, deps: Deps, tts: TtsEngine | None = None) -> None:
         self.deps = deps
@@ -152,6 +159,7 @@ class NarrationActivities:
                     local = await narration_file(self.deps, tts, key, text, voice, inp.speed, tmp / f"{n:04d}")
                     if local is not None:
                         samples, speech = await in_thread(wav_samples, local), await in_thread(speech_span, local)
-                        takes.append(NarrationTake(index, key, samples, speech))
+                        words = await spoken_words(tts, text, voice, inp.speed)
+                        takes.append(NarrationTake(index, key, samples, speech, words))
         log.info("narration synthesized", spoken=len(takes), engine=tts.name)
         return Narration(takes=takes, engine=tts.name)

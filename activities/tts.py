@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import structlog
 
+from activities.keeper import in_thread
 from activities.media.process import run_tool
 from activities.settings import Settings
+from activities.voices.espeak_words import WordTime, word_times
 from activities.voices.google import GoogleTts
 from activities.voices.polly import PollyTts
 
@@ -28,6 +30,13 @@ class TtsEngine(Protocol):
     async def synthesize(self, text: str, voice: str, speed: float, out: Path) -> bool:
         """Write speech to `out` (WAV); False when this engine cannot speak it."""
         ...
+
+
+@runtime_checkable
+class TimesWords(Protocol):
+    """An engine that says when it speaks each word (for captions that mark the spoken word)."""
+
+    async def words(self, text: str, voice: str, speed: float) -> list[WordTime]: ...
 
 
 class SilentTts:
@@ -60,6 +69,10 @@ class EspeakTts:
                 return True
         log.warning("tts voice unavailable, clip will be silent", voice=voice, engine=self.name)
         return False
+
+    async def words(self, text: str, voice: str, speed: float) -> list[WordTime]:
+        """Each word's start in the take `synthesize` makes of the same text, voice and speed."""
+        return await in_thread(word_times, text, espeak_voices(voice), round(ESPEAK_BASE_WPM * speed))
 
 
 def make_tts(choice: str, settings: Settings | None = None) -> TtsEngine:

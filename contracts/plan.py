@@ -26,10 +26,10 @@ VOICE_LANGUAGES = {"ja": "ja", "jpn": "ja", "ko": "ko", "kor": "ko", "zh": "zh",
 """A voice's language tag (its first part: 'ja-JP-Neural2-B', 'cmn-CN') as the forms Han characters take."""
 
 ENGINE_VERSION = "2"
+"""Part of every spec hash: bump it when the same spec would render differently."""
 PORTRAIT_LAYOUT = 2
 """The themed layouts of 9:16, 4:5 and 1:1 frames, kept clear of the short-video players' interface: part of
 those clips' keys, so no clip laid out before is reused (16:9 clips keep theirs)."""
-"""Part of every spec hash: bump it when the same spec would render differently."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class PlannedClip:
     number: int = 0
     """A question's place (1-based) among the video's `total` questions, shown as "3/10"; 0 for other clips."""
     total: int = 0
+    words: tuple[tuple[int, int, int], ...] = ()
+    """Each spoken word of its narration: (first character, length in characters, start in samples from the clip's
+    start at AUDIO_RATE), when the speech engine says (espeak-ng does); empty otherwise."""
 
 
 def job_language(job: Job) -> str:
@@ -235,6 +238,8 @@ class NarrationTake:
     """Its length at AUDIO_RATE."""
     speech: tuple[int, int] | None = None
     """Its first and last audible sample (its quiet lead and tail left out); None: not measured."""
+    words: tuple[tuple[int, int, int], ...] = ()
+    """Each word: (first character, length in characters, start in samples); empty when the engine does not say."""
 
 
 def frames_to_hold(samples: int, fps: int) -> int:
@@ -258,7 +263,7 @@ def fit_narration(job: Job, plan: VideoPlan, takes: list[NarrationTake]) -> Vide
             continue
         need = frames_to_hold(take.samples, fps)
         if need <= clip.frames:
-            clips.append(replace(clip, narration_key=take.key, speech=take.speech))
+            clips.append(replace(clip, narration_key=take.key, speech=take.speech, words=take.words))
             continue
         if job.narration_fit != "grow":
             speech = take.samples / AUDIO_RATE
@@ -271,5 +276,5 @@ def fit_narration(job: Job, plan: VideoPlan, takes: list[NarrationTake]) -> Vide
             job, clip.index, replace(clip.spec, duration=need / fps), clip.language, clip.theme, clip.number, clip.total
         )
         grown = replace(grown, frames=need, grown_frames=need - clip.frames, narration_key=take.key)
-        clips.append(replace(grown, speech=take.speech))
+        clips.append(replace(grown, speech=take.speech, words=take.words))
     return replace(plan, clips=tuple(clips))

@@ -48,9 +48,19 @@ def srt_cues(text: str) -> list[tuple[float, float, str]]:
     return found
 
 
+WORD_MARK = re.compile(r"<(\d{2}:\d{2}:\d{2}\.\d{3})>")
+
+
 def parsed_vtt(path: Path) -> list[tuple[float, float, str]]:
-    """Each cue's start and end (seconds) and raw text, as a WebVTT parser reads the file."""
-    return [(seconds(c.start), seconds(c.end), c.raw_text) for c in webvtt.read(str(path)).captions]
+    """Each cue's start and end (seconds) and raw text without its word marks, as a WebVTT parser reads the file;
+    every word mark lies inside its cue, in order."""
+    cues = []
+    for c in webvtt.read(str(path)).captions:
+        start, end = seconds(c.start), seconds(c.end)
+        marks = [seconds(mark) for mark in WORD_MARK.findall(c.raw_text)]
+        assert marks == sorted(marks) and all(start < mark < end for mark in marks), c.raw_text
+        cues.append((start, end, WORD_MARK.sub("", c.raw_text)))
+    return cues
 
 
 def speech_onsets(video: Path) -> list[float]:
@@ -146,6 +156,8 @@ async def test_a_narrated_video_publishes_captions_timed_to_its_speech_and_a_can
     )  # fmt: skip
 
     cues = parsed_vtt(file_path(result.caption_uri))
+    # espeak-ng says when it speaks each word: "Hello there." marks "there" (parsed_vtt checks every mark).
+    assert WORD_MARK.search(file_path(result.caption_uri).read_text(encoding="utf-8").split("\n\n")[1])
     assert [text for *_, text in cues] == [
         "Hello there.",
         "Second line, &lt;i&gt;and&lt;/i&gt; more.",
