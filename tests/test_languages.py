@@ -120,6 +120,15 @@ def test_a_themes_answer_phrases_word_the_reveal_per_language() -> None:
     assert said == ["Correct: Paris!", "¡Es Madrid!"]
 
 
+def test_a_themes_answer_phrases_match_language_tags_whatever_their_case() -> None:
+    """Language tags are case-insensitive: a theme's `ES` or `pt-BR` phrase words a question tagged `es` or `pt-br`."""
+    theme = {"name": "mine", "answer_phrases": {"ES": "¡Es {answer}!", "pt-BR": "É {answer}!"}}
+    portuguese = question("Qual é a capital do Brasil?", ["Brasília", "Rio", "Recife", "Natal"], language="pt-br")
+    job = parse_job(bilingual(theme=theme) | {"questions": [MADRID, portuguese]})
+    said = [c.spec.narration for c in plan_video(job).clips if c.spec.kind == "reveal"]
+    assert said == ["¡Es Madrid!", "É Brasília!"]
+
+
 def test_a_job_without_languages_keeps_its_clips_keys() -> None:
     """The new fields are hashed only when set: the sample's clips keep the keys they had."""
     sample = json.loads((Path(__file__).parent.parent / "examples" / "trivia-sample.json").read_text())
