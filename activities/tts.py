@@ -17,6 +17,7 @@ from activities.media.process import run_tool
 from activities.settings import Settings
 from activities.voices.google import GoogleTts
 from activities.voices.polly import PollyTts
+from contracts.languages import LANGUAGE_ALIASES
 
 log = structlog.get_logger(__name__)
 ESPEAK_BASE_WPM = 175
@@ -38,9 +39,10 @@ class SilentTts:
 
 
 def espeak_voices(voice: str) -> list[str]:
-    """'en-US-Neural2-F' (a cloud voice name) → ['en-us', 'en']: the nearest local voices."""
+    """'en-US-Neural2-F' (a cloud voice name) → ['en-us', 'en']: the nearest local voices; last, the language
+    the tag names where espeak-ng knows it by another code ('jpn' → 'ja', 'iw-IL' → 'he', 'nn' → 'no')."""
     parts = voice.lower().split("-")
-    return list(dict.fromkeys(["-".join(parts[:2]), parts[0]]))
+    return list(dict.fromkeys(["-".join(parts[:2]), parts[0], LANGUAGE_ALIASES.get(parts[0], parts[0])]))
 
 
 class EspeakTts:
