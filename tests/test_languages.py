@@ -127,6 +127,8 @@ def test_a_themes_answer_phrases_match_language_tags_whatever_their_case() -> No
     job = parse_job(bilingual(theme=theme) | {"questions": [MADRID, portuguese]})
     said = [c.spec.narration for c in plan_video(job).clips if c.spec.kind == "reveal"]
     assert said == ["¡Es Madrid!", "É Brasília!"]
+    with pytest.raises(JobError, match=r"theme\.answer_phrases: names the tag 'pt-br' twice"):
+        parse_job(bilingual(theme={"answer_phrases": {"pt-BR": "É {answer}!", "pt-br": "Era {answer}!"}}))
 
 
 @pytest.mark.parametrize("language", ["jpn", "kor", "iw", "nn", "iw-IL"])
