@@ -21,6 +21,7 @@ from activities.common import Deps, check_asset_size, fetch_asset
 from activities.errors import RenderError
 from activities.manifest import read_manifest, refusal
 from activities.media.encoder import video_args
+from activities.media.fit import clip_fields
 from activities.media.graphs import ClipInputs, Segments, build_clip_commands, colour_matrix
 from activities.media.images import check_image_pixels, frame_sized
 from activities.media.layers import Fonts
@@ -35,6 +36,7 @@ from activities.notify import WebhookPolicy
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
 from activities.validate import channel_themes, checked_job, checked_webhook, job_hash, job_theme
+from activities.voices.polly import polly_voice
 from contracts.job import Job, JobError, parse_job
 from contracts.job_models import asset_fields
 from contracts.plan import PlannedClip, plan_video
@@ -98,11 +100,39 @@ async def check(raw: Any, settings: Settings | None = None) -> Report:
             await asyncio.to_thread(step)
         except JobError as err:
             report.problems += [Problem(name, message) for name, message in err.problems]
+    report.problems += voice_problems(raw, job, settings)
     deps = Deps(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
     await _check_output(deps, job, report)
     for name, uri, kind in asset_fields(raw):
         await _check_asset(deps, name, uri, kind, report)
     return report
+
+
+def voice_problems(raw: Any, job: Job, settings: Settings) -> list[Problem]:
+    """Narrations the job's speech engine has no voice for, each field once. Polly speaks a language tag only
+    in the locales it has a voice for (`activities/voices/polly.py`): a question tagged `ko` would fail the
+    video at narration; espeak-ng and Google pick a voice for every tag."""
+    if (job.tts_engine or settings.tts_channels.get(job.channel) or settings.tts) != "polly":
+        return []
+    found: dict[str, str] = {}
+    for place, spec in zip(clip_fields(raw, job), job.clips, strict=True):
+        if not spec.narration:
+            continue
+        try:
+            polly_voice(spec.voice or job.tts_voice)
+        except RenderError as err:
+            found.setdefault(_voice_field(raw, place, spec.voice), str(err))
+    return [Problem(name, message) for name, message in found.items()]
+
+
+def _voice_field(raw: Any, place: str, voice: str) -> str:
+    """Where the job names the voice a clip is read in: its `voice`, its `language`, else the job's."""
+    if voice:
+        name, _, index = place.rstrip("]").partition("[")
+        clips = raw.get(name) if isinstance(raw, dict) else None
+        own = clips[int(index)] if isinstance(clips, list) and int(index) < len(clips) else None
+        return f"{place}.voice" if isinstance(own, dict) and own.get("voice") else f"{place}.language"
+    return "language" if isinstance(raw, dict) and raw.get("language") and "tts_voice" not in raw else "tts_voice"
 
 
 async def _check_output(deps: Deps, job: Job, report: Report) -> None:

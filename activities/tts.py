@@ -19,6 +19,7 @@ from activities.settings import Settings
 from activities.voices.espeak_words import WordTime, word_times
 from activities.voices.google import GoogleTts
 from activities.voices.polly import PollyTts
+from contracts.languages import LANGUAGE_ALIASES
 
 log = structlog.get_logger(__name__)
 ESPEAK_BASE_WPM = 175
@@ -47,9 +48,10 @@ class SilentTts:
 
 
 def espeak_voices(voice: str) -> list[str]:
-    """'en-US-Neural2-F' (a cloud voice name) → ['en-us', 'en']: the nearest local voices."""
+    """'en-US-Neural2-F' (a cloud voice name) → ['en-us', 'en']: the nearest local voices; last, the language
+    the tag names where espeak-ng knows it by another code ('jpn' → 'ja', 'iw-IL' → 'he', 'nn' → 'no')."""
     parts = voice.lower().split("-")
-    return list(dict.fromkeys(["-".join(parts[:2]), parts[0]]))
+    return list(dict.fromkeys(["-".join(parts[:2]), parts[0], LANGUAGE_ALIASES.get(parts[0], parts[0])]))
 
 
 class EspeakTts:

@@ -89,14 +89,19 @@ def voice_problem(voice: str, language: str) -> str | None:
 def answer_phrase(language: str, overrides: dict[str, str] | None = None, english: str | None = None) -> str:
     """What a reveal says in `language`: the theme's phrase for the tag, then for its language, else the
     built-in one; English (and an unknown language) says `english` (the theme's `answer_phrase`) when given."""
-    given = overrides or {}
-    for tag in (language, primary(language)):
+    given = {_folded(tag): phrase for tag, phrase in (overrides or {}).items()}
+    for tag in (_folded(language), primary(language)):
         if tag in given:
             return given[tag]
     first = primary(language) if language else DEFAULT_LANGUAGE
     if first == DEFAULT_LANGUAGE or first not in ANSWER_PHRASES:
         return english if english is not None else ANSWER_PHRASES[DEFAULT_LANGUAGE]
     return ANSWER_PHRASES[first]
+
+
+def _folded(tag: str) -> str:
+    """A tag as it compares: tags are case-insensitive ('pt-BR' is 'pt-br', 'ES' is 'es'), '_' read as '-'."""
+    return tag.replace("_", "-").lower()
 
 
 def text_language(language: str, voice: str) -> str:

@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -182,6 +183,17 @@ class ThemeIn(_Model):
         default_factory=dict,
         description="a reveal's words by language tag (es, pt-BR), over the built-in phrases; English is answer_phrase",
     )
+
+    @field_validator("answer_phrases")
+    @classmethod
+    def _one_phrase_a_tag(cls, phrases: dict[str, str]) -> dict[str, str]:
+        """Tags compare whatever their case: `pt-BR` and `pt-br` are one tag, which must have one phrase."""
+        seen: dict[str, str] = {}
+        for tag in phrases:
+            if (folded := tag.replace("_", "-").lower()) in seen:
+                _fail(f"names the tag {tag!r} twice (as {seen[folded]!r} too); tags are the same whatever their case")
+            seen[folded] = tag
+        return phrases
 
     def theme(self) -> Theme:
         bg, c = self.background, self.colours

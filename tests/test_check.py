@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,25 @@ async def test_check_in_python_takes_the_workers_settings(data: Path, tmp_path: 
     assert report.ok and report.problems == [] and report.unchecked == []
     refused = await check({**job, "video_id": "x y"}, settings)
     assert str(refused.problems[0]).startswith("video_id: ")
+
+
+async def test_a_language_the_jobs_speech_engine_has_no_voice_for_is_refused_naming_its_field(
+    data: Path, tmp_path: Path
+) -> None:
+    """Polly reads a tag only in its locales: a question tagged `ko` would pass the check and fail at narration."""
+    settings = Settings(work_uri=file_uri(data / "work"), output_roots=(file_uri(data / "output"),),
+                        asset_roots=(file_uri(tmp_path),), scratch_dir=data / "scratch")  # fmt: skip
+    korean = {"question": "한국의 수도는?", "answer_a": "서울", "answer_b": "부산", "answer_c": "대구",
+              "answer_d": "인천", "correct_answer": "서울", "language": "ko"}  # fmt: skip
+    job = {"video_id": "polly-ko", "tts_engine": "polly", "tts_voice": "en-US", "questions": [korean],
+           "clips": [card(narration="안녕", voice="ko-KR"), card(narration="Hi")]}  # fmt: skip
+    report = await check(job, settings)
+    assert [p.field for p in report.problems] == ["questions[0].language", "clips[0].voice"]
+    assert report.problems[0].message.startswith("polly has no voice for 'ko'")
+    alone = await check({"video_id": "polly-ja", "language": "ko", "clips": [card(narration="안녕")]},
+                        replace(settings, tts="polly"))  # fmt: skip
+    assert [p.field for p in alone.problems] == ["language"]
+    assert (await check({**job, "tts_engine": "espeak"}, settings)).ok  # espeak-ng speaks every tag
 
 
 def test_asset_fields_name_every_asset_the_job_reads() -> None:

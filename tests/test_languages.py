@@ -120,6 +120,29 @@ def test_a_themes_answer_phrases_word_the_reveal_per_language() -> None:
     assert said == ["Correct: Paris!", "¡Es Madrid!"]
 
 
+def test_a_themes_answer_phrases_match_language_tags_whatever_their_case() -> None:
+    """Language tags are case-insensitive: a theme's `ES` or `pt-BR` phrase words a question tagged `es` or `pt-br`."""
+    theme = {"name": "mine", "answer_phrases": {"ES": "¡Es {answer}!", "pt-BR": "É {answer}!"}}
+    portuguese = question("Qual é a capital do Brasil?", ["Brasília", "Rio", "Recife", "Natal"], language="pt-br")
+    job = parse_job(bilingual(theme=theme) | {"questions": [MADRID, portuguese]})
+    said = [c.spec.narration for c in plan_video(job).clips if c.spec.kind == "reveal"]
+    assert said == ["¡Es Madrid!", "É Brasília!"]
+    with pytest.raises(JobError, match=r"theme\.answer_phrases: names the tag 'pt-br' twice"):
+        parse_job(bilingual(theme={"answer_phrases": {"pt-BR": "É {answer}!", "pt-br": "Era {answer}!"}}))
+
+
+@pytest.mark.parametrize("language", ["jpn", "kor", "iw", "nn", "iw-IL"])
+async def test_every_language_code_the_contract_takes_is_spoken_by_espeak(language: str, tmp_path: Path) -> None:
+    """`jpn`, `kor`, `iw` and `nn` name languages of the table, but espeak-ng knows them as `ja`, `ko`, `he` and
+    `no`: a question tagged `jpn` was narrated by no voice, silent and without a caption."""
+    engine = make_tts("auto")
+    if engine.name != "espeak-ng":
+        pytest.skip("espeak-ng is not installed")
+    job = parse_job({"video_id": "c", "clips": [{"kind": "card", "duration": 1, "lines": ["x"], "narration": "a b",
+                                                  "language": language}]})  # fmt: skip
+    assert await engine.synthesize("a b", job.clips[0].voice, 1.0, tmp_path / "said.wav")
+
+
 def test_a_job_without_languages_keeps_its_clips_keys() -> None:
     """The new fields are hashed only when set: the sample's clips keep the keys they had."""
     sample = json.loads((Path(__file__).parent.parent / "examples" / "trivia-sample.json").read_text())
