@@ -148,14 +148,18 @@ async def publish_captions(
         done = {"vtt": manifest.result.caption_uri, "srt": manifest.result.srt_uri}
         return {fmt: uri for fmt, uri in done.items() if uri}
     cues = caption_cues(plan)
-    if not cues:
-        return {}
     published = {}
-    for fmt in job.captions:
+    storage = deps.storages.for_uri(output_uri)
+    for fmt in SUFFIXES:
+        uri = caption_uri(output_uri, fmt)
+        if not cues or fmt not in job.captions:
+            # A format this video does not publish: one left by an earlier video of this output (a run stopped
+            # between its captions and its manifest) must not sit beside this one.
+            await in_thread(storage.delete, uri)
+            continue
         local = tmp / f"captions{SUFFIXES[fmt]}"
         local.write_text(WRITERS[fmt](cues), encoding="utf-8", newline="\n")
-        uri = caption_uri(output_uri, fmt)
-        await stoppable(deps.storages.for_uri(uri).upload, local, uri)
+        await stoppable(storage.upload, local, uri)
         published[fmt] = uri
     return published
 

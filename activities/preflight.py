@@ -11,6 +11,7 @@ a check could have seen.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,9 @@ from activities.media_assets import fetch_loop_video, fetch_video
 from activities.notify import WebhookPolicy
 from activities.settings import Settings
 from activities.storage import StorageError, Storages, confine
+from activities.tts import espeak_voices
 from activities.validate import channel_themes, checked_job, checked_webhook, job_hash, job_theme
+from activities.voices.espeak_words import espeak_speaks
 from activities.voices.polly import polly_voice
 from contracts.job import Job, JobError, parse_job
 from contracts.job_models import asset_fields
@@ -111,15 +114,26 @@ async def check(raw: Any, settings: Settings | None = None) -> Report:
 def voice_problems(raw: Any, job: Job, settings: Settings) -> list[Problem]:
     """Narrations the job's speech engine has no voice for, each field once. Polly speaks a language tag only
     in the locales it has a voice for (`activities/voices/polly.py`): a question tagged `ko` would fail the
-    video at narration; espeak-ng and Google pick a voice for every tag."""
-    if (job.tts_engine or settings.tts_channels.get(job.channel) or settings.tts) != "polly":
+    video at narration. espeak-ng reads every language tag, but a cloud voice's id (`Lucia`) would be read in
+    silence; Google picks a voice for every tag."""
+    engine = job.tts_engine or settings.tts_channels.get(job.channel) or settings.tts
+    local = engine in ("espeak", "auto") and shutil.which("espeak-ng") is not None
+    if engine != "polly" and not local:
         return []
     found: dict[str, str] = {}
     for place, spec in zip(clip_fields(raw, job), job.clips, strict=True):
         if not spec.narration:
             continue
+        voice = spec.voice or job.tts_voice
+        if local:
+            if espeak_speaks(espeak_voices(voice)) is False:  # say, a Polly voice id ('Lucia') read by espeak-ng
+                message = (
+                    f"espeak-ng has no voice {voice!r}: name a language tag like 'es' or one of `espeak-ng --voices`"
+                )
+                found.setdefault(_voice_field(raw, place, spec.voice), message)
+            continue
         try:
-            polly_voice(spec.voice or job.tts_voice)
+            polly_voice(voice)
         except RenderError as err:
             found.setdefault(_voice_field(raw, place, spec.voice), str(err))
     return [Problem(name, message) for name, message in found.items()]

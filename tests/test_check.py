@@ -283,3 +283,17 @@ async def test_s3_assets_are_checked_where_credentials_allow(
     assert blind.returncode == OK, blind
     assert one_line(blind).startswith("render: not checked (the workers may still reach it): theme.logo.uri: ")
     assert "no credentials found" in blind.stderr and "1 not checked" in blind.stdout
+
+
+async def test_a_cloud_voice_id_read_by_espeak_is_refused_instead_of_narrated_in_silence(
+    data: Path, tmp_path: Path
+) -> None:
+    settings = Settings(work_uri=file_uri(data / "work"), output_roots=(file_uri(data / "output"),),
+                        asset_roots=(file_uri(tmp_path),), scratch_dir=data / "scratch", tts="espeak")  # fmt: skip
+    job = {"video_id": "espeak-lucia", "tts_voice": "en-US",
+           "clips": [card(narration="Hola", voice="Lucia"), card(narration="Hi")]}  # fmt: skip
+    report = await check(job, settings)
+    assert [p.field for p in report.problems] == ["clips[0].voice"]
+    assert report.problems[0].message.startswith("espeak-ng has no voice 'Lucia'")
+    assert (await check({**job, "tts_voice": "Joanna"}, settings)).problems[-1].field == "tts_voice"
+    assert (await check({**job, "tts_engine": "polly"}, settings)).ok  # Polly has Lucia

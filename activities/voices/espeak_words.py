@@ -68,6 +68,9 @@ class _Engine:
             i += 1
         return 0
 
+    def speaks(self, voices: list[str]) -> bool:
+        return any(self.lib.espeak_SetVoiceByName(voice.encode()) == EE_OK for voice in voices)
+
     def words(self, text: str, voices: list[str], wpm: int) -> list[WordTime]:
         for voice in voices:  # the CLI's choice: the first voice the engine has
             if self.lib.espeak_SetVoiceByName(voice.encode()) == EE_OK:
@@ -86,18 +89,29 @@ _engine: _Engine | None = None
 _unavailable = False
 
 
+def _loaded() -> _Engine | None:
+    """The process's one synthesizer (under `_lock`); None when the library is missing or fails to start."""
+    global _engine, _unavailable
+    if _engine is None and not _unavailable:
+        try:
+            _engine = _Engine()
+        except OSError:
+            _unavailable = True
+    return _engine
+
+
 def word_times(text: str, voices: list[str], wpm: int) -> list[WordTime]:
     """Each word's place in `text` and its start in the take espeak-ng makes of it; [] when unknown.
 
     Blocking (a few milliseconds a line): call it in a thread.
     """
-    global _engine, _unavailable
     with _lock:
-        if _unavailable:
-            return []
-        try:
-            _engine = _engine or _Engine()
-        except OSError:
-            _unavailable = True
-            return []
-        return list(_engine.words(text, voices, wpm))
+        engine = _loaded()
+        return list(engine.words(text, voices, wpm)) if engine else []
+
+
+def espeak_speaks(voices: list[str]) -> bool | None:
+    """Whether espeak-ng has one of `voices` (the CLI's candidates for a voice name); None when it cannot tell."""
+    with _lock:
+        engine = _loaded()
+        return engine.speaks(voices) if engine else None
