@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts.job import NAMED_COLOURS, JobError, brief, check_text, check_uri, field_key, type_name
 from contracts.languages import LANGUAGE_PATTERN, language_problem
+from contracts.theme_inherit import extended
 from contracts.themes import ANSWER, ANSWER_PHRASE, BUILTIN_THEMES, Background, BoxStyle, Logo, Sounds, Theme
 
 COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
@@ -165,6 +166,10 @@ class ThemeIn(_Model):
 
     model_config = ConfigDict(title="Theme")
 
+    extends: Literal[tuple(sorted(BUILTIN_THEMES))] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="a built-in theme: every field this theme leaves unset is that theme's (one colour, one sound)",
+    )
     name: Annotated[str, Field(min_length=1, max_length=64)] = "custom"
     background: BackgroundIn = Field(default_factory=lambda: BackgroundIn(colour="#101828"))
     colours: ColoursIn = Field(default_factory=ColoursIn)
@@ -225,6 +230,12 @@ def parse_theme(value: Any) -> tuple[Theme | None, list[tuple[str, str]]]:
         return None, [("theme", f"unknown theme {brief(value)} (built-in: {', '.join(sorted(BUILTIN_THEMES))})")]
     if not isinstance(value, dict):
         return None, [("theme", f"expected a theme name or a theme object, got {type_name(value)}")]
+    base = value.get("extends")
+    if base is not None:
+        if not isinstance(base, str) or base not in BUILTIN_THEMES:
+            known = ", ".join(sorted(BUILTIN_THEMES))
+            return None, [("theme.extends", f"unknown theme {brief(base)} (built-in: {known})")]
+        value = extended(BUILTIN_THEMES[base], {k: v for k, v in value.items() if k != "extends"})
     try:
         return ThemeIn.model_validate(value).theme(), []
     except ValidationError as err:
