@@ -40,6 +40,7 @@ def inline_form(theme: Theme) -> dict[str, Any]:
         "answer_phrase": theme.answer_phrase,
         "platform": theme.platform,
         "answer_phrases": dict(theme.answer_phrases),
+        "motion": theme.motion,
     }
     if theme.logo is not None:
         form["logo"] = {"uri": theme.logo.uri, "corner": theme.logo.corner, "size": theme.logo.size}

@@ -183,6 +183,9 @@ class ThemeIn(_Model):
     """What a reveal says, holding {answer} exactly once: the correct answer's text takes its place."""
     platform: Literal["all", "shorts", "tiktok", "reels"] = "all"
     """Whose player interface 9:16, 4:5 and 1:1 layouts keep clear of; 'all': every one of them."""
+    motion: Literal["none", "fade", "slide", "pop"] = Field(
+        "none", description="how the question, the answers (one after another) and a reveal's highlight enter"
+    )
     answer_phrases: Annotated[dict[LanguageKey, Phrase], Field(max_length=64)] = Field(
         default_factory=dict,
         description="a reveal's words by language tag (es, pt-BR), over the built-in phrases; English is answer_phrase",
@@ -209,6 +212,7 @@ class ThemeIn(_Model):
             answer_phrase=self.answer_phrase,
             platform=self.platform,
             answer_phrases=tuple(sorted(self.answer_phrases.items())),
+            motion=self.motion,
         )
 
 
