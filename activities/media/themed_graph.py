@@ -4,7 +4,8 @@ The picture (background, boxes, text, number, logo) is drawn once by Pillow and 
 to YUV once; only the ring's number and the bar change, and they are overlaid in YUV,
 converted with the same matrix as the picture so their colours match it. On a theme's
 background video, the picture without its background is overlaid on every frame of the loop
-in RGB instead, and the frame converted to YUV.
+in RGB instead, and the frame converted to YUV. A theme's entrance (`motion`) covers the first
+frames with pictures drawn one per frame (`activities.media.motion`), then the still shows.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def entrance_pictures(
 def _entrance_input(
     pictures: list[Image.Image], text_dir: Path, first: int, fps: int, images: dict[Path, Image.Image]
 ) -> Any:
-    """The entrance's frames from `first` on, as an input whose timestamps start at zero."""
+    """The entrance's frames from `first` on, written as numbered PNGs and read back as one input."""
     for n, image in enumerate(pictures, first):
         images[text_dir / f"enter-{n:04d}.png"] = image
     return ffmpeg.input(str(text_dir / "enter-%04d.png"), framerate=fps, start_number=first)
