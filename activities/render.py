@@ -224,7 +224,7 @@ class RenderActivities:
                 for path, text in commands.text_files.items():
                     path.write_text(text, encoding="utf-8")
                 for path, image in commands.images.items():
-                    image.save(path, "PNG")
+                    image.save(path, "PNG", compress_level=1)  # read once, by ffmpeg: speed over size
                 return commands
 
             beats.stage("drawing text")

@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from contracts.job import NAMED_COLOURS, JobError, brief, check_text, check_uri, field_key, type_name
 from contracts.languages import LANGUAGE_PATTERN, language_problem
+from contracts.theme_inherit import extended
 from contracts.themes import ANSWER, ANSWER_PHRASE, BUILTIN_THEMES, Background, BoxStyle, Logo, Sounds, Theme
 
 COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
@@ -166,6 +167,10 @@ class ThemeIn(_Model):
 
     model_config = ConfigDict(title="Theme")
 
+    extends: Literal[tuple(sorted(BUILTIN_THEMES))] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="a built-in theme: every field this theme leaves unset is that theme's (one colour, one sound)",
+    )
     name: Annotated[str, Field(min_length=1, max_length=64)] = "custom"
     background: BackgroundIn = Field(default_factory=lambda: BackgroundIn(colour="#101828"))
     colours: ColoursIn = Field(default_factory=ColoursIn)
@@ -179,6 +184,9 @@ class ThemeIn(_Model):
     """What a reveal says, holding {answer} exactly once: the correct answer's text takes its place."""
     platform: Literal["all", "shorts", "tiktok", "reels"] = "all"
     """Whose player interface 9:16, 4:5 and 1:1 layouts keep clear of; 'all': every one of them."""
+    motion: Literal["none", "fade", "slide", "pop"] = Field(
+        "none", description="how the question, the answers (one after another) and a reveal's highlight enter"
+    )
     answer_phrases: Annotated[dict[LanguageKey, Phrase], Field(max_length=64)] = Field(
         default_factory=dict,
         description="a reveal's words by language tag (es, pt-BR), over the built-in phrases; English is answer_phrase",
@@ -216,6 +224,7 @@ class ThemeIn(_Model):
             answer_phrase=self.answer_phrase,
             platform=self.platform,
             answer_phrases=tuple(sorted(self.answer_phrases.items())),
+            motion=self.motion,
         )
 
 
@@ -237,6 +246,12 @@ def parse_theme(value: Any) -> tuple[Theme | None, list[tuple[str, str]]]:
         return None, [("theme", f"unknown theme {brief(value)} (built-in: {', '.join(sorted(BUILTIN_THEMES))})")]
     if not isinstance(value, dict):
         return None, [("theme", f"expected a theme name or a theme object, got {type_name(value)}")]
+    base = value.get("extends")
+    if base is not None:
+        if not isinstance(base, str) or base not in BUILTIN_THEMES:
+            known = ", ".join(sorted(BUILTIN_THEMES))
+            return None, [("theme.extends", f"unknown theme {brief(base)} (built-in: {known})")]
+        value = extended(BUILTIN_THEMES[base], {k: v for k, v in value.items() if k != "extends"})
     try:
         return ThemeIn.model_validate(value).theme(), []
     except ValidationError as err:

@@ -87,6 +87,9 @@ class Theme:
     """Whose player's buttons and captions the layout keeps clear of: 'shorts', 'tiktok', 'reels', or all three."""
     answer_phrases: tuple[tuple[str, str], ...] = ()
     """(language tag, phrase) pairs over the built-in phrases (`contracts.languages.ANSWER_PHRASES`)."""
+    motion: str = "none"
+    """How the question, its answers and a reveal's highlight enter: 'none' (there from the first frame),
+    'fade', 'slide' or 'pop' (`activities.media.motion`)."""
 
 
 ADDED_LATER: dict[str, object] = {
@@ -94,6 +97,7 @@ ADDED_LATER: dict[str, object] = {
     "answer_phrase": ANSWER_PHRASE,
     "platform": "all",
     "answer_phrases": (),
+    "motion": "none",
 }
 """Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
 theme that leaves them alone keeps the job's hash and its clips' keys."""

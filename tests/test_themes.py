@@ -83,6 +83,27 @@ def test_a_job_names_a_theme_or_inlines_one_and_jobs_without_one_hash_as_before(
     assert "file:///a/logo.png" in inline.asset_uris()
 
 
+def test_a_theme_that_extends_a_built_in_one_keeps_every_field_it_does_not_set() -> None:
+    tick = "file:///a/tick.wav"
+    sounds = parse_job(sample(1280, 720, theme={"extends": "midnight", "sounds": {"tick": tick}})).theme
+    midnight = BUILTIN_THEMES["midnight"]
+    assert sounds == replace(midnight, sounds=replace(midnight.sounds, tick=tick))
+    bare = parse_job(sample(1280, 720, theme={"extends": "neon"}))
+    assert bare.theme == BUILTIN_THEMES["neon"]
+    assert job_hash(bare) == job_hash(parse_job(sample(1280, 720, theme="neon")))  # the same look, the same clips
+    deep = parse_job(
+        sample(1280, 720, theme={"extends": "studio", "name": "news", "colours": {"accent": "red"},
+                                 "box": {"radius": 0.1}, "background": {"angle": 0}})
+    ).theme  # fmt: skip
+    studio = BUILTIN_THEMES["studio"]
+    assert deep == replace(
+        studio, name="news", accent="#C0392B", box=replace(studio.box, radius=0.1),
+        background=replace(studio.background, angle=0.0),
+    )  # fmt: skip
+    own = parse_job(sample(1280, 720, theme={"extends": "neon", "background": {"colour": "black"}})).theme
+    assert own is not None and own.background.colour == "#000000" and own.background.gradient == ()
+
+
 def test_themed_clips_get_their_own_keys_and_their_number() -> None:
     job = parse_job(sample(1280, 720))
     plain, themed = plan_video(job).clips, plan_video(job, BUILTIN_THEMES["midnight"]).clips
@@ -109,6 +130,8 @@ def test_themed_clips_get_their_own_keys_and_their_number() -> None:
         ({"logo": {"uri": "file:///l.png", "size": 0.9}}, "theme.logo.size", "must be between 0.02 and 0.2"),
         ({"box": {"radius": -1}}, "theme.box.radius", "must be between 0 and 0.5"),
         ({"sounds": {"tick": "file:///../t.wav"}}, "theme.sounds.tick", "must not contain '.' or '..'"),
+        ({"extends": "sunset"}, "theme.extends", "unknown theme 'sunset' (built-in: midnight, neon, studio)"),
+        ({"extends": "neon", "colours": {"txt": "#FFFFFF"}}, "theme.colours.txt", "unknown field"),
     ],
 )  # fmt: skip
 def test_a_bad_theme_is_refused_naming_the_field(theme: Any, field: str, message: str) -> None:

@@ -421,6 +421,17 @@ def _check(draw: ImageDraw.ImageDraw, rect: Rect, colour: str) -> None:
     draw.line(points, fill=rgba(colour), width=max(2, round(s * 0.11)), joint="curve")
 
 
+Parts = frozenset[str]
+STATIC, QUESTION, HIGHLIGHT = "static", "question", "highlight"
+"""Parts of a themed picture: what never moves (number, tracks, logo, a reveal's question and dimmed answers),
+a question's text, and a reveal's highlighted answer; each answer of a question is `answer_part(i)`."""
+ALL_PARTS: Parts = frozenset((STATIC, QUESTION, HIGHLIGHT, *(f"answer{i}" for i in range(4))))
+
+
+def answer_part(index: int) -> str:
+    return f"answer{index}"
+
+
 def still_frame(
     spec: ClipSpec,
     profile: Profile,
@@ -432,10 +443,13 @@ def still_frame(
     image: Path | None = None,
     logo: Path | None = None,
     backdrop: bool = True,
+    parts: Parts = ALL_PARTS,
 ) -> Image.Image:
     """The whole picture of a card, a question (without its countdown) or a reveal, in RGB.
 
     Without `backdrop`, everything but the background, in RGBA over transparency: to overlay on a moving one.
+    `parts` draws some of it only (`STATIC`, `QUESTION`, `answer_part(i)`, `HIGHLIGHT`): what an entrance moves.
+    A reveal without its `HIGHLIGHT` draws the correct answer's box as the question showed it.
     """
     w, h = profile.width, profile.height
     lay = layout_themed(spec, profile, fonts, theme)
@@ -448,31 +462,34 @@ def still_frame(
     plain = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     """Text on the highlight: no shadow there."""
     if spec.kind == "card":
-        for box in lay.texts:
+        for box in lay.texts if STATIC in parts else ():
             _text(glyphs, box, theme.text)
     else:
-        _text(glyphs, lay.texts[0], theme.text)
-        if number and total:
-            _number(draw, fonts, reg, theme, f"{number}/{total}")
         reveal = spec.kind == "reveal"
+        if (STATIC if reveal else QUESTION) in parts:
+            _text(glyphs, lay.texts[0], theme.text)
+        if number and total and STATIC in parts:
+            _number(draw, fonts, reg, theme, f"{number}/{total}")
         for i, (rect, box) in enumerate(zip(lay.answers, lay.texts[1:], strict=False)):
             correct = reveal and i == spec.correct
             badge, _ = answer_area(rect, theme, reg.answer_size, lay.rtl)
-            if correct:
+            if correct and HIGHLIGHT in parts:
                 _box(draw, rect, theme, theme.highlight, theme.highlight, h)
                 draw.ellipse((badge.x, badge.y, badge.right, badge.bottom), fill=rgba(on(theme.highlight)))
                 _check(draw, badge, theme.highlight)
                 _text(plain, box, on(theme.highlight))
                 continue
-            faded = 0.45 if reveal else 1.0
+            if (STATIC if reveal else answer_part(i)) not in parts:
+                continue
+            faded = 0.45 if reveal and not correct else 1.0
             _box(draw, rect, theme, _faded(theme.box_fill, faded), _faded(theme.box_border, faded), h)
             ring_w = max(2, round(badge.w * 0.07))
-            accent = theme.dim if reveal else theme.accent
+            accent = theme.dim if reveal and not correct else theme.accent
             draw.ellipse((badge.x, badge.y, badge.right, badge.bottom), outline=rgba(accent), width=ring_w)
             letter = lay.letters[i]
             _label(gdraw, fonts, letter, (badge.x + badge.w / 2, badge.y + badge.h / 2), round(badge.h * 0.5), accent)
-            _text(glyphs, box, theme.dim if reveal else theme.text)
-        if spec.kind == "question":
+            _text(glyphs, box, theme.dim if reveal and not correct else theme.text)
+        if spec.kind == "question" and STATIC in parts:
             track = reg.bar
             draw.rounded_rectangle(
                 (track.x, track.y, track.right - 1, track.bottom - 1), radius=track.h // 2,
@@ -482,7 +499,7 @@ def still_frame(
     if luminance(theme.text) > 0.5:
         glyphs = with_shadow(glyphs, max(1, h // 360))
     frame = Image.alpha_composite(Image.alpha_composite(Image.alpha_composite(frame, shapes), glyphs), plain)
-    if logo is not None and reg.logo is not None:
+    if logo is not None and reg.logo is not None and STATIC in parts:
         _logo(frame, logo, reg.logo, theme)
     return frame.convert("RGB") if backdrop else frame
 

@@ -4,12 +4,14 @@ The picture (background, boxes, text, number, logo) is drawn once by Pillow and 
 to YUV once; only the ring's number and the bar change, and they are overlaid in YUV,
 converted with the same matrix as the picture so their colours match it. On a theme's
 background video, the picture without its background is overlaid on every frame of the loop
-in RGB instead, and the frame converted to YUV.
+in RGB instead, and the frame converted to YUV. A theme's entrance (`motion`) covers the first
+frames with pictures drawn one per frame (`activities.media.motion`), then the still shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from PIL import Image
 
 from activities.media.backdrop import LoopVideo, loop_stream
 from activities.media.layers import Fonts, cropped
-from activities.media.themed import countdown_rings, regions, rgba, still_frame
+from activities.media.motion import Part, entrance, entrance_frames, starts
+from activities.media.themed import ALL_PARTS, HIGHLIGHT, countdown_rings, regions, rgba, still_frame
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Theme
 
@@ -41,6 +44,35 @@ def _to_yuv(stream: Any, matrix: str, alpha: bool = False) -> Any:
     return stream.filter("scale", out_color_matrix=matrix, out_range="tv").filter(
         "format", "yuva420p" if alpha else "yuv420p"
     )
+
+
+def entrance_pictures(
+    spec: ClipSpec, profile: Profile, fonts: Fonts, look: Look, first: int, backdrop: bool = True
+) -> list[Image.Image]:
+    """The whole pictures of the entrance's frames from `first` on (in RGB; without `backdrop`, in RGBA over
+    transparency); none without motion or past it."""
+    begins = starts(spec.kind, len(spec.answers)) if look.theme.motion != "none" else {}
+    if first >= entrance_frames(list(begins.values()), profile.fps):
+        return []
+    draw = partial(
+        still_frame, spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo
+    )
+    parts = [
+        Part(layer, begins[name], highlight=name == HIGHLIGHT)
+        for name in sorted(begins)
+        if (layer := cropped(draw(backdrop=False, parts=frozenset({name})))) is not None
+    ]
+    still = draw(backdrop=backdrop, parts=ALL_PARTS - begins.keys())
+    return entrance(still, parts, look.theme.motion, profile.fps, first)
+
+
+def _entrance_input(
+    pictures: list[Image.Image], text_dir: Path, first: int, fps: int, images: dict[Path, Image.Image]
+) -> Any:
+    """The entrance's frames from `first` on, written as numbered PNGs and read back as one input."""
+    for n, image in enumerate(pictures, first):
+        images[text_dir / f"enter-{n:04d}.png"] = image
+    return ffmpeg.input(str(text_dir / "enter-%04d.png"), framerate=fps, start_number=first)
 
 
 def themed_video(
@@ -72,11 +104,17 @@ def themed_video(
         # Frames before `first_frame` are dropped by the clip's trim: they skip the overlay and the conversion
         # and come back as copies of the first one kept, so the frames after keep their numbers.
         video = loop_stream(look.video, profile, first_frame).trim(start_frame=first_frame).setpts("PTS-STARTPTS")
+        pictures = entrance_pictures(spec, profile, fonts, look, first_frame, backdrop=False)
         if layer is not None:
             images[still] = layer.image
             parts = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1)
             parts = parts.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
-            video = ffmpeg.overlay(video, parts, x=layer.x, y=layer.y, format="gbrp")
+            # During an entrance its frames are overlaid instead; `t` counts from `first_frame` here.
+            shown = {"enable": f"gte(t,{(len(pictures) - 0.5) / fps:.6f})"} if pictures else {}
+            video = ffmpeg.overlay(video, parts, x=layer.x, y=layer.y, format="gbrp", **shown)
+        if pictures:
+            enter = _entrance_input(pictures, text_dir, first_frame, fps, images).filter("format", "rgba")
+            video = ffmpeg.overlay(video, enter.filter("setpts", f"N/{fps}/TB"), format="gbrp", eof_action="pass")
         video = _to_yuv(video, matrix)
         if first_frame:
             video = video.filter("tpad", start=first_frame, start_mode="clone")
@@ -84,6 +122,13 @@ def themed_video(
         images[still] = picture
         video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
         video = _to_yuv(video, matrix).filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
+        pictures = entrance_pictures(spec, profile, fonts, look, first_frame)
+        if pictures:
+            # Frames first_frame.. of the entrance, each over the repeated still at its own time; after the
+            # last, the still shows through.
+            enter = _entrance_input(pictures, text_dir, first_frame, fps, images).filter("format", "rgb24")
+            enter = _to_yuv(enter, matrix).filter("setpts", f"(N+{first_frame})/{fps}/TB")
+            video = ffmpeg.overlay(video, enter, eof_action="pass")
     if spec.kind != "question":
         return video
     reg = regions(profile, look.theme)
