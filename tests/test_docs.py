@@ -39,7 +39,8 @@ def test_the_readme_is_what_a_newcomer_needs_and_its_links_resolve() -> None:
 def test_the_quick_start_keeps_its_two_commands() -> None:
     assert (
         "scripts/demo    # installs what is missing, renders the sample trivia video (theme midnight), prints where "
-        "it is\nscripts/test    # runs the test suite (real Temporal dev server, real ffmpeg, real S3 endpoint)\n"
+        "it is\nscripts/test    # runs the tests: a fast unit tier first, then real Temporal dev server, ffmpeg and S3 "
+        "endpoint\n"
     ) in README
 
 
