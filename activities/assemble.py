@@ -13,10 +13,10 @@ from pathlib import Path
 
 from temporalio import activity
 
-from activities import metrics
+from activities import integrity, metrics
 from activities.captions import publish_captions, unpublish_captions
 from activities.common import Deps, fetch, scratch, temporal_errors
-from activities.errors import BadAsset, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
+from activities.errors import BadAsset, IntermediateDamaged, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
 from activities.keeper import Heartbeats, in_thread, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
@@ -181,7 +181,7 @@ class AssembleActivities:
                 paths = []
                 for i, uri in enumerate(inp.clip_uris):
                     beats.stage(f"fetching clip {i + 1}/{len(inp.clip_uris)}")
-                    paths.append(await fetch(self.deps, uri, tmp / f"clip-{i:04d}.mov"))
+                    paths.append(await self._fetch_clip(i, uri, tmp / f"clip-{i:04d}.mov"))
                 beats.stage("checking codec parameters")
                 reencode = await self._mixed_parameters(inp, paths)
                 extra: list[str] | None = None
@@ -260,6 +260,24 @@ class AssembleActivities:
             loudness=loudness,
             poster_uri=poster,
         )
+
+    async def _fetch_clip(self, index: int, uri: str, dest: Path) -> Path:
+        """The clip's bytes, checked against the record stored with them (a clip stored before records were kept
+        has none, and is joined as before)."""
+        storage = self.deps.storages.for_uri(uri)
+        path = await fetch(self.deps, uri, dest)
+        record = await in_thread(integrity.recorded, storage, uri)
+        if record is None:
+            return path
+        checked = await stoppable(integrity.check_file, path, record)
+        if not checked.good:
+            metrics.DAMAGED.labels("clip").inc()
+            await in_thread(integrity.remove, storage, uri)
+            raise IntermediateDamaged(
+                f"clip {index + 1}'s intermediate {uri} was damaged after it was stored ({checked.why}); "
+                "it was removed, and submitting the video again renders that clip again"
+            )
+        return path
 
     async def _clip_frames(self, inp: ConcatWork, paths: list[Path]) -> list[int]:
         """Each clip's frames: from the plan when the workflow sent them, else from the clips' headers."""

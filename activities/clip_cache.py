@@ -13,9 +13,11 @@ arguments, the segment length, the ffmpeg build, the text libraries, each asset'
 hand one video another's pixels.
 
 Entries are written whole under a private name and then renamed (on S3 the copy
-lands whole), so two videos storing the same clip at once cannot corrupt it. A
-hit is checked like a finished clip of the video's own (its frames) before it is
-published; a bad entry is deleted and the clip rendered. A hit refreshes the
+lands whole), so two videos storing the same clip at once cannot corrupt it. Each
+entry carries the record of its content (activities/integrity.py: a `<key>.mov.sha256`
+file written before it on disk, metadata on S3), and a hit is published only once
+the bytes actually read hash to it (and, on disk, show every planned frame); a bad
+entry is deleted, counted `bad`, and the clip rendered and kept again. A hit refreshes the
 entry's modification time: the control workers' age sweep then removes entries
 unused for `RENDER_WORK_MAX_AGE_HOURS`, and `evict` keeps the whole under
 `RENDER_CLIP_CACHE_GB`, least recently used first.
@@ -40,8 +42,10 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
+from activities import integrity, metrics
 from activities.common import Deps
-from activities.keeper import Heartbeats, in_thread
+from activities.integrity import Content
+from activities.keeper import Heartbeats, in_thread, stoppable
 from activities.media.encoder import choose_encoder, video_args
 from activities.media.fonts import FontChain
 from activities.media.graphs import Fonts
@@ -51,14 +55,26 @@ from activities.media.text import LAYOUT_VERSION
 from activities.media.themed import theme_fonts
 from activities.segments import segment_frames
 from activities.settings import Settings
-from activities.storage import FileStorage, S3Storage, StorageError, file_path, partial_name, split_s3
+from activities.storage import (
+    FileStorage,
+    ObjectMissing,
+    S3Storage,
+    StorageError,
+    file_path,
+    partial_name,
+    split_s3,
+)
 from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
 from contracts.records import ClipWork
 
 log = structlog.get_logger(__name__)
 
-CACHE_VERSION = "1"
-"""Bump when the cache's layout or the meaning of its key changes."""
+CACHE_VERSION = "2"
+"""Bump when the cache's layout or the meaning of its key changes.
+
+2: entries carry a content record. Entries of version 1 have none and are never looked up again: a
+probe cannot vouch for them (a flipped bit in a frame passes it; on S3 they were checked by metadata
+only), so each clip renders once more and the old entries age out (least recently used first)."""
 PREFIX = "_cache/clips"
 """Under the work root; video ids start with a letter or digit, so no video's intermediates land here."""
 S3_COPY_MAX = 5 << 30
@@ -240,7 +256,7 @@ class ClipCache:
             if isinstance(storage, FileStorage):
                 found = await self._take_file(file_path(entry), file_path(uri), inp)
             elif isinstance(storage, S3Storage):
-                found = await in_thread(self._take_s3, storage, entry, uri, inp.clip.frames)
+                found = await stoppable(self._take_s3, storage, entry, uri, inp.clip.frames)
             else:  # pragma: no cover - Storages knows no other backend
                 found = False
         except (OSError, StorageError) as err:
@@ -251,11 +267,15 @@ class ClipCache:
             log.info("clip taken from the cache", entry=entry, uri=uri, clip_index=inp.clip.index)
         return encoder if found else None
 
-    async def keep(self, inp: ClipWork, uri: str, beats: Heartbeats, before: str | None = None) -> None:
+    async def keep(
+        self, inp: ClipWork, uri: str, beats: Heartbeats, before: str | None = None, content: Content | None = None
+    ) -> None:
         """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip.
 
         `before` is the key taken before the assets were fetched: when an asset changed since, the clip's
-        pixels may be of either version, so it is kept under neither.
+        pixels may be of either version, so it is kept under neither. `content` is the record of the clip's
+        bytes, kept with the entry; by default the one stored with the clip (without one, nothing is kept: an
+        entry no one can check is no use).
         """
         if not self.enabled:
             return
@@ -264,13 +284,19 @@ class ClipCache:
         if before is not None and key != before:
             log.warning("an asset changed while the clip rendered, not kept in the cache", uri=uri)
             return
+        if content is None:
+            content = await in_thread(integrity.recorded, self.deps.storages.for_uri(uri), uri)
+        if content is None:
+            log.warning("the clip has no content record, not kept in the cache", uri=uri)
+            return
         entry = self.entry_uri(key)
         storage = self.deps.storages.for_uri(entry)
         try:
             if isinstance(storage, FileStorage):
-                await in_thread(_publish_file, file_path(uri), file_path(entry))
+                await in_thread(_publish_file, file_path(uri), file_path(entry), content)
             elif isinstance(storage, S3Storage):
-                await in_thread(_copy_s3, storage, uri, entry, {"frames": str(inp.clip.frames)})
+                described = {"frames": str(inp.clip.frames)} | content.metadata()
+                await in_thread(_copy_s3, storage, uri, entry, described)
             LOOKUPS.labels("store").inc()
         except (OSError, StorageError) as err:
             log.warning("clip not kept in the cache", entry=entry, error=str(err))
@@ -283,39 +309,65 @@ class ClipCache:
         partial = partial_name(dest)
         try:
             await in_thread(_link_or_copy, entry, partial)
-            if not await _whole(partial, inp.clip.frames, inp.profile.fps, with_audio=not inp.video_only):
-                log.warning("clip cache entry failed its check, removed", entry=str(entry))
-                LOOKUPS.labels("bad").inc()
+            # The record was written before the entry: an entry without one was not stored by the cache.
+            record = await in_thread(integrity.read_record, entry)
+            checked = await stoppable(integrity.check_file, partial, record) if record else None
+            why = "no content record" if checked is None else checked.why
+            if not why and not await _whole(partial, inp.clip.frames, inp.profile.fps, with_audio=not inp.video_only):
+                why = "its frames or sound are not the clip's"
+            if why:
+                _bad(str(entry), why)
                 await in_thread(_remove_if_same, entry, partial)
                 return False
+            assert record is not None
+            await in_thread(integrity.write_record, dest, record)  # the video's own clip, checkable on resume
             await in_thread(os.replace, partial, dest)
         finally:
             partial.unlink(missing_ok=True)
         await in_thread(_touch, entry)
         return True
 
-    def _take_s3(self, storage: S3Storage, entry: str, dest: str, frames: int) -> bool:
-        from botocore.exceptions import ClientError
-
-        bucket, key = split_s3(entry)
+    def _take_s3(self, storage: S3Storage, entry: str, dest: str, frames: int, *, stop: threading.Event) -> bool:
         try:
-            head = storage._client.head_object(Bucket=bucket, Key=key)
-        except ClientError as err:
-            if str(err.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey", "NotFound"}:
-                return False
-            raise StorageError(f"s3 head {entry} failed: {err}") from None
-        # Entries are only ever written by a copy that records the frames: anything else is not one.
-        if head.get("Metadata", {}).get("frames") != str(frames):
-            log.warning("clip cache entry failed its check, removed", entry=entry)
-            LOOKUPS.labels("bad").inc()
-            storage._client.delete_object(Bucket=bucket, Key=key)
+            head = storage.head(entry)
+        except ObjectMissing:
             return False
-        _copy_s3(storage, entry, dest, {}, if_match=head.get("ETag"))
+        metadata = head["metadata"]
+        record = Content.from_metadata(metadata)
+        # Entries are only ever written by a copy that records the frames and the content: anything else is not one.
+        why = (
+            ""
+            if metadata.get("frames") == str(frames)
+            else f"{metadata.get('frames', 'no')} frames recorded, not {frames}"
+        )
+        if not why and record is None:
+            why = "no content record"
+        if not why:
+            assert record is not None
+            # The bytes themselves, read and hashed (metadata survives a cut object), of this very version.
+            if head["size"] != record.size:
+                why = integrity.compare(record, Content("", head["size"]))
+            else:
+                digest, size = storage.digest(entry, stop=stop, if_match=head["etag"] or None)
+                why = integrity.compare(record, Content(digest, size))
+        if why:
+            _bad(entry, why)
+            storage.delete(entry)
+            return False
+        assert record is not None
+        # If-Match: the copy is of the version just hashed; a replaced entry fails it (and the clip is rendered).
+        _copy_s3(storage, entry, dest, record.metadata(), if_match=head["etag"] or None)
         # Copied onto itself with its metadata restated: a new modification time, the last use.
         # The clip is published already: an entry evicted meanwhile is no reason to render it.
         with suppress(StorageError):
-            _copy_s3(storage, entry, entry, dict(head["Metadata"]) | {"used": str(int(time.time()))})
+            _copy_s3(storage, entry, entry, metadata | {"used": str(int(time.time()))})
         return True
+
+
+def _bad(entry: str, why: str) -> None:
+    log.warning("clip cache entry failed its check, removed; rendering the clip", entry=entry, why=why)
+    LOOKUPS.labels("bad").inc()
+    metrics.DAMAGED.labels("cache_entry").inc()
 
 
 async def _whole(path: Path, frames: int, fps: int, *, with_audio: bool) -> bool:
@@ -338,9 +390,11 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
-def _publish_file(src: Path, entry: Path) -> None:
-    """`src` under `entry`, appearing whole: linked (or copied) to a private name, then renamed."""
+def _publish_file(src: Path, entry: Path, content: Content) -> None:
+    """`src` under `entry` with its record (written first), appearing whole: linked (or copied) to a private
+    name, then renamed."""
     entry.parent.mkdir(parents=True, exist_ok=True)
+    integrity.write_record(entry, content)
     partial = partial_name(entry)
     try:
         _link_or_copy(src, partial)
@@ -351,16 +405,19 @@ def _publish_file(src: Path, entry: Path) -> None:
 
 
 def _touch(path: Path) -> None:
-    """Mark a use; the entry may have been evicted meanwhile, which is fine."""
-    with suppress(FileNotFoundError):
-        os.utime(path)
+    """Mark a use, of the entry and its record (the age sweep must not take one without the other); the
+    entry may have been evicted meanwhile, which is fine."""
+    for each in (path, integrity.record_path(path)):
+        with suppress(FileNotFoundError):
+            os.utime(each)
 
 
 def _remove_if_same(entry: Path, checked: Path) -> None:
-    """Remove a bad entry, unless another video replaced it since (then it is a new one, unchecked)."""
+    """Remove a bad entry and its record, unless another video replaced it since (then it is a new one, unchecked)."""
     with suppress(FileNotFoundError):
         if os.path.samefile(entry, checked):
             entry.unlink()
+            integrity.record_path(entry).unlink(missing_ok=True)
 
 
 def _copy_s3(storage: S3Storage, src: str, dest: str, metadata: dict[str, str], *, if_match: str | None = None) -> None:
@@ -408,12 +465,19 @@ async def evict(deps: Deps, limit_bytes: int) -> int:
     for entry in sorted(entries, key=lambda e: e.used):
         if total <= limit_bytes:
             break
-        await asyncio.to_thread(storage.delete, entry.uri)
+        await asyncio.to_thread(integrity.remove, storage, entry.uri)
         total -= entry.size
         removed += 1
     if removed:
         log.info("clip cache trimmed", removed=removed, kept_bytes=total, limit_bytes=limit_bytes)
     return removed
+
+
+async def cached_bytes(deps: Deps) -> int:
+    """What the cache holds now, in bytes."""
+    root = deps.settings.work_uri_for(PREFIX)
+    storage = deps.storages.for_uri(root)
+    return sum(e.size for e in await asyncio.to_thread(_listing, storage, root))
 
 
 def _listing(storage: Any, root: str) -> list[Entry]:
@@ -439,4 +503,4 @@ def _listing(storage: Any, root: str) -> list[Entry]:
     return []  # pragma: no cover - Storages knows no other backend
 
 
-__all__ = ["LOOKUPS", "PREFIX", "ClipCache", "Facts", "clip_key", "evict", "key_material"]
+__all__ = ["LOOKUPS", "PREFIX", "ClipCache", "Facts", "cached_bytes", "clip_key", "evict", "key_material"]

@@ -54,6 +54,14 @@ class IntermediateLost(RenderError):
     retryable = False
 
 
+class IntermediateDamaged(RenderError):
+    """An intermediate's bytes are not those recorded when it was stored (it has been removed): every retry of
+    the step that reads it would meet the same, so the video fails naming it, and a resubmit renders it again."""
+
+    error_type = "IntermediateDamaged"
+    retryable = False
+
+
 class VoiceRejected(RenderError):
     """A speech engine refused the request (an unknown voice, a bad parameter, no access): the same every time."""
 

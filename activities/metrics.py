@@ -27,6 +27,11 @@ CLIP_SECONDS = Histogram(
     "render_clip_seconds", "Wall time of a clip render", buckets=(1, 2, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
 )
 RESUMES = Counter("render_resumes", "Clip renders that resumed from stored segments")
+DAMAGED = Counter(
+    "render_damaged_files", "Stored files whose bytes did not match their content record, removed and made again",
+    ["kind"],
+)  # fmt: skip
+"""kind: clip (a finished clip intermediate), cache_entry (a clip cache entry), segment (a stored checkpoint)."""
 UPLOADED_BYTES = Counter("render_uploaded_bytes", "Bytes published as finished videos")
 
 OTHER = "other"
@@ -46,6 +51,27 @@ CHANNEL_RENDER_SECONDS = Counter(
 )
 SCRATCH_FREE_BYTES = Gauge("render_scratch_free_bytes", "Free bytes on the scratch directory's filesystem")
 SCRATCH_FREE_RATIO = Gauge("render_scratch_free_ratio", "Free share (0-1) of the scratch directory's filesystem")
+WORK_FREE_BYTES = Gauge(
+    "render_work_free_bytes", "Free bytes on the work store's filesystem (file:// work stores only)"
+)
+WORKER_PAUSED = Gauge(
+    "render_worker_paused",
+    "1 while this worker takes no work because a disk it writes to (scratch, a file:// work store) is low, else 0",
+)
+DISK_PAUSES = Counter("render_disk_pauses", "Times this worker stopped taking work for lack of disk space")
+KEPT_BYTES = Gauge(
+    "render_kept_bytes", "Bytes the work store holds for videos no longer running (failed ones keep their clips)"
+)
+KEPT_VIDEOS = Gauge("render_kept_videos", "Videos no longer running that still hold intermediates in the work store")
+KEPT_EVICTED = Counter(
+    "render_kept_evicted",
+    "Videos whose kept intermediates were removed to bound the work store, oldest first",
+    ["reason"],
+)
+"""reason: channel (over RENDER_KEPT_CHANNEL_GB), total (over RENDER_KEPT_GB), disk (the work store was low)."""
+KEPT_EVICTED_BYTES = Counter(
+    "render_kept_evicted_bytes", "Bytes of kept intermediates removed to bound the work store", ["reason"]
+)
 QUARANTINED = Gauge(
     "render_worker_quarantined",
     "1 while this worker has taken itself out of service (it stops polling but stays up for inspection), else 0",
@@ -131,6 +157,18 @@ def watch_disk(path: Path) -> None:
 
     SCRATCH_FREE_BYTES.set_function(lambda: usage()[0])
     SCRATCH_FREE_RATIO.set_function(lambda: usage()[1])
+
+
+def watch_work_disk(path: Path) -> None:
+    """Report the free space of a file:// work store's filesystem at every scrape."""
+
+    def free() -> float:
+        try:
+            return float(shutil.disk_usage(path).free)
+        except OSError:
+            return 0.0
+
+    WORK_FREE_BYTES.set_function(free)
 
 
 @dataclass

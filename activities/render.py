@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from contextlib import nullcontext
@@ -12,11 +11,12 @@ from typing import Any
 
 from temporalio import activity
 
-from activities import metrics
+from activities import integrity, metrics
 from activities.clip_cache import ClipCache
 from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
 from activities.errors import MediaMismatch, TextDoesNotFit
 from activities.gpu_slots import GpuSlots
+from activities.integrity import Verdict
 from activities.keeper import Beat, Heartbeats, in_thread, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.encoder import NVENC, choose_encoder, video_args
@@ -116,7 +116,7 @@ class RenderActivities:
     async def _render_clip(self, inp: ClipWork, uri: str, log: Any, beats: Heartbeats) -> ClipResult:
         clip, info = inp.clip, activity.info()
         beats.stage("looking for a finished clip")
-        if await self._finished(uri, clip.frames):
+        if await self._finished(uri, clip.frames, log):
             # Same video id + same spec hash = same pixels: never render it twice.
             log.info("clip already rendered, reusing", uri=uri)
             return ClipResult(
@@ -166,8 +166,9 @@ class RenderActivities:
             beats.stage("checking the clip")
             await self._check_clip(out, clip.frames, inp.profile.fps, with_audio=not inp.video_only)
             beats.stage("storing the clip")
-            await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
-        await self.cache.keep(inp, uri, beats, key)
+            # With the record of its bytes: a resume, and the clip cache, hash what they reuse against it.
+            content = await stoppable(integrity.store, self.deps.storages.for_uri(uri), out, uri)
+        await self.cache.keep(inp, uri, beats, key, content)
         beats.stage("removing checkpoints")
         await store.discard()
         return ClipResult(
@@ -269,13 +270,27 @@ class RenderActivities:
             message = f"clip has {samples} audio samples, the plan has {samples_for(frames, fps)}"
             raise MediaMismatch(message)
 
-    async def _finished(self, uri: str, frames: int) -> bool:
+    async def _finished(self, uri: str, frames: int, log: Any) -> bool:
+        """Whether the clip is stored already and its bytes are the ones recorded when it was stored.
+
+        A damaged one is removed (and counted); one stored without a record (before records were kept)
+        is not trusted either: it may be the copy of a bad cache entry. Both are rendered again.
+        """
         storage = self.deps.storages.for_uri(uri)
-        if not await asyncio.to_thread(storage.exists, uri):
+        checked = await stoppable(integrity.check, storage, uri)
+        if checked.verdict is Verdict.UNRECORDED:
+            log.info("finished clip has no content record, rendering it again", uri=uri)
+            return False
+        if checked.verdict is Verdict.DAMAGED:
+            log.warning("finished clip failed its content check, removed; rendering it again", uri=uri, why=checked.why)
+            metrics.DAMAGED.labels("clip").inc()
+            await in_thread(integrity.remove, storage, uri)
+            return False
+        if not checked.good:
             return False
         local = storage.local_path(uri)
         if local is None:
-            return True  # object stores publish whole objects only
+            return True  # stored whole, checked before it was stored, and these are its bytes
         try:
             info = await counted(local)
         except ProbeError:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 from temporalio import activity
 
 from activities import metrics
@@ -30,6 +31,8 @@ from activities.media.probe import mov_is_whole, video_samples
 from activities.storage import ObjectMissing, Progress, sha256_of
 from contracts.job import Profile
 from contracts.plan import PlannedClip
+
+log = structlog.get_logger(__name__)
 
 
 def segment_frames(profile: Profile, seconds: float) -> int:
@@ -134,9 +137,13 @@ class SegmentStore:
         if record is None or record.frames != self.frames_in(number):
             return False
         path = await self._obtain(self.uri(number), scratch / f"stored-{number:05d}.mov", beats, record.size)
-        if path is None or (await asyncio.to_thread(path.stat)).st_size != record.size:
+        if path is None:
             return False
-        if await stoppable(sha256_of, path) != record.sha256:
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size != record.size or await stoppable(sha256_of, path) != record.sha256:
+            # Rendered again from here and stored over it; said, and counted, since it is damage.
+            log.warning("stored segment does not match its record, rendering it again", uri=self.uri(number))
+            metrics.DAMAGED.labels("segment").inc()
             return False
         self.local[number] = path
         return True

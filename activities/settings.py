@@ -61,6 +61,18 @@ class Settings:
     """How often a control worker sweeps the work store; 0 turns the sweep off."""
     clip_cache_bytes: int = 10 << 30
     """Bound on the clips kept for reuse across videos (least recently used go first); 0 turns the cache off."""
+    kept_bytes: int = 50 << 30
+    """Bound on the intermediates of videos no longer running (a failed video keeps them for a resubmit), all
+    channels together; the sweep removes the oldest first. 0 keeps none."""
+    kept_channel_bytes: dict[str, int] = field(default_factory=lambda: {"*": 10 << 30})
+    """The same bound per channel ('*' for every channel not named; empty: the overall bound only)."""
+    disk_min_free_bytes: int = 1 << 30
+    """A worker takes no work while its scratch disk, or a file:// work store, has less free than this; 0: never."""
+    disk_check_seconds: float = 5.0
+    """How often a worker measures that free space."""
+    scratch_limit_bytes: int = 0
+    """The scratch directory's own budget (a Kubernetes emptyDir's sizeLimit): its free space is then at most
+    this less what it holds; 0: the filesystem's free space alone."""
     channel_weights: dict[str, float] = field(default_factory=dict)
     """Fairness weight by channel ('*' for the rest; 1 when unset): a channel's share of render workers."""
     budget: Budget = field(default_factory=Budget)

@@ -457,8 +457,8 @@ class S3Storage:
         stop = stop or threading.Event()
         partial = partial_name(dest)
         try:
-            with _watching(stop):
-                self._call(uri, "download", self._download, uri, partial, stop, guarded(progress))
+            with _watching(stop), open(partial, "wb") as out:
+                self._call(uri, "download", self._read, uri, out.write, stop, guarded(progress))
             check_stop(stop, f"download of {uri}")
             os.replace(partial, dest)
         except _Halt:
@@ -466,50 +466,96 @@ class S3Storage:
         finally:
             partial.unlink(missing_ok=True)
 
-    def _download(self, uri: str, partial: Path, stop: threading.Event, progress: Progress | None) -> None:
+    def head(self, uri: str) -> dict[str, Any]:
+        """The object's size, ETag and user metadata (HEAD); `ObjectMissing` when there is none."""
+        bucket, key = split_s3(uri)
+        answer = self._call(uri, "head", self._client.head_object, Bucket=bucket, Key=key)
+        return {
+            "size": int(answer["ContentLength"]),
+            "etag": str(answer.get("ETag", "")),
+            "metadata": dict(answer.get("Metadata", {})),
+        }
+
+    def digest(self, uri: str, *, stop: threading.Event | None = None, if_match: str | None = None) -> tuple[str, int]:
+        """SHA-256 (hex) and length of the object's bytes as read now, streamed: nothing lands on disk.
+
+        With `if_match` (an ETag), the read is of that version only: a replaced object is an error
+        (`StorageError`), never a mix of two versions' bytes.
+        """
+        stop = stop or threading.Event()
+        hashed = hashlib.sha256()
+        size = 0
+
+        def take(chunk: bytes) -> None:
+            nonlocal size
+            hashed.update(chunk)
+            size += len(chunk)
+
+        try:
+            with _watching(stop):
+                self._call(uri, "read", self._read, uri, take, stop, None, if_match)
+        except _Halt:
+            raise Stopped(f"read of {uri} stopped") from None
+        return hashed.hexdigest(), size
+
+    def _read(
+        self,
+        uri: str,
+        write: Callable[[bytes], Any],
+        stop: threading.Event,
+        progress: Progress | None,
+        if_match: str | None = None,
+    ) -> None:
+        """Every byte of the object, in order, to `write`; a body cut short goes on from where it broke off."""
         from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
 
         botocore_errors = (IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
         retryable: tuple[type[BaseException], ...] = (*botocore_errors, *RETRYABLE_READS)
         bucket, key = split_s3(uri)
-        done, etag, cut = 0, "", 0
-        with open(partial, "wb") as out:
-            while True:
-                # After a cut, go on from where it broke off, and only if the object is still the same one.
-                resume = {"Range": f"bytes={done}-", "IfMatch": etag} if etag else {}
-                response = self._client.get_object(Bucket=bucket, Key=key, **resume)
-                etag = etag or response.get("ETag", "")
-                body = response["Body"]
-                try:
-                    for chunk in body.iter_chunks(WIRE_CHUNK):
-                        if stop.is_set():
-                            raise _Halt()
-                        out.write(chunk)
-                        done += len(chunk)
-                        if progress is not None:
-                            progress(done)
-                    return
-                except retryable:
-                    cut += 1
-                    if cut >= DOWNLOAD_ATTEMPTS or not etag:
-                        raise
-                finally:
-                    body.close()
+        done, etag, cut = 0, if_match or "", 0
+        while True:
+            # After a cut, go on from where it broke off, and only if the object is still the same one.
+            resume = {"Range": f"bytes={done}-"} if done else {}
+            response = self._client.get_object(Bucket=bucket, Key=key, **resume, **({"IfMatch": etag} if etag else {}))
+            etag = etag or response.get("ETag", "")
+            body = response["Body"]
+            try:
+                for chunk in body.iter_chunks(WIRE_CHUNK):
+                    if stop.is_set():
+                        raise _Halt()
+                    write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done)
+                return
+            except retryable:
+                cut += 1
+                if cut >= DOWNLOAD_ATTEMPTS or not etag:
+                    raise
+            finally:
+                body.close()
 
     def upload(
-        self, src: Path, uri: str, *, stop: threading.Event | None = None, progress: Progress | None = None
+        self,
+        src: Path,
+        uri: str,
+        *,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         """Publish `src` at `uri`; nothing is visible under the key until the last request.
 
         Small files go in one PUT. Larger ones go as a multipart upload: its parts
         are invisible, the stop event is checked once they are all stored, and only
         then is the short completing request sent. A stopped or failed upload is
-        aborted, so no parts are left behind either.
+        aborted, so no parts are left behind either. `metadata` (user metadata) lands
+        with the bytes, in the same request that makes them visible.
         """
         stop = stop or threading.Event()
         try:
             with _watching(stop):
-                self._call(uri, "upload", self._upload, uri, src, stop, guarded(progress))
+                self._call(uri, "upload", self._upload, uri, src, stop, guarded(progress), metadata or {})
         except _Halt:
             raise Stopped(f"upload to {uri} stopped") from None
 
@@ -519,18 +565,21 @@ class S3Storage:
             return {"ChecksumAlgorithm": "CRC32"}
         return {}
 
-    def _upload(self, uri: str, src: Path, stop: threading.Event, progress: Progress | None) -> None:
+    def _upload(
+        self, uri: str, src: Path, stop: threading.Event, progress: Progress | None, metadata: dict[str, str]
+    ) -> None:
         bucket, key = split_s3(uri)
         size = src.stat().st_size
+        described = {"Metadata": metadata} if metadata else {}
         if size <= SINGLE_PUT_MAX:
             data = src.read_bytes()
             check_stop(stop, f"upload to {uri}")
-            self._client.put_object(Bucket=bucket, Key=key, Body=data)
+            self._client.put_object(Bucket=bucket, Key=key, Body=data, **described)
             if progress is not None:
                 progress(len(data))
             return
         checksum = self._checksum()
-        upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key, **checksum)["UploadId"]
+        upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key, **checksum, **described)["UploadId"]
         try:
             parts = self._send_parts(src, size, bucket, key, upload_id, stop, _Meter(progress), checksum)
             # The last moment a stopped attempt can back out: nothing under the key yet.

@@ -263,6 +263,24 @@ class RenderEnv(EnvModel):
     """How often a control worker sweeps the work store (0: off)."""
     clip_cache_gb: Annotated[float, Field(ge=0)] = 10.0
     """Bound on the clips kept in the work store for reuse across videos; 0 turns the cache off."""
+    kept_gb: Annotated[float, Field(ge=0)] = 50.0
+    """Bound on what videos no longer running (failed, terminated) keep in the work store, all channels together;
+    the oldest go first at each sweep. 0 keeps none."""
+    kept_channel_gb: str = "*=10"
+    """The same bound per channel: 'news=20,*=5' ('*': every channel not named; unset: the overall bound only)."""
+    disk_min_free_mb: Annotated[float, Field(ge=0)] = 1024.0
+    """A worker stops taking work while its scratch disk (or a file:// work store) has less free than this; 0: never."""
+    disk_check_seconds: Annotated[float, Field(gt=0)] = 5.0
+    """How often a worker measures its disks' free space."""
+    scratch_limit_gb: Annotated[float, Field(ge=0)] = 0.0
+    """The scratch directory's own size limit (a Kubernetes emptyDir's sizeLimit); 0: the filesystem's."""
+
+    @field_validator("kept_channel_gb")
+    @classmethod
+    def _kept_channels(cls, value: str) -> str:
+        parse_channel_map(value, "RENDER_KEPT_CHANNEL_GB")
+        return value
+
     channel_weights: str = ""
     """Fairness weight by channel, `news=4,kids=0.5,*=1` (`*`: every channel not named), read by control workers: a
     channel's share of render workers while several wait. Empty: all 1."""
@@ -353,6 +371,14 @@ class RenderEnv(EnvModel):
             "work_max_age_seconds": self.work_max_age_hours * 3600,
             "sweep_interval_seconds": self.sweep_interval_seconds,
             "clip_cache_bytes": int(self.clip_cache_gb * (1 << 30)),
+            "kept_bytes": int(self.kept_gb * (1 << 30)),
+            "kept_channel_bytes": {
+                channel: int(gb * (1 << 30))
+                for channel, gb in parse_channel_map(self.kept_channel_gb, "RENDER_KEPT_CHANNEL_GB").items()
+            },
+            "disk_min_free_bytes": int(self.disk_min_free_mb * (1 << 20)),
+            "disk_check_seconds": self.disk_check_seconds,
+            "scratch_limit_bytes": int(self.scratch_limit_gb * (1 << 30)),
             "channel_weights": parse_channel_map(self.channel_weights, "RENDER_CHANNEL_WEIGHTS"),
             "budget": self.budget(),
             "webhooks": self.webhooks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import os
 import subprocess
 import time
@@ -18,8 +19,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.clip_cache import LOOKUPS, PREFIX, ClipCache, Facts, clip_key, evict
+from activities.clip_cache import LOOKUPS, PREFIX, ClipCache, Facts, _whole, clip_key, evict
 from activities.common import Deps
+from activities.integrity import content_of, read_record, record_path
+from activities.metrics import DAMAGED
 from activities.render import RenderActivities
 from activities.retention import sweep_work_store
 from activities.settings import Settings, file_uri
@@ -216,8 +219,9 @@ async def test_two_videos_storing_the_same_clip_at_once_leave_one_good_entry(
     deps = cache_deps(tmp_path, settings)
     both = await asyncio.gather(*(render(deps, clip_inputs(f"race-{n}", [INTRO])[0]) for n in (1, 2)))
     assert not any(r.from_cache for r in both)
-    [entry] = (file_path(deps.settings.work_uri) / PREFIX).iterdir()
+    [entry] = (file_path(deps.settings.work_uri) / PREFIX).glob("*.mov")
     assert not [p for p in entry.parent.iterdir() if p.name.endswith(".partial")]
+    assert read_record(entry) == content_of(entry)
     third = await render(deps, clip_inputs("race-3", [INTRO])[0])
     assert third.from_cache
     assert frame_digests(file_path(third.uri)) == frame_digests(file_path(both[0].uri))
@@ -238,30 +242,51 @@ async def test_the_cache_off_renders_every_clip(tmp_path: Path, settings: Settin
     assert not (file_path(deps.settings.work_uri) / PREFIX).exists()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "too few frames"])
+def flipped(data: bytes) -> bytes:
+    """One bit changed in the middle of the frames: the headers, and so a probe, still say all is well."""
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01
+    return bytes(damaged)
+
+
+def damaged_files() -> float:
+    return float(DAMAGED.labels("cache_entry")._value.get())
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit-flipped", "garbage", "too few frames", "no record"])
 async def test_a_bad_entry_is_rendered_again_and_replaced(tmp_path: Path, settings: Settings, damage: str) -> None:
     deps = cache_deps(tmp_path, settings)
     [one] = clip_inputs("bad-1", [INTRO])
     await render(deps, one)
-    [entry] = (file_path(deps.settings.work_uri) / PREFIX).iterdir()
+    [entry] = (file_path(deps.settings.work_uri) / PREFIX).glob("*.mov")
     good = entry.read_bytes()
     replacement = tmp_path / "replacement"
     if damage == "truncated":
         replacement.write_bytes(good[: len(good) // 2])
+    elif damage == "bit-flipped":
+        replacement.write_bytes(flipped(good))
+        # What the cache checked before content records: every frame there and shown. It passes.
+        assert await _whole(replacement, one.clip.frames, one.profile.fps, with_audio=True)
     elif damage == "garbage":
         replacement.write_bytes(os.urandom(len(good)))
-    else:  # a whole, playable clip of the wrong length
+    elif damage == "too few frames":  # a whole, playable clip of the wrong length
         shorter = await render(deps, clip_inputs("bad-short", [{**INTRO, "duration": 0.5}])[0])
         replacement.write_bytes(file_path(shorter.uri).read_bytes())
+    else:  # good bytes, but no record of them: not an entry the cache wrote
+        replacement.write_bytes(good)
+        record_path(entry).unlink()
     os.replace(replacement, entry)  # a new file: the first video's own clip stays as it was
 
-    bad = counted("bad")
+    bad, damaged = counted("bad"), damaged_files()
     [two] = clip_inputs("bad-2", [INTRO])
     result = await render(deps, two)
     assert not result.from_cache and result.cpu_seconds > 0 and counted("bad") == bad + 1
+    assert damaged_files() == damaged + 1
     assert frame_digests(file_path(result.uri)) == frame_digests(file_path(f"{deps.settings.work_uri}/{one.clip.key}"))
     assert entry.read_bytes() == file_path(result.uri).read_bytes()  # replaced by the new render
-    assert (await render(deps, clip_inputs("bad-3", [INTRO])[0])).from_cache
+    assert read_record(entry) == content_of(entry)  # with the record of its own bytes
+    third = await render(deps, clip_inputs("bad-3", [INTRO])[0])
+    assert third.from_cache and read_record(file_path(third.uri)) == content_of(entry)
 
 
 # bound and age
@@ -287,18 +312,28 @@ async def test_the_bound_evicts_the_least_recently_used(tmp_path: Path, settings
     assert await evict(deps, 0) == 2 and not any(cache.iterdir())
 
 
+async def test_eviction_takes_an_entrys_record_with_it(tmp_path: Path, settings: Settings) -> None:
+    deps = cache_deps(tmp_path, settings)
+    await render(deps, clip_inputs("evict-1", [INTRO])[0])
+    cache = file_path(deps.settings.work_uri) / PREFIX
+    assert sorted(p.suffix for p in cache.iterdir()) == [".mov", ".sha256"]
+    assert await evict(deps, 0) == 1 and not any(cache.iterdir())
+
+
 async def test_a_hit_counts_as_a_use_for_the_sweep(tmp_path: Path, settings: Settings) -> None:
     deps = cache_deps(tmp_path, settings)
     await render(deps, clip_inputs("use-1", [INTRO])[0])
     cache = file_path(deps.settings.work_uri) / PREFIX
-    [intro] = cache.iterdir()
+    [intro] = cache.glob("*.mov")
     stamp = time.time() - 100 * HOUR
-    os.utime(intro, (stamp, stamp))  # rendered long ago ...
+    for each in (intro, record_path(intro)):
+        os.utime(each, (stamp, stamp))  # rendered long ago ...
     stale = aged(cache / "stale.mov", 1000, hours=100)
     assert (await render(deps, clip_inputs("use-2", [INTRO])[0])).from_cache  # ... and used now
 
     await sweep_work_store(deps, max_age_seconds=50 * HOUR)
-    assert intro.exists() and not stale.exists()
+    assert intro.exists() and record_path(intro).exists() and not stale.exists()
+    assert (await render(deps, clip_inputs("use-3", [INTRO])[0])).from_cache
 
 
 async def test_the_sweep_keeps_the_cache_under_its_bound(tmp_path: Path, settings: Settings) -> None:
@@ -334,7 +369,11 @@ async def test_on_s3_the_intro_is_copied_inside_the_store(
 
     first = await render(deps, clip_inputs("s3-video-1", [INTRO])[0])
     [entry] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"work/{PREFIX}/")["Contents"]]
-    assert s3.head_object(Bucket=bucket, Key=entry)["Metadata"]["frames"] == str(first.frames)
+    metadata = s3.head_object(Bucket=bucket, Key=entry)["Metadata"]
+    assert metadata["frames"] == str(first.frames)
+    assert metadata["sha256"] == hashlib.sha256(body(first.uri)).hexdigest() and metadata["size"] == str(
+        len(body(first.uri))
+    )
 
     second = await render(deps, clip_inputs("s3-video-2", [INTRO])[0])
     assert second.from_cache and second.cpu_seconds == 0 and body(second.uri) == body(first.uri)
@@ -352,6 +391,43 @@ async def test_on_s3_the_intro_is_copied_inside_the_store(
 
     assert await evict(deps, 0) == 1
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"work/{PREFIX}/")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit-flipped"])
+async def test_on_s3_a_damaged_entry_with_its_metadata_intact_is_replaced(
+    tmp_path: Path, settings: Settings, s3: Any, s3_endpoint: str, damage: str
+) -> None:
+    """As reported: the object cut to half (or one bit changed), its metadata (frames, and now sha256 and size)
+    left as they were. The entry is read and hashed, so it is not a hit: removed, counted, rendered, kept anew."""
+    bucket = f"cache-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    deps = cache_deps(
+        tmp_path, settings, work_uri=f"s3://{bucket}/work", s3_endpoint_url=s3_endpoint, s3_region="us-east-1"
+    )
+
+    def body(key: str) -> bytes:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    first = await render(deps, clip_inputs(f"s3-{damage}-1", [INTRO])[0])
+    [entry] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"work/{PREFIX}/")["Contents"]]
+    good, metadata = body(entry), s3.head_object(Bucket=bucket, Key=entry)["Metadata"]
+    damaged = good[: len(good) // 2] if damage == "truncated" else flipped(good)
+    s3.put_object(Bucket=bucket, Key=entry, Body=damaged, Metadata=metadata)
+
+    bad, damaged_before, hits = counted("bad"), damaged_files(), counted("hit")
+    second = await render(deps, clip_inputs(f"s3-{damage}-2", [INTRO])[0])
+    assert not second.from_cache and second.cpu_seconds > 0
+    assert counted("bad") == bad + 1 and damaged_files() == damaged_before + 1 and counted("hit") == hits
+    second_key = second.uri.split("/", 3)[3]
+    assert body(second_key) == body(first.uri.split("/", 3)[3]) == body(entry)  # replaced by the new render
+    replaced = s3.head_object(Bucket=bucket, Key=entry)["Metadata"]
+    assert replaced["sha256"] == hashlib.sha256(body(entry)).hexdigest()
+    # The video's own clip carries the record too: a resume checks it.
+    assert s3.head_object(Bucket=bucket, Key=second_key)["Metadata"]["sha256"] == replaced["sha256"]
+
+    third = await render(deps, clip_inputs(f"s3-{damage}-3", [INTRO])[0])
+    assert third.from_cache and counted("hit") == hits + 1
+    assert s3.head_object(Bucket=bucket, Key=third.uri.split("/", 3)[3])["Metadata"]["sha256"] == replaced["sha256"]
 
 
 # the whole service

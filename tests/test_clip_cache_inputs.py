@@ -12,6 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import clip_cache
 from activities.clip_cache import PREFIX, ClipCache, Facts, clip_key, text_libraries
+from activities.integrity import content_of, write_record
 from activities.keeper import Beat, Heartbeats
 from activities.settings import Settings, file_uri
 from contracts.records import ClipWork
@@ -65,6 +66,7 @@ async def test_a_clip_whose_asset_changed_while_it_rendered_is_not_kept(tmp_path
     cache = ClipCache(deps)
     clip = tmp_path / "work" / "clip.mov"
     clip.write_bytes(b"a clip drawn on the old picture")
+    write_record(clip, content_of(clip))  # as the render stores it
     entries = tmp_path / "work" / PREFIX
 
     async def keep(before: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.common import DISK_FULL, scratch, temporal_errors
-from activities.errors import BadAsset, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
+from activities.errors import BadAsset, IntermediateDamaged, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
 from activities.media.process import FfmpegError
 from activities.scratch import activity_dirs
 from activities.settings import Settings, file_uri
@@ -111,6 +111,7 @@ async def test_with_room_to_spare_a_failure_stays_what_it_was(tmp_path: Path) ->
         (InvalidOutput("output_uri: … is not a regular file"), names.INVALID_JOB, True),
         (BadAsset("image asset … does not exist"), names.BAD_ASSET, True),
         (IntermediateLost("neither … nor … exists"), "IntermediateLost", True),
+        (IntermediateDamaged("clip 2's intermediate … was damaged"), "IntermediateDamaged", True),
         (ObjectMissing("s3 download … failed (no such object)"), "ObjectMissing", True),
     ],
 )

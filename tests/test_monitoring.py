@@ -53,6 +53,7 @@ ISSUE_ALERTS = {
     "RenderQueueWithoutPollers": "no pollers on a queue that has work",
     "RenderWorkerQuarantined": "a worker quarantined",
     "RenderScratchDiskLow": "disk low",
+    "RenderWorkerPausedForDisk": "a worker with too little free space stops taking work (issue 24)",
     "RenderBadCacheEntries": "bad cache entries",
     "RenderGpusIdleAboveBaseline": "GPUs idle for hours while the pool is above its baseline",
     "RenderVersionNotDraining": "a draining version that never drains",

@@ -62,6 +62,12 @@ REPO = Path(__file__).resolve().parent.parent
             "RENDER_CHANNEL_WEIGHTS: 'kids=0' is not CHANNEL=NUMBER with a number > 0",
         ),
         (
+            RenderEnv,
+            {"RENDER_KEPT_CHANNEL_GB": "news=-1"},
+            "RENDER_KEPT_CHANNEL_GB: 'news=-1' is not CHANNEL=NUMBER with a number > 0",
+        ),
+        (RenderEnv, {"RENDER_DISK_MIN_FREE_MB": "lots"}, "RENDER_DISK_MIN_FREE_MB: must be a number ≥ 0, got 'lots'"),
+        (
             ChannelEnv,
             {"RENDER_CHANNEL_LIMITS": "news"},
             "RENDER_CHANNEL_LIMITS: 'news' is not CHANNEL=NUMBER with a number > 0",
@@ -155,6 +161,12 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert voices.google_tts_api_key == "secret-key" and "secret-key" not in repr(voices)
     assert "secret-key" not in repr(load(RenderEnv, {"RENDER_GOOGLE_TTS_API_KEY": "secret-key"}))
     assert settings.usd_per_hour["cpu"] == 0.04
+    assert (settings.kept_bytes, settings.kept_channel_bytes) == (50 << 30, {"*": 10 << 30})
+    assert (settings.disk_min_free_bytes, settings.disk_check_seconds) == (1 << 30, 5.0)
+    bounded = Settings.from_env(
+        {"RENDER_KEPT_GB": "0", "RENDER_KEPT_CHANNEL_GB": "news=0.5", "RENDER_DISK_MIN_FREE_MB": "0"}
+    )
+    assert (bounded.kept_bytes, bounded.kept_channel_bytes, bounded.disk_min_free_bytes) == (0, {"news": 1 << 29}, 0)
 
 
 def test_the_autoscaler_environment_lists_every_knob() -> None:

@@ -15,6 +15,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.common import Deps
 from activities.keeper import Beat, Heartbeats
+from activities.metrics import DAMAGED
 from activities.segments import SegmentStore, segment_frames
 from activities.settings import Settings, file_uri
 from activities.storage import FileStorage, ObjectMissing, S3Storage, StorageError, confine
@@ -153,7 +154,9 @@ async def test_stored_segments_are_trusted_by_their_records_alone(
     damaged = bytearray(files[2].read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF  # same size, one byte changed: only the hash can tell
     admin_put(s3_endpoint, store.uri(2), bytes(damaged))
+    counted = DAMAGED.labels("segment")._value.get()
     assert await env.run(verify, "damaged") == 2
+    assert DAMAGED.labels("segment")._value.get() == counted + 1
 
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").delete_object(
         Bucket="videos", Key=store.record_uri(1).removeprefix("s3://videos/")

@@ -112,7 +112,9 @@ async def test_full_scratch_disk_fails_clearly_publishes_nothing_and_retries_els
     if not small_disks_work(tmp_path):
         pytest.skip("this system allows neither user namespaces nor mounts: no private small disk")
     scratch = cluster.data / "scratch"
-    full = cluster.start_worker("gpu", wrapper=private_small_disk(scratch))
+    # Its disk guard off: a worker that starts short of space takes no work at all (test_disk_budget), and
+    # here the disk fills in the middle of a render, which no threshold can see coming.
+    full = cluster.start_worker("gpu", wrapper=private_small_disk(scratch), env={"RENDER_DISK_MIN_FREE_MB": "0"})
     gpu_workers.append(full)
     video_id = f"diskfull-{uuid.uuid4().hex[:6]}"
     job = {

@@ -33,13 +33,16 @@ class WorkerState:
     """`counts`: /status says how many clips are in flight, not which videos they belong to."""
     version: str = ""
     """The Worker Deployment Version this worker joined, `deployment:build id`: which pods still serve a build."""
+    paused: str | None = None
+    """Why the worker takes no work now (a disk low on space: workers.disk), or None."""
 
     def status(self) -> dict[str, Any]:
         in_flight = [asdict(c) for c in list(metrics.IN_FLIGHT.values())]
         return {
             "mode": self.mode,
             "version": self.version,
-            "ready": self.ready,
+            "ready": self.ready and not self.paused,
+            "paused": self.paused,
             "task_queues": self.task_queues,
             "render_slots": {"total": self.render_slots, "used": len(in_flight)},
             "clips_in_flight": in_flight if self.status_detail == "full" else len(in_flight),
@@ -79,6 +82,8 @@ class HealthServer:
         state = self.state
 
         def ready() -> Reply:
+            if state.paused:
+                return 503, f"paused: {state.paused}\n".encode(), "text/plain"
             return (200, b"ready\n", "text/plain") if state.ready else (503, b"not ready\n", "text/plain")
 
         return {

@@ -33,6 +33,7 @@ from activities.render import RenderActivities
 from activities.retention import sweeping
 from activities.scratch import sweep_stale
 from activities.settings import Settings
+from activities.storage import file_path
 from activities.validate import ValidateActivities
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
@@ -42,8 +43,10 @@ from runtime.process import exit_now, free_port, settings_or_exit
 from runtime.settings import WORKER_MODES, DeploymentEnv, LogEnv, WorkerEnv, load
 from runtime.tracing import flush_traces, tracing_interceptor
 from runtime.versioning import Build, adopt_if_none, source_build_id, stop_when_drained
+from workers.disk import DiskGuard, Pausable
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
+from workers.kept import video_states
 from workers.telemetry import OperatorInterceptor
 from workflows import NotifyWebhook, RenderVideo
 
@@ -63,7 +66,8 @@ Deployment (Worker Versioning; docs/deploys.md):
   RENDER_EXIT_WHEN_DRAINED, RENDER_DRAIN_CHECK_SECONDS
 Operation:
   RENDER_HEARTBEAT_SECONDS, RENDER_QUEUE_WAIT_SECONDS, RENDER_WORK_MAX_AGE_HOURS,
-  RENDER_SWEEP_INTERVAL_SECONDS, RENDER_HEALTH_ADDRESS, RENDER_RATES, RENDER_WEBHOOK_SECRET,
+  RENDER_SWEEP_INTERVAL_SECONDS, RENDER_KEPT_GB, RENDER_KEPT_CHANNEL_GB, RENDER_DISK_MIN_FREE_MB,
+  RENDER_DISK_CHECK_SECONDS, RENDER_SCRATCH_LIMIT_GB, RENDER_HEALTH_ADDRESS, RENDER_RATES, RENDER_WEBHOOK_SECRET,
   RENDER_LOG_FORMAT (console|json), RENDER_LOG_LEVEL
 Options override their variables. The README's Configuration table gives each default and meaning.
 Exit status: 0 stopped cleanly, 2 bad configuration (named on stderr), 3 Temporal unreachable, 1 a fault.
@@ -259,15 +263,24 @@ async def run_until_stopped(
     *,
     adopt: bool = True,
     drained_check_seconds: float | None = None,
+    guard: DiskGuard | None = None,
 ) -> None:
     """Run the workers until `stop` is set (or one dies), then drain them.
 
     `adopt`: once polling, make the workers' version current if their deployment never had one
     (runtime.versioning.adopt_if_none). `drained_check_seconds`: also stop once the version has drained.
+    `guard`: the workers stop polling while a disk is low and start again when there is room (workers.disk).
     """
-    runs = [asyncio.ensure_future(w.run()) for w in workers]
-    stopper = asyncio.ensure_future(stop.wait())
+    runners: list[Worker | Pausable] = list(workers)
     helpers: list[asyncio.Future[object]] = []
+    if guard is not None and guard.enabled:
+        if state:
+            guard.on_change = lambda reason: setattr(state, "paused", reason)
+        await guard.check_soon()  # a worker started on a full disk never polls
+        runners = [Pausable(w, guard) for w in workers]
+        helpers.append(asyncio.ensure_future(guard.watch()))
+    runs = [asyncio.ensure_future(w.run()) for w in runners]
+    stopper = asyncio.ensure_future(stop.wait())
     build = worker_build(workers[0]) if workers else None
     if build is not None and adopt:
         helpers.append(asyncio.ensure_future(adopt_if_none(workers[0].client, build)))
@@ -282,7 +295,7 @@ async def run_until_stopped(
         state.ready = False
     for helper in helpers:
         helper.cancel()
-    await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*(w.shutdown() for w in runners))
     await asyncio.gather(*helpers, return_exceptions=True)
     stopper.cancel()
     for run in runs:
@@ -308,6 +321,9 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
     runtime, sdk_metrics_url = sdk_runtime()
     metrics.watch_disk(settings.scratch_dir)
+    if settings.work_uri.startswith("file://"):
+        metrics.watch_work_disk(file_path(settings.work_uri))
+    guard = DiskGuard.for_settings(settings)
     client = await target.connect(runtime=runtime)
     gpus = discover_gpus() if options.mode in ("all", "gpu") else []
     options = dataclasses.replace(
@@ -338,15 +354,24 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
             log.info("health server listening", port=health.port)
         log.info("worker started", mode=options.mode, queues=state.task_queues, address=target.address,
                  deployment=options.deployment_name, build_id=options.build.build_id)  # fmt: skip
-        # Control workers remove intermediates older than RENDER_WORK_MAX_AGE_HOURS in the background.
+        # Control workers remove intermediates older than RENDER_WORK_MAX_AGE_HOURS in the background, keep what
+        # stopped videos hold within its bounds, and free a low file:// work store when the disk guard says so.
         sweep_every = settings.sweep_interval_seconds if options.mode in ("all", "control") else 0
-        async with sweeping(Deps.from_settings(settings), sweep_every, settings.work_max_age_seconds):
+        sweeper = sweeping(
+            Deps.from_settings(settings),
+            sweep_every,
+            settings.work_max_age_seconds,
+            state_of=video_states(client),
+            pressure=guard.pressure,
+        )
+        async with sweeper:
             await run_until_stopped(
                 workers,
                 stop,
                 state,
                 adopt=options.deployment_current == "if-none",
                 drained_check_seconds=options.drain_check_seconds if options.exit_when_drained else None,
+                guard=guard,
             )
     flush_traces()
     log.info("worker stopped")
