@@ -365,6 +365,7 @@ def card_job(video_id: str, channel: str, seconds: float = 1.0) -> dict[str, Any
     return {"video_id": video_id, "channel": channel, "profile": {"width": 320, "height": 180}, "clips": [clip]}
 
 
+@pytest.mark.server
 async def test_a_worker_short_of_scratch_takes_no_work_until_there_is_room(
     small_cluster: LocalCluster, request: pytest.FixtureRequest
 ) -> None:
@@ -408,6 +409,7 @@ async def test_a_worker_short_of_scratch_takes_no_work_until_there_is_room(
     report(request, "worker short of scratch", videos=5, completed=5, failed_attempts=0, paused_worker_clips=1)
 
 
+@pytest.mark.server
 async def test_a_full_work_store_fails_no_video_for_another_videos_leftovers(
     small_cluster: LocalCluster, request: pytest.FixtureRequest
 ) -> None:

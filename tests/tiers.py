@@ -16,7 +16,8 @@ from devtools import devserver
 from devtools.local import LocalCluster
 
 SERVER_FIXTURES = frozenset({"env", "client", "workers", "cluster", "renders", "time_skipping"})
-"""Fixtures that start a Temporal server or workers: a test that asks for one is not a unit test."""
+"""Fixtures that start a Temporal server or workers (as does any `…cluster`): a test that asks for one is not a
+unit test."""
 
 NOT_UNIT_MARKS = ("server", "load", "newcomer")
 
@@ -24,7 +25,8 @@ NOT_UNIT_MARKS = ("server", "load", "newcomer")
 def is_unit(item: pytest.Item) -> bool:
     if any(item.get_closest_marker(mark) is not None for mark in NOT_UNIT_MARKS):
         return False
-    return not SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return not (SERVER_FIXTURES & fixtures or any(name.endswith("cluster") for name in fixtures))
 
 
 class ServerInUnitTest(AssertionError):
