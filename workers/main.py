@@ -19,7 +19,7 @@ from temporalio.common import VersioningBehavior
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
+from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
 
 from activities import metrics
 from activities.assemble import AssembleActivities
@@ -71,6 +71,12 @@ Exit status: 0 stopped cleanly, 2 bad configuration (named on stderr), 3 Tempora
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 FFMPEG_PER_NVENC_GPU = 3
 """The trivia farm's measured sweet spot on T4s."""
+CONTROL_ACTIVITY_POLLS = 2
+"""Activity polls a control worker keeps open (the SDK's default is 5). A frozen worker's open polls are still
+handed tasks, each costing an attempt and a heartbeat timeout: with two, a control worker frozen mid-activity
+took 2 more attempts instead of 5, and its video completed on attempt 4, 19-28 s after the freeze, instead of
+attempt 6-7 and 57-83 s (tests/test_frozen_control.py, 3 s heartbeat timeout). Control tasks are few and
+short; two polls keep up with the 200-video load test (113 s, 109 s with five)."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,7 @@ async def build_workers(
                 ],
                 deployment_config=versioned,
                 max_concurrent_activities=options.control_slots,
+                activity_task_poller_behavior=PollerBehaviorSimpleMaximum(CONTROL_ACTIVITY_POLLS),
                 interceptors=intercept,
                 graceful_shutdown_timeout=drain,
                 # A cancel reaches concat and upload through a heartbeat: no later than this.
