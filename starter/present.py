@@ -18,6 +18,7 @@ from rich.cells import cell_len
 
 from contracts.plan import shown
 from contracts.records import VideoResult
+from runtime.farm import FarmRecord
 from starter.client import Deployment, Poller, VideoStatus, VideoSummary, worker_command
 
 COST_DIGITS = 6
@@ -161,3 +162,20 @@ def summary_lines(videos: list[VideoSummary]) -> list[str]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def farm_record(record: FarmRecord) -> dict[str, Any]:
+    """`render farm --json`: one build's record."""
+    return {"build": record.build, "record": record.record, "written_by": record.written_by,
+            "written_at": record.written_at, "settings": record.fingerprint}  # fmt: skip
+
+
+def farm_lines(records: list[FarmRecord]) -> list[str]:
+    """`render farm` for people: each build's record, one setting a line."""
+    if not records:
+        return ["no farm record: the first worker of each build writes one when it starts"]
+    lines = []
+    for r in records:
+        lines.append(f"{r.build}  written by {r.written_by or '?'} at {r.written_at or '?'}  ({r.record})")
+        lines += [f"  {setting}: {value}" for setting, value in r.fingerprint.items()]
+    return lines

@@ -37,11 +37,13 @@ from activities.validate import ValidateActivities
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
 from runtime.connection import TemporalTarget, Unreachable
+from runtime.farm import FarmMismatch
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
 from runtime.settings import WORKER_MODES, DeploymentEnv, LogEnv, WorkerEnv, load
 from runtime.tracing import flush_traces, tracing_interceptor
 from runtime.versioning import Build, adopt_if_none, source_build_id, stop_when_drained
+from workers.farm import join_farm
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
 from workers.telemetry import OperatorInterceptor
@@ -66,7 +68,8 @@ Operation:
   RENDER_SWEEP_INTERVAL_SECONDS, RENDER_HEALTH_ADDRESS, RENDER_RATES, RENDER_WEBHOOK_SECRET,
   RENDER_LOG_FORMAT (console|json), RENDER_LOG_LEVEL
 Options override their variables. The README's Configuration table gives each default and meaning.
-Exit status: 0 stopped cleanly, 2 bad configuration (named on stderr), 3 Temporal unreachable, 1 a fault.
+Exit status: 0 stopped cleanly, 2 bad configuration (named on stderr; settings that differ from the farm's
+record included: `render farm` shows it), 3 Temporal unreachable, 1 a fault.
 """
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 FFMPEG_PER_NVENC_GPU = 3
@@ -158,6 +161,17 @@ async def check_search_attributes(client: Client) -> None:
             f"temporal operator search-attribute create --name {n} --type {t}" for n, t in missing.items()
         )
         raise WorkerConfigError(f"search attributes not registered in namespace {client.namespace!r}: {commands}")
+
+
+async def check_farm(client: Client, build: Build | None, settings: Settings) -> None:
+    """Refuse to start, naming each difference, when this worker's farm settings differ from its farm's record."""
+    try:
+        await join_farm(client, build, settings)
+    except FarmMismatch as err:
+        raise WorkerConfigError(str(err)) from None
+    except RPCError as err:  # a namespace where this worker may not keep schedules: said, not fatal
+        log.warning("cannot read or write the farm record; this worker's settings are not checked against the "
+                    "farm's", reason=err.message)  # fmt: skip
 
 
 def interceptors(settings: Settings, tracing: TracingInterceptor | None) -> list[Interceptor]:
@@ -316,6 +330,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
     runtime, sdk_metrics_url = sdk_runtime()
     metrics.watch_disk(settings.scratch_dir)
     client = await target.connect(runtime=runtime)
+    await check_farm(client, options.build, settings)
     gpus = discover_gpus() if options.mode in ("all", "gpu") else []
     options = dataclasses.replace(
         options, render_slots=options.render_slots or await default_render_slots(gpus, options.per_gpu)
