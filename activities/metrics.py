@@ -48,7 +48,7 @@ SCRATCH_FREE_BYTES = Gauge("render_scratch_free_bytes", "Free bytes on the scrat
 SCRATCH_FREE_RATIO = Gauge("render_scratch_free_ratio", "Free share (0-1) of the scratch directory's filesystem")
 QUARANTINED = Gauge(
     "render_worker_quarantined",
-    "1 while this worker has taken itself out of service (it stops polling but stays up for inspection), else 0",
+    "1 while this worker has taken itself out of service (it stops polling, and exits after its linger), else 0",
 )
 GPU_UTILIZATION = Gauge(
     "render_gpu_utilization_ratio", "Busy share (0-1) of each GPU over NVML's last sample period", ["gpu"]

@@ -1,4 +1,6 @@
-"""The farm record: the settings every worker of one build must share, kept in Temporal itself.
+"""What the farm knows of its workers, kept in Temporal itself: the farm record and quarantine notes.
+
+The farm record: the settings every worker of one build must share.
 
 Workers of a farm share a work store, output and asset roots, fonts, an ffmpeg build and the engine's code.
 A worker that differs in any of them takes tasks from the same queues and fails other workers' videos (an
@@ -17,11 +19,13 @@ Web UI lists them under Schedules.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import (
     Client,
@@ -186,3 +190,71 @@ async def forget(client: Client, build: str) -> bool:
             return False
         raise
     return True
+
+
+QUARANTINE_PREFIX = "render-quarantined-"
+QUARANTINE_MEMO = "render-quarantine"
+QUARANTINE_KEPT = timedelta(days=7)
+"""Notes older than this are removed by the next worker that writes one."""
+
+
+@dataclass(frozen=True)
+class QuarantineNote:
+    """A worker that took itself out of the farm (workers/quarantine.py), as `render workers` names it."""
+
+    identity: str
+    build: str
+    reason: str
+    at: str
+    note: str = ""
+    """The note's schedule id."""
+
+    def memo(self) -> dict[str, object]:
+        return {QUARANTINE_MEMO: {"identity": self.identity, "build": self.build, "reason": self.reason,
+                                  "at": self.at}}  # fmt: skip
+
+    @classmethod
+    def from_memo(cls, note: str, memo: Mapping[str, object]) -> QuarantineNote | None:
+        found = memo.get(QUARANTINE_MEMO)
+        if not isinstance(found, dict):
+            return None
+        return cls(str(found.get("identity", "")), str(found.get("build", "")), str(found.get("reason", "")),
+                   str(found.get("at", "")), note)  # fmt: skip
+
+    @property
+    def written(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.at)
+        except ValueError:
+            return None
+
+
+async def note_quarantine(client: Client, build: str | None, reason: str) -> QuarantineNote:
+    """Record that this worker quarantined itself (a paused, never-running schedule like the farm record), and
+    remove notes older than `QUARANTINE_KEPT`."""
+    now = datetime.now(UTC)
+    mine = QuarantineNote(identity(), build or UNVERSIONED, reason, now.isoformat(timespec="seconds"))
+    note = f"{QUARANTINE_PREFIX}{mine.identity}-{int(now.timestamp())}"
+    action = ScheduleActionStartWorkflow(NEVER_RUNS, id=f"{note}.never", task_queue=NEVER_RUNS)
+    text = f"worker {mine.identity} of build {mine.build} quarantined itself: {reason[:500]}. Never runs."
+    schedule = Schedule(action=action, spec=ScheduleSpec(), state=ScheduleState(note=text, paused=True))
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(note, schedule, memo=mine.memo())
+    for old in await quarantined(client, since=QUARANTINE_KEPT, older=True):
+        with contextlib.suppress(RPCError):
+            await client.get_schedule_handle(old.note).delete()
+    return dataclasses.replace(mine, note=note)
+
+
+async def quarantined(client: Client, since: timedelta, *, older: bool = False) -> list[QuarantineNote]:
+    """Notes of workers quarantined within `since` (or, with `older`, before it), oldest first."""
+    cutoff = datetime.now(UTC) - since
+    found = []
+    async for listed in await client.list_schedules():
+        if not listed.id.startswith(QUARANTINE_PREFIX):
+            continue
+        note = QuarantineNote.from_memo(listed.id, await listed.memo())
+        if note is None or note.written is None or (note.written < cutoff) != older:
+            continue
+        found.append(note)
+    return sorted(found, key=lambda n: n.at)

@@ -107,6 +107,7 @@ def deployment_record(deployment: Deployment, pollers: dict[str, list[Poller]]) 
         "ramp_percent": routing.ramp_percent if routing.ramping else None,
         "versions": [asdict(v) for v in deployment.versions],
         "queues": poller_records(pollers),
+        "quarantined": [asdict(n) for n in deployment.quarantined],
     }
 
 
@@ -122,6 +123,9 @@ def deployment_lines(deployment: Deployment, pollers: dict[str, list[Poller]]) -
     for queue, found in pollers.items():
         lines.append(f"{queue}: {len(found)} worker(s)")
         lines += [f"  {p.identity}  build {p.build_id or 'unversioned'}  polled {p.age_s:.0f} s ago" for p in found]
+    if deployment.quarantined:
+        lines.append(f"quarantined in the last 24 hours: {len(deployment.quarantined)} worker(s)")
+        lines += [f"  {n.identity}  build {n.build}  at {n.at}: {n.reason}" for n in deployment.quarantined]
     return lines
 
 

@@ -33,6 +33,8 @@ class WorkerState:
     """`counts`: /status says how many clips are in flight, not which videos they belong to."""
     version: str = ""
     """The Worker Deployment Version this worker joined, `deployment:build id`: which pods still serve a build."""
+    quarantined: str | None = None
+    """Why this worker took itself out of the farm (workers/quarantine.py); None while it is in service."""
 
     def status(self) -> dict[str, Any]:
         in_flight = [asdict(c) for c in list(metrics.IN_FLIGHT.values())]
@@ -40,6 +42,7 @@ class WorkerState:
             "mode": self.mode,
             "version": self.version,
             "ready": self.ready,
+            "quarantined": self.quarantined,
             "task_queues": self.task_queues,
             "render_slots": {"total": self.render_slots, "used": len(in_flight)},
             "clips_in_flight": in_flight if self.status_detail == "full" else len(in_flight),
