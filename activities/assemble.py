@@ -178,6 +178,7 @@ class AssembleActivities:
                 keep_heartbeating() as beats,
                 scratch(self.deps.settings, f"{inp.video_id}-concat") as tmp,
             ):
+                await beats.confirm("starting")  # a frozen worker's late attempt stops here, before any work
                 paths = []
                 for i, uri in enumerate(inp.clip_uris):
                     beats.stage(f"fetching clip {i + 1}/{len(inp.clip_uris)}")
@@ -246,6 +247,7 @@ class AssembleActivities:
                         target_lufs=target.integrated_lufs,
                         target_true_peak_dbtp=target.true_peak_dbtp,
                     )
+                await beats.confirm("storing the joined video")
                 await self._store(beats, "storing the joined video", out, joined_uri)
                 poster = ""
                 if jpeg is not None:
@@ -322,7 +324,7 @@ class AssembleActivities:
                 keep_heartbeating() as beats,
                 scratch(self.deps.settings, f"{inp.video_id}-upload") as tmp,
             ):
-                beats.stage("claiming the output")
+                await beats.confirm("claiming the output")
                 manifest, exists = await self._owner(inp.video_id, inp.output_uri)
                 if reason := refusal(manifest, exists and manifest is None, inp.video_id, inp.job_hash, inp.output_uri):
                     raise OutputTaken(reason)
@@ -335,6 +337,7 @@ class AssembleActivities:
                 if await in_thread(source.exists, inp.source_uri):
                     beats.stage("fetching the joined video")
                     local = await fetch(self.deps, inp.source_uri, tmp / "video.mp4")
+                    await beats.confirm("publishing")
                     await self._store(beats, "publishing", local, inp.output_uri)
                 elif not exists:
                     raise IntermediateLost(f"neither {inp.source_uri} nor {inp.output_uri} exists")
@@ -346,7 +349,7 @@ class AssembleActivities:
                 beats.stage("publishing the captions")
                 captions = await publish_captions(self.deps, self.plans, inp.plan_key, inp.output_uri, manifest, tmp)
                 if inp.result is not None:
-                    beats.stage("writing the manifest")
+                    await beats.confirm("writing the manifest")
                     result = dataclasses.replace(
                         inp.result,
                         output_uri=inp.output_uri,
@@ -359,7 +362,7 @@ class AssembleActivities:
                     clips = await self._clip_records(inp, manifest)
                     done = dataclasses.replace(claim, result=result, clips=clips)
                     await in_thread(write_manifest, dest, inp.output_uri, done, tmp)
-                beats.stage("removing intermediates")
+                await beats.confirm("removing intermediates")
                 await self._discard(inp.video_id)
         metrics.UPLOADED_BYTES.inc(size)
         log.info("video published", bytes=size)

@@ -59,6 +59,7 @@ class AudioActivities:
                 keep_heartbeating() as beats,
                 scratch(self.deps.settings, f"{plan.video_id}-audio") as tmp,
             ):
+                await beats.confirm("starting")  # a frozen worker's late attempt stops here, before any work
                 clips, beds = await self._inputs(inp, tmp, beats)
                 try:
                     source, cpu = await mix_programme(plan.profile, clips, beds, tmp, beats.stage)
@@ -73,7 +74,7 @@ class AudioActivities:
                     found = info.audio.duration_s if info.audio else 0.0
                     raise MediaMismatch(f"the audio track lasts {found:.6f} s, the plan has {planned:.6f} s")
                 delivered = await measure(measure_file(out))
-                beats.stage("storing the track")
+                await beats.confirm("storing the track")
                 await stoppable(self.deps.storages.for_uri(uri).upload, out, uri)
         loudness = Loudness(
             integrated_lufs=finite(delivered.integrated_lufs),

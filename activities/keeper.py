@@ -10,6 +10,12 @@ timeout passed, or the workflow canceled it, the SDK cancels the activity's task
 Work in a thread does not see that cancel, so `stoppable` hands the thread a
 `threading.Event` that it checks between chunks, and waits for the thread to
 finish before the cancel goes on: an abandoned attempt never publishes afterwards.
+
+The SDK's heartbeats are sent in the background, and their answer comes later. A worker that was
+frozen (SIGSTOP, a paused VM) wakes up with attempts that were retried elsewhere meanwhile, some not
+even started yet (the server handed them to its open polls), and would write before any answer
+arrives. `Heartbeats.confirm` asks the server and waits: before an activity writes anything another
+attempt may also write, it learns whether it is still the activity's current attempt.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.api.workflowservice.v1 import RecordActivityTaskHeartbeatRequest
+from temporalio.service import RPCError, RPCStatusCode
 
 T = TypeVar("T")
 
@@ -76,6 +84,51 @@ class Heartbeats:
 
     def stage(self, stage: str) -> None:
         self.update(stage=stage)
+
+    async def confirm(self, stage: str | None = None) -> None:
+        """Raise `Superseded` unless the server says this attempt is still the activity's current one.
+
+        A heartbeat of the latest beat, sent now and awaited (the SDK's own are sent later, and their answer
+        only cancels): what a stalled attempt calls before it writes what another attempt may write.
+        """
+        if stage is not None:
+            self.stage(stage)
+        await confirm_attempt(self.beat.as_details())
+
+
+class Superseded(Exception):
+    """This attempt is no longer the activity's current one (it timed out, another took over, the workflow
+    ended): whatever it would write now, another attempt has written or will. Its result is never read."""
+
+
+CONFIRM_TIMEOUT = timedelta(seconds=10)
+
+
+async def confirm_attempt(details: Any = None) -> None:
+    """`Heartbeats.confirm` for one activity: `details` are what the heartbeat records (the attempt's own
+    heartbeat details when None, so a checkpoint is never lost to the question)."""
+    info = activity.info()
+    if info.is_local:
+        return
+    try:
+        client = activity.client()
+    except RuntimeError:  # an activity run without a worker (tests): nothing to ask
+        return
+    kept = list(info.heartbeat_details) if details is None else [details]
+    request = RecordActivityTaskHeartbeatRequest(
+        task_token=info.task_token, namespace=client.namespace, identity=client.identity
+    )
+    if kept:
+        request.details.payloads.extend(activity.payload_converter().to_payloads(kept))
+    try:
+        await client.workflow_service.record_activity_task_heartbeat(request, timeout=CONFIRM_TIMEOUT)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Superseded(
+                f"attempt {info.attempt} of {info.activity_type} for {info.workflow_id} was superseded "
+                f"(it timed out or the workflow moved on): {err.message}"
+            ) from None
+        # The server could not say (unavailable, overloaded): carry on; the SDK's heartbeats still decide.
 
 
 def _interval(timeout: timedelta | None) -> float:

@@ -74,7 +74,7 @@ KEPT_EVICTED_BYTES = Counter(
 )
 QUARANTINED = Gauge(
     "render_worker_quarantined",
-    "1 while this worker has taken itself out of service (it stops polling but stays up for inspection), else 0",
+    "1 while this worker has taken itself out of service (it stops polling, and exits after its linger), else 0",
 )
 GPU_UTILIZATION = Gauge(
     "render_gpu_utilization_ratio", "Busy share (0-1) of each GPU over NVML's last sample period", ["gpu"]

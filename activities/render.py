@@ -17,7 +17,7 @@ from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
 from activities.errors import MediaMismatch, TextDoesNotFit
 from activities.gpu_slots import GpuSlots
 from activities.integrity import Verdict
-from activities.keeper import Beat, Heartbeats, in_thread, keep_heartbeating, stoppable
+from activities.keeper import Beat, Heartbeats, confirm_attempt, in_thread, keep_heartbeating, stoppable
 from activities.logs import activity_log
 from activities.media.encoder import NVENC, choose_encoder, video_args
 from activities.media.graphs import (
@@ -94,6 +94,7 @@ class RenderActivities:
         started = time.monotonic()
         try:
             with temporal_errors():
+                await confirm_attempt()  # a frozen worker's late attempt stops before it renders or stores
                 async with keep_heartbeating(Beat(frames_total=clip.frames, clip=clip.label)) as beats:
                     result = await self._render_clip(inp, uri, log, beats)
         except BaseException:

@@ -26,7 +26,7 @@ from starter import exits
 from starter.cli import load_job, print_result, watch
 from starter.client import RenderClient
 from starter.exits import CliError
-from workers.main import WorkerOptions, build_workers, run_until_stopped
+from workers.main import WorkerConfigError, WorkerOptions, build_workers, check_farm, run_until_stopped
 
 SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sample.json"
 
@@ -59,17 +59,23 @@ def start_server(target: TemporalTarget) -> int:
 async def demo(args: argparse.Namespace) -> int:
     """Render the sample job end to end on the embedded default."""
     target = TemporalTarget.from_env()
+    ours = is_local(target) and devserver.started_here(data_dir(), target.port) is not None
     if is_local(target) and not devserver.port_open("127.0.0.1", target.port):
         pid = start_server(target)
+        ours = True
         print(
             f"started the Temporal dev server on {target.address} (pid {pid}, Web UI {target.ui_url}); "
             f"stop it with: {program('render-dev')} dev-server stop"
         )
     client = await RenderClient.connect(target)
+    if not ours:
+        joining(target, args.join)
     settings = Settings.from_env()
     if not settings.webhook_secret:  # the demo signs with a throwaway key
         settings = dataclasses.replace(settings, webhook_secret=secrets.token_hex(16))
-    workers = await build_workers(client.client, WorkerOptions(mode="all"), Deps.from_settings(settings))
+    options = WorkerOptions(mode="all")
+    await check_farm(client.client, options.build, settings)
+    workers = await build_workers(client.client, options, Deps.from_settings(settings))
     stop = asyncio.Event()
     running = asyncio.ensure_future(run_until_stopped(workers, stop))
     try:
@@ -91,6 +97,26 @@ async def demo(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         await running
+
+
+def joining(target: TemporalTarget, join: bool) -> None:
+    """Refuse, or say loudly, that the demo is about to join a Temporal server it did not start.
+
+    Every worker polls the fixed queues: on a server that another checkout's demo or dev server started (or a
+    shared one), that farm's workers may take the demo's video and publish it into their own output, and the
+    demo's workers theirs. The farm record (runtime.farm) still refuses workers whose settings differ.
+    """
+    where = f"the Temporal server at {target.address}"
+    if not join:
+        free = f"TEMPORAL_ADDRESS=127.0.0.1:{free_port()} TEMPORAL_UI_URL=http://localhost:{free_port()}"
+        raise CliError(
+            exits.CONFLICT,
+            f"{where} was not started by this checkout's demo or dev server: its workers could take the demo's "
+            f"video, and the demo's workers its videos. Run the demo on a server of its own (`{free} "
+            f"{program('render-dev')} demo`), or join that one on purpose with `{program('render-dev')} demo --join`",
+        )
+    print(f"render-dev: joining {where}, which this checkout did not start: its workers may take the demo's "
+          "video, and the demo's workers its videos", file=sys.stderr)  # fmt: skip
 
 
 def dev_server(args: argparse.Namespace) -> int:
@@ -156,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="render the sample video end to end on the embedded default")
     d.add_argument("--job", default=str(SAMPLE_JOB))
+    d.add_argument(
+        "--join",
+        action="store_true",
+        help="render on a Temporal server this checkout did not start (its workers share the queues)",
+    )
     sub.add_parser("dev-server", help="start or stop the local Temporal dev server").add_argument(
         "action", choices=("start", "stop")
     )
@@ -188,5 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         code = exits.UNREACHABLE
     except devserver.DevServerError as err:
         print(f"render-dev: {err}", file=sys.stderr)
+        code = exits.CONFLICT
+    except WorkerConfigError as err:  # the demo's workers would differ from the farm on that server
+        print(f"render-dev: the demo's workers were not started: {err}", file=sys.stderr)
         code = exits.CONFLICT
     exit_now(code)

@@ -132,6 +132,19 @@ def stop(data_dir: Path, timeout: float = 30.0) -> bool:
     return True
 
 
+def started_here(data_dir: Path, port: int) -> int | None:
+    """The pid of the dev server `start` launched from `data_dir`, if it still runs and serves `port`."""
+    try:
+        pid = int((data_dir / "temporal.pid").read_text())
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    if not _running(pid) or b"start-dev" not in args:
+        return None
+    ports = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == b"--port"]
+    return pid if ports == [str(port).encode()] else None
+
+
 def _running(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child

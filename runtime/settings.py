@@ -414,6 +414,11 @@ class WorkerEnv(EnvModel):
     """Seconds a health-server read may wait (three times that for a whole exchange)."""
     status_detail: Literal["full", "counts"] = "full"
     """`counts` hides which videos and clips are in flight from /status."""
+    quarantine_after: Annotated[int, Field(ge=0)] = 3
+    """The worker's own failures in a row (ffmpeg failing for machine reasons, a full disk, lost writes, attempts
+    that stalled) after which it quarantines itself: stops polling and exits with status 4; 0: never."""
+    quarantine_linger_seconds: Annotated[float, Field(ge=0)] = 60.0
+    """How long a quarantined worker stays up, polling nothing, so that /status and the metrics say why."""
 
     @field_validator("gpu_class")
     @classmethod

@@ -24,6 +24,7 @@ from activities.preflight import PreviewFailed, Report, check, preview
 from contracts import names
 from contracts.job import JobError
 from contracts.job_models import job_schema_text
+from runtime import farm
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
@@ -48,6 +49,8 @@ from starter.present import (
     deployment_lines,
     deployment_record,
     dumps,
+    farm_lines,
+    farm_record,
     money,
     result_record,
     status_lines,
@@ -343,6 +346,31 @@ async def workers(args: argparse.Namespace, client: RenderClient) -> int:
         print(f"no worker polls any render queue; start one with `{worker_command(names.CONTROL_QUEUE)}`")
         return exits.OK
     emit(args, deployment_record(deployment, pollers), deployment_lines(deployment, pollers))
+    return exits.OK
+
+
+def farm_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=("show", "forget"), default="show",
+                   help="show the farm records (default), or forget one build's")  # fmt: skip
+    p.add_argument("build", nargs="?", help="the build (`deployment:build id`, as `render farm` shows it)")
+
+
+@command(
+    "farm",
+    "the settings each build's workers must share (its farm record); `forget BUILD` removes a wrong record",
+    farm_arguments,
+)
+async def farm_command(args: argparse.Namespace, client: RenderClient) -> int:
+    if args.action == "forget":
+        if not args.build:
+            raise CliError(exits.BAD_INPUT, "farm forget: name the build, as `render farm` shows it")
+        if not await farm.forget(client.client, args.build):
+            raise CliError(exits.NOT_FOUND, f"no farm record for build {args.build} ({farm.record_id(args.build)})")
+        said = f"forgot the farm record of {args.build}; the next worker of that build writes its own settings"
+        emit(args, {"forgotten": args.build, "record": farm.record_id(args.build)}, [said])
+        return exits.OK
+    records = [r for r in await farm.records(client.client) if args.build in (None, r.build)]
+    emit(args, [farm_record(r) for r in records], farm_lines(records))
     return exits.OK
 
 

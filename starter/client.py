@@ -36,6 +36,7 @@ from contracts.plan import plan_video
 from contracts.records import Progress, VideoResult
 from contracts.tenancy import for_channel, task_priority
 from runtime.connection import TemporalTarget
+from runtime.farm import QuarantineNote, quarantined
 from runtime.process import program
 from runtime.queues import activity_pollers
 from runtime.settings import ChannelEnv, DeploymentEnv, RenderEnv, load
@@ -148,6 +149,10 @@ class NoCurrentVersion(NoWorker):
             )
         super().__init__(field, queue, "render-worker", text)
         self.deployment, self.current, self.polling = deployment, current, polling
+
+
+QUARANTINED_SHOWN = timedelta(hours=24)
+"""How far back `render workers` names workers that quarantined themselves."""
 
 
 class VideoNotFound(LookupError):
@@ -562,7 +567,11 @@ class RenderClient:
                 0 if build_id == UNVERSIONED else await running_videos(self.client, Build(self.deployment, build_id))
             )
             versions.append(VersionInfo(build_id, state, {q: n for q, n in polling.items() if n}, videos))
-        return Deployment(self.deployment, found or Routing(None), versions, pollers)
+        try:
+            notes = await quarantined(self.client, since=QUARANTINED_SHOWN)
+        except RPCError:  # schedules not listable here: the workers are shown all the same
+            notes = []
+        return Deployment(self.deployment, found or Routing(None), versions, pollers, notes)
 
     async def _refused(self, video_id: str, run_id: str | None) -> bool:
         """Whether a failed render failed because its job was invalid: the type of the failure that closed it."""
@@ -638,6 +647,8 @@ class Deployment:
     routing: Routing
     versions: list[VersionInfo]
     pollers: dict[str, list[Poller]]
+    quarantined: list[QuarantineNote] = field(default_factory=list)
+    """Workers that took themselves out of the farm within `QUARANTINED_SHOWN`."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from rich.cells import cell_len
 
 from contracts.plan import shown
 from contracts.records import VideoResult
+from runtime.farm import FarmRecord
 from starter.client import Deployment, Poller, VideoStatus, VideoSummary, worker_command
 
 COST_DIGITS = 6
@@ -106,6 +107,7 @@ def deployment_record(deployment: Deployment, pollers: dict[str, list[Poller]]) 
         "ramp_percent": routing.ramp_percent if routing.ramping else None,
         "versions": [asdict(v) for v in deployment.versions],
         "queues": poller_records(pollers),
+        "quarantined": [asdict(n) for n in deployment.quarantined],
     }
 
 
@@ -121,6 +123,9 @@ def deployment_lines(deployment: Deployment, pollers: dict[str, list[Poller]]) -
     for queue, found in pollers.items():
         lines.append(f"{queue}: {len(found)} worker(s)")
         lines += [f"  {p.identity}  build {p.build_id or 'unversioned'}  polled {p.age_s:.0f} s ago" for p in found]
+    if deployment.quarantined:
+        lines.append(f"quarantined in the last 24 hours: {len(deployment.quarantined)} worker(s)")
+        lines += [f"  {n.identity}  build {n.build}  at {n.at}: {n.reason}" for n in deployment.quarantined]
     return lines
 
 
@@ -161,3 +166,20 @@ def summary_lines(videos: list[VideoSummary]) -> list[str]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def farm_record(record: FarmRecord) -> dict[str, Any]:
+    """`render farm --json`: one build's record."""
+    return {"build": record.build, "record": record.record, "written_by": record.written_by,
+            "written_at": record.written_at, "settings": record.fingerprint}  # fmt: skip
+
+
+def farm_lines(records: list[FarmRecord]) -> list[str]:
+    """`render farm` for people: each build's record, one setting a line."""
+    if not records:
+        return ["no farm record: the first worker of each build writes one when it starts"]
+    lines = []
+    for r in records:
+        lines.append(f"{r.build}  written by {r.written_by or '?'} at {r.written_at or '?'}  ({r.record})")
+        lines += [f"  {setting}: {value}" for setting, value in r.fingerprint.items()]
+    return lines

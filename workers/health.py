@@ -35,6 +35,8 @@ class WorkerState:
     """The Worker Deployment Version this worker joined, `deployment:build id`: which pods still serve a build."""
     paused: str | None = None
     """Why the worker takes no work now (a disk low on space: workers.disk), or None."""
+    quarantined: str | None = None
+    """Why this worker took itself out of the farm (workers/quarantine.py); None while it is in service."""
 
     def status(self) -> dict[str, Any]:
         in_flight = [asdict(c) for c in list(metrics.IN_FLIGHT.values())]
@@ -43,6 +45,7 @@ class WorkerState:
             "version": self.version,
             "ready": self.ready and not self.paused,
             "paused": self.paused,
+            "quarantined": self.quarantined,
             "task_queues": self.task_queues,
             "render_slots": {"total": self.render_slots, "used": len(in_flight)},
             "clips_in_flight": in_flight if self.status_detail == "full" else len(in_flight),

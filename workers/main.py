@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
@@ -19,7 +20,7 @@ from temporalio.common import VersioningBehavior
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
-from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
+from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
 
 from activities import metrics
 from activities.assemble import AssembleActivities
@@ -38,15 +39,18 @@ from activities.validate import ValidateActivities
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
 from runtime.connection import TemporalTarget, Unreachable
+from runtime.farm import FarmMismatch, note_quarantine
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
 from runtime.settings import WORKER_MODES, DeploymentEnv, LogEnv, WorkerEnv, load
 from runtime.tracing import flush_traces, tracing_interceptor
 from runtime.versioning import Build, adopt_if_none, source_build_id, stop_when_drained
 from workers.disk import DiskGuard, Pausable
+from workers.farm import join_farm
 from workers.gpus import Gpu, discover_gpus
 from workers.health import HealthServer, WorkerState
 from workers.kept import video_states
+from workers.quarantine import EXIT_QUARANTINED, Quarantine
 from workers.telemetry import OperatorInterceptor
 from workflows import NotifyWebhook, RenderVideo
 
@@ -68,13 +72,21 @@ Operation:
   RENDER_HEARTBEAT_SECONDS, RENDER_QUEUE_WAIT_SECONDS, RENDER_WORK_MAX_AGE_HOURS,
   RENDER_SWEEP_INTERVAL_SECONDS, RENDER_KEPT_GB, RENDER_KEPT_CHANNEL_GB, RENDER_DISK_MIN_FREE_MB,
   RENDER_DISK_CHECK_SECONDS, RENDER_SCRATCH_LIMIT_GB, RENDER_HEALTH_ADDRESS, RENDER_RATES, RENDER_WEBHOOK_SECRET,
+  RENDER_QUARANTINE_AFTER, RENDER_QUARANTINE_LINGER_SECONDS,
   RENDER_LOG_FORMAT (console|json), RENDER_LOG_LEVEL
 Options override their variables. The README's Configuration table gives each default and meaning.
-Exit status: 0 stopped cleanly, 2 bad configuration (named on stderr), 3 Temporal unreachable, 1 a fault.
+Exit status: 0 stopped cleanly, 2 bad configuration (named on stderr; settings that differ from the farm's
+record included: `render farm` shows it), 3 Temporal unreachable, 4 quarantined itself, 1 a fault.
 """
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 FFMPEG_PER_NVENC_GPU = 3
 """The trivia farm's measured sweet spot on T4s."""
+CONTROL_ACTIVITY_POLLS = 2
+"""Activity polls a control worker keeps open (the SDK's default is 5). A frozen worker's open polls are still
+handed tasks, each costing an attempt and a heartbeat timeout: with two, a control worker frozen mid-activity
+took 2 more attempts instead of 5, and its video completed on attempt 4, 19-28 s after the freeze, instead of
+attempt 6-7 and 57-83 s (tests/test_frozen_control.py, 3 s heartbeat timeout). Control tasks are few and
+short; two polls keep up with the 200-video load test (113 s, 109 s with five)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,9 @@ class WorkerOptions:
     exit_when_drained: bool = False
     """Leave once this version is neither current nor ramping and none of its videos runs."""
     drain_check_seconds: float = 30.0
+    quarantine_after: int = 3
+    """The worker's own failures in a row after which it quarantines itself (workers/quarantine.py); 0: never."""
+    quarantine_linger_seconds: float = 60.0
 
     @property
     def build(self) -> Build:
@@ -158,10 +173,24 @@ async def check_search_attributes(client: Client) -> None:
         raise WorkerConfigError(f"search attributes not registered in namespace {client.namespace!r}: {commands}")
 
 
-def interceptors(settings: Settings, tracing: TracingInterceptor | None) -> list[Interceptor]:
-    """Tracing outermost (its span is current inside), then the per-channel metrics."""
+async def check_farm(client: Client, build: Build | None, settings: Settings) -> None:
+    """Refuse to start, naming each difference, when this worker's farm settings differ from its farm's record."""
+    try:
+        await join_farm(client, build, settings)
+    except FarmMismatch as err:
+        raise WorkerConfigError(str(err)) from None
+    except RPCError as err:  # a namespace where this worker may not keep schedules: said, not fatal
+        log.warning("cannot read or write the farm record; this worker's settings are not checked against the "
+                    "farm's", reason=err.message)  # fmt: skip
+
+
+def interceptors(
+    settings: Settings, tracing: TracingInterceptor | None, quarantine: Quarantine | None = None
+) -> list[Interceptor]:
+    """Tracing outermost (its span is current inside), then the per-channel metrics, then the failure count."""
     channels = metrics.Channels([*settings.channel_weights, *settings.tts_channels])
-    return [*([tracing] if tracing else []), OperatorInterceptor(channels)]
+    watch = [quarantine.interceptor()] if quarantine else []
+    return [*([tracing] if tracing else []), OperatorInterceptor(channels), *watch]
 
 
 async def build_workers(
@@ -170,8 +199,10 @@ async def build_workers(
     deps: Deps,
     gpus: list[Gpu] | None = None,
     tracing: TracingInterceptor | None = None,
+    quarantine: Quarantine | None = None,
 ) -> list[Worker]:
-    """The workers `options` asks for; `tracing` defaults to what OTEL_EXPORTER_OTLP_ENDPOINT configures."""
+    """The workers `options` asks for; `tracing` defaults to what OTEL_EXPORTER_OTLP_ENDPOINT configures;
+    `quarantine` counts the worker's own failures (none: never quarantined, as in tests and the demo)."""
     if options.mode not in MODES:
         raise WorkerConfigError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
     if options.gpu_class is not None and options.gpu_class not in GPU_CLASSES:
@@ -179,7 +210,7 @@ async def build_workers(
     drain = timedelta(seconds=options.drain_seconds)
     build = options.build
     versioned = deployment_config(build)
-    intercept = interceptors(deps.settings, tracing or tracing_interceptor())
+    intercept = interceptors(deps.settings, tracing or tracing_interceptor(), quarantine)
     workers = []
     if options.mode in ("all", "control"):
         check_webhook_secret(deps.settings)
@@ -212,6 +243,7 @@ async def build_workers(
                 ],
                 deployment_config=versioned,
                 max_concurrent_activities=options.control_slots,
+                activity_task_poller_behavior=PollerBehaviorSimpleMaximum(CONTROL_ACTIVITY_POLLS),
                 interceptors=intercept,
                 graceful_shutdown_timeout=drain,
                 # A cancel reaches concat and upload through a heartbeat: no later than this.
@@ -325,11 +357,25 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         metrics.watch_work_disk(file_path(settings.work_uri))
     guard = DiskGuard.for_settings(settings)
     client = await target.connect(runtime=runtime)
+    await check_farm(client, options.build, settings)
     gpus = discover_gpus() if options.mode in ("all", "gpu") else []
     options = dataclasses.replace(
         options, render_slots=options.render_slots or await default_render_slots(gpus, options.per_gpu)
     )
-    workers = await build_workers(client, options, Deps.from_settings(settings), gpus)
+    stop = asyncio.Event()
+    leave = asyncio.Event()
+    """Set by SIGTERM or SIGINT: ends a quarantined worker's linger too."""
+
+    async def quarantined(reason: str) -> None:
+        state.quarantined, state.ready = reason, False
+        stop.set()
+        try:
+            await note_quarantine(client, options.build.key, reason)
+        except Exception as err:  # the note is for people; the worker leaves all the same
+            log.warning("could not note the quarantine in Temporal", reason=str(err))
+
+    quarantine = Quarantine(options.quarantine_after, settings, quarantined)
+    workers = await build_workers(client, options, Deps.from_settings(settings), gpus, quarantine=quarantine)
     state = WorkerState(
         mode=options.mode,
         task_queues=task_queues(options),
@@ -340,10 +386,14 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         status_detail=options.status_detail,
         version=options.build.key,
     )
-    stop = asyncio.Event()
+
+    def signalled() -> None:
+        stop.set()
+        leave.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled)
     with ExitStack() as stack:
         if options.health_port:
             health = stack.enter_context(
@@ -373,7 +423,15 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
                 drained_check_seconds=options.drain_check_seconds if options.exit_when_drained else None,
                 guard=guard,
             )
+            if quarantine.reason is not None:
+                log.info("quarantined: polling stopped; staying up for its metrics and /status, then exiting",
+                         seconds=options.quarantine_linger_seconds)  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(leave.wait(), timeout=options.quarantine_linger_seconds)
     flush_traces()
+    if quarantine.reason is not None:
+        log.error("worker quarantined itself; exiting", reason=quarantine.reason, status=EXIT_QUARANTINED)
+        return EXIT_QUARANTINED
     log.info("worker stopped")
     return 0
 
@@ -454,7 +512,7 @@ def main(argv: list[str] | None = None) -> None:
         args.mode, args.render_slots, args.control_slots, args.drain_seconds, args.gpu_class, args.per_gpu,
         args.health_port, env.health_address, env.health_max_connections, env.health_timeout_seconds,
         env.status_detail, deployment.deployment_name, deployment.build_id, deployment.deployment_current,
-        args.exit_when_drained, deployment.drain_check_seconds,
+        args.exit_when_drained, deployment.drain_check_seconds, env.quarantine_after, env.quarantine_linger_seconds,
     )  # fmt: skip
     try:
         code = asyncio.run(serve(options, target, settings))

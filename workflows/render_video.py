@@ -74,6 +74,28 @@ TRANSIENT_RETRY = RetryPolicy(
 # and each attempt resumes from the last stored segment, so retrying is cheap.
 RENDER_RETRY = dataclasses.replace(TRANSIENT_RETRY, maximum_attempts=10)
 
+RETRY_WINDOW = timedelta(minutes=10)
+"""What an activity that is retried by time (`BY_TIME`) may spend beyond its own start-to-close budget.
+
+A frozen worker (SIGSTOPped, a paused VM, a stalled node) keeps its open polls on the server: the SDK holds five
+per worker and queue, and the server hands each of them a task as if the worker were alive. Every task handed
+over costs one attempt and one heartbeat timeout. Five attempts were all absorbed by one frozen control worker
+while a healthy one polled beside it, and a fully rendered video failed at its upload. A poll lasts at most a
+minute on the server, so a frozen worker absorbs attempts only in the minute after it froze, however many
+attempts there are: bounding retries by time instead of by count lets the next attempt reach a live worker."""
+
+BY_TIME = dataclasses.replace(TRANSIENT_RETRY, maximum_attempts=0)
+"""Unlimited attempts, bounded by the activity's schedule-to-close budget (`retry_budget`): for every activity a
+task queue hands out (the control queue's, and narration). A failure that cannot be cured still ends the video
+at once, as a non-retryable type; one that might be is tried again, with backoff up to 30 s, until the budget
+is spent."""
+
+
+def retry_budget(start_to_close: timedelta) -> timedelta:
+    """The schedule-to-close budget of an activity retried `BY_TIME`: one whole attempt and the retry window."""
+    return start_to_close + RETRY_WINDOW
+
+
 CLIP_PAGE = 25
 """Clip tickets a workflow task fetches and decodes at once (a few KB): small enough that no task of a video
 of any size comes near the SDK's 2 s deadlock budget, even on a busy worker."""
@@ -213,8 +235,9 @@ class RenderVideo:
                 result_type=CheckJobResult,
                 task_queue=names.CONTROL_QUEUE,
                 start_to_close_timeout=timedelta(minutes=10),
+                schedule_to_close_timeout=retry_budget(timedelta(minutes=10)),
                 heartbeat_timeout=CHECK_HEARTBEAT,
-                retry_policy=TRANSIENT_RETRY,
+                retry_policy=BY_TIME,
                 summary=f"check job: {validated.clips} clips, {validated.assets} assets",
                 priority=self._priority,
             ),
@@ -245,8 +268,9 @@ class RenderVideo:
                 task_queue=names.CONTROL_QUEUE,
                 # A stream copy and a mux: seconds per minute of video.
                 start_to_close_timeout=timedelta(seconds=frames / 100) + TRANSFER_ALLOWANCE,
+                schedule_to_close_timeout=retry_budget(timedelta(seconds=frames / 100) + TRANSFER_ALLOWANCE),
                 heartbeat_timeout=heartbeat,
-                retry_policy=TRANSIENT_RETRY,
+                retry_policy=BY_TIME,
                 summary=f"concat {validated.clips} clips · {duration:.1f} s",
                 priority=self._priority,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -288,8 +312,9 @@ class RenderVideo:
                 result_type=UploadResult,
                 task_queue=names.CONTROL_QUEUE,
                 start_to_close_timeout=2 * TRANSFER_ALLOWANCE,
+                schedule_to_close_timeout=retry_budget(2 * TRANSFER_ALLOWANCE),
                 heartbeat_timeout=heartbeat,
-                retry_policy=TRANSIENT_RETRY,
+                retry_policy=BY_TIME,
                 summary=f"upload to {checked.output_uri}",
                 priority=self._priority,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -324,8 +349,9 @@ class RenderVideo:
             result_type=AudioResult,
             task_queue=names.CONTROL_QUEUE,
             start_to_close_timeout=timedelta(seconds=frames / 100) + TRANSFER_ALLOWANCE,
+            schedule_to_close_timeout=retry_budget(timedelta(seconds=frames / 100) + TRANSFER_ALLOWANCE),
             heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
-            retry_policy=TRANSIENT_RETRY,
+            retry_policy=BY_TIME,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"build the audio track · {frames} frames",
             priority=self._priority,
@@ -366,9 +392,10 @@ class RenderVideo:
                 result_type=NarrateResult,
                 task_queue=render_queue(facts.gpu_class),
                 start_to_close_timeout=TRANSFER_ALLOWANCE,
+                schedule_to_close_timeout=retry_budget(TRANSFER_ALLOWANCE),
                 schedule_to_start_timeout=wait,
                 heartbeat_timeout=timedelta(seconds=checked.heartbeat_seconds),
-                retry_policy=TRANSIENT_RETRY,
+                retry_policy=BY_TIME,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"narrate {facts.narrated_clips} clips",
                 priority=self._priority,
@@ -543,7 +570,8 @@ class RenderVideo:
             result_type=bool,
             task_queue=names.CONTROL_QUEUE,
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=TRANSIENT_RETRY,
+            schedule_to_close_timeout=retry_budget(timedelta(seconds=30)),
+            retry_policy=BY_TIME,
             summary=f"who polls {queue}",
             priority=self._priority,
         )
@@ -556,8 +584,9 @@ class RenderVideo:
             result_type=int,
             task_queue=names.CONTROL_QUEUE,
             start_to_close_timeout=timedelta(minutes=10),
+            schedule_to_close_timeout=retry_budget(timedelta(minutes=10)),
             heartbeat_timeout=timedelta(seconds=heartbeat_seconds),
-            retry_policy=TRANSIENT_RETRY,
+            retry_policy=BY_TIME,
             summary="discard intermediates" + (" and unpublish" if output_uri else ""),
             priority=self._priority,
         )
