@@ -348,17 +348,18 @@ class AssembleActivities:
                     poster = await publish_poster(self.deps, inp.poster_source_uri, inp.output_uri, tmp)
                 beats.stage("publishing the captions")
                 captions = await publish_captions(self.deps, self.plans, inp.plan_key, inp.output_uri, manifest, tmp)
+                published = UploadResult(
+                    output_uri=inp.output_uri,
+                    bytes=size,
+                    poster_uri=poster,
+                    manifest_uri=manifest_uri(inp.output_uri),
+                    caption_uri=captions.get("vtt", ""),
+                    srt_uri=captions.get("srt", ""),
+                )
                 if inp.result is not None:
                     await beats.confirm("writing the manifest")
-                    result = dataclasses.replace(
-                        inp.result,
-                        output_uri=inp.output_uri,
-                        bytes=size,
-                        poster_uri=poster,
-                        manifest_uri=manifest_uri(inp.output_uri),
-                        caption_uri=captions.get("vtt", ""),
-                        srt_uri=captions.get("srt", ""),
-                    )
+                    # The manifest's result says what was published, field for field as the upload returns it.
+                    result = dataclasses.replace(inp.result, **dataclasses.asdict(published))
                     clips = await self._clip_records(inp, manifest)
                     done = dataclasses.replace(claim, result=result, clips=clips)
                     await in_thread(write_manifest, dest, inp.output_uri, done, tmp)
@@ -366,14 +367,7 @@ class AssembleActivities:
                 await self._discard(inp.video_id)
         metrics.UPLOADED_BYTES.inc(size)
         log.info("video published", bytes=size)
-        return UploadResult(
-            output_uri=inp.output_uri,
-            bytes=size,
-            poster_uri=poster,
-            manifest_uri=manifest_uri(inp.output_uri),
-            caption_uri=captions.get("vtt", ""),
-            srt_uri=captions.get("srt", ""),
-        )
+        return published
 
     async def _clip_records(self, inp: UploadInput, manifest: Manifest | None) -> list[ClipResult]:
         """Every clip's record for the manifest: from the work store, or, when a retry finds them removed with
