@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from devtools.local import LocalCluster
 from starter import RenderClient
 from tests.fault_proxy import FaultProxy
 from tests.report import report
-from tests.test_s3_render import admin, buckets, s3_env
+from tests.test_s3_render import admin, buckets, make_media, s3_env
 from tests.test_slow_publish import intermediates, keys, open_uploads, started_attempts
 
 HEARTBEAT_SECONDS = 3
@@ -47,15 +46,7 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 def make_assets(tmp_path: Path, endpoint: str, bucket: str) -> tuple[str, str]:
     """An image and three seconds of sound (about 260 KB: seconds to fetch over the slow link)."""
-    image, sound = tmp_path / "logo.png", tmp_path / "tone.wav"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90", "-frames:v", "1", str(image)],
-        check=True,
-    )
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=3", str(sound)], check=True)
-    for path in (image, sound):
-        admin(endpoint).upload_file(str(path), bucket, f"assets/{path.name}")
-    return f"s3://{bucket}/assets/logo.png", f"s3://{bucket}/assets/tone.wav"
+    return make_media(tmp_path, endpoint, bucket, sound="tone.wav", seconds=3)
 
 
 def job(video_id: str, image: str, sound: str) -> dict[str, Any]:

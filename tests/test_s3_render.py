@@ -77,17 +77,21 @@ async def renders(cluster: LocalCluster) -> AsyncIterator[RenderClient]:
     yield RenderClient(await Client.connect(cluster.address))
 
 
-def make_media(tmp_path: Path, endpoint: str, bucket: str) -> tuple[str, str]:
-    """An image and a sound, uploaded as assets."""
-    image, sound = tmp_path / "logo.png", tmp_path / "jingle.wav"
+def make_media(
+    tmp_path: Path, endpoint: str, bucket: str, *, sound: str = "jingle.wav", seconds: float = 1
+) -> tuple[str, str]:
+    """An image and `seconds` of sound, uploaded as assets."""
+    image, tone = tmp_path / "logo.png", tmp_path / sound
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90", "-frames:v", "1", str(image)],
         check=True,
     )
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=1", str(sound)], check=True)
-    for path in (image, sound):
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=f=440:d={seconds}", str(tone)], check=True
+    )
+    for path in (image, tone):
         admin(endpoint).upload_file(str(path), bucket, f"assets/{path.name}")
-    return f"s3://{bucket}/assets/logo.png", f"s3://{bucket}/assets/jingle.wav"
+    return f"s3://{bucket}/assets/logo.png", f"s3://{bucket}/assets/{sound}"
 
 
 WIRE_FAULTS = [
