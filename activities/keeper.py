@@ -15,7 +15,8 @@ The SDK's heartbeats are sent in the background, and their answer comes later. A
 frozen (SIGSTOP, a paused VM) wakes up with attempts that were retried elsewhere meanwhile, some not
 even started yet (the server handed them to its open polls), and would write before any answer
 arrives. `Heartbeats.confirm` asks the server and waits: before an activity writes anything another
-attempt may also write, it learns whether it is still the activity's current attempt.
+attempt may also write, it learns whether it is still the activity's current attempt, and it writes only
+when the server says yes: no answer stops it too.
 """
 
 from __future__ import annotations
@@ -101,12 +102,23 @@ class Superseded(Exception):
     ended): whatever it would write now, another attempt has written or will. Its result is never read."""
 
 
-CONFIRM_TIMEOUT = timedelta(seconds=10)
+class Unconfirmed(Exception):
+    """The server could not say whether this attempt is still current (it was unreachable, or slow to answer,
+    as a worker that has just woken from a freeze finds it). The attempt stops rather than write what another
+    attempt may have written; when it was current, the activity's retry policy runs it again."""
+
+
+CONFIRM_TRIES = 3
+CONFIRM_TIMEOUT = timedelta(seconds=5)
+CONFIRM_PAUSE = 0.5
 
 
 async def confirm_attempt(details: Any = None) -> None:
     """`Heartbeats.confirm` for one activity: `details` are what the heartbeat records (the attempt's own
-    heartbeat details when None, so a checkpoint is never lost to the question)."""
+    heartbeat details when None, so a checkpoint is never lost to the question).
+
+    It fails closed: `Superseded` when the server no longer knows the attempt, `Unconfirmed` when it does not
+    answer in `CONFIRM_TRIES` tries. Only a "yes" lets the attempt write."""
     info = activity.info()
     if info.is_local:
         return
@@ -120,15 +132,27 @@ async def confirm_attempt(details: Any = None) -> None:
     )
     if kept:
         request.details.payloads.extend(activity.payload_converter().to_payloads(kept))
-    try:
-        await client.workflow_service.record_activity_task_heartbeat(request, timeout=CONFIRM_TIMEOUT)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise Superseded(
-                f"attempt {info.attempt} of {info.activity_type} for {info.workflow_id} was superseded "
-                f"(it timed out or the workflow moved on): {err.message}"
-            ) from None
-        # The server could not say (unavailable, overloaded): carry on; the SDK's heartbeats still decide.
+    said = ""
+    for tried in range(1, CONFIRM_TRIES + 1):
+        try:
+            async with asyncio.timeout(CONFIRM_TIMEOUT.total_seconds() + 1):
+                await client.workflow_service.record_activity_task_heartbeat(request, timeout=CONFIRM_TIMEOUT)
+            return
+        except TimeoutError:
+            said = f"no answer in {CONFIRM_TIMEOUT.total_seconds():g} s"
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise Superseded(
+                    f"attempt {info.attempt} of {info.activity_type} for {info.workflow_id} was superseded "
+                    f"(it timed out or the workflow moved on): {err.message}"
+                ) from None
+            said = f"{err.status.name}: {err.message}"
+        if tried < CONFIRM_TRIES:
+            await asyncio.sleep(CONFIRM_PAUSE)
+    raise Unconfirmed(
+        f"attempt {info.attempt} of {info.activity_type} for {info.workflow_id} stopped before writing: the "
+        f"server did not confirm it is still current in {CONFIRM_TRIES} tries ({said})"
+    )
 
 
 def _interval(timeout: timedelta | None) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.keeper import Superseded
+from activities.keeper import Superseded, Unconfirmed
 from activities.settings import Settings, file_uri
 from contracts import names
 from devtools.local import LocalCluster
@@ -165,6 +165,7 @@ async def test_attempts_that_stall_quarantine_without_a_self_test(tmp_path: Path
         (ApplicationError("no space left on device", type="DiskFull"), True),
         (ApplicationError("joined video has 59 frames", type=names.MEDIA_MISMATCH), True),
         (Superseded("attempt 2 was superseded"), True),
+        (Unconfirmed("the server did not confirm"), False),  # the server's silence, not this worker's
         (ApplicationError("bad", type=names.FFMPEG_REJECTED, non_retryable=True), False),
         (ApplicationError("asset missing", type=names.BAD_ASSET, non_retryable=True), False),
         (ApplicationError("job", type=names.INVALID_JOB, non_retryable=True), False),
