@@ -64,6 +64,7 @@ from activities.storage import (
     partial_name,
     split_s3,
 )
+from contracts.pictures import question_picture
 from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
 from contracts.records import ClipWork
 
@@ -139,7 +140,7 @@ def clip_key(inp: ClipWork, settings: Settings, facts: Facts) -> str:
 def asset_uris(inp: ClipWork) -> list[str]:
     """The assets the render fetches for this clip."""
     spec, theme = inp.clip.spec, inp.clip.theme
-    uris = [spec.image, spec.video] + ([] if inp.video_only else [spec.audio])
+    uris = [spec.image, spec.video, question_picture(spec, theme)] + ([] if inp.video_only else [spec.audio])
     if theme is not None:
         uris += [theme.background.image, theme.background.video, theme.logo.uri if theme.logo else None]
     return [uri for uri in uris if uri]
