@@ -109,6 +109,10 @@ theme that leaves them alone keeps the job's hash and its clips' keys."""
 BACKGROUND_ADDED_LATER: dict[str, object] = {"video": None}
 """Background fields added later, likewise."""
 
+CACHE_ADDED_LATER: dict[str, object] = {"question_image": None}
+"""Theme fields added after the clip cache first keyed whole themes (`activities.clip_cache.key_material`):
+keyed only when set, so a cached clip under a theme that leaves them alone keeps its key."""
+
 
 def theme_material(theme: Theme) -> dict[str, Any]:
     """The theme as hashed (in job hashes and clip keys)."""
