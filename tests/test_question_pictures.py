@@ -159,7 +159,7 @@ async def test_a_missing_or_unreadable_picture_is_refused_at_check_naming_its_fi
     missing = file_uri(assets / "nowhere.png")
     clip = {"kind": "question", "question": "Q?", "answers": ["a", "b", "c", "d"], "correct": 0,
             "picture": file_uri(broken)}  # fmt: skip
-    raw = {
+    raw: dict[str, Any] = {
         "video_id": "picture-check",
         "profile": {"width": 640, "height": 360},
         "questions": [{**QUESTION, "image": file_uri(good)}, QUESTION, QUESTION, {**QUESTION, "image": missing}],
