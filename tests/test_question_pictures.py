@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.clip_cache import Facts, asset_uris, clip_key
 from activities.common import Deps
 from activities.media.layers import Fonts
-from activities.media.picture import corner_radius
+from activities.media.picture import corner_radius, picture_regions
 from activities.media.themed import Rect, layout_themed, regions, still_frame, theme_fonts
 from activities.media.zones import zones
 from activities.preflight import check
@@ -29,7 +29,9 @@ from contracts.job import Job, JobError, parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.records import ClipResult, ClipWork
 from contracts.themes import BUILTIN_THEMES, Theme
+from starter.exits import BAD_INPUT, OK
 from tests.media import rgb_frame
+from tests.test_check import render, write
 
 SHAPES = {"16:9": (1920, 1080), "9:16": (1080, 1920), "4:5": (1080, 1350), "1:1": (1080, 1080)}
 MAGENTA, GREEN = (255, 0, 255), (0, 200, 0)
@@ -175,6 +177,29 @@ async def test_a_missing_or_unreadable_picture_is_refused_at_check_naming_its_fi
     del raw["theme"], raw["clips"]
     raw["questions"] = raw["questions"][:3]
     assert (await check(raw, settings)).ok
+
+
+def test_render_check_lists_a_missing_picture_and_preview_draws_a_present_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for sub in ("assets", "output"):
+        (data / sub).mkdir(parents=True)
+    there = file_uri(picture(data / "assets" / "q.png"))
+    raw = {**job(320, 568), "video_id": "picture-cli"}
+    raw["questions"] += [{**QUESTION, "image": file_uri(data / "assets" / "gone.png")}]
+    run = render(data, "check", write(tmp_path / "job.json", raw))
+    missing = raw["questions"][1]["image"]
+    assert run.returncode == BAD_INPUT and run.stderr.strip().endswith(f"questions[1].image: {missing} does not exist")
+    raw["questions"] = [{**QUESTION, "image": there}]
+    path = write(tmp_path / "job.json", raw)
+    assert render(data, "check", path).returncode == OK
+    shown = render(data, "preview", path, "--clip", "2", "--out", str(tmp_path / "frames"))
+    assert shown.returncode == OK, shown.stderr
+    with Image.open(shown.stdout.strip()) as frame:  # the reveal, its picture in the slot above the question
+        drawn = np.asarray(frame.convert("RGB"))
+    profile, theme = parse_job(raw).profile, BUILTIN_THEMES["midnight"]  # the channel's default theme
+    slot = picture_regions(regions(profile, theme), profile, theme).picture  # above the question: text aside
+    assert slot is not None
+    assert near(drawn[slot.y + slot.h // 2 - 4 : slot.y + slot.h // 2 + 4, slot.x + 4 : slot.x + 12], MAGENTA, 48).all()
 
 
 def test_text_fits_in_the_room_the_picture_leaves_or_each_field_is_named(deps: Deps) -> None:
