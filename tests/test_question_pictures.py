@@ -19,6 +19,7 @@ from activities.common import Deps
 from activities.media.layers import Fonts
 from activities.media.picture import corner_radius, picture_regions
 from activities.media.themed import Rect, layout_themed, regions, still_frame, theme_fonts
+from activities.media.themed_graph import Look, entrance_pictures
 from activities.media.zones import zones
 from activities.preflight import check
 from activities.render import RenderActivities
@@ -136,6 +137,29 @@ def test_a_picture_is_read_from_an_inline_theme() -> None:
     with pytest.raises(JobError) as refused:
         parse_job({**job(1280, 720), "theme": {"extends": "neon", "question_image": "http://x/q.png"}})
     assert refused.value.field == "theme.question_image"
+
+
+@pytest.mark.parametrize("motion", ["fade", "slide"])
+def test_the_picture_enters_with_the_question(deps: Deps, tmp_path: Path, motion: str) -> None:
+    theme = replace(BUILTIN_THEMES["midnight"], motion=motion)
+    path = picture(tmp_path / "picture.png")
+    parsed = parse_job(job(640, 360, image="file:///assets/picture.png"))
+    question = plan_video(parsed, theme).clips[0]
+    fonts = fonts_for(deps, theme)
+    look = Look(theme, 1, 1, picture=path)
+    frames = entrance_pictures(question.spec, parsed.profile, fonts, look, 0)
+    still = np.asarray(still_frame(question.spec, parsed.profile, fonts, theme, 1, 1, picture=path), np.int16)
+    slot = layout_themed(question.spec, parsed.profile, fonts, theme).regions.picture
+    assert slot is not None and len(frames) > 2
+
+    def shown(image: Image.Image) -> float:
+        drawn = np.asarray(image)[slot.y : slot.bottom, slot.x : slot.right]
+        return float((near(drawn, MAGENTA) | near(drawn, GREEN)).mean())
+
+    assert shown(frames[0]) < 0.05 < shown(frames[len(frames) // 2]) and shown(frames[-1]) > 0.9
+    # The question (with its picture) is in place before the last answer: its slot is the still's.
+    last = np.asarray(frames[-1], dtype=np.int16)[slot.y : slot.bottom, slot.x : slot.right]
+    assert np.abs(last - still[slot.y : slot.bottom, slot.x : slot.right]).max() <= 2
 
 
 # --- validation ---
