@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.clip_cache import Facts, asset_uris, clip_key
 from activities.common import Deps
+from activities.errors import BadAsset
 from activities.media.layers import Fonts
 from activities.media.picture import corner_radius, picture_regions
 from activities.media.themed import Rect, layout_themed, regions, still_frame, theme_fonts
@@ -160,6 +161,25 @@ def test_the_picture_enters_with_the_question(deps: Deps, tmp_path: Path, motion
     # The question (with its picture) is in place before the last answer: its slot is the still's.
     last = np.asarray(frames[-1], dtype=np.int16)[slot.y : slot.bottom, slot.x : slot.right]
     assert np.abs(last - still[slot.y : slot.bottom, slot.x : slot.right]).max() <= 2
+
+
+def test_a_16_bit_picture_is_drawn_and_a_truncated_one_is_a_bad_asset(deps: Deps, tmp_path: Path) -> None:
+    theme = BUILTIN_THEMES["studio"]
+    parsed = parse_job(job(640, 360, image="file:///assets/picture.png"))
+    fonts = fonts_for(deps, theme)
+    spec = parsed.clips[0]
+    slot = layout_themed(spec, parsed.profile, fonts, theme).regions.picture
+    assert slot is not None
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.full((60, 80), 40000, dtype=np.uint16)).save(deep)  # 16-bit grey: 40000/65535 is 156/255
+    drawn = np.asarray(still_frame(spec, parsed.profile, fonts, theme, 1, 1, picture=deep))
+    middle = drawn[slot.y + slot.h // 2, slot.x + slot.w // 2]
+    assert np.abs(middle.astype(int) - 156).max() <= 2, middle
+    cut = tmp_path / "cut.png"
+    whole = picture(tmp_path / "whole.png", (400, 300)).read_bytes()
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(BadAsset, match="question picture could not be drawn"):
+        still_frame(spec, parsed.profile, fonts, theme, 1, 1, picture=cut)
 
 
 # --- validation ---

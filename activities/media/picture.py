@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
+from activities.errors import BadAsset
 from activities.media.themed import Rect, Regions, _clear
 from activities.media.zones import zones
 from contracts.job import Profile
@@ -72,13 +73,19 @@ def corner_radius(reg: Regions, theme: Theme) -> int:
 
 
 def draw_picture(layer: Image.Image, path: Path, slot: Rect, radius: int) -> None:
-    """The picture at `path` covering `slot` of `layer` (RGBA), its corners rounded by `radius`."""
-    with Image.open(path) as image:
-        image.load()  # the first frame only, at the size its header declared (checked when it was fetched)
-        source: Image.Image = image
-        if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
-            source = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-        picture = source.convert("RGBA")
+    """The picture at `path` covering `slot` of `layer` (RGBA), its corners rounded by `radius`; BadAsset when
+    Pillow cannot decode it after all (the fetch checked its header, its pixel count and that ffmpeg reads it)."""
+    if slot.w < 1 or slot.h < 1:  # a frame too small to give it room
+        return
+    try:
+        with Image.open(path) as image:
+            image.load()  # the first frame only, at the size its header declared (checked when it was fetched)
+            source: Image.Image = image
+            if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
+                source = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+            picture = source.convert("RGBA")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise BadAsset(f"question picture could not be drawn: {str(err)[-300:]}") from None
     covered = ImageOps.fit(picture, (slot.w, slot.h), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
     if radius > 0:
         mask = Image.new("L", covered.size, 0)
