@@ -64,8 +64,11 @@ from activities.storage import (
     partial_name,
     split_s3,
 )
+from contracts.material import without_defaults
+from contracts.pictures import question_picture
 from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
 from contracts.records import ClipWork
+from contracts.themes import CACHE_ADDED_LATER
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +112,7 @@ def key_material(inp: ClipWork, settings: Settings, facts: Facts) -> dict[str, A
         "frames": clip.frames,
         "profile": asdict(inp.profile),
         "look": {
-            "theme": asdict(clip.theme) if clip.theme else None,
+            "theme": without_defaults(asdict(clip.theme), CACHE_ADDED_LATER) if clip.theme else None,
             "number": clip.number,
             "total": clip.total,
             "language": clip.language,
@@ -139,7 +142,7 @@ def clip_key(inp: ClipWork, settings: Settings, facts: Facts) -> str:
 def asset_uris(inp: ClipWork) -> list[str]:
     """The assets the render fetches for this clip."""
     spec, theme = inp.clip.spec, inp.clip.theme
-    uris = [spec.image, spec.video] + ([] if inp.video_only else [spec.audio])
+    uris = [spec.image, spec.video, question_picture(spec, theme)] + ([] if inp.video_only else [spec.audio])
     if theme is not None:
         uris += [theme.background.image, theme.background.video, theme.logo.uri if theme.logo else None]
     return [uri for uri in uris if uri]

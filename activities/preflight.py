@@ -42,6 +42,7 @@ from activities.voices.espeak_words import espeak_speaks
 from activities.voices.polly import polly_voice
 from contracts.job import Job, JobError, parse_job
 from contracts.job_models import asset_fields
+from contracts.pictures import question_picture
 from contracts.plan import PlannedClip, plan_video
 
 ROOTS_SETTING = {"output_uri": "RENDER_OUTPUT_ROOTS"}
@@ -262,7 +263,9 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
         loop = None
         if background is None and theme.background.video:
             loop = await fetch_loop_video(deps, theme.background.video, tmp / "theme-background-video")
-        look = Look(theme, clip.number, clip.total, background, logo, loop)
+        picture_uri = question_picture(spec, theme)
+        picture = await fetch_asset(deps, picture_uri, tmp / "picture", "image") if picture_uri else None
+        look = Look(theme, clip.number, clip.total, background, logo, loop, picture)
         fonts = theme_fonts(theme, fonts)
     shown = min(clip.frames // 2, round(PREVIEW_SECONDS * profile.fps))
     frames = shown + 1

@@ -46,6 +46,7 @@ from activities.segments import SegmentStore, SegmentTracker, claimed_segments, 
 from activities.tts import TtsEngine, Voices, make_tts
 from contracts import names
 from contracts.job import AUDIO_RATE
+from contracts.pictures import question_picture
 from contracts.plan import samples_for
 from contracts.records import ClipResult, ClipWork, RenderClipInput
 
@@ -311,7 +312,9 @@ class RenderActivities:
         video = None
         if background is None and theme.background.video:
             video = await fetch_loop_video(self.deps, theme.background.video, tmp / "theme-background-video")
-        return Look(theme, clip.number, clip.total, background, logo, video)
+        picture_uri = question_picture(clip.spec, theme)
+        picture = await fetch_asset(self.deps, picture_uri, tmp / "picture", "image") if picture_uri else None
+        return Look(theme, clip.number, clip.total, background, logo, video, picture)
 
     async def _inputs(self, inp: ClipWork, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec

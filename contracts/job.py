@@ -62,9 +62,10 @@ MAX_LINES = 12
 MAX_URI_CHARS = 1024
 MEDIA_DEFAULTS: dict[str, object] = {
     "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center",
-    "own_background": False, "language": "", "voice": "",
+    "own_background": False, "language": "", "voice": "", "picture": None,
 }  # fmt: skip
-"""ClipSpec's fields added after the first clips were hashed (media clips, a clip's language and voice), with
+"""ClipSpec's fields added after the first clips were hashed (media clips, a clip's language and voice, a
+question's picture), with
 their defaults: a clip that leaves them so hashes as it did before they existed."""
 AUDIO_RATE = 48_000
 NARRATION_FITS = ("grow", "refuse")
@@ -153,6 +154,9 @@ class ClipSpec:
     """The language its text is in, as the job gave it (the clip's, else the job's); '': its voice's."""
     voice: str = ""
     """The voice that reads it; '': the job's `tts_voice`."""
+    picture: str | None = None
+    """A question's (and its reveal's) picture, shown in the layout's picture slot; None: the theme's
+    `question_image`, if it has one (`contracts.pictures.question_picture`)."""
 
 
 @dataclass(frozen=True)
@@ -196,10 +200,11 @@ class Job:
 
     def asset_uris(self) -> list[str]:
         """Every asset the job reads, for the pre-flight check."""
-        uris = [u for c in self.clips for u in (c.image, c.audio, c.video) if u]
+        uris = [u for c in self.clips for u in (c.image, c.audio, c.video, c.picture) if u]
         if self.theme is not None:
             theme, sounds = self.theme, self.theme.sounds
             uris += [u for u in (theme.background.image, theme.background.video, theme.logo and theme.logo.uri) if u]
+            uris += [theme.question_image] if theme.question_image else []
             uris += [u for u in (sounds.tick, sounds.sting, sounds.music) if u]
         return sorted(set(uris))
 

@@ -384,6 +384,11 @@ class QuestionClip(_Model, _Spoken):
     reveal_duration: Duration | None = None  # type: ignore[valid-type]
     background: Colour = "#000000"
     image: URI | None = None
+    picture: URI | None = Field(
+        default=None,
+        description="an image shown with the question and its reveal, beside or above the question text "
+        "(`image` is the clip's full-frame background)",
+    )
     audio: URI | None = None
     narration: Text() | None = None  # type: ignore[valid-type]
 
@@ -519,6 +524,9 @@ class SeedQuestion(_Model, _Spoken):
     answer_d: Answer
     correct_answer: Annotated[str, WithJsonSchema({"type": "string", "maxLength": 200})] = Field(
         description="one of answer_a..answer_d, or a letter A-D"
+    )
+    image: URI | None = Field(
+        default=None, description="an image shown with the question and its reveal, beside or above the question"
     )
 
     @field_validator("answer_b", "answer_c", "answer_d")
@@ -667,7 +675,12 @@ def _question_specs(clip: QuestionClip, defaults: JobIn) -> list[ClipSpec]:
     answers = tuple(clip.answers)
     correct = clip.correct if isinstance(clip.correct, int) else -1  # an int once validated
     shared: dict[str, Any] = dict(
-        background=clip.background, image=clip.image, question=clip.question, answers=answers, correct=correct
+        background=clip.background,
+        image=clip.image,
+        question=clip.question,
+        answers=answers,
+        correct=correct,
+        picture=clip.picture,
     )
     if "background" in clip.model_fields_set:
         shared["own_background"] = True
@@ -735,6 +748,7 @@ def _seed_as_clip(seed: SeedQuestion) -> QuestionClip:
         correct=seed.correct_answer,
         language=seed.language,
         voice=seed.voice,
+        picture=seed.image,
     )
 
 
@@ -863,7 +877,7 @@ def _poster(given: PosterIn | None, clips: list[ClipSpec]) -> Poster | None:
     return Poster(given.clip, given.at)
 
 
-ASSET_KINDS = {"image": "image", "audio": "audio"}
+ASSET_KINDS = {"image": "image", "audio": "audio", "picture": "image"}
 """A clip's asset fields and what they hold; `source` holds a video clip's video, an image clip's image."""
 
 
@@ -871,7 +885,9 @@ def asset_fields(raw: Any) -> list[tuple[str, str, str]]:
     """Every asset a valid job reads as (field path, URI, kind: image, audio or video), in the job's own words,
     so a missing or misplaced asset is reported as `theme.logo.uri`, not as a URI alone."""
     model = JobIn.model_validate(raw)
-    found: list[tuple[str, str, str]] = []
+    found: list[tuple[str, str, str]] = [
+        (f"questions[{i}].image", seed.image, "image") for i, seed in enumerate(model.questions) if seed.image
+    ]
     for i, clip in enumerate(model.clips):
         fields = {**ASSET_KINDS, "source": "video" if isinstance(clip, VideoClip) else "image"}
         for name, kind in fields.items():
@@ -887,6 +903,7 @@ def asset_fields(raw: Any) -> list[tuple[str, str, str]]:
                 ("theme.background.image", background.image, "image"),
                 ("theme.background.video", background.video, "video"),
                 ("theme.logo.uri", theme.logo and theme.logo.uri, "image"),
+                ("theme.question_image", theme.question_image, "image"),
                 ("theme.sounds.tick", sounds.tick, "audio"),
                 ("theme.sounds.sting", sounds.sting, "audio"),
                 ("theme.sounds.music", sounds.music, "audio"),

@@ -187,6 +187,9 @@ class ThemeIn(_Model):
     motion: Literal["none", "fade", "slide", "pop"] = Field(
         "none", description="how the question, the answers (one after another) and a reveal's highlight enter"
     )
+    question_image: URI | None = Field(
+        None, description="an image shown beside or above every question (and its reveal) without one of its own"
+    )
     answer_phrases: Annotated[dict[LanguageKey, Phrase], Field(max_length=64)] = Field(
         default_factory=dict,
         description="a reveal's words by language tag (es, pt-BR), over the built-in phrases; English is answer_phrase",
@@ -225,6 +228,7 @@ class ThemeIn(_Model):
             platform=self.platform,
             answer_phrases=tuple(sorted(self.answer_phrases.items())),
             motion=self.motion,
+            question_image=self.question_image,
         )
 
 

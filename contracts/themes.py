@@ -90,6 +90,8 @@ class Theme:
     motion: str = "none"
     """How the question, its answers and a reveal's highlight enter: 'none' (there from the first frame),
     'fade', 'slide' or 'pop' (`activities.media.motion`)."""
+    question_image: str | None = None
+    """An image asset every question (and its reveal) shows in its picture slot when it has no picture of its own."""
 
 
 ADDED_LATER: dict[str, object] = {
@@ -98,6 +100,7 @@ ADDED_LATER: dict[str, object] = {
     "platform": "all",
     "answer_phrases": (),
     "motion": "none",
+    "question_image": None,
 }
 """Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
 theme that leaves them alone keeps the job's hash and its clips' keys."""
@@ -105,6 +108,10 @@ theme that leaves them alone keeps the job's hash and its clips' keys."""
 
 BACKGROUND_ADDED_LATER: dict[str, object] = {"video": None}
 """Background fields added later, likewise."""
+
+CACHE_ADDED_LATER: dict[str, object] = {"question_image": None}
+"""Theme fields added after the clip cache first keyed whole themes (`activities.clip_cache.key_material`):
+keyed only when set, so a cached clip under a theme that leaves them alone keeps its key."""
 
 
 def theme_material(theme: Theme) -> dict[str, Any]:

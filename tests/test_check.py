@@ -194,11 +194,17 @@ def test_asset_fields_name_every_asset_the_job_reads() -> None:
                   {"kind": "video", "source": "s3://b/v.mp4", "out": 1, "audio": "duck"},
                   {"kind": "image", "source": "s3://b/i.png", "duration": 1},
                   {"kind": "question", "question": "q?", "answers": ["a", "b", "c", "d"], "correct": 0, "image": "s3://b/q.png"},
-                  {"kind": "recipe", "recipe": "testsrc", "duration": 1, "audio": "s3://b/r.wav"}],
+                  {"kind": "recipe", "recipe": "testsrc", "duration": 1, "audio": "s3://b/r.wav"},
+                  {"kind": "question", "question": "q?", "answers": ["a", "b", "c", "d"], "correct": 0,
+                   "picture": "s3://b/p.png"}],
+        "questions": [{"question": "q?", "answer_a": "a", "answer_b": "b", "answer_c": "c", "answer_d": "d",
+                       "correct_answer": "a", "image": "s3://b/s.png"}],
     }  # fmt: skip
     found = asset_fields(job)
     assert sorted({uri for _, uri, _ in found}) == parse_job(job).asset_uris()
     assert ("theme.logo.uri", "s3://b/logo.png", "image") in found
+    assert ("questions[0].image", "s3://b/s.png", "image") in found
+    assert ("clips[5].picture", "s3://b/p.png", "image") in found
     assert ("clips[1].source", "s3://b/v.mp4", "video") in found and (
         "clips[2].source",
         "s3://b/i.png",

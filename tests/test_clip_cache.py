@@ -105,6 +105,7 @@ INPUT_CHANGES: dict[str, Callable[[ClipWork], ClipWork]] = {
     "spec.image": spec_change(image="file:///assets/other.png"),
     "spec.background": spec_change(background="#102030"),
     "spec.narration": spec_change(narration="Hello"),
+    "spec.picture": spec_change(picture="file:///assets/picture.png"),
     "clip.frames": clip_change(frames=31),
     "clip.theme": clip_change(theme=BUILTIN_THEMES["midnight"]),
     "clip.number": clip_change(number=3),

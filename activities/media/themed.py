@@ -22,6 +22,7 @@ from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_lin
 from activities.media.text import Block, block, direction, largest_fit, min_size, scales
 from activities.media.zones import zones
 from contracts.job import ClipSpec, Profile
+from contracts.pictures import question_picture
 from contracts.themes import Background, Theme
 
 THEMED_KINDS = ("card", "question", "reveal")
@@ -65,6 +66,8 @@ class Regions:
     logo: Rect | None
     question_size: int
     answer_size: int
+    picture: Rect | None = None
+    """A question's picture slot (`activities.media.picture`); None: the question has no picture."""
 
 
 def frame_shape(profile: Profile) -> str:
@@ -249,11 +252,17 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     h = profile.height
     if spec.kind == "card":
         return _card(spec, reg, fonts, h)
-    question = _fitted(spec.question or "", fonts, reg.question_size, reg.question, h, bold=True)
     rtl, letters = answer_letters(spec.question or "")
+    if question_picture(spec, theme):
+        from activities.media.picture import picture_regions  # it lays out with this module's parts
+
+        reg = picture_regions(reg, profile, theme, rtl)
+    question = _fitted(spec.question or "", fonts, reg.question_size, reg.question, h, bold=True)
     boxes = mirrored(reg.answers) if rtl else reg.answers
     gap = round(0.025 * h)
     free_top = reg.question.y + (text_height(question) if question else reg.question.h) + gap
+    if reg.picture is not None:  # answers never grow into a picture beside the question
+        free_top = max(free_top, reg.picture.bottom + gap)
     choices = [boxes] + ([_boxes(boxes, free_top)] if free_top < boxes[0].y else [])
     laid: list[Block] = []
     areas: list[Rect] = []
@@ -444,12 +453,14 @@ def still_frame(
     logo: Path | None = None,
     backdrop: bool = True,
     parts: Parts = ALL_PARTS,
+    picture: Path | None = None,
 ) -> Image.Image:
     """The whole picture of a card, a question (without its countdown) or a reveal, in RGB.
 
     Without `backdrop`, everything but the background, in RGBA over transparency: to overlay on a moving one.
     `parts` draws some of it only (`STATIC`, `QUESTION`, `answer_part(i)`, `HIGHLIGHT`): what an entrance moves.
     A reveal without its `HIGHLIGHT` draws the correct answer's box as the question showed it.
+    `picture`, fetched, fills a question's picture slot, with its text (a reveal's, with what never moves).
     """
     w, h = profile.width, profile.height
     lay = layout_themed(spec, profile, fonts, theme)
@@ -468,6 +479,10 @@ def still_frame(
         reveal = spec.kind == "reveal"
         if (STATIC if reveal else QUESTION) in parts:
             _text(glyphs, lay.texts[0], theme.text)
+            if picture is not None and reg.picture is not None:
+                from activities.media.picture import corner_radius, draw_picture
+
+                draw_picture(shapes, picture, reg.picture, corner_radius(reg, theme))
         if number and total and STATIC in parts:
             _number(draw, fonts, reg, theme, f"{number}/{total}")
         for i, (rect, box) in enumerate(zip(lay.answers, lay.texts[1:], strict=False)):

@@ -38,6 +38,8 @@ class Look:
     logo: Path | None = None
     video: LoopVideo | None = None
     """The theme's background video, fetched, when the clip has no picture or colour of its own."""
+    picture: Path | None = None
+    """A question's picture (its own or the theme's `question_image`), fetched: drawn in its picture slot."""
 
 
 def _to_yuv(stream: Any, matrix: str, alpha: bool = False) -> Any:
@@ -55,8 +57,9 @@ def entrance_pictures(
     if first >= entrance_frames(list(begins.values()), profile.fps):
         return []
     draw = partial(
-        still_frame, spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo
-    )
+        still_frame, spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo,
+        picture=look.picture,
+    )  # fmt: skip
     parts = [
         Part(layer, begins[name], highlight=name == HIGHLIGHT)
         for name in sorted(begins)
@@ -96,7 +99,7 @@ def themed_video(
     moving = look.video is not None and look.background is None
     picture = still_frame(
         spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo,
-        backdrop=not moving,
+        backdrop=not moving, picture=look.picture,
     )  # fmt: skip
     layer = cropped(picture) if moving else None
     if look.video is not None and moving:
