@@ -89,7 +89,7 @@ class Theme:
     """(language tag, phrase) pairs over the built-in phrases (`contracts.languages.ANSWER_PHRASES`)."""
     motion: str = "none"
     """How the question, its answers and a reveal's highlight enter: 'none' (there from the first frame),
-    'fade', 'slide' or 'pop' (`activities.media.motion`)."""
+    'fade', 'slide' or 'pop' (`engine.media.motion`)."""
 
 
 ADDED_LATER: dict[str, object] = {

@@ -13,13 +13,13 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 
-from activities import storage
 from activities.assemble import AssembleActivities
-from activities.common import Deps
-from activities.storage import file_path
 from contracts import names
 from contracts.records import UploadInput
 from devtools.testing import clips_of
+from engine import storage
+from engine.deps import Deps
+from engine.storage import file_path
 from starter import JobRefused, RenderClient
 
 TWINS = 8

@@ -14,7 +14,7 @@ hand one video another's pixels.
 
 Entries are written whole under a private name and then renamed (on S3 the copy
 lands whole), so two videos storing the same clip at once cannot corrupt it. Each
-entry carries the record of its content (activities/integrity.py: a `<key>.mov.sha256`
+entry carries the record of its content (engine/integrity.py: a `<key>.mov.sha256`
 file written before it on disk, metadata on S3), and a hit is published only once
 the bytes actually read hash to it (and, on disk, show every planned frame); a bad
 entry is deleted, counted `bad`, and the clip rendered and kept again. A hit refreshes the
@@ -42,20 +42,22 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
-from activities import integrity, metrics
-from activities.common import Deps
-from activities.integrity import Content
-from activities.keeper import Heartbeats, in_thread, stoppable
-from activities.media.encoder import choose_encoder, video_args
-from activities.media.fonts import FontChain
-from activities.media.graphs import Fonts
-from activities.media.probe import ProbeError, counted, shows_all
-from activities.media.process import run_tool
-from activities.media.text import LAYOUT_VERSION
-from activities.media.themed import theme_fonts
-from activities.segments import segment_frames
-from activities.settings import Settings
-from activities.storage import (
+from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
+from contracts.records import ClipWork
+from engine import integrity, metrics
+from engine.deps import Deps
+from engine.integrity import Content
+from engine.media.encoder import choose_encoder, video_args
+from engine.media.fonts import FontChain
+from engine.media.graphs import Fonts
+from engine.media.probe import ProbeError, counted, shows_all
+from engine.media.process import run_tool
+from engine.media.text import LAYOUT_VERSION
+from engine.media.themed import theme_fonts
+from engine.progress import Reporter
+from engine.segments import segment_frames
+from engine.settings import Settings
+from engine.storage import (
     FileStorage,
     ObjectMissing,
     S3Storage,
@@ -64,8 +66,7 @@ from activities.storage import (
     partial_name,
     split_s3,
 )
-from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
-from contracts.records import ClipWork
+from engine.threads import in_thread, stoppable
 
 log = structlog.get_logger(__name__)
 
@@ -243,7 +244,7 @@ class ClipCache:
             return "missing"
         return "unknown"
 
-    async def take(self, inp: ClipWork, uri: str, beats: Heartbeats, key: str | None = None) -> str | None:
+    async def take(self, inp: ClipWork, uri: str, beats: Reporter, key: str | None = None) -> str | None:
         """Publish the cached clip at `uri` if there is a good one; its encoder, or None to render it."""
         if not self.enabled:
             return None
@@ -268,7 +269,7 @@ class ClipCache:
         return encoder if found else None
 
     async def keep(
-        self, inp: ClipWork, uri: str, beats: Heartbeats, before: str | None = None, content: Content | None = None
+        self, inp: ClipWork, uri: str, beats: Reporter, before: str | None = None, content: Content | None = None
     ) -> None:
         """Keep the clip just stored at `uri` for other videos; a failure here never fails the clip.
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from activities.errors import BadAsset
 from contracts.job import Profile
+from engine.errors import BadAsset
 
 STILL_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF"}
 """What an image asset may be: formats both Pillow (the header check) and ffmpeg's image demuxers read."""

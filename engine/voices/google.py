@@ -20,9 +20,9 @@ from typing import Any
 
 import structlog
 
-from activities.errors import VoiceRejected, VoiceUnavailable
-from activities.keeper import Stopped, in_thread, stoppable
-from activities.voices.wav import write_linear16
+from engine.errors import VoiceRejected, VoiceUnavailable
+from engine.threads import Stopped, in_thread, stoppable
+from engine.voices.wav import write_linear16
 
 log = structlog.get_logger(__name__)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw
 
-from activities.media.fonts import EMOJI_SIZE, FontChain, cjk_language
-from activities.media.text import Block, Line, block, largest_fit, scales
 from contracts.job import ClipSpec, Profile
+from engine.media.fonts import EMOJI_SIZE, FontChain, cjk_language
+from engine.media.text import Block, Line, block, largest_fit, scales
 
 ANSWER_LETTERS = "ABCD"
 CORRECT_FILL = "#1E8449"

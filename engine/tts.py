@@ -13,13 +13,13 @@ from typing import Protocol, runtime_checkable
 
 import structlog
 
-from activities.keeper import in_thread
-from activities.media.process import run_tool
-from activities.settings import Settings
-from activities.voices.espeak_words import WordTime, word_times
-from activities.voices.google import GoogleTts
-from activities.voices.polly import PollyTts
 from contracts.languages import LANGUAGE_ALIASES
+from engine.media.process import run_tool
+from engine.settings import Settings
+from engine.threads import in_thread
+from engine.voices.espeak_words import WordTime, word_times
+from engine.voices.google import GoogleTts
+from engine.voices.polly import PollyTts
 
 log = structlog.get_logger(__name__)
 ESPEAK_BASE_WPM = 175
@@ -78,8 +78,10 @@ class EspeakTts:
 
 
 def make_tts(choice: str, settings: Settings | None = None) -> TtsEngine:
-    """The engine named `choice` (RENDER_TTS's values); cloud engines read their settings (else RENDER_*)."""
+    """The engine named `choice` (RENDER_TTS's values); cloud engines read theirs from `settings`."""
     if choice in ("polly", "google"):
+        if settings is None:
+            raise ValueError(f"the {choice} speech engine needs the worker's settings")
         return cloud_tts(choice, settings)
     binary = shutil.which("espeak-ng")
     if choice in ("auto", "espeak") and binary:
@@ -91,8 +93,7 @@ def make_tts(choice: str, settings: Settings | None = None) -> TtsEngine:
     return SilentTts()
 
 
-def cloud_tts(choice: str, settings: Settings | None) -> TtsEngine:
-    given = settings or Settings.from_env()
+def cloud_tts(choice: str, given: Settings) -> TtsEngine:
     timeout, attempts = given.tts_timeout_seconds, given.tts_attempts
     if choice == "polly":
         return PollyTts(

@@ -14,14 +14,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from activities.common import Deps, check_asset_size, fetch
-from activities.errors import BadAsset
-from activities.media.backdrop import LoopVideo
-from activities.media.graphs import progress_args
-from activities.media.process import run_ffmpeg, run_tool
-from activities.media.sources import VideoAsset, asset_audio_command
-from activities.storage import confine
 from contracts.job import MIN_CLIP_SECONDS, ClipSpec
+from engine.deps import Deps, check_asset_size, fetch
+from engine.errors import BadAsset
+from engine.media.backdrop import LoopVideo
+from engine.media.graphs import progress_args
+from engine.media.process import run_ffmpeg, run_tool
+from engine.media.sources import VideoAsset, asset_audio_command
+from engine.storage import confine
 
 LENGTH_SLACK_S = MIN_CLIP_SECONDS
 """An asset may end this much before `out` (containers round their lengths); its last frame fills the gap."""

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote
 
-from activities.keeper import Stopped
 from contracts import names
+from engine.threads import Stopped
 
 Progress = Callable[[int], None]
 """Called with the bytes transferred so far (never decreasing), on the thread doing the transfer.

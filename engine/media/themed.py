@@ -17,12 +17,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from activities.media.fonts import grapheme_script
-from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
-from activities.media.text import Block, block, direction, largest_fit, min_size, scales
-from activities.media.zones import zones
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Background, Theme
+from engine.media.fonts import grapheme_script
+from engine.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
+from engine.media.text import Block, block, direction, largest_fit, min_size, scales
+from engine.media.zones import zones
 
 THEMED_KINDS = ("card", "question", "reveal")
 TEXT_DEPTH = 1.25

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from activities.media.process import run_tool
 from contracts.job import Profile
+from engine.media.process import run_tool
 
 NVENC = "h264_nvenc"
 X264 = "libx264"

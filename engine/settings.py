@@ -1,15 +1,40 @@
-"""Worker-side configuration: what activities are given, built from the environment by runtime.settings."""
+"""Worker-side configuration: what the engine is given.
+
+`runtime.settings.render_settings` builds it from the environment (RENDER_*).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from contracts.budget import Budget
-from runtime.settings import DEJAVU, RenderEnv, default_rates, file_uri, load, parse_rates
+from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
 
-__all__ = ["DEJAVU", "Settings", "default_rates", "file_uri", "parse_rates"]
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def file_uri(path: Path | str) -> str:
+    return "file://" + str(Path(path).resolve())
+
+
+def default_rates() -> dict[str, float]:
+    return {name: c.usd_per_hour for name, c in GPU_CLASSES.items()} | {
+        "gpu": GPU_CLASSES["t4"].usd_per_hour,
+        "cpu": CPU_USD_PER_CORE_HOUR,
+    }
+
+
+def parse_rates(value: str) -> dict[str, float]:
+    """'t4=0.35,cpu=0.04' → {'t4': 0.35, 'cpu': 0.04}; a bad entry names itself."""
+    rates = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        name, _, price = entry.partition("=")
+        try:
+            rates[name.strip()] = float(price)
+        except ValueError:
+            raise ValueError(f"RENDER_RATES: {entry!r} is not NAME=USD_PER_HOUR") from None
+    return rates
 
 
 @dataclass(frozen=True)
@@ -83,11 +108,6 @@ class Settings:
     """Hosts webhooks may be sent to; empty: any host with a public address."""
     webhook_allow_loopback: bool = False
     """Development only: let webhooks reach a receiver on loopback."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """RENDER_* (see runtime.settings.RenderEnv); a bad value raises SettingsError naming the variable."""
-        return cls(**load(RenderEnv, env).settings_fields())
 
     def work_uri_for(self, key: str) -> str:
         return f"{self.work_uri}/{key}"

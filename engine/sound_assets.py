@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from activities.common import Deps, fetch_asset
-from activities.errors import BadAsset
-from activities.media.effects import Effect, bed_command, effect_gain_db, tick_samples
-from activities.media.graphs import MUSIC_BED_LUFS
-from activities.media.loudness import LoudnessError, bed_gain_db, measure, measure_file
-from activities.media.process import FfmpegError, run_ffmpeg
-from activities.storage import confine
 from contracts.plan import PlannedClip, VideoPlan, samples_for
 from contracts.themes import Sounds
+from engine.deps import Deps, fetch_asset
+from engine.errors import BadAsset
+from engine.media.effects import Effect, bed_command, effect_gain_db, tick_samples
+from engine.media.graphs import MUSIC_BED_LUFS
+from engine.media.loudness import LoudnessError, bed_gain_db, measure, measure_file
+from engine.media.process import FfmpegError, run_ffmpeg
+from engine.storage import confine
 
 EFFECT_MEASURE_SECONDS = 60.0
 """A tick or a sting is a short sound: its peak is read from its first minute, so a long file costs no more

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.media.mp4 import Fragmented, Mp4Error, mov_is_whole, read_movie, video_samples
-from activities.media.process import run_tool
+from engine.media.mp4 import Fragmented, Mp4Error, mov_is_whole, read_movie, video_samples
+from engine.media.process import run_tool
 
 __all__ = ["MediaInfo", "ProbeError", "StreamInfo", "counted", "mov_is_whole", "probe", "shows_all", "video_samples"]
 

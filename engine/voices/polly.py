@@ -23,9 +23,9 @@ import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from activities.errors import VoiceRejected, VoiceUnavailable
-from activities.keeper import Stopped, in_thread, stoppable
-from activities.voices.wav import write_pcm_wav
+from engine.errors import VoiceRejected, VoiceUnavailable
+from engine.threads import Stopped, in_thread, stoppable
+from engine.voices.wav import write_pcm_wav
 
 log = structlog.get_logger(__name__)
 

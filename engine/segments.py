@@ -14,23 +14,24 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
-from temporalio import activity
 
-from activities import metrics
-from activities.common import Deps
-from activities.errors import MediaMismatch
-from activities.keeper import Heartbeats, stoppable
-from activities.media.encoder import gop_frames
-from activities.media.graphs import Segments
-from activities.media.probe import mov_is_whole, video_samples
-from activities.storage import ObjectMissing, Progress, sha256_of
 from contracts.job import Profile
 from contracts.plan import PlannedClip
+from engine import metrics
+from engine.deps import Deps
+from engine.errors import MediaMismatch
+from engine.media.encoder import gop_frames
+from engine.media.graphs import Segments
+from engine.media.probe import mov_is_whole, video_samples
+from engine.progress import Reporter
+from engine.storage import ObjectMissing, Progress, sha256_of
+from engine.threads import stoppable
 
 log = structlog.get_logger(__name__)
 
@@ -80,8 +81,8 @@ class SegmentRecord:
         return cls(size=path.stat().st_size, sha256=sha256_of(path), frames=-1 if frames is None else frames)
 
 
-def _reporting(beats: Heartbeats, total: int) -> Progress:
-    """A transfer's progress for the heartbeat (`Heartbeats.update` is safe from the transfer's thread)."""
+def _reporting(beats: Reporter, total: int) -> Progress:
+    """A transfer's progress for the heartbeat (`Reporter.update` is safe from the transfer's thread)."""
     return lambda done: beats.update(bytes_done=done, bytes_total=total)
 
 
@@ -114,7 +115,7 @@ class SegmentStore:
     def frames_in(self, number: int) -> int:
         return min(self.frames_per_segment, self.clip.frames - number * self.frames_per_segment)
 
-    async def verified_prefix(self, claimed: int, scratch: Path, beats: Heartbeats) -> int:
+    async def verified_prefix(self, claimed: int, scratch: Path, beats: Reporter) -> int:
         """Leading segments that are really stored and match their records.
 
         `claimed` comes from the last heartbeat that reached the server; segments
@@ -129,7 +130,7 @@ class SegmentStore:
             beats.update(stage="verifying checkpoints", segments_done=number + 1)
         return self.count
 
-    async def _trusted(self, number: int, scratch: Path, beats: Heartbeats) -> bool:
+    async def _trusted(self, number: int, scratch: Path, beats: Reporter) -> bool:
         record_path = await self._obtain(self.record_uri(number), scratch / f"stored-{number:05d}.json")
         if record_path is None:
             return False
@@ -148,7 +149,7 @@ class SegmentStore:
         self.local[number] = path
         return True
 
-    async def _obtain(self, uri: str, dest: Path, beats: Heartbeats | None = None, size: int = 0) -> Path | None:
+    async def _obtain(self, uri: str, dest: Path, beats: Reporter | None = None, size: int = 0) -> Path | None:
         """The stored file itself when it is on local disk, else a copy in `dest`; None when missing."""
         storage = self.deps.storages.for_uri(uri)
         local = storage.local_path(uri)
@@ -161,7 +162,7 @@ class SegmentStore:
             return None
         return dest
 
-    async def publish(self, number: int, path: Path, beats: Heartbeats | None = None) -> None:
+    async def publish(self, number: int, path: Path, beats: Reporter | None = None) -> None:
         """Store a finished segment once it is known whole (ffmpeg can lose writes and carry on), then its record."""
         record = await asyncio.to_thread(SegmentRecord.of, path)
         if record is None:
@@ -184,14 +185,15 @@ class SegmentStore:
 class SegmentTracker:
     """Follows ffmpeg's segment list: publishes each finished segment, then heartbeats it.
 
-    On worker shutdown it lets the segment in progress finish, then asks ffmpeg to
-    stop, so a drain loses no finished work and hands the clip over at once.
+    On worker shutdown (`shutting_down` says so) it lets the segment in progress finish, then asks
+    ffmpeg to stop, so a drain loses no finished work and hands the clip over at once.
     """
 
     store: SegmentStore
     segments: Segments
     done: int
-    beats: Heartbeats
+    beats: Reporter
+    shutting_down: Callable[[], bool]
     encoder: str = ""
     gpu: int | None = None
     draining_from: int | None = None
@@ -204,7 +206,7 @@ class SegmentTracker:
         metrics.IN_FLIGHT[(self.store.video_id, clip.index)] = metrics.ClipInFlight(
             self.store.video_id, clip.index, frames_done, clip.frames, self.encoder, self.gpu
         )
-        if activity.is_worker_shutdown():
+        if self.shutting_down():
             if self.draining_from is None:
                 self.draining_from = self.done
             return self.done == self.draining_from

@@ -20,8 +20,11 @@ from typing import Any
 import ffmpeg
 from PIL import Image
 
-from activities.media.effects import Effect, with_effects
-from activities.media.layers import (
+from contracts.job import AUDIO_RATE, ClipSpec, Profile
+from contracts.plan import samples_for
+from contracts.recipes import RECIPES
+from engine.media.effects import Effect, with_effects
+from engine.media.layers import (
     Fonts,
     clip_texts,
     countdown_frames,
@@ -31,12 +34,9 @@ from activities.media.layers import (
     layout_clip,
     shadow_offset,
 )
-from activities.media.sources import MOVING_KINDS, VideoAsset, ken_burns_stream, video_asset_stream
-from activities.media.themed import THEMED_KINDS
-from activities.media.themed_graph import Look, themed_video
-from contracts.job import AUDIO_RATE, ClipSpec, Profile
-from contracts.plan import samples_for
-from contracts.recipes import RECIPES
+from engine.media.sources import MOVING_KINDS, VideoAsset, ken_burns_stream, video_asset_stream
+from engine.media.themed import THEMED_KINDS
+from engine.media.themed_graph import Look, themed_video
 
 CORRECT_FILL = "0x1E8449"
 MUSIC_BED_LUFS = -24.0

@@ -18,8 +18,8 @@ from typing import Any
 
 import ffmpeg
 
-from activities.media.sources import VideoAsset
 from contracts.job import Profile
+from engine.media.sources import VideoAsset
 
 LEAD_FRAMES = 2
 """A resumed loop starts this many source frames before the one its first clip frame shows."""

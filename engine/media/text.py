@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import regex
 
-from activities.media.fonts import Face, FontChain, graphemes
+from engine.media.fonts import Face, FontChain, graphemes
 
 LINE_SPACING = 1.3
 """Line pitch in font sizes: room for Thai and Devanagari marks above and below."""

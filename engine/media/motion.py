@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from activities.media.layers import Layer
+from engine.media.layers import Layer
 
 ENTER = 0.4
 """Seconds one part takes to enter."""

@@ -13,13 +13,13 @@ import unicodedata
 from dataclasses import replace
 from typing import Any
 
-from activities.keeper import Stopped
-from activities.media.fonts import graphemes, refusal
-from activities.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
-from activities.media.text import min_size, text_hyphenation
-from activities.media.themed import THEMED_KINDS, font_path, layout_themed, theme_fonts
 from contracts.job import ClipSpec, Job
 from contracts.themes import Theme
+from engine.media.fonts import graphemes, refusal
+from engine.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
+from engine.media.text import min_size, text_hyphenation
+from engine.media.themed import THEMED_KINDS, font_path, layout_themed, theme_fonts
+from engine.threads import Stopped
 
 MAX_JOB_TEXT_CHARS = 100_000
 """All the text one job draws (a reveal repeats its question and is not counted again). Laying out this

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.media.process import FfmpegError, run_tool
 from contracts.job import AUDIO_RATE, LoudnessTarget
+from engine.media.process import FfmpegError, run_tool
 
 OVERSAMPLE = 4
 CODEC_MARGIN_DB = 0.5

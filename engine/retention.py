@@ -40,13 +40,13 @@ from typing import Any
 
 import structlog
 
-from activities import metrics
-from activities.clip_cache import PREFIX as CACHE_PREFIX
-from activities.clip_cache import cached_bytes, evict
-from activities.common import Deps
-from activities.storage import FileStorage, S3Storage, StorageError, file_path, split_s3
 from contracts import names
 from contracts.tenancy import ANY_CHANNEL
+from engine import metrics
+from engine.clip_cache import PREFIX as CACHE_PREFIX
+from engine.clip_cache import cached_bytes, evict
+from engine.deps import Deps
+from engine.storage import FileStorage, S3Storage, StorageError, file_path, split_s3
 
 log = structlog.get_logger(__name__)
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from activities.media.bed import BedPlay, layered_programme_command
-from activities.media.graphs import (
+from contracts.job import LoudnessTarget, Profile
+from contracts.plan import samples_for
+from engine.media.bed import BedPlay, layered_programme_command
+from engine.media.graphs import (
     MIX_GROUP,
     ClipInputs,
     audio_encode_command,
     concat_list,
     programme_audio_command,
 )
-from activities.media.loudness import measure, normalize_filter
-from activities.media.process import FfmpegError, run_ffmpeg
-from contracts.job import LoudnessTarget, Profile
-from contracts.plan import samples_for
+from engine.media.loudness import measure, normalize_filter
+from engine.media.process import FfmpegError, run_ffmpeg
 
 Stage = Callable[[str], None]
 
@@ -83,7 +83,7 @@ async def mix_programme(
     """The whole programme's sound before levelling, as ffmpeg inputs, and the CPU seconds spent.
 
     Without a bed or an effect, the clips' mixes joined (as `mix_clips`); else the clips' own sound over
-    the bed and the effects, ducked under it across the whole programme (`activities.media.bed`).
+    the bed and the effects, ducked under it across the whole programme (`engine.media.bed`).
     """
     layered = bool(beds) or any(inputs.effects for _, inputs in clips)
     listing, effects, cpu = await _mixed(profile, clips, tmp, stage, effects_apart=layered)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from activities.common import Deps, fetch
-from activities.keeper import in_thread, stoppable
-from activities.media.probe import counted
-from activities.media.process import run_ffmpeg
+from engine.deps import Deps, fetch
+from engine.media.probe import counted
+from engine.media.process import run_ffmpeg
+from engine.threads import in_thread, stoppable
 
 POSTER_SUFFIX = ".poster.jpg"
 

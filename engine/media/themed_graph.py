@@ -5,7 +5,7 @@ to YUV once; only the ring's number and the bar change, and they are overlaid in
 converted with the same matrix as the picture so their colours match it. On a theme's
 background video, the picture without its background is overlaid on every frame of the loop
 in RGB instead, and the frame converted to YUV. A theme's entrance (`motion`) covers the first
-frames with pictures drawn one per frame (`activities.media.motion`), then the still shows.
+frames with pictures drawn one per frame (`engine.media.motion`), then the still shows.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 import ffmpeg
 from PIL import Image
 
-from activities.media.backdrop import LoopVideo, loop_stream
-from activities.media.layers import Fonts, cropped
-from activities.media.motion import Part, entrance, entrance_frames, starts
-from activities.media.themed import ALL_PARTS, HIGHLIGHT, countdown_rings, regions, rgba, still_frame
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Theme
+from engine.media.backdrop import LoopVideo, loop_stream
+from engine.media.layers import Fonts, cropped
+from engine.media.motion import Part, entrance, entrance_frames, starts
+from engine.media.themed import ALL_PARTS, HIGHLIGHT, countdown_rings, regions, rgba, still_frame
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Content records: what videos share through the work store is checked before it is trusted.
 
 A finished clip and a clip cache entry are stored with a record of their content,
-`sha256` and `size` (stored segments keep theirs beside them: activities/segments.py),
+`sha256` and `size` (stored segments keep theirs beside them: engine/segments.py),
 and whoever reuses them first hashes the bytes it actually has:
 
 - `file://`: a small JSON file beside the file, `<name>.sha256`, written *before* the
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from activities.storage import (
+from engine.storage import (
     FileStorage,
     ObjectMissing,
     Progress,
