@@ -1,227 +1,31 @@
-"""Storage by URI: `file://` on local or shared disk, `s3://` through boto3.
+"""`s3://` storage through boto3: S3 and S3-compatible stores (MinIO, IBM COS, GCS interop).
 
-Both publish atomically (write then rename; an S3 upload becomes visible only when
-its completing request lands), so a reader never sees a half-written file under a
-final key, and a retried write simply overwrites.
-
-Transfers can be stopped. An activity attempt that timed out or was canceled has
-already been handed to another worker, so its upload must not land afterwards and
-overwrite the newer one: `upload` and `download` take a `threading.Event`, check it
-between chunks (and right before the publishing step), and raise `Stopped` without
-publishing anything once it is set. `progress` hears the bytes done so far.
+An upload becomes visible only when its completing request lands; a stopped transfer drops its
+connection at the next socket write or read, and publishes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import shutil
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import unquote
 
 from contracts import names
+from engine.storage.base import (
+    ObjectMissing,
+    Progress,
+    StorageError,
+    check_stop,
+    guarded,
+    partial_name,
+)
 from engine.threads import Stopped
-
-Progress = Callable[[int], None]
-"""Called with the bytes transferred so far (never decreasing), on the thread doing the transfer.
-
-An activity's heartbeat must be sent from its event loop (`loop.call_soon_threadsafe`).
-A progress callback that raises is reported once and then left out: it never fails a transfer.
-"""
-
-log = logging.getLogger(__name__)
-
-
-def guarded(progress: Progress | None) -> Progress | None:
-    """`progress`, except that its first exception is logged and it is not called again."""
-    if progress is None:
-        return None
-    failed = False
-
-    def report(done: int) -> None:
-        nonlocal failed
-        if failed:
-            return
-        try:
-            progress(done)
-        except Exception:
-            failed = True
-            log.warning("transfer progress callback failed; progress is no longer reported", exc_info=True)
-
-    return report
-
-
-CHUNK = 1 << 20
-"""FileStorage copies this much between checks of the stop event."""
-
-
-class StorageError(Exception):
-    """A storage problem; `error_type` says whether a retry can help."""
-
-    def __init__(self, message: str, error_type: str | None = None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-    @property
-    def retryable(self) -> bool:
-        return self.error_type not in names.NON_RETRYABLE_ERRORS
-
-
-class ObjectMissing(StorageError):
-    """The object is not there: storage's own word; callers say what was missing (an asset, a clip)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "ObjectMissing")
-
-    @property
-    def retryable(self) -> bool:
-        return False
-
-
-class Storage(Protocol):
-    def exists(self, uri: str) -> bool: ...
-    def size(self, uri: str) -> int: ...
-    def download(
-        self, uri: str, dest: Path, *, stop: threading.Event | None = None, progress: Progress | None = None
-    ) -> None:
-        """Copy `uri` to `dest` (whole, or not at all); raise `Stopped` once `stop` is set."""
-        ...
-
-    def upload(
-        self, src: Path, uri: str, *, stop: threading.Event | None = None, progress: Progress | None = None
-    ) -> None:
-        """Publish `src` at `uri` atomically; once `stop` is set, raise `Stopped` and publish nothing."""
-        ...
-
-    def local_path(self, uri: str) -> Path | None:
-        """The file itself when it is on this machine's disk, to avoid a copy."""
-        ...
-
-    def delete_prefix(self, uri: str) -> int: ...
-    def delete(self, uri: str) -> bool:
-        """Remove one file or object (never a directory, never others sharing its name as a prefix)."""
-        ...
-
-    def create(self, data: bytes, uri: str) -> bool:
-        """Store a small object only if nothing is there yet; False if something was (atomic: one winner)."""
-        ...
-
-
-def file_path(uri: str) -> Path:
-    if not uri.startswith("file://"):
-        raise StorageError(f"not a file:// URI: {uri}", names.FORBIDDEN_PATH)
-    return Path(unquote(uri[len("file://") :]))
-
-
-def check_stop(stop: threading.Event | None, what: str) -> None:
-    if stop is not None and stop.is_set():
-        raise Stopped(f"{what} stopped")
-
-
-def sha256_of(path: Path, *, stop: threading.Event | None = None) -> str:
-    """Hex SHA-256 of a file, read in chunks so that a stop is noticed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            check_stop(stop, f"hashing {path.name}")
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def partial_name(dest: Path) -> Path:
-    """A private name beside `dest` for the bytes until they are whole."""
-    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
-
-
-def copy_chunks(
-    src: Path, dest: Path, stop: threading.Event | None, progress: Progress | None, *, sync: bool, what: str
-) -> None:
-    done = 0
-    with open(src, "rb") as reader, open(dest, "wb") as writer:
-        while chunk := reader.read(CHUNK):
-            check_stop(stop, what)
-            writer.write(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done)
-        if sync:
-            writer.flush()
-            os.fsync(writer.fileno())
-
-
-class FileStorage:
-    def exists(self, uri: str) -> bool:
-        return file_path(uri).is_file()
-
-    def size(self, uri: str) -> int:
-        return file_path(uri).stat().st_size
-
-    def download(
-        self, uri: str, dest: Path, *, stop: threading.Event | None = None, progress: Progress | None = None
-    ) -> None:
-        partial = partial_name(dest)
-        try:
-            copy_chunks(file_path(uri), partial, stop, guarded(progress), sync=False, what=f"download of {uri}")
-            check_stop(stop, f"download of {uri}")
-            os.replace(partial, dest)
-        finally:
-            partial.unlink(missing_ok=True)
-
-    def upload(
-        self, src: Path, uri: str, *, stop: threading.Event | None = None, progress: Progress | None = None
-    ) -> None:
-        dest = file_path(uri)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = partial_name(dest)
-        try:
-            copy_chunks(src, partial, stop, guarded(progress), sync=True, what=f"upload to {uri}")
-            # The rename publishes: a stopped attempt never reaches it.
-            check_stop(stop, f"upload to {uri}")
-            os.replace(partial, dest)
-        finally:
-            partial.unlink(missing_ok=True)
-
-    def local_path(self, uri: str) -> Path | None:
-        return file_path(uri)
-
-    def delete_prefix(self, uri: str) -> int:
-        path = file_path(uri)
-        if path.is_dir():
-            count = sum(1 for p in path.rglob("*") if p.is_file())
-            shutil.rmtree(path)
-            return count
-        if path.is_file():
-            path.unlink()
-            return 1
-        return 0
-
-    def delete(self, uri: str) -> bool:
-        path = file_path(uri)
-        if not path.is_file() or path.is_symlink():
-            return False
-        path.unlink(missing_ok=True)
-        return True
-
-    def create(self, data: bytes, uri: str) -> bool:
-        dest = file_path(uri)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = partial_name(dest)
-        try:
-            partial.write_bytes(data)
-            os.link(partial, dest)  # fails if dest exists: exactly one creator wins
-        except FileExistsError:
-            return False
-        finally:
-            partial.unlink(missing_ok=True)
-        return True
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -672,52 +476,3 @@ class S3Storage:
                 self._call(uri, "delete", self._client.delete_objects, Bucket=bucket, Delete={"Objects": keys})
                 deleted += len(keys)
         return deleted
-
-
-class Storages:
-    """Picks the backend by URI scheme; the S3 client is built on first use."""
-
-    def __init__(self, s3_endpoint_url: str | None = None, s3_region: str | None = None) -> None:
-        self._file = FileStorage()
-        self._s3: S3Storage | None = None
-        self._s3_args = (s3_endpoint_url, s3_region)
-
-    def for_uri(self, uri: str) -> Storage:
-        if uri.startswith("file://"):
-            return self._file
-        if uri.startswith("s3://"):
-            if self._s3 is None:
-                self._s3 = S3Storage(*self._s3_args)
-            return self._s3
-        raise StorageError(f"unsupported URI scheme: {uri[:80]}", names.FORBIDDEN_PATH)
-
-
-def confine(uri: str, roots: tuple[str, ...], field: str) -> str:
-    """Refuse a URI outside the configured roots, following symlinks for files."""
-    for root in roots:
-        if uri.startswith("file://") and root.startswith("file://"):
-            real = Path(os.path.realpath(file_path(uri)))
-            if real.is_relative_to(Path(os.path.realpath(file_path(root)))):
-                return uri
-        elif uri.startswith(root.rstrip("/") + "/") and uri.startswith("s3://") and "/.." not in uri:
-            return uri
-    checked = nearest_root(uri, roots)
-    where = f" (checked against {checked})" if checked else ""
-    raise StorageError(f"{field}: {uri[:200]} is outside the allowed roots{where}", names.FORBIDDEN_PATH)
-
-
-def nearest_root(uri: str, roots: tuple[str, ...]) -> str | None:
-    """The root `uri` was meant to fall under, for an error message: one of the same scheme and bucket
-    (or, for files, sharing the first directory), or None. Never the whole list: roots may be other tenants'."""
-
-    def head(text: str) -> tuple[str, str]:
-        scheme, _, rest = text.partition("://")
-        return scheme, rest.strip("/").split("/", 1)[0]
-
-    same = [root for root in roots if head(root) == head(uri)]
-
-    def shared(root: str) -> int:
-        pairs = zip(root.rstrip("/").split("/"), uri.split("/"), strict=False)
-        return next((i for i, (a, b) in enumerate(pairs) if a != b), len(root.rstrip("/").split("/")))
-
-    return max(same, key=shared, default=None)
