@@ -25,7 +25,7 @@ async def stoppable(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     `fn` checks `stop` between chunks and raises `Stopped` (or returns) without
     publishing anything once it is set. The cancel is re-raised only after the
-    thread has finished, so nothing runs on behind the activity's back.
+    thread has finished, so nothing runs on behind the caller's back.
     """
     stop = threading.Event()
     future = asyncio.ensure_future(asyncio.to_thread(fn, *args, stop=stop, **kwargs))
