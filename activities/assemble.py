@@ -13,21 +13,12 @@ from pathlib import Path
 
 from temporalio import activity
 
-from activities import integrity, metrics
 from activities.captions import publish_captions, unpublish_captions
-from activities.common import Deps, fetch, scratch, temporal_errors
-from activities.errors import BadAsset, IntermediateDamaged, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
-from activities.keeper import Heartbeats, in_thread, keep_heartbeating, stoppable
+from activities.common import temporal_errors
+from activities.keeper import Heartbeats, keep_heartbeating
 from activities.logs import activity_log
 from activities.manifest import Manifest, claim_manifest, manifest_uri, read_manifest, refusal, write_manifest
-from activities.media.encoder import choose_encoder, video_args
-from activities.media.graphs import concat_command, concat_list, mux_command
-from activities.media.loudness import measure, measure_file, normalize_filter
-from activities.media.probe import MediaInfo, counted, probe, video_samples
-from activities.media.process import run_ffmpeg
 from activities.plans import PlanStore
-from activities.poster import poster_from_clip, poster_uri, publish_poster
-from activities.storage import confine, file_path, split_s3
 from contracts import names
 from contracts.job import LOUDNESS_TARGETS, JobError, Profile, check_output_uri
 from contracts.records import (
@@ -44,6 +35,17 @@ from contracts.records import (
     finite,
 )
 from contracts.tenancy import for_channel
+from engine import integrity, metrics
+from engine.deps import Deps, fetch, scratch
+from engine.errors import BadAsset, IntermediateDamaged, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
+from engine.media.encoder import choose_encoder, video_args
+from engine.media.graphs import concat_command, concat_list, mux_command
+from engine.media.loudness import measure, measure_file, normalize_filter
+from engine.media.probe import MediaInfo, counted, probe, video_samples
+from engine.media.process import run_ffmpeg
+from engine.poster import poster_from_clip, poster_uri, publish_poster
+from engine.storage import confine, file_path, split_s3
+from engine.threads import in_thread, stoppable
 
 MAX_S3_KEY_BYTES = 1024 - len(".render.json")
 """S3 keys are at most 1024 bytes, and the manifest's key is the output's plus its suffix."""

@@ -14,25 +14,27 @@ from pathlib import Path
 
 from temporalio import activity
 
-from activities.common import Deps, scratch, temporal_errors
-from activities.errors import BadAsset, MediaMismatch
-from activities.keeper import Heartbeats, keep_heartbeating, stoppable
+from activities.common import temporal_errors
+from activities.keeper import Heartbeats, keep_heartbeating
 from activities.logs import activity_log
-from activities.media.bed import BedPlay, merged_spans
-from activities.media.graphs import MIX_GROUP, ClipInputs, clip_audio_command
-from activities.media.loudness import measure, measure_file
-from activities.media.probe import counted
-from activities.media.process import FfmpegError, run_ffmpeg
-from activities.media.programme import GroupFailed, encode_programme, mix_programme
-from activities.media_assets import asset_audio, fetch_video
 from activities.narration import narration_file, narration_key
 from activities.plans import PlanStore
-from activities.sound_assets import SoundAssets, clip_effects, theme_bed
-from activities.tts import TtsEngine, Voices
 from contracts import names
 from contracts.job import AUDIO_RATE, LOUDNESS_TARGETS
 from contracts.plan import samples_for
 from contracts.records import AudioResult, AudioWork, BuildAudioInput, Loudness, finite
+from engine.deps import Deps, scratch
+from engine.errors import BadAsset, MediaMismatch
+from engine.media.bed import BedPlay, merged_spans
+from engine.media.graphs import MIX_GROUP, ClipInputs, clip_audio_command
+from engine.media.loudness import measure, measure_file
+from engine.media.probe import counted
+from engine.media.process import FfmpegError, run_ffmpeg
+from engine.media.programme import GroupFailed, encode_programme, mix_programme
+from engine.media_assets import asset_audio, fetch_video
+from engine.sound_assets import SoundAssets, clip_effects, theme_bed
+from engine.threads import stoppable
+from engine.tts import TtsEngine, Voices
 
 
 class AudioActivities:

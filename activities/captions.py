@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.common import Deps
-from activities.keeper import in_thread, stoppable
 from activities.manifest import Manifest
 from activities.plans import PlanLost, PlanStore
 from contracts.job import AUDIO_RATE
 from contracts.plan import VideoPlan, samples_for
+from engine.deps import Deps
+from engine.threads import in_thread, stoppable
 
 SUFFIXES = {"vtt": ".vtt", "srt": ".srt"}
 """Each caption format's file, beside the video and named from its whole name like its poster and manifest."""

@@ -1,41 +1,28 @@
-"""What every activity shares: dependencies, scratch space, asset fetching, error mapping."""
+"""What every activity shares beyond the engine: engine errors mapped onto ApplicationErrors.
+
+`temporal_errors` decides, once, which failures another attempt may cure (the error's type says so);
+`fail` raises one. The engine's dependencies, scratch space and asset fetching are `engine.deps`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import re
-import shutil
 import signal
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import NoReturn
 
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.errors import BadAsset, RenderError
-from activities.keeper import stoppable
-from activities.media.images import check_image_pixels
-from activities.media.probe import ProbeError, decode_check
-from activities.media.process import FfmpegError, use_home
-from activities.scratch import child_home, process_dir
-from activities.settings import Settings
-from activities.storage import StorageError, Storages, confine
 from contracts import names
+from engine.deps import says_disk_full
+from engine.errors import RenderError
+from engine.media.process import FfmpegError
+from engine.storage import StorageError
 
-
-@dataclass
-class Deps:
-    settings: Settings
-    storages: Storages
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Deps:
-        use_home(child_home(settings.scratch_dir))
-        return cls(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
+DISK_FULL = "DiskFull"
+"""Retryable: another worker (or this one, later) may have room."""
 
 
 def fail(message: str, error_type: str, *, non_retryable: bool, details: str | None = None) -> NoReturn:
@@ -51,13 +38,6 @@ def category(error_type: str) -> ApplicationErrorCategory:
     out of the SDK's failure metrics, so an operator's alerts count the farm's faults, not tenants' typos."""
     expected = error_type in names.EXPECTED_ERRORS
     return ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED
-
-
-SCRATCH_FULL_BYTES = 1 << 20
-"""Less free scratch space than this when an activity fails: the full disk is why."""
-DISK_FULL = "DiskFull"
-"""Retryable: another worker (or this one, later) may have room."""
-FFMPEG_DISK_FULL = "No space left on device"
 
 
 TRANSIENT_FFMPEG = (
@@ -134,72 +114,3 @@ def temporal_errors() -> Iterator[None]:
             raise
         where = f" writing {err.filename}" if err.filename else ""
         fail(f"no space left on device{where}: {err.strerror}", DISK_FULL, non_retryable=False)
-
-
-def says_disk_full(err: BaseException) -> bool:
-    if isinstance(err, OSError):
-        return err.errno == errno.ENOSPC
-    return isinstance(err, FfmpegError) and FFMPEG_DISK_FULL in err.stderr_tail
-
-
-@asynccontextmanager
-async def scratch(settings: Settings, prefix: str) -> AsyncIterator[Path]:
-    """A private working directory, removed whatever happens (success, failure, cancel).
-
-    It lives in this process's own scratch directory, so if the process is
-    killed before it can clean up, the next worker on the node removes it.
-    """
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=process_dir(settings.scratch_dir)))
-    try:
-        yield path
-    except Exception as err:
-        # ffmpeg 5.1 can lose writes to a full disk and still exit 0, so the failure
-        # shows up later and looks like something else (a short clip, a bad join).
-        # Whatever failed, a full scratch disk is the reason to report: a retry,
-        # perhaps on another worker, has a chance.
-        if not says_disk_full(err):
-            usage = await asyncio.to_thread(shutil.disk_usage, path)
-            if usage.free < SCRATCH_FULL_BYTES:
-                where = f"{settings.scratch_dir}: {usage.free} of {usage.total} bytes free"
-                seen = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-                raise OSError(errno.ENOSPC, f"the scratch disk is full ({where}); it caused: {seen}") from err
-        raise
-    finally:
-        await asyncio.to_thread(shutil.rmtree, path, True)
-
-
-async def fetch(deps: Deps, uri: str, dest: Path) -> Path:
-    """A local path for `uri`: the file itself when on local disk, else a copy in `dest`."""
-    storage = deps.storages.for_uri(uri)
-    local = storage.local_path(uri)
-    if local is not None:
-        return local
-    await stoppable(storage.download, uri, dest)
-    return dest
-
-
-async def check_asset_size(deps: Deps, uri: str, what: str) -> None:
-    """Refuse an asset larger than the budget before any of it is fetched."""
-    limit = deps.settings.budget.asset_megabytes
-    size = await asyncio.to_thread(deps.storages.for_uri(uri).size, uri)
-    if size > limit * 1e6:
-        raise BadAsset(f"{what} {uri} is {size / 1e6:.1f} MB; the limit is {limit:g} MB an asset")
-
-
-async def fetch_asset(deps: Deps, uri: str, dest: Path, kind: str) -> Path:
-    """Fetch an image or audio asset and prove ffmpeg can read it, naming the asset if not."""
-    confine(uri, deps.settings.asset_roots, f"{kind} asset")
-    storage = deps.storages.for_uri(uri)
-    if not await asyncio.to_thread(storage.exists, uri):
-        raise BadAsset(f"{kind} asset {uri} does not exist")
-    await check_asset_size(deps, uri, f"{kind} asset")
-    path = await fetch(deps, uri, dest)
-    if kind == "image":
-        # Before ffmpeg sees it: a small file may declare billions of pixels.
-        name = f"image asset {uri[:200]}"
-        await asyncio.to_thread(check_image_pixels, path, name, deps.settings.budget.image_megapixels)
-    try:
-        await decode_check(path, kind)
-    except ProbeError as err:
-        raise BadAsset(f"{kind} asset {uri} is not readable media: {err}") from None
-    return path

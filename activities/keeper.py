@@ -7,9 +7,11 @@ around the whole activity, so only a dead (or frozen) worker goes silent.
 
 A heartbeat is also how an attempt learns it was abandoned: when its heartbeat
 timeout passed, or the workflow canceled it, the SDK cancels the activity's task.
-Work in a thread does not see that cancel, so `stoppable` hands the thread a
-`threading.Event` that it checks between chunks, and waits for the thread to
-finish before the cancel goes on: an abandoned attempt never publishes afterwards.
+Work in a thread does not see that cancel, so the engine's `engine.threads.stoppable`
+hands the thread a `threading.Event` that it checks between chunks, and waits for the
+thread to finish before the cancel goes on: an abandoned attempt never publishes afterwards.
+
+`Heartbeats` is what the engine reports progress to (`engine.progress.Progress`, which it satisfies).
 
 The SDK's heartbeats are sent in the background, and their answer comes later. A worker that was
 frozen (SIGSTOP, a paused VM) wakes up with attempts that were retried elsewhere meanwhile, some not
@@ -23,17 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import activity
 from temporalio.api.workflowservice.v1 import RecordActivityTaskHeartbeatRequest
 from temporalio.service import RPCError, RPCStatusCode
-
-T = TypeVar("T")
 
 MIN_INTERVAL = 0.5
 MAX_INTERVAL = 2.0
@@ -179,30 +179,3 @@ async def keep_heartbeating(beat: Beat | None = None) -> AsyncIterator[Heartbeat
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
-
-
-class Stopped(Exception):
-    """Blocking work saw its stop event and gave up before finishing (or publishing)."""
-
-
-async def stoppable(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run `fn(*args, stop=event, **kwargs)` in a thread; a cancel sets `event` and waits for the thread.
-
-    `fn` checks `stop` between chunks and raises `Stopped` (or returns) without
-    publishing anything once it is set. The cancel is re-raised only after the
-    thread has finished, so nothing runs on behind the activity's back.
-    """
-    stop = threading.Event()
-    future = asyncio.ensure_future(asyncio.to_thread(fn, *args, stop=stop, **kwargs))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        stop.set()
-        with suppress(BaseException):
-            await future
-        raise
-
-
-async def in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run a short blocking call (a HEAD, a small write) in a thread; a cancel waits for it like `stoppable`."""
-    return await stoppable(lambda *given, stop: fn(*given), *args)

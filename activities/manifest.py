@@ -16,8 +16,8 @@ from typing import Any
 
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
-from activities.storage import Storage
 from contracts.records import ClipResult, VideoResult
+from engine.storage import Storage
 
 SUFFIX = ".render.json"
 

@@ -17,17 +17,19 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import Deps, fetch, scratch, temporal_errors
-from activities.keeper import in_thread, keep_heartbeating, stoppable
+from activities.common import temporal_errors
+from activities.keeper import keep_heartbeating
 from activities.logs import activity_log
-from activities.media.loudness import Measurement, measure, measure_file, normalize_filter
-from activities.media.process import run_ffmpeg
 from activities.plans import PlanStore
-from activities.tts import TimesWords, TtsEngine, Voices
 from contracts import names
 from contracts.job import AUDIO_RATE, JobError, LoudnessTarget
 from contracts.plan import NarrationTake, canonical_sha256, fit_narration, video_only
 from contracts.records import NarrateInput, NarrateResult, Narration, NarrationWork
+from engine.deps import Deps, fetch, scratch
+from engine.media.loudness import Measurement, measure, measure_file, normalize_filter
+from engine.media.process import run_ffmpeg
+from engine.threads import in_thread, stoppable
+from engine.tts import TimesWords, TtsEngine, Voices
 
 SPEECH_LUFS = -18.0
 """Every narration is levelled to this before mixing, so voices match across clips and videos;

@@ -19,11 +19,11 @@ from typing import Any, ClassVar, TypeVar
 
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
-from activities.common import Deps
-from activities.keeper import in_thread
 from contracts.job import Job, Poster, Profile
 from contracts.plan import PlannedClip, VideoPlan
 from contracts.records import ClipResult
+from engine.deps import Deps
+from engine.threads import in_thread
 
 PAGE_CLIPS = 100
 """Clips a page holds: the most any single read decodes, whatever the job's size."""

@@ -18,32 +18,33 @@ from pathlib import Path
 from typing import Any
 
 from activities.assemble import check_output_name, check_output_place
-from activities.common import Deps, check_asset_size, fetch_asset
-from activities.errors import RenderError
 from activities.manifest import read_manifest, refusal
-from activities.media.encoder import video_args
-from activities.media.fit import clip_fields
-from activities.media.graphs import ClipInputs, Segments, build_clip_commands, colour_matrix
-from activities.media.images import check_image_pixels, frame_sized
-from activities.media.layers import Fonts
-from activities.media.probe import ProbeError, decode_check
-from activities.media.process import run_tool
-from activities.media.sources import MOVING_KINDS
-from activities.media.text import text_hyphenation
-from activities.media.themed import clip_theme, theme_fonts
-from activities.media.themed_graph import Look
-from activities.media_assets import fetch_loop_video, fetch_video
 from activities.notify import WebhookPolicy
-from activities.settings import Settings
-from activities.storage import StorageError, Storages, confine
-from activities.tts import espeak_voices
 from activities.validate import channel_themes, checked_job, checked_webhook, job_hash, job_theme
-from activities.voices.espeak_words import espeak_speaks
-from activities.voices.polly import polly_voice
 from contracts.job import Job, JobError, parse_job
 from contracts.job_models import asset_fields
 from contracts.pictures import question_picture
 from contracts.plan import PlannedClip, plan_video
+from engine.deps import Deps, check_asset_size, fetch_asset
+from engine.errors import RenderError
+from engine.media.encoder import video_args
+from engine.media.fit import clip_fields
+from engine.media.graphs import ClipInputs, Segments, build_clip_commands, colour_matrix
+from engine.media.images import check_image_pixels, frame_sized
+from engine.media.layers import Fonts
+from engine.media.probe import ProbeError, decode_check
+from engine.media.process import run_tool
+from engine.media.sources import MOVING_KINDS
+from engine.media.text import text_hyphenation
+from engine.media.themed import clip_theme, theme_fonts
+from engine.media.themed_graph import Look
+from engine.media_assets import fetch_loop_video, fetch_video
+from engine.settings import Settings
+from engine.storage import StorageError, Storages, confine
+from engine.tts import espeak_voices
+from engine.voices.espeak_words import espeak_speaks
+from engine.voices.polly import polly_voice
+from runtime.settings import render_settings
 
 ROOTS_SETTING = {"output_uri": "RENDER_OUTPUT_ROOTS"}
 """The setting that holds the roots a field must fall under; every asset field: RENDER_ASSET_ROOTS."""
@@ -88,7 +89,7 @@ async def check(raw: Any, settings: Settings | None = None) -> Report:
     The job's schema and budget come first: nothing else can be looked at in a job that does not parse. Then
     every other problem is listed, not only the first (the workers stop at the first).
     """
-    settings = settings or Settings.from_env()
+    settings = settings or render_settings()
     policy = WebhookPolicy(settings.webhook_hosts, settings.webhook_allow_loopback)
     fonts = Fonts(settings.font, settings.font_bold)
     try:
@@ -114,7 +115,7 @@ async def check(raw: Any, settings: Settings | None = None) -> Report:
 
 def voice_problems(raw: Any, job: Job, settings: Settings) -> list[Problem]:
     """Narrations the job's speech engine has no voice for, each field once. Polly speaks a language tag only
-    in the locales it has a voice for (`activities/voices/polly.py`): a question tagged `ko` would fail the
+    in the locales it has a voice for (`engine/voices/polly.py`): a question tagged `ko` would fail the
     video at narration. espeak-ng reads every language tag, but a cloud voice's id (`Lucia`) would be read in
     silence; Google picks a voice for every tag."""
     engine = job.tts_engine or settings.tts_channels.get(job.channel) or settings.tts
@@ -218,7 +219,7 @@ async def preview(raw: Any, out: Path, clips: list[int] | None = None, settings:
     Only the frames up to the one shown are encoded (libx264, no sound, no narration): seconds a clip.
     A JobError or an asset the render would refuse is raised as the render would raise it.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or render_settings()
     job = parse_job(raw, settings.budget)
     plan = plan_video(job, job_theme(job, channel_themes()))
     wanted = clips or [clip.index + 1 for clip in plan.clips]

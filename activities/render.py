@@ -11,16 +11,24 @@ from typing import Any
 
 from temporalio import activity
 
-from activities import integrity, metrics
-from activities.clip_cache import ClipCache
-from activities.common import Deps, fail, fetch_asset, scratch, temporal_errors
-from activities.errors import MediaMismatch, TextDoesNotFit
-from activities.gpu_slots import GpuSlots
-from activities.integrity import Verdict
-from activities.keeper import Beat, Heartbeats, confirm_attempt, in_thread, keep_heartbeating, stoppable
+from activities.common import fail, temporal_errors
+from activities.keeper import Beat, Heartbeats, confirm_attempt, keep_heartbeating
 from activities.logs import activity_log
-from activities.media.encoder import NVENC, choose_encoder, video_args
-from activities.media.graphs import (
+from activities.narration import narration_file
+from activities.plans import PlanStore
+from contracts import names
+from contracts.job import AUDIO_RATE
+from contracts.pictures import question_picture
+from contracts.plan import samples_for
+from contracts.records import ClipResult, ClipWork, RenderClipInput
+from engine import integrity, metrics
+from engine.clip_cache import ClipCache
+from engine.deps import Deps, fetch_asset, scratch
+from engine.errors import MediaMismatch, TextDoesNotFit
+from engine.gpu_slots import GpuSlots
+from engine.integrity import Verdict
+from engine.media.encoder import NVENC, choose_encoder, video_args
+from engine.media.graphs import (
     MUSIC_BED_LUFS,
     ClipCommands,
     ClipInputs,
@@ -30,25 +38,19 @@ from activities.media.graphs import (
     concat_list,
     join_clip_command,
 )
-from activities.media.images import frame_sized
-from activities.media.layers import DoesNotFit
-from activities.media.loudness import bed_gain_db
-from activities.media.probe import ProbeError, counted, shows_all
-from activities.media.process import FfmpegStopped, run_ffmpeg
-from activities.media.sources import MOVING_KINDS
-from activities.media.text import text_hyphenation
-from activities.media.themed import clip_theme, theme_fonts
-from activities.media.themed_graph import Look
-from activities.media_assets import asset_audio, fetch_loop_video, fetch_video
-from activities.narration import narration_file
-from activities.plans import PlanStore
-from activities.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
-from activities.tts import TtsEngine, Voices, make_tts
-from contracts import names
-from contracts.job import AUDIO_RATE
-from contracts.pictures import question_picture
-from contracts.plan import samples_for
-from contracts.records import ClipResult, ClipWork, RenderClipInput
+from engine.media.images import frame_sized
+from engine.media.layers import DoesNotFit
+from engine.media.loudness import bed_gain_db
+from engine.media.probe import ProbeError, counted, shows_all
+from engine.media.process import FfmpegStopped, run_ffmpeg
+from engine.media.sources import MOVING_KINDS
+from engine.media.text import text_hyphenation
+from engine.media.themed import clip_theme, theme_fonts
+from engine.media.themed_graph import Look
+from engine.media_assets import asset_audio, fetch_loop_video, fetch_video
+from engine.segments import SegmentStore, SegmentTracker, claimed_segments, segment_frames
+from engine.threads import in_thread, stoppable
+from engine.tts import TtsEngine, Voices, make_tts
 
 WORKER_DRAINING = "WorkerDraining"
 
@@ -239,7 +241,9 @@ class RenderActivities:
             if done == store.count:
                 return work
             beats.stage("rendering")
-            tracker = SegmentTracker(store, segments, done, beats=beats, encoder=encoder, gpu=gpu)
+            tracker = SegmentTracker(
+                store, segments, done, beats=beats, shutting_down=activity.is_worker_shutdown, encoder=encoder, gpu=gpu
+            )
             started = time.monotonic()
             try:
                 work.cpu_seconds += await run_ffmpeg(commands.video, tracker.on_progress)

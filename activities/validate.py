@@ -18,10 +18,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from activities.common import Deps, category, temporal_errors
-from activities.keeper import stoppable
-from activities.media.fit import font_problems, text_problems
-from activities.media.layers import Fonts
+from activities.common import category, temporal_errors
 from activities.notify import WebhookPolicy
 from activities.plans import PlanStore
 from contracts import names
@@ -32,6 +29,10 @@ from contracts.plan import canonical_sha256, job_language, plan_video, spec_mate
 from contracts.records import ClipTicket, TicketsInput, ValidatedJob, VideoFacts
 from contracts.themes import Theme, channel_theme, parse_channel_themes, theme_material
 from contracts.webhooks import BadWebhookUrl, checked_url
+from engine.deps import Deps
+from engine.media.fit import font_problems, text_problems
+from engine.media.layers import Fonts
+from engine.threads import stoppable
 from runtime.settings import RenderEnv, load
 
 UNHASHED = ("priority",)

@@ -13,11 +13,11 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from activities.media.graphs import concat_list, mux_command
-from activities.media.probe import counted, probe
-from activities.settings import file_uri
-from activities.storage import FileStorage
 from bench.plain import run
+from engine.media.graphs import concat_list, mux_command
+from engine.media.probe import counted, probe
+from engine.settings import file_uri
+from engine.storage import FileStorage
 
 Step = tuple[str, float, float]
 """(what, wall seconds, CPU seconds of the children it ran)."""

@@ -23,18 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ffmpeg
 from PIL import Image
 
-from activities.common import Deps
-from activities.media.graphs import colour_matrix, countdown_list
-from activities.media.layers import Fonts
-from activities.media.themed import theme_fonts
-from activities.media.themed_graph import Look, themed_video
-from activities.media_assets import fetch_loop_video
-from activities.settings import Settings, file_uri
 from bench.jobs import parse_size
 from bench.media import cpu_of
 from bench.report import table
 from contracts.job import ClipSpec, Profile
 from contracts.themes import BUILTIN_THEMES, Background
+from engine.deps import Deps
+from engine.media.graphs import colour_matrix, countdown_list
+from engine.media.layers import Fonts
+from engine.media.themed import theme_fonts
+from engine.media.themed_graph import Look, themed_video
+from engine.media_assets import fetch_loop_video
+from engine.settings import Settings, file_uri
 from runtime.settings import RenderEnv, load
 
 FPS = 30

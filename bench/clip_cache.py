@@ -24,14 +24,14 @@ from pathlib import Path
 
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
 from activities.render import RenderActivities
-from activities.settings import Settings, file_uri
 from bench.jobs import parse_size
 from bench.report import machine, progress, table, with_spread
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipWork
+from engine.deps import Deps
+from engine.settings import Settings, file_uri
 from runtime.logs import configure_logging
 
 CLIP_SECONDS = 3.0

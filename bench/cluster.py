@@ -29,10 +29,11 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.settings import Settings
 from bench.procstat import children, command_name
 from contracts import search
 from devtools.devserver import temporal_binary
+from engine.settings import Settings
+from runtime.settings import render_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DIE_WITH_BENCH = ("setpriv", "--pdeathsig", "TERM", "--")
@@ -52,7 +53,7 @@ def data_dir() -> Iterator[Path]:
 
 def settings_for(data: Path) -> Settings:
     """The settings a worker started with RENDER_DATA_DIR=`data` and default variables reads."""
-    return Settings.from_env({"RENDER_DATA_DIR": str(data)})
+    return render_settings({"RENDER_DATA_DIR": str(data)})
 
 
 @asynccontextmanager

@@ -28,7 +28,6 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from activities.storage import file_path
 from bench.anatomy import Step, join_anatomy
 from bench.cluster import data_dir, dev_server, settings_for, workers
 from bench.history import Timeline
@@ -40,6 +39,7 @@ from bench.service import ServiceRun, frames_in, render_with_service, start_serv
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
+from engine.storage import file_path
 from runtime.process import exit_now
 
 PLAIN, SERIAL, DEFAULT, MONO = "plain", "serial", "default", "monolithic"

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from activities.media.graphs import (
+from activities.narration import level_command
+from contracts.job import LOUDNESS_TARGETS, LoudnessTarget, parse_job
+from contracts.plan import VideoPlan, plan_video
+from engine.media.graphs import (
     ClipInputs,
     Fonts,
     Segments,
@@ -32,13 +35,10 @@ from activities.media.graphs import (
     mux_command,
     progress_args,
 )
-from activities.media.loudness import measure, measure_file
-from activities.media.programme import encode_programme, mix_clips
-from activities.narration import level_command
-from activities.segments import segment_frames
-from activities.tts import TtsEngine
-from contracts.job import LOUDNESS_TARGETS, LoudnessTarget, parse_job
-from contracts.plan import VideoPlan, plan_video
+from engine.media.loudness import measure, measure_file
+from engine.media.programme import encode_programme, mix_clips
+from engine.segments import segment_frames
+from engine.tts import TtsEngine
 
 SEGMENT_SECONDS = 2.0
 """The render workers' default checkpoint size."""

@@ -9,17 +9,17 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.media.encoder import choose_encoder, video_args
-from activities.media.graphs import Fonts
-from activities.media.probe import probe
-from activities.settings import Settings
-from activities.tts import make_tts
 from bench.cluster import ACTIVITY_QUEUE, WORKFLOW_QUEUE, WorkerProcess, Workers, service_worker_args
 from bench.history import Timeline, timeline
 from bench.plain import Toolkit
 from contracts import names
 from contracts.job import Profile
 from contracts.records import VideoResult
+from engine.media.encoder import choose_encoder, video_args
+from engine.media.graphs import Fonts
+from engine.media.probe import probe
+from engine.settings import Settings
+from engine.tts import make_tts
 from starter import RenderClient
 
 
@@ -62,7 +62,7 @@ async def toolkit(settings: Settings, profile: Profile) -> tuple[Toolkit, str]:
     encoder = await choose_encoder(settings.encoder)
     kit = Toolkit(
         fonts=Fonts(settings.font, settings.font_bold),
-        tts=make_tts(settings.tts),
+        tts=make_tts(settings.tts, settings),
         video_args=video_args(encoder, profile, settings.ffmpeg_threads),
     )
     return kit, encoder

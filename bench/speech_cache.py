@@ -26,15 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from temporalio.testing import ActivityEnvironment
 
 from activities.audio import AudioActivities
-from activities.common import Deps
 from activities.narration import NarrationActivities
-from activities.settings import Settings, file_uri
-from activities.tts import EspeakTts
 from bench.jobs import trivia_job
 from bench.report import table
 from contracts.job import Job, parse_job
 from contracts.plan import fit_narration, plan_video
 from contracts.records import AudioWork, NarrationWork
+from engine.deps import Deps
+from engine.settings import Settings, file_uri
+from engine.tts import EspeakTts
 
 
 @dataclass

@@ -12,10 +12,8 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.common import Deps
 from activities.plans import PlanStore
 from activities.queues import QueueActivities
-from activities.settings import Settings
 from activities.validate import ValidateActivities
 from contracts import names
 from contracts.budget import Budget
@@ -33,6 +31,8 @@ from contracts.records import (
     UploadInput,
     UploadResult,
 )
+from engine.deps import Deps
+from runtime.settings import render_settings
 
 NOWHERE = "file:///nowhere"
 
@@ -65,7 +65,7 @@ async def discard_intermediates(inp: DiscardInput) -> int:
 def control(deps: Deps | None = None) -> list[Callable[..., Any]]:
     """The control worker's activities: validation real (it plans the job and stores the plan, which is
     orchestration), the rest instant; the concat reads the stored plan's length."""
-    deps = deps or Deps.from_settings(Settings.from_env())
+    deps = deps or Deps.from_settings(render_settings())
     plans = PlanStore(deps)
     validate = ValidateActivities(deps, Budget())
 

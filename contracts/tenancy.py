@@ -9,8 +9,10 @@ one channel's backlog of thousands of clips cannot starve another channel's vide
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-from temporalio.common import Priority
+if TYPE_CHECKING:
+    from temporalio.common import Priority
 
 FAIRNESS_KEY_BYTES = 64
 """Temporal's limit on a fairness key."""
@@ -26,7 +28,12 @@ def fairness_key(channel: str) -> str:
 
 
 def task_priority(priority: int, channel: str, weight: float | None = None) -> Priority:
-    """What every task of a video carries: its job's priority key, its channel's fairness key and weight."""
+    """What every task of a video carries: its job's priority key, its channel's fairness key and weight.
+
+    Temporal's type is imported here, not above: the engine reads this module's channel maps and never
+    loads Temporal."""
+    from temporalio.common import Priority
+
     return Priority(priority_key=priority, fairness_key=fairness_key(channel), fairness_weight=weight)
 
 

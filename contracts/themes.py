@@ -89,7 +89,7 @@ class Theme:
     """(language tag, phrase) pairs over the built-in phrases (`contracts.languages.ANSWER_PHRASES`)."""
     motion: str = "none"
     """How the question, its answers and a reveal's highlight enter: 'none' (there from the first frame),
-    'fade', 'slide' or 'pop' (`activities.media.motion`)."""
+    'fade', 'slide' or 'pop' (`engine.media.motion`)."""
     question_image: str | None = None
     """An image asset every question (and its reveal) shows in its picture slot when it has no picture of its own."""
 
@@ -110,7 +110,7 @@ BACKGROUND_ADDED_LATER: dict[str, object] = {"video": None}
 """Background fields added later, likewise."""
 
 CACHE_ADDED_LATER: dict[str, object] = {"question_image": None}
-"""Theme fields added after the clip cache first keyed whole themes (`activities.clip_cache.key_material`):
+"""Theme fields added after the clip cache first keyed whole themes (`engine.clip_cache.key_material`):
 keyed only when set, so a cached clip under a theme that leaves them alone keeps its key."""
 
 

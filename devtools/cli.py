@@ -14,13 +14,12 @@ from urllib.parse import urlsplit
 from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
 from temporalio.service import RPCError
 
-from activities.common import Deps
-from activities.settings import Settings
 from devtools import devserver
+from engine.deps import Deps
 from runtime.connection import LOCAL_HOSTS, TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, program, settings_or_exit
-from runtime.settings import DeploymentEnv, LogEnv, RenderEnv, load
+from runtime.settings import DeploymentEnv, LogEnv, RenderEnv, load, render_settings
 from runtime.versioning import Build, routing, source_build_id
 from starter import exits
 from starter.cli import load_job, print_result, watch
@@ -70,7 +69,7 @@ async def demo(args: argparse.Namespace) -> int:
     client = await RenderClient.connect(target)
     if not ours:
         joining(target, args.join)
-    settings = Settings.from_env()
+    settings = render_settings()
     if not settings.webhook_secret:  # the demo signs with a throwaway key
         settings = dataclasses.replace(settings, webhook_secret=secrets.token_hex(16))
     options = WorkerOptions(mode="all")
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     with settings_or_exit("render-dev"):
         logs = load(LogEnv)
         TemporalTarget.from_env()
-        Settings.from_env()
+        render_settings()
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")
     try:

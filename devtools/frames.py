@@ -12,15 +12,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from activities.media.encoder import video_args
-from activities.media.graphs import ClipInputs, Segments, build_clip_commands
-from activities.media.layers import Fonts
-from activities.media.themed import theme_fonts
-from activities.media.themed_graph import Look
-from activities.media.zones import zones
 from contracts.job import parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.themes import BUILTIN_THEMES
+from engine.media.encoder import video_args
+from engine.media.graphs import ClipInputs, Segments, build_clip_commands
+from engine.media.layers import Fonts
+from engine.media.themed import theme_fonts
+from engine.media.themed_graph import Look
+from engine.media.zones import zones
 from runtime.settings import RenderEnv, load
 
 ROOT = Path(__file__).resolve().parent.parent

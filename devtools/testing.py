@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Any
 
 from activities.manifest import Manifest
-from activities.storage import file_path
 from contracts.records import ClipResult, VideoResult
 from devtools.scaling_probe import ProbeInput, ScaleProbe, render_like
+from engine.storage import file_path
 
 __all__ = ["FakeKube", "ProbeInput", "ScaleProbe", "clips_of", "render_like"]
 

@@ -7,8 +7,8 @@ default) and turns a bad value into a `SettingsError` that names the variable an
     RENDER_SLOTS: must be a whole number ≥ 0, got 'two'
 
 Each field's docstring is its description: docs/configuration.md's table of every variable is generated
-from these models (`python -m devtools.settings_reference`). The frozen `activities.settings.Settings`
-that activities receive is built from `RenderEnv`.
+from these models (`python -m devtools.settings_reference`). The engine's frozen `engine.settings.Settings`,
+what activities receive, is built from `RenderEnv` by `render_settings`.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.budget import Budget
-from contracts.gpus import CPU_USD_PER_CORE_HOUR, GPU_CLASSES
+from contracts.gpus import GPU_CLASSES
 from contracts.tenancy import parse_channel_map
 from contracts.themes import parse_channel_themes
 from contracts.voices import TTS_ENGINES
+from engine.settings import DEJAVU, Settings, default_rates, file_uri, parse_rates
 
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 WORKER_MODES = ("all", "control", "gpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -54,10 +54,6 @@ Optional = Annotated[str | None, BeforeValidator(_empty_is_none)]
 """An optional text variable: unset and empty both mean None."""
 
 
-def file_uri(path: Path | str) -> str:
-    return "file://" + str(Path(path).resolve())
-
-
 def uri_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
 
@@ -71,25 +67,6 @@ def parse_channel_engines(value: str) -> dict[str, str]:
             raise ValueError(f"RENDER_TTS_CHANNELS: {entry!r} is not CHANNEL=ENGINE ({', '.join(TTS_ENGINES)})")
         engines[channel] = engine
     return engines
-
-
-def default_rates() -> dict[str, float]:
-    return {name: c.usd_per_hour for name, c in GPU_CLASSES.items()} | {
-        "gpu": GPU_CLASSES["t4"].usd_per_hour,
-        "cpu": CPU_USD_PER_CORE_HOUR,
-    }
-
-
-def parse_rates(value: str) -> dict[str, float]:
-    """'t4=0.35,cpu=0.04' → {'t4': 0.35, 'cpu': 0.04}; a bad entry names itself."""
-    rates = {}
-    for entry in filter(None, (part.strip() for part in value.split(","))):
-        name, _, price = entry.partition("=")
-        try:
-            rates[name.strip()] = float(price)
-        except ValueError:
-            raise ValueError(f"RENDER_RATES: {entry!r} is not NAME=USD_PER_HOUR") from None
-    return rates
 
 
 _SOURCE: ContextVar[Mapping[str, str]] = ContextVar("settings_source", default=os.environ)
@@ -340,7 +317,7 @@ class RenderEnv(EnvModel):
         )
 
     def settings_fields(self) -> dict[str, Any]:
-        """Keyword arguments of `activities.settings.Settings`."""
+        """Keyword arguments of `engine.settings.Settings` (`render_settings` builds it)."""
         data = Path(self.data_dir).resolve()
         return {
             "work_uri": (self.work_uri or file_uri(data / "work")).rstrip("/"),
@@ -543,3 +520,8 @@ ENV_MODELS: tuple[type[EnvModel], ...] = (
     TemporalEnv, RenderEnv, WorkerEnv, DeploymentEnv, ChannelEnv, LogEnv, AutoscalerEnv,
 )  # fmt: skip
 """Every group of variables the service reads."""
+
+
+def render_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The engine's settings from RENDER_* (see `RenderEnv`); a bad value raises SettingsError naming the variable."""
+    return Settings(**load(RenderEnv, env).settings_fields())

@@ -43,7 +43,7 @@ from runtime.settings import DeploymentEnv
 log = structlog.get_logger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_PACKAGES = ("contracts", "workflows", "activities", "workers", "runtime")
+SOURCE_PACKAGES = ("contracts", "workflows", "engine", "activities", "workers", "runtime")
 """What a worker runs: a change to any of these files is a new build."""
 PACKAGE = "render-service"
 VISIBILITY_LAG = timedelta(seconds=5)

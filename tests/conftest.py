@@ -16,11 +16,11 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.common import Deps
-from activities.settings import Settings, file_uri
 from contracts import search
 from devtools.devserver import temporal_binary
 from devtools.local import LocalCluster, free_port
+from engine.deps import Deps
+from engine.settings import Settings, file_uri
 from runtime.logs import configure_logging
 from starter import RenderClient
 from starter.client import root_cause

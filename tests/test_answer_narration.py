@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
 from activities.narration import NarrationActivities, narration_key
 from activities.validate import job_hash
 from contracts.job import Job, JobError, parse_job
 from contracts.plan import fit_narration, plan_video
 from contracts.records import Narration, NarrationWork
+from engine.deps import Deps
 
 SAMPLE = Path(__file__).parent.parent / "examples" / "trivia-sample.json"
 BEFORE_THE_FIELDS = {

@@ -18,17 +18,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.assemble import AssembleActivities
-from activities.common import Deps
 from activities.plans import PlanLost, PlanStore
-from activities.retention import sweep_work_store
-from activities.settings import Settings
-from activities.storage import file_path
 from activities.validate import ValidateActivities
 from contracts import names, search
 from contracts.job import parse_job
 from contracts.plan import plan_video, video_only
 from contracts.records import CheckJobInput, CheckJobResult
 from devtools.devserver import temporal_binary
+from engine.deps import Deps
+from engine.retention import sweep_work_store
+from engine.settings import Settings
+from engine.storage import file_path
 from starter.client import RenderClient
 from tests.test_big_jobs import cards
 from workflows.render_video import RenderVideo

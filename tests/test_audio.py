@@ -17,16 +17,16 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
 from activities.audio import AudioActivities
-from activities.common import Deps
-from activities.media.graphs import concat_list
 from activities.narration import NarrationActivities
 from activities.render import RenderActivities
-from activities.settings import Settings
-from activities.storage import file_path
 from contracts import names
 from contracts.job import LOUDNESS_TARGETS, Job, JobError, parse_job
 from contracts.plan import NARRATION_TAIL_SECONDS, fit_narration, plan_video, video_only
 from contracts.records import AudioWork, ClipWork, ConcatWork, Narration, NarrationWork
+from engine.deps import Deps
+from engine.media.graphs import concat_list
+from engine.settings import Settings
+from engine.storage import file_path
 from starter import RenderClient
 from tests.conftest import failure_of
 from tests.media import audio_samples, onsets, streams

@@ -12,14 +12,14 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from activities import media_assets
-from activities.common import Deps
-from activities.errors import BadAsset
-from activities.media.backdrop import loop_stream
-from activities.media_assets import fetch_loop_video
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from contracts.job import Profile
+from engine import media_assets
+from engine.deps import Deps
+from engine.errors import BadAsset
+from engine.media.backdrop import loop_stream
+from engine.media_assets import fetch_loop_video
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 
 
 def loop(tmp_path: Path, size: str = "320x180", frames: int = 40) -> str:

@@ -14,9 +14,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from contracts import names
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 from starter import RenderClient
 from starter.client import root_cause
 

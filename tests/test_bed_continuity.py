@@ -13,12 +13,12 @@ import numpy as np
 from temporalio.testing import ActivityEnvironment
 
 from activities.audio import AudioActivities
-from activities.common import Deps
 from activities.narration import NarrationActivities
-from activities.storage import file_path
 from contracts.job import Job, parse_job
 from contracts.plan import fit_narration, plan_video, samples_for, video_only
 from contracts.records import AudioWork, Narration, NarrationWork
+from engine.deps import Deps
+from engine.storage import file_path
 from tests.media import audio_samples
 
 RATE = 48_000

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 
-from activities.media.graphs import Fonts, progress_args
-from activities.settings import DEJAVU
 from bench.clip_cache import batch as clip_cache_batch
 from bench.fairness import first_render_wait, render_starts, tiny_job
 from bench.flame import package_of, summarise
@@ -21,6 +19,8 @@ from bench.report import quartiles, table, verdict, with_spread
 from bench.throughput import CLIPS, one_frame_job
 from contracts.job import parse_job
 from contracts.plan import plan_video
+from engine.media.graphs import Fonts, progress_args
+from engine.settings import DEJAVU
 
 FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")
 

@@ -16,10 +16,10 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.common import temporal_errors
-from activities.errors import BadAsset, InvalidOutput, MediaMismatch, OutputTaken
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from contracts import names
+from engine.errors import BadAsset, InvalidOutput, MediaMismatch, OutputTaken
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 from starter import RenderClient
 
 BENIGN = ProtoCategory.APPLICATION_ERROR_CATEGORY_BENIGN

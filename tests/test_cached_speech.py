@@ -16,13 +16,13 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.audio import AudioActivities
-from activities.common import Deps
 from activities.narration import NarrationActivities
-from activities.settings import Settings, file_uri
-from activities.tts import EspeakTts
 from contracts.job import Job, parse_job
 from contracts.plan import fit_narration, plan_video
 from contracts.records import AudioResult, AudioWork, NarrationWork
+from engine.deps import Deps
+from engine.settings import Settings, file_uri
+from engine.tts import EspeakTts
 
 
 def counting_espeak(tmp_path: Path) -> tuple[EspeakTts, Path]:

@@ -17,13 +17,13 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
 from activities.captions import Cue, caption_cues, cue_text, to_subrip, to_webvtt
-from activities.common import Deps
 from activities.manifest import Manifest
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import DiscardInput, UploadInput, VideoResult
+from engine.deps import Deps
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 from starter import RenderClient
 from tests.report import report
 

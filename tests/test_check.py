@@ -20,10 +20,10 @@ from PIL import Image
 from temporalio.client import Client
 
 from activities.manifest import Manifest
-from activities.settings import Settings, file_uri
 from contracts.job import parse_job
 from contracts.job_models import asset_fields
 from devtools.local import free_port
+from engine.settings import Settings, file_uri
 from starter import check
 from starter.cli import parser, run
 from starter.exits import BAD_INPUT, OK

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.common import Deps
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from contracts import names
 from devtools.local import free_port
+from engine.deps import Deps
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 from runtime.process import program
 from runtime.versioning import source_build_id
 from starter import RenderClient

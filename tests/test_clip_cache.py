@@ -19,18 +19,18 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.clip_cache import LOOKUPS, PREFIX, ClipCache, Facts, _whole, clip_key, evict
-from activities.common import Deps
-from activities.integrity import content_of, read_record, record_path
-from activities.metrics import DAMAGED
 from activities.render import RenderActivities
-from activities.retention import sweep_work_store
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from contracts.records import ClipResult, ClipWork
 from contracts.themes import BUILTIN_THEMES
 from devtools.local import LocalCluster
 from devtools.testing import clips_of
+from engine.clip_cache import LOOKUPS, PREFIX, ClipCache, Facts, _whole, clip_key, evict
+from engine.deps import Deps
+from engine.integrity import content_of, read_record, record_path
+from engine.metrics import DAMAGED
+from engine.retention import sweep_work_store
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 from starter import RenderClient
 from tests.test_render_engine import clip_inputs
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities import clip_cache
-from activities.clip_cache import PREFIX, ClipCache, Facts, clip_key, text_libraries
-from activities.integrity import content_of, write_record
 from activities.keeper import Beat, Heartbeats
-from activities.settings import Settings, file_uri
 from contracts.records import ClipWork
 from contracts.themes import BUILTIN_THEMES
+from engine import clip_cache
+from engine.clip_cache import PREFIX, ClipCache, Facts, clip_key, text_libraries
+from engine.integrity import content_of, write_record
+from engine.settings import Settings, file_uri
 from tests.test_clip_cache import INTRO, cache_deps
 from tests.test_render_engine import clip_inputs
 

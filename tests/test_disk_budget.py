@@ -28,12 +28,12 @@ from temporalio.client import Client
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities import metrics
-from activities.common import Deps
-from activities.retention import VideoState, bound_kept, relieve, sweep_work_store
-from activities.settings import Settings, file_uri
 from contracts import search
 from devtools.local import LocalCluster
+from engine import metrics
+from engine.deps import Deps
+from engine.retention import VideoState, bound_kept, relieve, sweep_work_store
+from engine.settings import Settings, file_uri
 from starter import RenderClient
 from tests.report import report
 from tests.test_resume_processes import long_job, render_attempts
@@ -253,7 +253,7 @@ async def test_relief_frees_a_low_work_store_kept_first_then_the_cache(
         """A 14,000-byte disk holding only the work store."""
         return 14_000 - sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
-    monkeypatch.setattr("activities.retention.work_free_bytes", free)
+    monkeypatch.setattr("engine.retention.work_free_bytes", free)
     # Free 0 of a 10,000 minimum: relief frees up to 12,000 (the resume level): both videos (8,000) first,
     # then the least recently used cache entry (3,000) and the next (3,000).
     disk = counter(metrics.KEPT_EVICTED, "disk")
@@ -265,7 +265,7 @@ async def test_relief_frees_a_low_work_store_kept_first_then_the_cache(
     # Only what is needed: with 11,000 free, the older video (4,000) is enough.
     leave(root, "old", 4000)
     leave(root, "new", 4000)
-    monkeypatch.setattr("activities.retention.work_free_bytes", lambda _: 11_000)
+    monkeypatch.setattr("engine.retention.work_free_bytes", lambda _: 11_000)
     assert await relieve(deps, videos) == 4000 and sorted(p.name for p in root.iterdir()) == ["_cache", "new"]
 
 

@@ -21,13 +21,13 @@ from temporalio.worker import Replayer
 
 import contracts.job
 from activities.assemble import AssembleActivities
-from activities.common import Deps
 from activities.manifest import Manifest, manifest_uri
-from activities.settings import Settings
-from activities.storage import file_path
 from contracts import names, search
 from contracts.job import JobError
 from contracts.records import DiscardInput, VideoResult
+from engine.deps import Deps
+from engine.settings import Settings
+from engine.storage import file_path
 from runtime.process import program
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.common import DISK_FULL, scratch, temporal_errors
-from activities.errors import BadAsset, IntermediateDamaged, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
-from activities.media.process import FfmpegError
-from activities.scratch import activity_dirs
-from activities.settings import Settings, file_uri
-from activities.storage import ObjectMissing
+from activities.common import DISK_FULL, temporal_errors
 from contracts import names
+from engine.deps import scratch
+from engine.errors import BadAsset, IntermediateDamaged, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
+from engine.media.process import FfmpegError
+from engine.scratch import activity_dirs
+from engine.settings import Settings, file_uri
+from engine.storage import ObjectMissing
 
 Usage = namedtuple("Usage", "total used free")
 

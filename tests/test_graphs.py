@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from activities.media.encoder import NVENC, X264, video_args
-from activities.media.graphs import (
+from contracts.job import Profile, parse_job
+from contracts.plan import plan_video
+from engine.media.encoder import NVENC, X264, video_args
+from engine.media.graphs import (
     ClipCommands,
     ClipInputs,
     Fonts,
@@ -14,9 +16,7 @@ from activities.media.graphs import (
     concat_list,
     join_clip_command,
 )
-from activities.settings import DEJAVU
-from contracts.job import Profile, parse_job
-from contracts.plan import plan_video
+from engine.settings import DEJAVU
 
 HOSTILE = "It's 100% \"x\": %{pts} \\n ; [out] ' ; rm -rf / 🎬"
 FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from temporalio.testing import ActivityEnvironment
 
 import activities.render
-from activities.common import Deps
-from activities.media.layers import DoesNotFit, Fonts, layout_clip
-from activities.media.process import ProgressCallback, run_ffmpeg
 from activities.render import RenderActivities
-from activities.storage import file_path
 from contracts.job import Job, JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipResult, ClipWork
+from engine.deps import Deps
+from engine.media.layers import DoesNotFit, Fonts, layout_clip
+from engine.media.process import ProgressCallback, run_ffmpeg
+from engine.storage import file_path
 from tests.hostile import FILTER_GRAPH_TEXT, hostile_text
 from tests.media import streams
 

@@ -13,10 +13,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import RawValue
 
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from contracts import names
 from contracts.job import MAX_CLIPS, MAX_JOB_BYTES
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of
 

@@ -13,13 +13,13 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 
-from activities import storage
 from activities.assemble import AssembleActivities
-from activities.common import Deps
-from activities.storage import file_path
 from contracts import names
 from contracts.records import UploadInput
 from devtools.testing import clips_of
+from engine.deps import Deps
+from engine.storage import file as file_storage
+from engine.storage import file_path
 from starter import JobRefused, RenderClient
 
 TWINS = 8
@@ -105,7 +105,7 @@ async def test_a_retried_upload_publishes_once_and_never_a_partial_file(
     upload = AssembleActivities(deps).upload_video
     inp = UploadInput(video_id, source, output)
 
-    real_copy = storage.copy_chunks
+    real_copy = file_storage.copy_chunks
 
     def copy_half_then_die(src: Path, dest: Path, *args: Any, **kwargs: Any) -> None:
         if ".render.json" in dest.name:
@@ -113,12 +113,12 @@ async def test_a_retried_upload_publishes_once_and_never_a_partial_file(
         dest.write_bytes(src.read_bytes()[: 1 << 19])
         raise ConnectionResetError("the worker lost its storage mid-write")
 
-    monkeypatch.setattr(storage, "copy_chunks", copy_half_then_die)
+    monkeypatch.setattr(file_storage, "copy_chunks", copy_half_then_die)
     with pytest.raises(ConnectionResetError):
         await ActivityEnvironment().run(upload, inp)
     # Neither the video nor a partial file: only this video's claim on the output.
     assert [p.name for p in out_dir.iterdir() if video_id in p.name] == [f"{video_id}.mp4.render.json"]
-    monkeypatch.setattr(storage, "copy_chunks", real_copy)
+    monkeypatch.setattr(file_storage, "copy_chunks", real_copy)
 
     first = await ActivityEnvironment().run(upload, inp)  # the retry
     published = file_path(output).stat()

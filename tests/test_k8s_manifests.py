@@ -376,7 +376,7 @@ def test_keda_scaled_object_mirrors_the_autoscaler(
     }, "a field KEDA's Temporal scaler does not document"
 
 
-SERVICE_PACKAGES = {"contracts", "workflows", "activities", "workers", "starter", "runtime"}
+SERVICE_PACKAGES = {"contracts", "workflows", "engine", "activities", "workers", "starter", "runtime"}
 """What the images install; devtools (render-dev, the dev server, test helpers) stays out of them."""
 
 

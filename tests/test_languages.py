@@ -14,15 +14,15 @@ import jsonschema
 import pytest
 from temporalio.client import Client
 
-from activities.common import Deps
 from activities.narration import narration_key
-from activities.storage import file_path
-from activities.tts import make_tts
 from contracts.job import JobError, parse_job
 from contracts.job_models import job_schema
 from contracts.languages import ANSWER_PHRASES, answer_phrase, clip_voice, language_problem, voice_problem
 from contracts.plan import plan_video
 from contracts.themes import BUILTIN_THEMES
+from engine.deps import Deps
+from engine.storage import file_path
+from engine.tts import make_tts
 from starter import RenderClient
 
 FONTS_COVER = [

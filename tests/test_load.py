@@ -21,10 +21,10 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from activities.scratch import activity_dirs
 from contracts import names
 from contracts.records import VideoResult
 from devtools.local import LocalCluster
+from engine.scratch import activity_dirs
 from starter import RenderClient
 from tests.media import streams
 from tests.report import report

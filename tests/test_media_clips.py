@@ -19,14 +19,14 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
 from activities.audio import AudioActivities
-from activities.common import Deps
 from activities.render import RenderActivities
-from activities.settings import Settings
-from activities.storage import file_path
 from contracts import names
 from contracts.job import MEDIA_DEFAULTS, JobError, parse_job
 from contracts.plan import plan_video, spec_material, video_only
 from contracts.records import AudioWork, ClipWork, ConcatWork
+from engine.deps import Deps
+from engine.settings import Settings
+from engine.storage import file_path
 from tests.media import audio_samples, rgb_frame, streams
 from tests.test_render_engine import clip_inputs, make_asset
 from tests.test_resume_engine import interrupt, psnr, resume

@@ -26,9 +26,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
-import activities.clip_cache  # noqa: F401  (registers render_clip_cache)
-from activities import metrics
+import engine.clip_cache  # noqa: F401  (registers render_clip_cache)
 from devtools.devserver import dynamic_config_args, temporal_binary
+from engine import metrics
 from tests.test_k8s_manifests import build as build_k8s
 from workers.autoscaler.config import AutoscalerConfig
 from workers.autoscaler.loop import Autoscaler

@@ -14,14 +14,14 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
 from activities.audio import AudioActivities
-from activities.common import Deps
-from activities.media.mp4 import MAX_BOXES, Fragmented, Movie, Mp4Error, mov_is_whole, read_movie, video_samples
-from activities.media.probe import ProbeError, counted
 from activities.render import RenderActivities
-from activities.storage import file_path
 from contracts.job import parse_job
 from contracts.plan import plan_video, video_only
 from contracts.records import AudioWork, ClipWork, ConcatWork
+from engine.deps import Deps
+from engine.media.mp4 import MAX_BOXES, Fragmented, Movie, Mp4Error, mov_is_whole, read_movie, video_samples
+from engine.media.probe import ProbeError, counted
+from engine.storage import file_path
 
 
 def ffprobe(path: Path) -> dict[str, dict[str, Any]]:

@@ -10,11 +10,11 @@ from typing import cast
 
 import pytest
 
-from activities import clip_cache
-from activities.errors import MediaMismatch
-from activities.media.mp4 import read_movie, video_samples
-from activities.media.probe import ProbeError, counted
 from activities.render import RenderActivities
+from engine import clip_cache
+from engine.errors import MediaMismatch
+from engine.media.mp4 import read_movie, video_samples
+from engine.media.probe import ProbeError, counted
 from tests.test_mp4 import assert_agrees
 
 FRAMES = 10

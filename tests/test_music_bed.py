@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from activities.media import loudness
-from activities.media.graphs import MUSIC_BED_LUFS
-from activities.media.loudness import bed_gain_db
-from activities.media.process import run_ffmpeg
+from engine.media import loudness
+from engine.media.graphs import MUSIC_BED_LUFS
+from engine.media.loudness import bed_gain_db
+from engine.media.process import run_ffmpeg
 
 
 async def test_a_music_file_is_levelled_from_its_first_minutes_only(

@@ -20,13 +20,13 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
 from activities.render import RenderActivities
 from contracts import names, search
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipWork
 from devtools.testing import clips_of
+from engine.deps import Deps
 from runtime.logs import configure_logging
 from starter import JobRefused, RenderClient
 from tests.conftest import WEBHOOK_SECRET

@@ -19,14 +19,14 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Replayer
 
-from activities.settings import Settings
-from activities.storage import file_path
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import Progress
 from devtools.devserver import temporal_binary
 from devtools.testing import clips_of
+from engine.settings import Settings
+from engine.storage import file_path
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of
 from tests.media import rgb_frame, streams

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 from temporalio.client import Client
 
-from activities.storage import file_path
 from activities.validate import job_hash
 from contracts.job import JobError, Poster, parse_job
 from contracts.plan import plan_video
+from engine.storage import file_path
 from starter import RenderClient
 from tests.media import rgb_frame
 

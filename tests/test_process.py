@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.media.probe import mov_is_whole
-from activities.media.process import FfmpegError, run_ffmpeg
+from engine.media.probe import mov_is_whole
+from engine.media.process import FfmpegError, run_ffmpeg
 
 
 def alive(pid: int) -> bool:
@@ -52,7 +52,7 @@ def test_children_die_with_a_killed_worker(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     worker = textwrap.dedent(f"""
         import asyncio, os
-        from activities.media.process import run_ffmpeg
+        from engine.media.process import run_ffmpeg
         async def main():
             task = asyncio.ensure_future(run_ffmpeg(["sleep", "300"]))
             await asyncio.sleep(0.3)

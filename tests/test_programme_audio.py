@@ -10,13 +10,13 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.audio import AudioActivities
-from activities.common import Deps
-from activities.media.graphs import MIX_GROUP, ClipInputs, clip_audio_command, concat_list, programme_audio_command
-from activities.media.mp4 import read_movie
-from activities.storage import file_path
 from contracts.job import Profile, parse_job
 from contracts.plan import plan_video, samples_for, video_only
 from contracts.records import AudioWork
+from engine.deps import Deps
+from engine.media.graphs import MIX_GROUP, ClipInputs, clip_audio_command, concat_list, programme_audio_command
+from engine.media.mp4 import read_movie
+from engine.storage import file_path
 from tests.media import audio_samples, onsets
 
 PROFILE = Profile(width=64, height=64, fps=30)

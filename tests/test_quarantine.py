@@ -22,9 +22,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.keeper import Superseded, Unconfirmed
-from activities.settings import Settings, file_uri
 from contracts import names
 from devtools.local import LocalCluster
+from engine.settings import Settings, file_uri
 from starter import RenderClient
 from tests.report import report
 from workers.quarantine import Failure, Quarantine, worker_fault

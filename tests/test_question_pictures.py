@@ -14,23 +14,23 @@ import pytest
 from PIL import Image, ImageDraw
 from temporalio.testing import ActivityEnvironment
 
-from activities.clip_cache import Facts, asset_uris, clip_key
-from activities.common import Deps
-from activities.errors import BadAsset
-from activities.media.layers import Fonts
-from activities.media.picture import corner_radius, picture_regions
-from activities.media.themed import Rect, layout_themed, regions, still_frame, theme_fonts
-from activities.media.themed_graph import Look, entrance_pictures
-from activities.media.zones import zones
 from activities.preflight import check
 from activities.render import RenderActivities
-from activities.settings import Settings, file_uri
-from activities.storage import file_path
 from activities.validate import checked_job
 from contracts.job import Job, JobError, parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.records import ClipResult, ClipWork
 from contracts.themes import BUILTIN_THEMES, Theme
+from engine.clip_cache import Facts, asset_uris, clip_key
+from engine.deps import Deps
+from engine.errors import BadAsset
+from engine.media.layers import Fonts
+from engine.media.picture import corner_radius, picture_regions
+from engine.media.themed import Rect, layout_themed, regions, still_frame, theme_fonts
+from engine.media.themed_graph import Look, entrance_pictures
+from engine.media.zones import zones
+from engine.settings import Settings, file_uri
+from engine.storage import file_path
 from starter.exits import BAD_INPUT, OK
 from tests.media import rgb_frame
 from tests.test_check import render, write

@@ -11,14 +11,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
-from activities.common import Deps
 from activities.render import RenderActivities
-from activities.settings import file_uri
-from activities.storage import file_path
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipWork, ConcatWork, UploadInput
+from engine.deps import Deps
+from engine.settings import file_uri
+from engine.storage import file_path
 from tests.media import audio_samples, frame, onsets, streams
 
 HOSTILE = 'It\'s 100% "fine": %{pts} C:\\dir ; [x]\nnew line 🎬'

@@ -13,14 +13,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
 from activities.render import WORKER_DRAINING, RenderActivities
-from activities.scratch import activity_dirs
-from activities.segments import SegmentStore, segment_frames
-from activities.storage import file_path
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipResult, ClipWork
+from engine.deps import Deps
+from engine.scratch import activity_dirs
+from engine.segments import SegmentStore, segment_frames
+from engine.storage import file_path
 from tests.media import streams
 
 SEGMENT = 60  # frames: one two-second GOP at 30 fps

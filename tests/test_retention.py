@@ -14,9 +14,9 @@ import boto3
 import pytest
 from structlog.testing import capture_logs
 
-from activities.common import Deps
-from activities.retention import sweep_forever, sweep_work_store, sweeping
-from activities.settings import Settings, file_uri
+from engine.deps import Deps
+from engine.retention import sweep_forever, sweep_work_store, sweeping
+from engine.settings import Settings, file_uri
 
 HOUR = 3600.0
 MAX_AGE = 168 * HOUR

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from activities.media.fonts import grapheme_script
-from activities.media.layers import Fonts
-from activities.media.themed import answer_area, frame_shape, layout_themed, still_frame, theme_fonts
 from contracts.job import Job, parse_job
 from contracts.themes import BUILTIN_THEMES
+from engine.media.fonts import grapheme_script
+from engine.media.layers import Fonts
+from engine.media.themed import answer_area, frame_shape, layout_themed, still_frame, theme_fonts
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")

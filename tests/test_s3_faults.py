@@ -19,8 +19,8 @@ from moto.core.authorization import enable_iam_authentication
 from temporalio.exceptions import ApplicationError
 
 from activities.common import temporal_errors
-from activities.storage import S3Storage, StorageError
 from contracts import names
+from engine.storage import S3Storage, StorageError
 from tests.fault_proxy import FaultProxy, Rule
 
 MiB = 2**20

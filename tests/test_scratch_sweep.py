@@ -6,7 +6,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from activities.scratch import Owner, process_dir, process_start, sweep_stale
+from engine.scratch import Owner, process_dir, process_start, sweep_stale
 
 
 def dead_pid() -> int:

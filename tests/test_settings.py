@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.settings import Settings
+from engine.settings import file_uri
 from runtime.connection import TemporalTarget
 from runtime.settings import (
     AutoscalerEnv,
@@ -19,8 +19,8 @@ from runtime.settings import (
     RenderEnv,
     SettingsError,
     WorkerEnv,
-    file_uri,
     load,
+    render_settings,
 )
 from runtime.versioning import SOURCE_PACKAGES, Build, source_build_id
 from workers.autoscaler.config import KNOBS, POLICY_KNOBS
@@ -127,7 +127,7 @@ def test_a_build_id_is_the_version_and_a_hash_of_the_worker_source(tmp_path: Pat
 
 
 def test_channel_maps_read_names_with_a_catch_all() -> None:
-    settings = Settings.from_env({"RENDER_CHANNEL_WEIGHTS": " news = 4 , *=0.5,a=b=2"})
+    settings = render_settings({"RENDER_CHANNEL_WEIGHTS": " news = 4 , *=0.5,a=b=2"})
     assert settings.channel_weights == {"news": 4.0, "*": 0.5, "a=b": 2.0}
     assert load(ChannelEnv, {"RENDER_CHANNEL_LIMITS": "news=3,*=10"}).limits() == {"news": 3, "*": 10}
     assert load(ChannelEnv, {}).limits() == {}
@@ -143,7 +143,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert target == TemporalTarget("localhost:7233", "default", None, False, "http://localhost:8233")
     assert TemporalTarget.from_env({"TEMPORAL_API_KEY": "k"}).tls
     assert not TemporalTarget.from_env({"TEMPORAL_API_KEY": "k", "TEMPORAL_TLS": "false"}).tls
-    settings = Settings.from_env({"RENDER_DATA_DIR": str(tmp_path), "RENDER_WORK_MAX_AGE_HOURS": "1"})
+    settings = render_settings({"RENDER_DATA_DIR": str(tmp_path), "RENDER_WORK_MAX_AGE_HOURS": "1"})
     assert settings.work_uri == file_uri(tmp_path / "work")
     assert settings.output_roots == (file_uri(tmp_path / "output"),)
     assert settings.scratch_dir == tmp_path / "scratch"
@@ -154,7 +154,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert (settings.tts_channels, settings.tts_timeout_seconds, settings.tts_attempts) == ({}, 20.0, 3)
     assert (settings.polly_endpoint_url, settings.polly_region, settings.polly_engine) == (None, None, "neural")
     assert settings.google_tts_url == "https://texttospeech.googleapis.com"
-    voices = Settings.from_env(
+    voices = render_settings(
         {"RENDER_TTS_CHANNELS": " kids = polly , news=google", "RENDER_GOOGLE_TTS_API_KEY": "secret-key"}
     )
     assert voices.tts_channels == {"kids": "polly", "news": "google"}
@@ -163,7 +163,7 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert settings.usd_per_hour["cpu"] == 0.04
     assert (settings.kept_bytes, settings.kept_channel_bytes) == (50 << 30, {"*": 10 << 30})
     assert (settings.disk_min_free_bytes, settings.disk_check_seconds) == (1 << 30, 5.0)
-    bounded = Settings.from_env(
+    bounded = render_settings(
         {"RENDER_KEPT_GB": "0", "RENDER_KEPT_CHANNEL_GB": "news=0.5", "RENDER_DISK_MIN_FREE_MB": "0"}
     )
     assert (bounded.kept_bytes, bounded.kept_channel_bytes, bounded.disk_min_free_bytes) == (0, {"news": 1 << 29}, 0)

@@ -26,15 +26,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.assemble import AssembleActivities
-from activities.clip_cache import PREFIX
-from activities.common import Deps
-from activities.integrity import content_of, read_record, record_path, recorded
-from activities.metrics import DAMAGED
 from activities.render import RenderActivities
-from activities.settings import Settings
 from contracts.records import ClipResult, ClipWork, ConcatWork
 from devtools.local import LocalCluster
 from devtools.testing import clips_of
+from engine.clip_cache import PREFIX
+from engine.deps import Deps
+from engine.integrity import content_of, read_record, record_path, recorded
+from engine.metrics import DAMAGED
+from engine.settings import Settings
 from starter import RenderClient
 from tests.report import report
 from tests.test_clip_cache import cache_deps

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from activities.keeper import Stopped, stoppable
-from activities.settings import file_uri
-from activities.storage import CHUNK, PART, FileStorage, S3Storage
+from engine.settings import file_uri
+from engine.storage import CHUNK, PART, FileStorage, S3Storage
+from engine.threads import Stopped, stoppable
 from tests.fault_proxy import FaultProxy, fault_proxy
 from tests.test_s3_faults import admin, payload
 

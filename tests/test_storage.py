@@ -13,15 +13,15 @@ import boto3
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
 from activities.keeper import Beat, Heartbeats
-from activities.metrics import DAMAGED
-from activities.segments import SegmentStore, segment_frames
-from activities.settings import Settings, file_uri
-from activities.storage import FileStorage, ObjectMissing, S3Storage, StorageError, confine
 from contracts import names
 from contracts.job import parse_job
 from contracts.plan import plan_video
+from engine.deps import Deps
+from engine.metrics import DAMAGED
+from engine.segments import SegmentStore, segment_frames
+from engine.settings import Settings, file_uri
+from engine.storage import FileStorage, ObjectMissing, S3Storage, StorageError, confine
 
 
 def test_file_upload_is_atomic_and_overwrites(tmp_path: Path) -> None:

@@ -26,11 +26,11 @@ from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.common import Deps
-from activities.metrics import OTHER, Channels, ErrorTypes
-from activities.settings import Settings
 from contracts import names, search
 from devtools.devserver import temporal_binary
+from engine.deps import Deps
+from engine.metrics import OTHER, Channels, ErrorTypes
+from engine.settings import Settings
 from runtime.tracing import VideoTracing, tracing_interceptor
 from starter import RenderClient
 from workers.autoscaler.signals import TemporalSignals

@@ -18,13 +18,13 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.assemble import AssembleActivities
-from activities.common import Deps
-from activities.settings import Settings
 from activities.validate import job_hash
 from contracts import search
 from contracts.job import parse_job
 from contracts.tenancy import fairness_key, task_priority
 from devtools.devserver import FAIR_MATCHING, dynamic_config_args, temporal_binary
+from engine.deps import Deps
+from engine.settings import Settings
 from starter import RenderClient
 from starter.batch import BatchEntry, exit_status, read_batch, submit_batch, summary_text
 from starter.cli import parser, run

@@ -17,15 +17,15 @@ import pytest
 from PIL import Image
 from temporalio.client import Client
 
-from activities.common import Deps, fetch_asset
-from activities.errors import BadAsset
-from activities.media.images import check_image_pixels, frame_sized
-from activities.media_assets import fetch_video
-from activities.settings import Settings, file_uri
-from activities.storage import StorageError, confine, file_path
 from contracts import names
 from contracts.budget import Budget, frame_seconds
 from contracts.job import ClipSpec, JobError, Profile, parse_job
+from engine.deps import Deps, fetch_asset
+from engine.errors import BadAsset
+from engine.media.images import check_image_pixels, frame_sized
+from engine.media_assets import fetch_video
+from engine.settings import Settings, file_uri
+from engine.storage import StorageError, confine, file_path
 from runtime.settings import RenderEnv, SettingsError, load
 from starter import JobRefused, RenderClient
 from tests.conftest import failure_of

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities import metrics
-from activities.common import Deps
-from activities.media.process import child_env
 from activities.render import RenderActivities
-from activities.scratch import child_home
-from activities.settings import Settings
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipResult, ClipWork
+from engine import metrics
+from engine.deps import Deps
+from engine.media.process import child_env
+from engine.scratch import child_home
+from engine.settings import Settings
 from workers.health import HealthServer, WorkerState
 from workers.http import serve_routes
 from workers.main import WorkerOptions

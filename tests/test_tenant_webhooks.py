@@ -20,12 +20,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities, WebhookPolicy, forbidden_address
-from activities.settings import Settings
 from activities.validate import checked_webhook
 from contracts.job import JobError, parse_job
 from contracts.records import WebhookInput
 from contracts.webhooks import WebhookRejected, signature, verify
 from devtools.local import free_port
+from engine.settings import Settings
 from workers.main import WorkerConfigError, check_webhook_secret
 
 SECRET = "tenant-test-secret"

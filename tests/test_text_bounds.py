@@ -17,14 +17,14 @@ import pytest
 from PIL import Image
 from temporalio.client import Client
 
-from activities.common import Deps
-from activities.keeper import Stopped
-from activities.media.fit import MAX_JOB_TEXT_CHARS, MAX_MARKS
-from activities.media.layers import Fonts, draw_blocks, layout_clip, shadow_offset
 from activities.validate import checked_job
 from contracts import names
 from contracts.job import JobError, parse_job
 from contracts.plan import job_language, plan_video
+from engine.deps import Deps
+from engine.media.fit import MAX_JOB_TEXT_CHARS, MAX_MARKS
+from engine.media.layers import Fonts, draw_blocks, layout_clip, shadow_offset
+from engine.threads import Stopped
 from tests.conftest import failure_of
 from tests.media import rgb_frame
 from tests.test_text_render import fonts_of, keep, render

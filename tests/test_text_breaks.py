@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from activities.media.layers import Fonts
-from activities.media.text import _hyphen_points, hyphenation_language, text_hyphenation
-from activities.media.themed import ThemedLayout, layout_themed, still_frame, theme_fonts
 from activities.validate import checked_job, job_theme
 from contracts.job import Job
 from contracts.plan import job_language
+from engine.media.layers import Fonts
+from engine.media.text import _hyphen_points, hyphenation_language, text_hyphenation
+from engine.media.themed import ThemedLayout, layout_themed, still_frame, theme_fonts
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 FRAMES_DIR = os.environ.get("TEXT_FRAMES_DIR")

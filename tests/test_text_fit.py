@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from activities.media.fonts import NOTO, FontChain, graphemes, refusal, script_faces
-from activities.media.layers import Fonts
 from activities.validate import checked_job
 from contracts.job import JobError
+from engine.media.fonts import NOTO, FontChain, graphemes, refusal, script_faces
+from engine.media.layers import Fonts
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")

@@ -16,17 +16,17 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont, features
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
-from activities.media.fonts import NOTO, graphemes
-from activities.media.layers import Fonts, countdown_top, draw_blocks, layout_clip, shadow_offset
-from activities.media.text import NO_LINE_START, Shaper, _thai_words, break_units, wrap
-from activities.poster import make_poster, poster_uri
 from activities.render import RenderActivities
-from activities.storage import file_path
 from activities.validate import checked_job
 from contracts.job import Job, JobError, Profile, parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipResult, ClipWork
+from engine.deps import Deps
+from engine.media.fonts import NOTO, graphemes
+from engine.media.layers import Fonts, countdown_top, draw_blocks, layout_clip, shadow_offset
+from engine.media.text import NO_LINE_START, Shaper, _thai_words, break_units, wrap
+from engine.poster import make_poster, poster_uri
+from engine.storage import file_path
 from tests.media import rgb_frame
 
 WIDTH, HEIGHT = 1280, 720

@@ -15,20 +15,20 @@ import numpy as np
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
-from activities.media.encoder import video_args
-from activities.media.graphs import ClipInputs, Segments, build_clip_commands
-from activities.media.layers import Fonts
-from activities.media.motion import entrance_frames, starts
-from activities.media.themed import still_frame, theme_fonts
-from activities.media.themed_graph import Look, entrance_pictures
 from activities.render import RenderActivities
-from activities.storage import file_path
 from activities.validate import job_hash
 from contracts.job import Profile, parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.records import ClipWork
 from contracts.themes import BUILTIN_THEMES
+from engine.deps import Deps
+from engine.media.encoder import video_args
+from engine.media.graphs import ClipInputs, Segments, build_clip_commands
+from engine.media.layers import Fonts
+from engine.media.motion import entrance_frames, starts
+from engine.media.themed import still_frame, theme_fonts
+from engine.media.themed_graph import Look, entrance_pictures
+from engine.storage import file_path
 from tests.test_render_engine import make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
 

@@ -14,18 +14,18 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import activities.sound_assets
+import engine.sound_assets
 from activities.audio import AudioActivities
-from activities.common import Deps, fetch_asset
-from activities.media.effects import countdown_starts, tick_samples
-from activities.media.layers import Fonts, countdown_frames
-from activities.media.themed import countdown_rings
-from activities.storage import file_path
 from contracts import names
 from contracts.job import Job, Profile, parse_job
 from contracts.plan import plan_video
 from contracts.records import AudioWork, VideoResult
 from contracts.themes import BUILTIN_THEMES
+from engine.deps import Deps, fetch_asset
+from engine.media.effects import countdown_starts, tick_samples
+from engine.media.layers import Fonts, countdown_frames
+from engine.media.themed import countdown_rings
+from engine.storage import file_path
 from starter import RenderClient
 from tests.media import audio_samples, onsets, streams
 
@@ -117,7 +117,7 @@ async def test_the_bed_runs_under_clips_without_sound_and_a_clips_own_music_repl
         fetched.append(uri)
         return await fetch_asset(deps, uri, dest, kind)
 
-    monkeypatch.setattr(activities.sound_assets, "fetch_asset", counted)
+    monkeypatch.setattr(engine.sound_assets, "fetch_asset", counted)
     bed = tone(deps, "bed-6k-loop.wav", "sine=f=6000:d=0.7")
     own = tone(deps, "own-440.wav", "sine=f=440:d=2")
     tick = tone(deps, "tick-3k.wav", "sine=f=3000:d=0.03")

@@ -16,16 +16,16 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
-from activities.media.themed import clip_theme, regions
 from activities.render import RenderActivities
-from activities.settings import Settings
-from activities.storage import file_path
 from activities.validate import job_hash
 from contracts.job import JobError, parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipWork
 from contracts.themes import Background
+from engine.deps import Deps
+from engine.media.themed import clip_theme, regions
+from engine.settings import Settings
+from engine.storage import file_path
 from tests.media import audio_samples
 from tests.test_render_engine import make_asset
 from tests.test_resume_engine import interrupt, psnr, resume

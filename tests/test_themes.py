@@ -18,10 +18,16 @@ import pytest
 from PIL import Image
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps
-from activities.media.layers import Fonts
-from activities.media.text import min_size
-from activities.media.themed import (
+from activities.render import RenderActivities
+from activities.validate import checked_job, job_hash
+from contracts.job import Job, JobError, parse_job
+from contracts.plan import PlannedClip, plan_video
+from contracts.records import ClipResult, ClipWork
+from contracts.themes import BUILTIN_THEMES, Logo, Theme, channel_theme, parse_channel_themes
+from engine.deps import Deps
+from engine.media.layers import Fonts
+from engine.media.text import min_size
+from engine.media.themed import (
     answer_area,
     countdown_rings,
     layout_themed,
@@ -30,13 +36,7 @@ from activities.media.themed import (
     still_frame,
     theme_fonts,
 )
-from activities.render import RenderActivities
-from activities.storage import file_path
-from activities.validate import checked_job, job_hash
-from contracts.job import Job, JobError, parse_job
-from contracts.plan import PlannedClip, plan_video
-from contracts.records import ClipResult, ClipWork
-from contracts.themes import BUILTIN_THEMES, Logo, Theme, channel_theme, parse_channel_themes
+from engine.storage import file_path
 from tests.media import rgb_frame
 
 SAMPLE = Path(__file__).parent.parent / "examples" / "trivia-sample.json"

@@ -28,17 +28,18 @@ from moto.moto_api import recorder
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.common import Deps, temporal_errors
-from activities.errors import VoiceRejected, VoiceUnavailable
+from activities.common import temporal_errors
 from activities.render import RenderActivities
-from activities.settings import Settings
-from activities.storage import file_path
-from activities.tts import EspeakTts, SilentTts, Voices, make_tts
-from activities.voices.google import GoogleTts
-from activities.voices.polly import PollyTts, polly_voice
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipWork
+from engine.deps import Deps
+from engine.errors import VoiceRejected, VoiceUnavailable
+from engine.settings import Settings
+from engine.storage import file_path
+from engine.tts import EspeakTts, SilentTts, Voices, make_tts
+from engine.voices.google import GoogleTts
+from engine.voices.polly import PollyTts, polly_voice
 from tests.fault_proxy import FaultProxy, Rule
 from tests.media import audio_samples
 

@@ -12,10 +12,10 @@ import pytest
 import webvtt
 
 from activities.captions import Cue, caption_cues, to_subrip, to_webvtt
-from activities.tts import ESPEAK_BASE_WPM
-from activities.voices.espeak_words import word_times
 from contracts.job import AUDIO_RATE, parse_job
 from contracts.plan import plan_video
+from engine.tts import ESPEAK_BASE_WPM
+from engine.voices.espeak_words import word_times
 
 SENTENCES = "One. Two. Three. Four."
 EARLY_MS = 60

@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from activities.common import Deps
-from activities.media.layers import Fonts
-from activities.media.themed import countdown_rings, regions, still_frame, theme_fonts
-from activities.media.zones import PLATFORM_ZONES, zones
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.themes import BUILTIN_THEMES
+from engine.deps import Deps
+from engine.media.layers import Fonts
+from engine.media.themed import countdown_rings, regions, still_frame, theme_fonts
+from engine.media.zones import PLATFORM_ZONES, zones
 
 SHAPES = {"9:16": (1080, 1920), "4:5": (1080, 1350), "1:1": (1080, 1080)}
 LONG = "Two long words answer here as well"

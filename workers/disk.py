@@ -27,10 +27,10 @@ from typing import Any
 import structlog
 from temporalio.worker import Worker
 
-from activities import metrics
-from activities.retention import RESUME_FACTOR
-from activities.settings import Settings
-from activities.storage import file_path
+from engine import metrics
+from engine.retention import RESUME_FACTOR
+from engine.settings import Settings
+from engine.storage import file_path
 
 log = structlog.get_logger(__name__)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import structlog
 from temporalio.client import Client
 
-from activities.clip_cache import ffmpeg_build, font_digest
-from activities.media.fonts import CJK_INDEX, FontChain
-from activities.media.themed import font_path
-from activities.settings import Settings
 from contracts.themes import BUILTIN_THEMES
+from engine.clip_cache import ffmpeg_build, font_digest
+from engine.media.fonts import CJK_INDEX, FontChain
+from engine.media.themed import font_path
+from engine.settings import Settings
 from runtime import farm
 from runtime.versioning import Build, source_build_id
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from activities import metrics
+from engine import metrics
 from workers.gpus import Gpu, sample_gpus
 from workers.http import MAX_CONNECTIONS, TIMEOUT_SECONDS, BoundedHTTPServer, Reply, Routes, serve_routes
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.retention import StateOf, VideoState
 from contracts import search
+from engine.retention import StateOf, VideoState
 
 
 def video_states(client: Client) -> StateOf:

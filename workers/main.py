@@ -22,27 +22,27 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Interceptor, PollerBehaviorSimpleMaximum, Worker, WorkerDeploymentConfig
 
-from activities import metrics
 from activities.assemble import AssembleActivities
 from activities.audio import AudioActivities
-from activities.common import Deps
-from activities.media.encoder import NVENC, choose_encoder, encoder_works
 from activities.narration import NarrationActivities
 from activities.notify import NotifyActivities, WebhookPolicy
 from activities.queues import QueueActivities
 from activities.render import RenderActivities
-from activities.retention import sweeping
-from activities.scratch import sweep_stale
-from activities.settings import Settings
-from activities.storage import file_path
 from activities.validate import ValidateActivities
 from contracts import names, search
 from contracts.gpus import GPU_CLASSES, render_queue
+from engine import metrics
+from engine.deps import Deps
+from engine.media.encoder import NVENC, choose_encoder, encoder_works
+from engine.retention import sweeping
+from engine.scratch import sweep_stale
+from engine.settings import Settings
+from engine.storage import file_path
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.farm import FarmMismatch, note_quarantine
 from runtime.logs import configure_logging
 from runtime.process import exit_now, free_port, settings_or_exit
-from runtime.settings import WORKER_MODES, DeploymentEnv, LogEnv, WorkerEnv, load
+from runtime.settings import WORKER_MODES, DeploymentEnv, LogEnv, WorkerEnv, load, render_settings
 from runtime.tracing import flush_traces, tracing_interceptor
 from runtime.versioning import Build, adopt_if_none, source_build_id, stop_when_drained
 from workers.disk import DiskGuard, Pausable
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
         deployment = load(DeploymentEnv)
         logs = load(LogEnv)
         target = TemporalTarget.from_env()
-        settings = Settings.from_env()
+        settings = render_settings()
     parser = argparse.ArgumentParser(
         prog="render-worker",
         description=__doc__,

@@ -35,13 +35,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from activities import metrics
-from activities.common import DISK_FULL, SCRATCH_FULL_BYTES
+from activities.common import DISK_FULL
 from activities.keeper import Superseded
-from activities.media.encoder import PROBE_ARGS, choose_encoder
-from activities.media.process import run_tool
-from activities.settings import Settings
 from contracts import names
+from engine import metrics
+from engine.deps import SCRATCH_FULL_BYTES
+from engine.media.encoder import PROBE_ARGS, choose_encoder
+from engine.media.process import run_tool
+from engine.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -31,9 +31,9 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from activities import metrics
-from activities.metrics import Channels, ErrorTypes, VideoMetric
 from contracts import names
+from engine import metrics
+from engine.metrics import Channels, ErrorTypes, VideoMetric
 
 SPAN_VIDEO_ID, SPAN_CHANNEL, SPAN_CLIP_INDEX = "render.video_id", "render.channel", "render.clip_index"
 

@@ -27,6 +27,7 @@ WORKDIR /opt/render-service
 COPY pyproject.toml README.md ./
 COPY contracts contracts
 COPY workflows workflows
+COPY engine engine
 COPY activities activities
 COPY workers workers
 COPY starter starter

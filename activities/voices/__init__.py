@@ -1,1 +1,0 @@
-"""Cloud speech engines behind `activities.tts.TtsEngine`: Amazon Polly and Google Cloud Text-to-Speech."""

@@ -1,0 +1,155 @@
+"""A themed clip's ffmpeg graph: its one still picture, repeated, with the countdown ring and the progress bar.
+
+The picture (background, boxes, text, number, logo) is drawn once by Pillow and converted
+to YUV once; only the ring's number and the bar change, and they are overlaid in YUV,
+converted with the same matrix as the picture so their colours match it. On a theme's
+background video, the picture without its background is overlaid on every frame of the loop
+in RGB instead, and the frame converted to YUV. A theme's entrance (`motion`) covers the first
+frames with pictures drawn one per frame (`engine.media.motion`), then the still shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+from PIL import Image
+
+from contracts.job import ClipSpec, Profile
+from contracts.themes import Theme
+from engine.media.backdrop import LoopVideo, loop_stream
+from engine.media.layers import Fonts, cropped
+from engine.media.motion import Part, entrance, entrance_frames, starts
+from engine.media.themed import ALL_PARTS, HIGHLIGHT, countdown_rings, regions, rgba, still_frame
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a themed clip is drawn: the theme, its place among the questions, and its fetched pictures."""
+
+    theme: Theme
+    number: int = 0
+    total: int = 0
+    background: Path | None = None
+    """The clip's own image, else the theme's background image, fetched; None: the theme's gradient or colour."""
+    logo: Path | None = None
+    video: LoopVideo | None = None
+    """The theme's background video, fetched, when the clip has no picture or colour of its own."""
+    picture: Path | None = None
+    """A question's picture (its own or the theme's `question_image`), fetched: drawn in its picture slot."""
+
+
+def _to_yuv(stream: Any, matrix: str, alpha: bool = False) -> Any:
+    return stream.filter("scale", out_color_matrix=matrix, out_range="tv").filter(
+        "format", "yuva420p" if alpha else "yuv420p"
+    )
+
+
+def entrance_pictures(
+    spec: ClipSpec, profile: Profile, fonts: Fonts, look: Look, first: int, backdrop: bool = True
+) -> list[Image.Image]:
+    """The whole pictures of the entrance's frames from `first` on (in RGB; without `backdrop`, in RGBA over
+    transparency); none without motion or past it."""
+    begins = starts(spec.kind, len(spec.answers)) if look.theme.motion != "none" else {}
+    if first >= entrance_frames(list(begins.values()), profile.fps):
+        return []
+    draw = partial(
+        still_frame, spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo,
+        picture=look.picture,
+    )  # fmt: skip
+    parts = [
+        Part(layer, begins[name], highlight=name == HIGHLIGHT)
+        for name in sorted(begins)
+        if (layer := cropped(draw(backdrop=False, parts=frozenset({name})))) is not None
+    ]
+    still = draw(backdrop=backdrop, parts=ALL_PARTS - begins.keys())
+    return entrance(still, parts, look.theme.motion, profile.fps, first)
+
+
+def _entrance_input(
+    pictures: list[Image.Image], text_dir: Path, first: int, fps: int, images: dict[Path, Image.Image]
+) -> Any:
+    """The entrance's frames from `first` on, written as numbered PNGs and read back as one input."""
+    for n, image in enumerate(pictures, first):
+        images[text_dir / f"enter-{n:04d}.png"] = image
+    return ffmpeg.input(str(text_dir / "enter-%04d.png"), framerate=fps, start_number=first)
+
+
+def themed_video(
+    spec: ClipSpec,
+    profile: Profile,
+    fonts: Fonts,
+    look: Look,
+    text_dir: Path,
+    matrix: str,
+    images: dict[Path, Image.Image],
+    text_files: dict[Path, str],
+    countdown_list: Any,
+    first_frame: int = 0,
+) -> Any:
+    """The clip's video stream in YUV, every frame of it; files to write go into `images` and `text_files`.
+
+    `first_frame` is the first frame the render keeps: a background video is decoded from where it is there.
+    """
+    fps = profile.fps
+    still = text_dir / "still.png"
+    moving = look.video is not None and look.background is None
+    picture = still_frame(
+        spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo,
+        backdrop=not moving, picture=look.picture,
+    )  # fmt: skip
+    layer = cropped(picture) if moving else None
+    if look.video is not None and moving:
+        # Boxes, text and logo drawn once, overlaid on every frame of the loop, in RGB like the still picture.
+        # Frames before `first_frame` are dropped by the clip's trim: they skip the overlay and the conversion
+        # and come back as copies of the first one kept, so the frames after keep their numbers.
+        video = loop_stream(look.video, profile, first_frame).trim(start_frame=first_frame).setpts("PTS-STARTPTS")
+        pictures = entrance_pictures(spec, profile, fonts, look, first_frame, backdrop=False)
+        if layer is not None:
+            images[still] = layer.image
+            parts = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1)
+            parts = parts.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
+            # During an entrance its frames are overlaid instead; `t` counts from `first_frame` here.
+            shown = {"enable": f"gte(t,{(len(pictures) - 0.5) / fps:.6f})"} if pictures else {}
+            video = ffmpeg.overlay(video, parts, x=layer.x, y=layer.y, format="gbrp", **shown)
+        if pictures:
+            enter = _entrance_input(pictures, text_dir, first_frame, fps, images).filter("format", "rgba")
+            video = ffmpeg.overlay(video, enter.filter("setpts", f"N/{fps}/TB"), format="gbrp", eof_action="pass")
+        video = _to_yuv(video, matrix)
+        if first_frame:
+            video = video.filter("tpad", start=first_frame, start_mode="clone")
+    else:
+        images[still] = picture
+        video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
+        video = _to_yuv(video, matrix).filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
+        pictures = entrance_pictures(spec, profile, fonts, look, first_frame)
+        if pictures:
+            # Frames first_frame.. of the entrance, each over the repeated still at its own time; after the
+            # last, the still shows through.
+            enter = _entrance_input(pictures, text_dir, first_frame, fps, images).filter("format", "rgb24")
+            enter = _to_yuv(enter, matrix).filter("setpts", f"(N+{first_frame})/{fps}/TB")
+            video = ffmpeg.overlay(video, enter, eof_action="pass")
+    if spec.kind != "question":
+        return video
+    reg = regions(profile, look.theme)
+    rings = countdown_rings(spec.duration, profile, fonts, look.theme)
+    names = [f"ring-{i:04d}.png" for i in range(len(rings))]
+    for name, (_, image) in zip(names, rings, strict=True):
+        images[text_dir / name] = image
+    listing = text_dir / "countdown.ffconcat"
+    text_files[listing] = countdown_list([start for start, _ in rings], names)
+    ring = _to_yuv(ffmpeg.input(str(listing), f="concat").filter("format", "rgba"), matrix, alpha=True)
+    video = ffmpeg.overlay(video, ring, x=reg.ring.x, y=reg.ring.y, eof_action="repeat")
+    # The bar empties from the right: the accent slides left under a patch of the picture beside the track.
+    bar = reg.bar
+    r, g, b, _ = rgba(look.theme.accent)
+    fill = ffmpeg.input(f"color=c=0x{r:02X}{g:02X}{b:02X}:s={bar.w}x{bar.h}:r={fps}", f="lavfi")
+    fill = _to_yuv(fill.filter("format", "rgb24"), matrix)
+    split = video.split()
+    base, beside = split[0], split[1]
+    video = ffmpeg.overlay(base, fill, x=f"{bar.x}-{bar.w}*t/{spec.duration:g}", y=bar.y, shortest=1)
+    patch = beside.crop(0, bar.y, bar.x, bar.h)
+    return ffmpeg.overlay(video, patch, x=0, y=bar.y, shortest=1)
