@@ -66,6 +66,7 @@ from activities.storage import (
 )
 from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
 from contracts.records import ClipWork
+from contracts.themes import cache_material
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +110,7 @@ def key_material(inp: ClipWork, settings: Settings, facts: Facts) -> dict[str, A
         "frames": clip.frames,
         "profile": asdict(inp.profile),
         "look": {
-            "theme": asdict(clip.theme) if clip.theme else None,
+            "theme": cache_material(clip.theme, clip.spec.kind) if clip.theme else None,
             "number": clip.number,
             "total": clip.total,
             "language": clip.language,

@@ -41,6 +41,7 @@ def inline_form(theme: Theme) -> dict[str, Any]:
         "platform": theme.platform,
         "answer_phrases": dict(theme.answer_phrases),
         "motion": theme.motion,
+        "transition": theme.transition,
     }
     if theme.logo is not None:
         form["logo"] = {"uri": theme.logo.uri, "corner": theme.logo.corner, "size": theme.logo.size}

@@ -187,6 +187,11 @@ class ThemeIn(_Model):
     motion: Literal["none", "fade", "slide", "pop"] = Field(
         "none", description="how the question, the answers (one after another) and a reveal's highlight enter"
     )
+    transition: Literal["cut", "fade", "slide"] = Field(
+        "cut",
+        description="how each card, question and reveal begins and ends: cut, fade (from and to its background) "
+        "or slide (in from the right, out to the left)",
+    )
     answer_phrases: Annotated[dict[LanguageKey, Phrase], Field(max_length=64)] = Field(
         default_factory=dict,
         description="a reveal's words by language tag (es, pt-BR), over the built-in phrases; English is answer_phrase",
@@ -225,6 +230,7 @@ class ThemeIn(_Model):
             platform=self.platform,
             answer_phrases=tuple(sorted(self.answer_phrases.items())),
             motion=self.motion,
+            transition=self.transition,
         )
 
 

@@ -89,7 +89,12 @@ class Theme:
     """(language tag, phrase) pairs over the built-in phrases (`contracts.languages.ANSWER_PHRASES`)."""
     motion: str = "none"
     """How the question, its answers and a reveal's highlight enter: 'none' (there from the first frame),
-    'fade', 'slide' or 'pop' (`activities.media.motion`)."""
+    'fade', 'slide' or 'pop' (`activities.media.motion`); with motion they leave the same way in the clip's last
+    frames."""
+    transition: str = "cut"
+    """How a card, question or reveal begins and ends: 'cut' (as it is from its first frame to its last), 'fade'
+    (in from and out to its background) or 'slide' (its picture slides in from the right over its background and
+    out to the left); each clip's own first and last frames (`activities.media.transitions`)."""
 
 
 ADDED_LATER: dict[str, object] = {
@@ -98,6 +103,7 @@ ADDED_LATER: dict[str, object] = {
     "platform": "all",
     "answer_phrases": (),
     "motion": "none",
+    "transition": "cut",
 }
 """Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
 theme that leaves them alone keeps the job's hash and its clips' keys."""
@@ -111,6 +117,33 @@ def theme_material(theme: Theme) -> dict[str, Any]:
     """The theme as hashed (in job hashes and clip keys)."""
     material = without_defaults(asdict(theme), ADDED_LATER)
     without_defaults(material["background"], BACKGROUND_ADDED_LATER)
+    return material
+
+
+TRANSITION_KINDS = ("card", "question", "reveal")
+"""The clips a theme's transition applies to; video, image and recipe clips show their own pictures as they are."""
+EXIT_KINDS = ("question", "reveal")
+"""The clips whose parts leave at the end when the theme has motion (a card has no moving parts)."""
+
+
+def look_material(theme: Theme, kind: str) -> dict[str, Any]:
+    """The theme as hashed in the key of a clip of `kind`: the transition only where it changes the clip's
+    pictures, and a mark on questions and reveals with motion, whose parts now leave too."""
+    material = theme_material(theme)
+    if kind not in TRANSITION_KINDS:
+        material.pop("transition", None)
+    if theme.motion != "none" and kind in EXIT_KINDS:
+        material["exit"] = True
+    return material
+
+
+def cache_material(theme: Theme, kind: str) -> dict[str, Any]:
+    """The whole theme as the clip cache keys a clip of `kind` by: `look_material`'s choices over every field."""
+    material = asdict(theme)
+    if theme.transition == "cut" or kind not in TRANSITION_KINDS:
+        del material["transition"]
+    if theme.motion != "none" and kind in EXIT_KINDS:
+        material["exit"] = True
     return material
 
 

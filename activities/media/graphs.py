@@ -34,6 +34,7 @@ from activities.media.layers import (
 from activities.media.sources import MOVING_KINDS, VideoAsset, ken_burns_stream, video_asset_stream
 from activities.media.themed import THEMED_KINDS
 from activities.media.themed_graph import Look, themed_video
+from activities.media.transitions import with_transition
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 from contracts.plan import samples_for
 from contracts.recipes import RECIPES
@@ -307,8 +308,9 @@ def build_clip_commands(
         text = ClipCommands([], [])
         video = themed_video(
             spec, profile, fonts, look, text_dir, colour_matrix(profile), text.images, text.text_files, countdown_list,
-            first_frame=inputs.first_frame,
+            first_frame=inputs.first_frame, frames=frames,
         )  # fmt: skip
+        video = with_transition(video, look.theme, profile, frames, colour_matrix(profile), text_dir, text.images)
     else:
         video, text = _plain_video(spec, profile, frames, inputs, fonts, text_dir)
     first = segments.start * segments.frames
