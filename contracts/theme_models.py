@@ -185,7 +185,9 @@ class ThemeIn(_Model):
     platform: Literal["all", "shorts", "tiktok", "reels"] = "all"
     """Whose player interface 9:16, 4:5 and 1:1 layouts keep clear of; 'all': every one of them."""
     motion: Literal["none", "fade", "slide", "pop"] = Field(
-        "none", description="how the question, the answers (one after another) and a reveal's highlight enter"
+        "none",
+        description="how the question, the answers (one after another) and a reveal's highlight enter; "
+        "a question's and a reveal's parts leave the same way at the end",
     )
     transition: Literal["cut", "fade", "slide"] = Field(
         "cut",
