@@ -210,7 +210,8 @@ def test_transition_is_hashed_only_when_set_and_only_in_the_keys_of_clips_it_dra
 
 
 async def test_an_animated_question_on_a_looping_video_resumes_at_a_segment_frame_for_frame(deps: Deps) -> None:
-    """Stopped by a draining worker after its first segment and resumed by the retry, as any clip."""
+    """Stopped by a draining worker after its first segment and resumed by the retry, as any clip; its parts leave
+    over the loop and the whole frame slides in and out."""
     uri = make_asset(deps, f"loop-{uuid.uuid4().hex[:6]}.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1.6",
                      "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "12")  # fmt: skip
 
@@ -218,7 +219,7 @@ async def test_an_animated_question_on_a_looping_video_resumes_at_a_segment_fram
         question = {"kind": "question", "duration": 16, "question": "Which planet is red?",
                     "answers": ["Mars", "Venus", "Earth", "Jupiter"], "correct": 0}  # fmt: skip
         job = parse_job({"video_id": video_id, "profile": {"width": W, "height": H, "fps": FPS},
-                         "clips": [question], "theme": {"extends": "midnight", "motion": "pop",
+                         "clips": [question], "theme": {"extends": "midnight", "motion": "pop", "transition": "slide",
                                                         "background": {"video": uri}}})  # fmt: skip
         clip = plan_video(job).clips[0]
         return ClipWork(video_id, clip, job.profile, job.tts_voice, job.tts_speed, tts_engine="none")
