@@ -37,7 +37,7 @@ def dip_picture(theme: Theme, profile: Profile) -> Image.Image:
     return background(theme, profile.width, profile.height)
 
 
-def _yuv(stream: Any, matrix: str, alpha: bool) -> Any:
+def _yuv(stream: Any, matrix: str, *, alpha: bool) -> Any:
     return stream.filter("scale", out_color_matrix=matrix, out_range="tv").filter(
         "format", "yuva420p" if alpha else "yuv420p"
     )
@@ -59,24 +59,31 @@ def with_transition(
     path = text_dir / "dip.png"
     images[path] = dip_picture(theme, profile)
 
-    picture = ffmpeg.input(str(path), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1).split()
+    fade, last = theme.transition == "fade", frames - k
+    # Converted once, then repeated: a conversion per frame would cost more than the whole transition.
+    picture = ffmpeg.input(str(path), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1)
+    dips = _yuv(picture, matrix, alpha=fade).split()
 
     def dip(branch: int, count: int) -> Any:
-        """The picture, decoded once and repeated `count` times (`count` < 0: for ever), in RGBA."""
-        repeated = picture[branch].filter("loop", loop=count - 1 if count > 0 else -1, size=1, start=0)
-        return repeated.filter("setpts", f"N/{fps}/TB")
+        """The picture repeated `count` times, at times from 0."""
+        return dips[branch].filter("loop", loop=count - 1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
 
-    if theme.transition == "fade":
-        # Opaque on frame 0, 1 - n / k on frame n; on the way out the same, mirrored: opaque on the last frame.
-        enter = _yuv(dip(0, k).filter("fade", type="out", start_frame=0, nb_frames=k, alpha=1), matrix, True)
-        video = ffmpeg.overlay(video, enter, eof_action="pass")
-        leave = _yuv(dip(1, k + 1).filter("fade", type="in", start_frame=0, nb_frames=k, alpha=1), matrix, True)
-        return ffmpeg.overlay(video, leave.filter("setpts", f"(N+{frames - k - 1})/{fps}/TB"), eof_action="pass")
-    # slide: over the first and last k frames the picture covers the frame and the clip's frame is laid on it,
-    # moved right by W (1 - n / k)^3 on frame n coming in, left by the same mirrored going out.
-    n = f"floor(t*{fps}+0.5)"
-    ends = f"lt({n},{k})+gte({n},{frames - k})"
-    shift = f"if(lt({n},{k}),W*pow(1-{n}/{k},3),if(gte({n},{frames - k}),-W*pow(1-({frames - 1}-{n})/{k},3),0))"
-    split = video.split()
-    covered = ffmpeg.overlay(split[0], _yuv(dip(0, -1), matrix, False), enable=ends)
-    return ffmpeg.overlay(covered, split[1], x=shift, y=0, eval="frame", enable=ends)
+    # Only the first and the last k frames go through the transition: the frames between pass as they are,
+    # not even copied. Each part is timed from 0 here; the concat times them back one after another.
+    parts = video.split()
+    head = parts[0].trim(end_frame=k)
+    middle = parts[1].trim(start_frame=k, end_frame=last).setpts("PTS-STARTPTS")
+    tail = parts[2].trim(start_frame=last, end_frame=frames).setpts("PTS-STARTPTS")
+    if fade:
+        # The picture over frame n of the head at alpha 1 - n / k (opaque on the clip's first frame), over frame
+        # j of the tail at (j + 1) / k (opaque on its last).
+        head = ffmpeg.overlay(head, dip(0, k).filter("fade", type="out", start_frame=0, nb_frames=k, alpha=1))
+        rising = dip(1, k + 1).filter("fade", type="in", start_frame=0, nb_frames=k, alpha=1)
+        tail = ffmpeg.overlay(tail, rising.trim(start_frame=1).setpts("PTS-STARTPTS"))
+    else:
+        # The frame over the picture, moved right by W (1 - n / k)^3 on frame n of the head (off the frame on the
+        # clip's first), and left by W ((j + 1) / k)^3 on frame j of the tail (off the frame on its last).
+        n = f"floor(t*{fps}+0.5)"
+        head = ffmpeg.overlay(dip(0, k), head, x=f"W*pow(1-{n}/{k},3)", y=0, eval="frame")
+        tail = ffmpeg.overlay(dip(1, k), tail, x=f"-W*pow(({n}+1)/{k},3)", y=0, eval="frame")
+    return ffmpeg.concat(*([head, middle, tail] if last > k else [head, tail]), v=1, a=0)
