@@ -10,6 +10,7 @@ import itertools
 import json
 import subprocess
 import uuid
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from activities.validate import job_hash
 from contracts.job import Profile, parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.records import ClipWork
+from contracts.theme_models import parse_theme
 from contracts.themes import BUILTIN_THEMES
 from tests.test_render_engine import make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
@@ -205,6 +207,10 @@ def test_transition_is_hashed_only_when_set_and_only_in_the_keys_of_clips_it_dra
     assert cut.theme == BUILTIN_THEMES["midnight"] and job_hash(cut) == job_hash(plain)
     fade = parse_job({**raw, "theme": {"extends": "midnight", "transition": "fade"}})
     assert fade.theme is not None and fade.theme.transition == "fade" and job_hash(fade) != job_hash(plain)
+    assert parse_theme({"extends": "neon", "transition": "slide", "motion": "pop"})[0] == replace(
+        BUILTIN_THEMES["neon"], transition="slide", motion="pop"
+    )
+    assert parse_theme({"extends": "neon", "transition": "wipe"})[1][0][0] == "theme.transition"
     for before, after in zip(plan_video(plain).clips, plan_video(fade).clips, strict=True):
         assert (before.key == after.key) == (before.spec.kind not in ("card", "question", "reveal")), before.label
 
