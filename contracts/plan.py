@@ -16,7 +16,7 @@ from typing import Any
 from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Poster, Profile
 from contracts.languages import primary, text_language
 from contracts.material import without_defaults
-from contracts.themes import Theme, answer_narration, theme_material
+from contracts.themes import Theme, answer_narration, look_material
 
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
 """Hiragana and Katakana, with their phonetic extensions and half-width forms (the stdlib `re`: plans are
@@ -180,7 +180,7 @@ def _shorten(text: str, limit: int = 40) -> str:
 def _planned(
     job: Job, index: int, spec: ClipSpec, language: str, theme: Theme | None, place: int, count: int
 ) -> PlannedClip:
-    look = None if theme is None else {"theme": theme_material(theme), "number": place, "total": count}
+    look = None if theme is None else {"theme": look_material(theme, spec.kind), "number": place, "total": count}
     if look is not None and job.profile.width / job.profile.height < 1.3:
         look["layout"] = PORTRAIT_LAYOUT  # laid out clear of the players' buttons: not the earlier clips
     digest = spec_hash(spec, job, look)

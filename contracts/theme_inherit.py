@@ -42,6 +42,7 @@ def inline_form(theme: Theme) -> dict[str, Any]:
         "answer_phrases": dict(theme.answer_phrases),
         "motion": theme.motion,
         "question_image": theme.question_image,
+        "transition": theme.transition,
     }
     if theme.logo is not None:
         form["logo"] = {"uri": theme.logo.uri, "corner": theme.logo.corner, "size": theme.logo.size}

@@ -185,7 +185,14 @@ class ThemeIn(_Model):
     platform: Literal["all", "shorts", "tiktok", "reels"] = "all"
     """Whose player interface 9:16, 4:5 and 1:1 layouts keep clear of; 'all': every one of them."""
     motion: Literal["none", "fade", "slide", "pop"] = Field(
-        "none", description="how the question, the answers (one after another) and a reveal's highlight enter"
+        "none",
+        description="how the question, the answers (one after another) and a reveal's highlight enter; "
+        "a question's and a reveal's parts leave the same way at the end",
+    )
+    transition: Literal["cut", "fade", "slide"] = Field(
+        "cut",
+        description="how each card, question and reveal begins and ends: cut, fade (from and to its background) "
+        "or slide (in from the right, out to the left)",
     )
     question_image: URI | None = Field(
         None, description="an image shown beside or above every question (and its reveal) without one of its own"
@@ -229,6 +236,7 @@ class ThemeIn(_Model):
             answer_phrases=tuple(sorted(self.answer_phrases.items())),
             motion=self.motion,
             question_image=self.question_image,
+            transition=self.transition,
         )
 
 

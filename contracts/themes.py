@@ -89,9 +89,14 @@ class Theme:
     """(language tag, phrase) pairs over the built-in phrases (`contracts.languages.ANSWER_PHRASES`)."""
     motion: str = "none"
     """How the question, its answers and a reveal's highlight enter: 'none' (there from the first frame),
-    'fade', 'slide' or 'pop' (`engine.media.motion`)."""
+    'fade', 'slide' or 'pop' (`engine.media.motion`); with motion they leave the same way in the clip's last
+    frames."""
     question_image: str | None = None
     """An image asset every question (and its reveal) shows in its picture slot when it has no picture of its own."""
+    transition: str = "cut"
+    """How a card, question or reveal begins and ends: 'cut' (as it is from its first frame to its last), 'fade'
+    (in from and out to its background) or 'slide' (its picture slides in from the right over its background and
+    out to the left); each clip's own first and last frames (`engine.media.transitions`)."""
 
 
 ADDED_LATER: dict[str, object] = {
@@ -101,6 +106,7 @@ ADDED_LATER: dict[str, object] = {
     "answer_phrases": (),
     "motion": "none",
     "question_image": None,
+    "transition": "cut",
 }
 """Theme fields added after themed videos were first made, with their defaults: hashed only when set, so a
 theme that leaves them alone keeps the job's hash and its clips' keys."""
@@ -118,6 +124,34 @@ def theme_material(theme: Theme) -> dict[str, Any]:
     """The theme as hashed (in job hashes and clip keys)."""
     material = without_defaults(asdict(theme), ADDED_LATER)
     without_defaults(material["background"], BACKGROUND_ADDED_LATER)
+    return material
+
+
+TRANSITION_KINDS = ("card", "question", "reveal")
+"""The clips a theme's transition applies to; video, image and recipe clips show their own pictures as they are."""
+EXIT_KINDS = ("question", "reveal")
+"""The clips whose parts leave at the end when the theme has motion (a card has no moving parts)."""
+
+
+def look_material(theme: Theme, kind: str) -> dict[str, Any]:
+    """The theme as hashed in the key of a clip of `kind`: the transition only where it changes the clip's
+    pictures, and a mark on questions and reveals with motion, whose parts now leave too."""
+    material = theme_material(theme)
+    if kind not in TRANSITION_KINDS:
+        material.pop("transition", None)
+    if theme.motion != "none" and kind in EXIT_KINDS:
+        material["exit"] = True
+    return material
+
+
+def cache_material(theme: Theme, kind: str) -> dict[str, Any]:
+    """The whole theme as the clip cache keys a clip of `kind` by: `look_material`'s choices over every field,
+    and fields added later keyed only when set."""
+    material = without_defaults(asdict(theme), CACHE_ADDED_LATER)
+    if theme.transition == "cut" or kind not in TRANSITION_KINDS:
+        del material["transition"]
+    if theme.motion != "none" and kind in EXIT_KINDS:
+        material["exit"] = True
     return material
 
 

@@ -42,11 +42,10 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
-from contracts.material import without_defaults
 from contracts.pictures import question_picture
 from contracts.plan import ENGINE_VERSION, canonical_sha256, spec_material
 from contracts.records import ClipWork
-from contracts.themes import CACHE_ADDED_LATER
+from contracts.themes import cache_material
 from engine import integrity, metrics
 from engine.deps import Deps
 from engine.integrity import Content
@@ -113,7 +112,7 @@ def key_material(inp: ClipWork, settings: Settings, facts: Facts) -> dict[str, A
         "frames": clip.frames,
         "profile": asdict(inp.profile),
         "look": {
-            "theme": without_defaults(asdict(clip.theme), CACHE_ADDED_LATER) if clip.theme else None,
+            "theme": cache_material(clip.theme, clip.spec.kind) if clip.theme else None,
             "number": clip.number,
             "total": clip.total,
             "language": clip.language,

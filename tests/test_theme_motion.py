@@ -1,6 +1,8 @@
-"""A theme's entrance (`motion`): the question, its answers one after another and a reveal's highlight move
-in over the clip's first frames, drawn from the frame's index alone, so a resumed render draws the same
-frames; `none` is the picture and the keys of before."""
+"""A theme's entrance and exit (`motion`): the question, its answers one after another and a reveal's highlight
+move in over the clip's first frames, and the question's or reveal's parts leave the same way over its last,
+drawn from the frame's index alone, so a resumed render draws the same frames; its transition (`fade`,
+`slide`) begins and ends each card, question and reveal inside the clip; `none` and `cut` are the pictures
+and the keys of before."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import itertools
 import json
 import subprocess
 import uuid
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +24,18 @@ from activities.validate import job_hash
 from contracts.job import Profile, parse_job
 from contracts.plan import PlannedClip, plan_video
 from contracts.records import ClipWork
+from contracts.theme_models import parse_theme
 from contracts.themes import BUILTIN_THEMES
+from engine.clip_cache import Facts, clip_key
 from engine.deps import Deps
 from engine.media.encoder import video_args
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands
 from engine.media.layers import Fonts
-from engine.media.motion import entrance_frames, starts
-from engine.media.themed import still_frame, theme_fonts
-from engine.media.themed_graph import Look, entrance_pictures
+from engine.media.motion import entrance_frames, leaves, starts
+from engine.media.themed import STATIC, still_frame, theme_fonts
+from engine.media.themed_graph import Look, entrance_pictures, motion_pictures
+from engine.media.transitions import dip_picture, transition_frames
+from engine.settings import Settings
 from engine.storage import file_path
 from tests.test_render_engine import make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
@@ -114,29 +122,102 @@ def render_from(
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, H, W, 3).astype(np.int16)
 
 
-@pytest.mark.parametrize("motion", ["slide", "pop"])
-def test_a_render_resumed_inside_or_after_the_entrance_draws_the_same_frames(
-    deps: Deps, tmp_path: Path, motion: str
+@pytest.mark.parametrize(("motion", "transition"), [("slide", "cut"), ("pop", "fade"), ("fade", "slide")])
+def test_a_render_resumed_inside_the_entrance_the_exit_or_a_transition_draws_the_same_frames(
+    deps: Deps, tmp_path: Path, motion: str, transition: str
 ) -> None:
-    """Segments of 6 frames, so a resume can land inside the entrance (real segments are 2 s, after it)."""
-    planned, profile = clips({"extends": "neon", "motion": motion})
+    """Segments of 6 frames, so a resume can land inside the entrance, the exit or a transition (real segments
+    are 2 s); the whole clip is rendered, so its exit and its transition out are where they are in a video."""
+    planned, profile = clips({"extends": "neon", "motion": motion, "transition": transition})
     question = planned[2]
-    frames = 36
+    frames = question.frames
+    assert frames == 180
     whole = render_from(deps, question, profile, 0, 6, frames, tmp_path / "whole")
     assert len(whole) == frames
-    assert psnr(whole[3], whole[4]) < 35 and psnr(whole[30], whole[31]) > 40  # moving, then still
-    for start in (2, 5):  # frame 12, mid-entrance; frame 30, after it
+    assert psnr(whole[9], whole[12]) < 35 and psnr(whole[60], whole[61]) > 40  # moving, then still
+    assert psnr(whole[163], whole[166]) < 35  # leaving
+    for start in (2, 5, 27, 29):  # frame 12, mid-entrance; 30, after it; 162, mid-exit (~90 %); 174, going out
         resumed = render_from(deps, question, profile, start, 6, frames, tmp_path / f"from-{start}")
         assert len(resumed) == frames - start * 6
         worst = min(psnr(a, b) for a, b in zip(resumed, whole[start * 6 :], strict=True))
         assert worst > 35, (start, worst)
     assert (
-        psnr(render_from(deps, question, profile, 2, 6, frames, tmp_path / "again")[0], whole[13]) < 35
+        psnr(render_from(deps, question, profile, 2, 6, frames, tmp_path / "again")[0], whole[17]) < 35
     )  # a shift shows
 
 
+@pytest.mark.parametrize("motion", ["fade", "slide", "pop"])
+def test_an_exit_leaves_from_the_still_picture_to_the_picture_without_the_moving_parts(deps: Deps, motion: str) -> None:
+    planned, profile = clips({"extends": "studio", "motion": motion}, 640, 360)
+    for clip in planned[2:4]:  # a question, then its reveal
+        assert clip.theme is not None
+        look, fonts = Look(clip.theme, clip.number, clip.total), fonts_of(deps, clip)
+        enter, leaving, exits = motion_pictures(clip.spec, profile, fonts, look, 0, clip.frames)
+        count = entrance_frames(list(leaves(clip.spec.kind, 4, clip.spec.correct).values()), FPS)
+        assert count == 24 and leaving == clip.frames - count and len(exits) == count
+        assert len(enter) == entrance_frames(list(starts(clip.spec.kind, 4).values()), FPS)
+        draw = partial(still_frame, clip.spec, profile, fonts, clip.theme, clip.number, clip.total)
+        still, bare = np.asarray(draw(), np.int16), np.asarray(draw(parts=frozenset({STATIC})), np.int16)
+        drawn = [np.asarray(p, np.int16) for p in exits]
+        assert psnr(drawn[0], still) > 25  # the first answer to leave just starting: no jump from the still
+        assert max(psnr(a, b) for a, b in itertools.pairwise(drawn[len(drawn) // 2 :])) < 60  # moving
+        assert psnr(drawn[-2], still) < psnr(drawn[0], still)
+        assert np.array_equal(drawn[-1], bare)  # the last frame: the background, the number, the tracks
+        # Resumed inside the exit: the same pictures from there on, and no entrance.
+        again = motion_pictures(clip.spec, profile, fonts, look, leaving + 9, clip.frames)
+        assert again[0] == [] and again[1] == leaving + 9
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again[2], exits[9:], strict=True))
+    card = planned[-2]
+    assert card.spec.kind == "card" and card.theme is not None
+    assert motion_pictures(card.spec, profile, fonts_of(deps, card), Look(card.theme), 0, card.frames) == (
+        [],
+        card.frames,
+        [],
+    )
+
+
+@pytest.mark.parametrize("transition", ["fade", "slide"])
+def test_a_transition_starts_and_ends_each_themed_clip_on_its_background(
+    deps: Deps, tmp_path: Path, transition: str
+) -> None:
+    planned, profile = clips({"extends": "midnight", "transition": transition})
+    card = planned[-2]
+    assert card.spec.kind == "card" and card.theme is not None
+    frames, k = card.frames, transition_frames(FPS, card.frames)
+    assert (frames, k) == (90, 8)
+    moving = render_from(deps, card, profile, 0, 30, frames, tmp_path / "moving")
+    cut = clips({"extends": "midnight", "transition": "cut"})[0][-2]
+    still = render_from(deps, cut, profile, 0, 30, frames, tmp_path / "cut")
+    assert len(moving) == len(still) == frames
+    dip = np.asarray(dip_picture(card.theme, profile), np.int16)
+    assert psnr(moving[0], dip) > 35 and psnr(moving[-1], dip) > 35  # on the background, as the next one starts
+    assert psnr(still[0], dip) < 25 and psnr(still[-1], dip) < 25
+    assert psnr(moving[k // 2], dip) < 35 and psnr(moving[k // 2], still[k // 2]) < 35  # between the two
+    assert (
+        min(psnr(a, b) for a, b in zip(moving[k:-k], still[k:-k], strict=True)) > 38
+    )  # the clip as it is (encoded after other frames)
+    steps = [psnr(a, b) for a, b in itertools.pairwise(moving[: k + 1])]
+    assert max(steps[: k // 2]) < 45, steps  # moving, then easing in (a slide's last pixel or two alike)
+
+
+def test_transition_is_hashed_only_when_set_and_only_in_the_keys_of_clips_it_draws() -> None:
+    raw: dict[str, Any] = json.loads(SAMPLE.read_text())
+    plain = parse_job({**raw, "theme": "midnight"})
+    cut = parse_job({**raw, "theme": {"extends": "midnight", "transition": "cut"}})
+    assert cut.theme == BUILTIN_THEMES["midnight"] and job_hash(cut) == job_hash(plain)
+    fade = parse_job({**raw, "theme": {"extends": "midnight", "transition": "fade"}})
+    assert fade.theme is not None and fade.theme.transition == "fade" and job_hash(fade) != job_hash(plain)
+    assert parse_theme({"extends": "neon", "transition": "slide", "motion": "pop"})[0] == replace(
+        BUILTIN_THEMES["neon"], transition="slide", motion="pop"
+    )
+    assert parse_theme({"extends": "neon", "transition": "wipe"})[1][0][0] == "theme.transition"
+    for before, after in zip(plan_video(plain).clips, plan_video(fade).clips, strict=True):
+        assert (before.key == after.key) == (before.spec.kind not in ("card", "question", "reveal")), before.label
+
+
 async def test_an_animated_question_on_a_looping_video_resumes_at_a_segment_frame_for_frame(deps: Deps) -> None:
-    """Stopped by a draining worker after its first segment and resumed by the retry, as any clip."""
+    """Stopped by a draining worker after its first segment and resumed by the retry, as any clip; its parts leave
+    over the loop and the whole frame slides in and out."""
     uri = make_asset(deps, f"loop-{uuid.uuid4().hex[:6]}.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1.6",
                      "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "12")  # fmt: skip
 
@@ -144,7 +225,7 @@ async def test_an_animated_question_on_a_looping_video_resumes_at_a_segment_fram
         question = {"kind": "question", "duration": 16, "question": "Which planet is red?",
                     "answers": ["Mars", "Venus", "Earth", "Jupiter"], "correct": 0}  # fmt: skip
         job = parse_job({"video_id": video_id, "profile": {"width": W, "height": H, "fps": FPS},
-                         "clips": [question], "theme": {"extends": "midnight", "motion": "pop",
+                         "clips": [question], "theme": {"extends": "midnight", "motion": "pop", "transition": "slide",
                                                         "background": {"video": uri}}})  # fmt: skip
         clip = plan_video(job).clips[0]
         return ClipWork(video_id, clip, job.profile, job.tts_voice, job.tts_speed, tts_engine="none")
@@ -166,3 +247,42 @@ async def test_an_animated_question_on_a_looping_video_resumes_at_a_segment_fram
     resumed, whole = frames(file_path(result.uri)), frames(file_path(reference.uri))
     assert len(resumed) == len(whole) == 480
     assert min(psnr(a, b) for a, b in zip(resumed, whole, strict=True)) > 30
+
+
+BEFORE = {
+    # (plan key, clip cache key) of the sample's clips under "midnight", as made before transitions and exits.
+    "midnight": [
+        ("0000-2992186a5987a6f5", "2da21acda97ac3d3"), ("0001-495a1db41d530a6d", "8b0a7b1380bcdd43"),
+        ("0002-e23ed7e4366f29e3", "212dfda532e60d91"), ("0003-0a33c2c583f52805", "c1a5de1f3697601e"),
+        ("0004-3f7afb446d889480", "882d45f47184bb53"), ("0005-2cd37540bc491024", "7e76c9e04f6102b7"),
+        ("0006-db9ebc0d2216ee00", "3d3709b76b184584"), ("0007-66478838e9244e84", "e7a5787a1ab16eea"),
+    ],
+    # Under neon with motion "pop": the card and the recipe, which have no parts to leave, keep theirs.
+    "pop": [("0006-f94804db3302a631", "f948bb64d91691ee"), ("0007-8502e820ca03886a", "5a4e57dcaf336b9b")],
+}  # fmt: skip
+
+
+def keys(theme: Any) -> list[tuple[str, str]]:
+    raw: dict[str, Any] = json.loads(SAMPLE.read_text())
+    job = parse_job({**raw, "theme": theme})
+    settings = Settings(
+        work_uri="file:///w", output_roots=("file:///o",), asset_roots=("file:///a",), scratch_dir=Path("/tmp/s")
+    )
+    facts = Facts(encoder="libx264", ffmpeg="ffmpeg version 6", fonts=("a.ttf#0:aa",), assets={})
+    return [
+        (
+            clip.key.rsplit("/", 1)[1].removesuffix(".mov"),
+            clip_key(ClipWork(job.video_id, clip, job.profile, job.tts_voice, job.tts_speed), settings, facts)[:16],
+        )
+        for clip in plan_video(job).clips
+    ]
+
+
+def test_cut_and_no_motion_keep_every_key_of_before_and_a_transition_changes_only_the_themed_clips() -> None:
+    assert keys("midnight") == keys({"extends": "midnight", "transition": "cut"}) == BEFORE["midnight"]
+    pop = keys({"extends": "neon", "motion": "pop"})
+    assert pop[6:] == BEFORE["pop"] and not set(pop[:6]) & set(keys("neon"))
+    fade = keys({"extends": "midnight", "transition": "fade"})
+    assert [a == b for a, b in zip(fade, BEFORE["midnight"], strict=True)] == [False] * 7 + [True]  # not the recipe
+    slide = keys({"extends": "midnight", "transition": "slide"})
+    assert not set(fade[:7]) & set(slide[:7]) and fade[7] == slide[7]

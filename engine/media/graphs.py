@@ -37,6 +37,7 @@ from engine.media.layers import (
 from engine.media.sources import MOVING_KINDS, VideoAsset, ken_burns_stream, video_asset_stream
 from engine.media.themed import THEMED_KINDS
 from engine.media.themed_graph import Look, themed_video
+from engine.media.transitions import with_transition
 
 CORRECT_FILL = "0x1E8449"
 MUSIC_BED_LUFS = -24.0
@@ -307,8 +308,9 @@ def build_clip_commands(
         text = ClipCommands([], [])
         video = themed_video(
             spec, profile, fonts, look, text_dir, colour_matrix(profile), text.images, text.text_files, countdown_list,
-            first_frame=inputs.first_frame,
+            first_frame=inputs.first_frame, frames=frames,
         )  # fmt: skip
+        video = with_transition(video, look.theme, profile, frames, colour_matrix(profile), text_dir, text.images)
     else:
         video, text = _plain_video(spec, profile, frames, inputs, fonts, text_dir)
     first = segments.start * segments.frames

@@ -1,8 +1,11 @@
-"""Entrances: the question, its answers (one after another) and a reveal's highlight enter as the theme says.
+"""Entrances and exits: the question, its answers (one after another) and a reveal's highlight enter as the
+theme says, and the question's or reveal's parts leave the same way, backwards, in the clip's last frames.
 
 An entrance is the clip's first few frames, each drawn whole by Pillow from the parts of the still picture
 moved by where frame n is in it, and nothing else: frame n's picture follows from n alone, so a render
-resumed at any frame draws what an uninterrupted one draws. After the entrance the clip is the still
+resumed at any frame draws what an uninterrupted one draws. An exit is the same for the last few frames,
+mirrored: frame n of a clip of N frames shows each leaving part as an entrance would show it at frame
+N - 1 - n, so the last frame is the picture without them. Between the two the clip is the still
 picture, repeated, exactly as without motion.
 """
 
@@ -31,11 +34,21 @@ POP_FROM = 0.8
 
 @dataclass(frozen=True)
 class Part:
-    """A moving part of the picture, drawn once, and when it starts entering (seconds into the clip)."""
+    """A moving part of the picture, drawn once, and when it starts entering (seconds into the clip; -inf:
+    there from the first frame) and leaving (`leave`: seconds before the clip's end it has left by, mirrored
+    like `start`; None: it stays)."""
 
     layer: Layer
     start: float
     highlight: bool = False
+    leave: float | None = None
+
+    def progress(self, n: int, fps: int, frames: int) -> float:
+        """How far in frame n has the part: 0 or less, not there; 1 or more, in its place."""
+        p = (n / fps - self.start) / ENTER
+        if self.leave is not None:
+            p = min(p, ((frames - 1 - n) / fps - self.leave) / ENTER)
+        return p
 
 
 def starts(kind: str, answers: int) -> dict[str, float]:
@@ -45,6 +58,17 @@ def starts(kind: str, answers: int) -> dict[str, float]:
     if kind == "reveal":
         return {"highlight": 0.0}
     return {}
+
+
+def leaves(kind: str, answers: int, correct: int = -1) -> dict[str, float]:
+    """When each part of a question or reveal has left, mirrored like `starts`: the question last, after its
+    answers from the last to the first; a reveal's correct answer leaves with its highlight. A card has none."""
+    if kind not in ("question", "reveal"):
+        return {}
+    times = starts("question", answers)
+    if kind == "reveal" and 0 <= correct < answers:
+        times["highlight"] = times[f"answer{correct}"]
+    return times
 
 
 def entrance_frames(begins: list[float], fps: int) -> int:
@@ -95,21 +119,30 @@ def _pop(layer: Layer, p: float, width: int) -> Layer:
 MOTIONS: dict[str, Callable[[Layer, float, int], Layer]] = {"fade": _fade, "slide": _slide, "pop": _pop}
 
 
-def entrance(still: Image.Image, parts: list[Part], motion: str, fps: int, first: int = 0) -> list[Image.Image]:
-    """Frames `first`.. of the entrance: `still` (every part that does not move) with each part where its
-    motion has it at that frame. Frames are in the mode of `still` (RGB over a background, RGBA without)."""
+def picture(still: Image.Image, parts: list[Part], motion: str, fps: int, n: int, frames: int = 0) -> Image.Image:
+    """Frame n of a clip of `frames` frames: `still` (every part that does not move) with each part where its
+    motion has it at that frame. In the mode of `still` (RGB over a background, RGBA without)."""
     moved = MOTIONS[motion]
-    frames = []
-    for n in range(first, entrance_frames([p.start for p in parts], fps)):
-        frame = still.convert("RGBA")
-        for part in parts:
-            p = (n / fps - part.start) / ENTER
-            if p <= 0:
-                continue
-            how = _wipe if part.highlight and motion == "slide" else moved
-            layer = part.layer if p >= 1 else how(part.layer, p, still.width)
-            # Pillow places nothing left of or above the frame: a part starting there is cut where it leaves.
-            left, top = max(0, -layer.x), max(0, -layer.y)
-            frame.alpha_composite(layer.image, (layer.x + left, layer.y + top), (left, top))
-        frames.append(frame.convert(still.mode))
-    return frames
+    frame = still.convert("RGBA")
+    for part in parts:
+        p = part.progress(n, fps, frames)
+        if p <= 0:
+            continue
+        how = _wipe if part.highlight and motion == "slide" else moved
+        layer = part.layer if p >= 1 else how(part.layer, p, still.width)
+        # Pillow places nothing left of or above the frame: a part starting there is cut where it leaves.
+        left, top = max(0, -layer.x), max(0, -layer.y)
+        frame.alpha_composite(layer.image, (layer.x + left, layer.y + top), (left, top))
+    return frame.convert(still.mode)
+
+
+def entrance(still: Image.Image, parts: list[Part], motion: str, fps: int, first: int = 0) -> list[Image.Image]:
+    """Frames `first`.. of the entrance (of parts that never leave)."""
+    return [picture(still, parts, motion, fps, n) for n in range(first, entrance_frames([p.start for p in parts], fps))]
+
+
+def moving_frames(begins: dict[str, float], ends: dict[str, float], fps: int, frames: int) -> tuple[int, int]:
+    """(the entrance's last frame + 1, the exit's first frame) of a clip of `frames` frames: the frames between
+    are the still picture. The exit starts after the entrance even where the two would overlap."""
+    entered = min(frames, entrance_frames(list(begins.values()), fps))
+    return entered, max(entered, frames - entrance_frames(list(ends.values()), fps))

@@ -432,8 +432,9 @@ def _check(draw: ImageDraw.ImageDraw, rect: Rect, colour: str) -> None:
 
 Parts = frozenset[str]
 STATIC, QUESTION, HIGHLIGHT = "static", "question", "highlight"
-"""Parts of a themed picture: what never moves (number, tracks, logo, a reveal's question and dimmed answers),
-a question's text, and a reveal's highlighted answer; each answer of a question is `answer_part(i)`."""
+"""Parts of a themed picture: what never moves (number, tracks, logo), the question's text, and a reveal's
+highlighted answer; each answer's box and text (a reveal's dimmed ones, and its correct one as the question
+showed it) is `answer_part(i)`."""
 ALL_PARTS: Parts = frozenset((STATIC, QUESTION, HIGHLIGHT, *(f"answer{i}" for i in range(4))))
 
 
@@ -458,7 +459,8 @@ def still_frame(
     """The whole picture of a card, a question (without its countdown) or a reveal, in RGB.
 
     Without `backdrop`, everything but the background, in RGBA over transparency: to overlay on a moving one.
-    `parts` draws some of it only (`STATIC`, `QUESTION`, `answer_part(i)`, `HIGHLIGHT`): what an entrance moves.
+    `parts` draws some of it only (`STATIC`, `QUESTION`, `answer_part(i)`, `HIGHLIGHT`): what an entrance or an
+    exit moves.
     A reveal without its `HIGHLIGHT` draws the correct answer's box as the question showed it.
     `picture`, fetched, fills a question's picture slot, with its text (a reveal's, with what never moves).
     """
@@ -477,7 +479,7 @@ def still_frame(
             _text(glyphs, box, theme.text)
     else:
         reveal = spec.kind == "reveal"
-        if (STATIC if reveal else QUESTION) in parts:
+        if QUESTION in parts:
             _text(glyphs, lay.texts[0], theme.text)
             if picture is not None and reg.picture is not None:
                 from engine.media.picture import corner_radius, draw_picture
@@ -494,7 +496,7 @@ def still_frame(
                 _check(draw, badge, theme.highlight)
                 _text(plain, box, on(theme.highlight))
                 continue
-            if (STATIC if reveal else answer_part(i)) not in parts:
+            if answer_part(i) not in parts:
                 continue
             faded = 0.45 if reveal and not correct else 1.0
             _box(draw, rect, theme, _faded(theme.box_fill, faded), _faded(theme.box_border, faded), h)

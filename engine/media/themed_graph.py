@@ -5,11 +5,13 @@ to YUV once; only the ring's number and the bar change, and they are overlaid in
 converted with the same matrix as the picture so their colours match it. On a theme's
 background video, the picture without its background is overlaid on every frame of the loop
 in RGB instead, and the frame converted to YUV. A theme's entrance (`motion`) covers the first
-frames with pictures drawn one per frame (`engine.media.motion`), then the still shows.
+frames with pictures drawn one per frame (`engine.media.motion`), then the still shows, and its exit
+covers the last frames likewise.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,8 +24,16 @@ from contracts.job import ClipSpec, Profile
 from contracts.themes import Theme
 from engine.media.backdrop import LoopVideo, loop_stream
 from engine.media.layers import Fonts, cropped
-from engine.media.motion import Part, entrance, entrance_frames, starts
-from engine.media.themed import ALL_PARTS, HIGHLIGHT, countdown_rings, regions, rgba, still_frame
+from engine.media.motion import Part, entrance_frames, leaves, moving_frames, picture, starts
+from engine.media.themed import (
+    ALL_PARTS,
+    HIGHLIGHT,
+    answer_part,
+    countdown_rings,
+    regions,
+    rgba,
+    still_frame,
+)
 
 
 @dataclass(frozen=True)
@@ -52,30 +62,56 @@ def entrance_pictures(
     spec: ClipSpec, profile: Profile, fonts: Fonts, look: Look, first: int, backdrop: bool = True
 ) -> list[Image.Image]:
     """The whole pictures of the entrance's frames from `first` on (in RGB; without `backdrop`, in RGBA over
-    transparency); none without motion or past it."""
-    begins = starts(spec.kind, len(spec.answers)) if look.theme.motion != "none" else {}
-    if first >= entrance_frames(list(begins.values()), profile.fps):
-        return []
+    transparency); none without motion or past it. Its parts stay: see `motion_pictures` for a whole clip."""
+    return motion_pictures(spec, profile, fonts, look, first, 0, backdrop)[0]
+
+
+def motion_pictures(
+    spec: ClipSpec, profile: Profile, fonts: Fonts, look: Look, first: int, frames: int, backdrop: bool = True
+) -> tuple[list[Image.Image], int, list[Image.Image]]:
+    """(the entrance's pictures from `first` on, the first frame of the exit kept, the exit's pictures from there
+    to the clip's last frame) of a clip of `frames` frames; 0 frames: an entrance alone, its parts staying."""
+    fps, motion = profile.fps, look.theme.motion
+    begins = starts(spec.kind, len(spec.answers)) if motion != "none" else {}
+    ends = leaves(spec.kind, len(spec.answers), spec.correct) if motion != "none" and frames else {}
+    entered, leaving = moving_frames(begins, ends, fps, frames or entrance_frames(list(begins.values()), fps))
+    names = sorted(begins.keys() | ends.keys())
+    kept = max(first, leaving)
+    if first >= entered and not ends:
+        return [], kept, []
     draw = partial(
-        still_frame, spec, profile, fonts, look.theme, look.number, look.total, image=look.background, logo=look.logo,
+        still_frame,
+        spec,
+        profile,
+        fonts,
+        look.theme,
+        look.number,
+        look.total,
+        image=look.background,
+        logo=look.logo,
         picture=look.picture,
-    )  # fmt: skip
-    parts = [
-        Part(layer, begins[name], highlight=name == HIGHLIGHT)
-        for name in sorted(begins)
+    )
+    parts = {
+        name: Part(layer, begins.get(name, -math.inf), highlight=name == HIGHLIGHT, leave=ends.get(name))
+        for name in names
         if (layer := cropped(draw(backdrop=False, parts=frozenset({name})))) is not None
-    ]
-    still = draw(backdrop=backdrop, parts=ALL_PARTS - begins.keys())
-    return entrance(still, parts, look.theme.motion, profile.fps, first)
+    }
+    still = draw(backdrop=backdrop, parts=ALL_PARTS - set(names))
+    enter = [picture(still, list(parts.values()), motion, fps, n, frames) for n in range(first, entered)]
+    # A reveal's correct answer as the question showed it lies under the entering highlight only: its highlight
+    # leaves alone, over nothing.
+    parts.pop(answer_part(spec.correct) if spec.kind == "reveal" else "", None)
+    exits = [picture(still, list(parts.values()), motion, fps, n, frames) for n in range(kept, frames if ends else 0)]
+    return enter, kept, exits
 
 
-def _entrance_input(
-    pictures: list[Image.Image], text_dir: Path, first: int, fps: int, images: dict[Path, Image.Image]
+def _pictures_input(
+    pictures: list[Image.Image], text_dir: Path, name: str, first: int, fps: int, images: dict[Path, Image.Image]
 ) -> Any:
-    """The entrance's frames from `first` on, written as numbered PNGs and read back as one input."""
+    """Pictures of frames `first`.. written as numbered PNGs (`name`-NNNN.png) and read back as one input."""
     for n, image in enumerate(pictures, first):
-        images[text_dir / f"enter-{n:04d}.png"] = image
-    return ffmpeg.input(str(text_dir / "enter-%04d.png"), framerate=fps, start_number=first)
+        images[text_dir / f"{name}-{n:04d}.png"] = image
+    return ffmpeg.input(str(text_dir / f"{name}-%04d.png"), framerate=fps, start_number=first)
 
 
 def themed_video(
@@ -89,10 +125,12 @@ def themed_video(
     text_files: dict[Path, str],
     countdown_list: Any,
     first_frame: int = 0,
+    frames: int = 0,
 ) -> Any:
     """The clip's video stream in YUV, every frame of it; files to write go into `images` and `text_files`.
 
     `first_frame` is the first frame the render keeps: a background video is decoded from where it is there.
+    `frames`: the clip's length, where a theme's motion has its parts leave (0: they stay).
     """
     fps = profile.fps
     still = text_dir / "still.png"
@@ -107,17 +145,23 @@ def themed_video(
         # Frames before `first_frame` are dropped by the clip's trim: they skip the overlay and the conversion
         # and come back as copies of the first one kept, so the frames after keep their numbers.
         video = loop_stream(look.video, profile, first_frame).trim(start_frame=first_frame).setpts("PTS-STARTPTS")
-        pictures = entrance_pictures(spec, profile, fonts, look, first_frame, backdrop=False)
+        pictures, leaving, exits = motion_pictures(spec, profile, fonts, look, first_frame, frames, backdrop=False)
         if layer is not None:
             images[still] = layer.image
             parts = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1)
             parts = parts.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
-            # During an entrance its frames are overlaid instead; `t` counts from `first_frame` here.
-            shown = {"enable": f"gte(t,{(len(pictures) - 0.5) / fps:.6f})"} if pictures else {}
+            # During an entrance or an exit its frames are overlaid instead; `t` counts from `first_frame` here.
+            between = [f"gte(t,{(len(pictures) - 0.5) / fps:.6f})"] if pictures else []
+            between += [f"lt(t,{(leaving - first_frame - 0.5) / fps:.6f})"] if exits else []
+            shown = {"enable": "*".join(between)} if between else {}
             video = ffmpeg.overlay(video, parts, x=layer.x, y=layer.y, format="gbrp", **shown)
         if pictures:
-            enter = _entrance_input(pictures, text_dir, first_frame, fps, images).filter("format", "rgba")
+            enter = _pictures_input(pictures, text_dir, "enter", first_frame, fps, images).filter("format", "rgba")
             video = ffmpeg.overlay(video, enter.filter("setpts", f"N/{fps}/TB"), format="gbrp", eof_action="pass")
+        if exits:
+            leave = _pictures_input(exits, text_dir, "exit", leaving, fps, images).filter("format", "rgba")
+            leave = leave.filter("setpts", f"(N+{leaving - first_frame})/{fps}/TB")
+            video = ffmpeg.overlay(video, leave, format="gbrp", eof_action="pass")
         video = _to_yuv(video, matrix)
         if first_frame:
             video = video.filter("tpad", start=first_frame, start_mode="clone")
@@ -125,13 +169,18 @@ def themed_video(
         images[still] = picture
         video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
         video = _to_yuv(video, matrix).filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
-        pictures = entrance_pictures(spec, profile, fonts, look, first_frame)
+        pictures, leaving, exits = motion_pictures(spec, profile, fonts, look, first_frame, frames)
         if pictures:
             # Frames first_frame.. of the entrance, each over the repeated still at its own time; after the
             # last, the still shows through.
-            enter = _entrance_input(pictures, text_dir, first_frame, fps, images).filter("format", "rgb24")
+            enter = _pictures_input(pictures, text_dir, "enter", first_frame, fps, images).filter("format", "rgb24")
             enter = _to_yuv(enter, matrix).filter("setpts", f"(N+{first_frame})/{fps}/TB")
             video = ffmpeg.overlay(video, enter, eof_action="pass")
+        if exits:
+            # The exit's frames from where the render starts (or the exit does) to the clip's last, likewise.
+            leave = _pictures_input(exits, text_dir, "exit", leaving, fps, images).filter("format", "rgb24")
+            leave = _to_yuv(leave, matrix).filter("setpts", f"(N+{leaving})/{fps}/TB")
+            video = ffmpeg.overlay(video, leave, eof_action="pass")
     if spec.kind != "question":
         return video
     reg = regions(profile, look.theme)
