@@ -498,9 +498,7 @@ from contracts.kinds import KINDS, load  # noqa: E402
 load()
 CLIP_KINDS = (*BUILT_IN_KINDS, *KINDS)
 Clip: Any = Annotated[
-    Union[  # noqa: UP007
-        (CardClip, QuestionClip, RecipeClip, VideoClip, ImageClip, *(kind.model for kind in KINDS.values()))
-    ],
+    Union[(CardClip, QuestionClip, RecipeClip, VideoClip, ImageClip, *(kind.model for kind in KINDS.values()))],
     Field(discriminator="kind"),
 ]
 CLIP_MODELS: dict[str, type[BaseModel]] = {
@@ -766,7 +764,8 @@ def _seed_as_clip(seed: SeedQuestion) -> QuestionClip:
 def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
     registered = KINDS.get(str(getattr(clip, "kind", "")))
     if registered is not None:
-        return registered.specs(clip, _spoken(clip, job) if isinstance(clip, _Spoken) else {})
+        spoken = _spoken(clip, job) if isinstance(clip, _Spoken) else None
+        return registered.specs(clip, {"language": spoken["language"], "voice": spoken["voice"]} if spoken else {})
     if isinstance(clip, QuestionClip):
         return _question_specs(clip, job)
     if isinstance(clip, CardClip):

@@ -20,8 +20,8 @@ class ColorClip(_Model):
     """A solid colour filling the frame, with an optional sound file (no narration, no text)."""
 
     kind: Literal["color"]
-    color: Colour = Field(description="the colour filling the frame")  # type: ignore[valid-type]
-    duration: Duration  # type: ignore[valid-type]
+    color: Colour = Field(description="the colour filling the frame")
+    duration: Duration
     audio: URI | None = None
 
 
