@@ -36,8 +36,8 @@ def job(clips: list[dict[str, Any]], video_id: str = "color-kind", **fields: Any
     return {"video_id": video_id, "profile": {"width": W, "height": H}, "clips": clips, **fields}
 
 
-def clip_inputs(video_id: str, clips: list[dict[str, Any]]) -> list[ClipWork]:
-    parsed = parse_job(job(clips, video_id))
+def clip_inputs(video_id: str, clips: list[dict[str, Any]], **fields: Any) -> list[ClipWork]:
+    parsed = parse_job(job(clips, video_id, **fields))
     plan = plan_video(parsed)
     return [ClipWork(video_id, c, plan.profile, parsed.tts_voice, parsed.tts_speed) for c in plan.clips]
 
@@ -168,3 +168,11 @@ async def test_a_color_clip_is_taken_from_the_clip_cache(tmp_path: Path, setting
     assert not (await ActivityEnvironment().run(render, first)).from_cache
     assert (await ActivityEnvironment().run(render, second)).from_cache
     assert not (await ActivityEnvironment().run(render, other)).from_cache
+
+
+async def test_a_theme_leaves_a_color_clip_its_own_colour(deps: Deps) -> None:
+    [inp] = clip_inputs("color-themed", [{"kind": "color", "color": "#1E50C8", "duration": 0.5}], theme="neon")
+    assert inp.clip.theme is not None
+    result = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
+    frames = rgb_frames(file_path(result.uri))
+    assert len(frames) == 15 and np.abs(frames - np.array([0x1E, 0x50, 0xC8])).max() <= 4
