@@ -49,6 +49,11 @@ class Budget:
 def frame_seconds(spec: ClipSpec, profile: Profile) -> float:
     """Seconds one frame of this clip may take at the slowest expected rate."""
     seconds = 1.0 / SLOWEST_EXPECTED_FPS
+    from contracts.kinds import KINDS  # contracts.kinds loads contracts.job, which reads this module
+
+    registered = KINDS.get(spec.kind)
+    if registered is not None and registered.frame_seconds is not None:
+        return max(seconds, registered.frame_seconds(spec, profile))
     recipe = RECIPES.get(spec.recipe or "") if spec.kind == "recipe" else None
     if recipe is not None and recipe.cost is not None:
         name, per_unit = recipe.cost

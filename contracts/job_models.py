@@ -80,7 +80,8 @@ from contracts.theme_models import ThemeField, parse_theme
 from contracts.voices import TTS_ENGINES
 from contracts.webhooks import BadWebhookUrl, split_url
 
-CLIP_KINDS = ("card", "question", "recipe", "video", "image")
+BUILT_IN_KINDS = ("card", "question", "recipe", "video", "image")
+"""The kinds with their own code here; the others are registered in `contracts.kinds`."""
 SCHEMA_ID = "https://render-service.invalid/schema/job.schema.json"
 
 
@@ -490,11 +491,19 @@ def _recipe_clip(name: str) -> type[BaseModel]:
 
 RECIPE_CLIPS = {name: _recipe_clip(name) for name in sorted(RECIPES)}
 RecipeClip: Any = Annotated[Union[tuple(RECIPE_CLIPS.values())], Field(discriminator="recipe")]  # noqa: UP007
+
+# The registered kinds' models are built from the field types above, so the registry is read here.
+from contracts.kinds import KINDS, load  # noqa: E402
+
+load()
+CLIP_KINDS = (*BUILT_IN_KINDS, *KINDS)
 Clip: Any = Annotated[
-    Union[CardClip, QuestionClip, RecipeClip, VideoClip, ImageClip], Field(discriminator="kind")  # noqa: UP007
+    Union[(CardClip, QuestionClip, RecipeClip, VideoClip, ImageClip, *(kind.model for kind in KINDS.values()))],
+    Field(discriminator="kind"),
 ]
 CLIP_MODELS: dict[str, type[BaseModel]] = {
-    "card": CardClip, "question": QuestionClip, "video": VideoClip, "image": ImageClip
+    "card": CardClip, "question": QuestionClip, "video": VideoClip, "image": ImageClip,
+    **{name: kind.model for name, kind in KINDS.items()},
 }  # fmt: skip
 
 
@@ -753,6 +762,10 @@ def _seed_as_clip(seed: SeedQuestion) -> QuestionClip:
 
 
 def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
+    registered = KINDS.get(str(getattr(clip, "kind", "")))
+    if registered is not None:
+        spoken = _spoken(clip, job) if isinstance(clip, _Spoken) else None
+        return registered.specs(clip, {"language": spoken["language"], "voice": spoken["voice"]} if spoken else {})
     if isinstance(clip, QuestionClip):
         return _question_specs(clip, job)
     if isinstance(clip, CardClip):
@@ -820,10 +833,10 @@ def _sourced_specs(model: JobIn) -> list[tuple[str, ClipSpec]]:
 
 def check_budget(model: JobIn, job: Job, budget: Budget) -> None:
     """Refuse a job over `budget`, naming each clip (or the whole job) and the limit it breaks."""
-    from contracts.plan import frames_for  # contracts.plan imports contracts.job, which loads this module
+    from contracts.plan import clip_frames  # contracts.plan imports contracts.job, which loads this module
 
     fps = job.profile.fps
-    clips = [(name, spec, frames_for(spec.duration, fps)) for name, spec in _sourced_specs(model)]
+    clips = [(name, spec, clip_frames(spec, fps)) for name, spec in _sourced_specs(model)]
     problems = budget_problems(clips, job.profile, budget)
     if problems:
         raise JobError.listing(problems)
@@ -889,7 +902,12 @@ def asset_fields(raw: Any) -> list[tuple[str, str, str]]:
         (f"questions[{i}].image", seed.image, "image") for i, seed in enumerate(model.questions) if seed.image
     ]
     for i, clip in enumerate(model.clips):
-        fields = {**ASSET_KINDS, "source": "video" if isinstance(clip, VideoClip) else "image"}
+        registered = KINDS.get(clip.kind)
+        fields = (
+            dict(registered.assets)
+            if registered is not None
+            else {**ASSET_KINDS, "source": "video" if isinstance(clip, VideoClip) else "image"}
+        )
         for name, kind in fields.items():
             value = getattr(clip, name, None)
             if isinstance(value, str) and value.startswith(URI_SCHEMES):  # a video clip's `audio` is a mode

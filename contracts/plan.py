@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Poster, Profile
+from contracts.kinds import KINDS
 from contracts.languages import primary, text_language
 from contracts.material import without_defaults
 from contracts.themes import Theme, answer_narration, look_material
@@ -148,8 +149,17 @@ def spec_hash(spec: ClipSpec, job: Job, look: dict[str, Any] | None = None) -> s
     return canonical_sha256(material)[:16]
 
 
+def clip_frames(spec: ClipSpec, fps: int) -> int:
+    """The clip's frames: its kind's rule where the kind is registered (`contracts.kinds`), else `frames_for`."""
+    registered = KINDS.get(spec.kind)
+    return registered.frames(spec.duration, fps) if registered is not None else frames_for(spec.duration, fps)
+
+
 def clip_label(spec: ClipSpec, index: int, total: int) -> str:
     head = f"clip {index + 1}/{total}"
+    registered = KINDS.get(spec.kind)
+    if registered is not None:
+        return f"{head} · {shown(registered.label(spec))}"
     if spec.kind in ("question", "reveal") and spec.question:
         return f'{head} · {spec.kind} "{_shorten(spec.question)}" · {spec.duration:g} s'
     if spec.kind == "recipe":
@@ -187,7 +197,7 @@ def _planned(
     return PlannedClip(
         index=index,
         spec=spec,
-        frames=frames_for(spec.duration, job.profile.fps),
+        frames=clip_frames(spec, job.profile.fps),
         spec_hash=digest,
         key=f"{job.video_id}/clips/{index:04d}-{digest}.mov",
         label=clip_label(spec, index, len(job.clips)),

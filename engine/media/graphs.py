@@ -23,6 +23,7 @@ from PIL import Image
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 from contracts.plan import samples_for
 from contracts.recipes import RECIPES
+from engine.kinds import RENDERERS
 from engine.media.effects import Effect, with_effects
 from engine.media.layers import (
     Fonts,
@@ -145,6 +146,9 @@ def colour_matrix(profile: Profile) -> str:
 
 def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
     size = f"{profile.width}x{profile.height}"
+    registered = RENDERERS.get(spec.kind)
+    if registered is not None:
+        return registered.video(spec, profile, frames, inputs)
     if spec.kind == "video" and inputs.video is not None:
         return video_asset_stream(spec, profile, inputs.video, inputs.first_frame)
     if spec.kind == "image" and inputs.image is not None:
@@ -269,7 +273,8 @@ def _plain_video(
 ) -> tuple[Any, ClipCommands]:
     """The look of plans made before themes: text on the clip's colour or image, the countdown, a white bar."""
     video = _video_source(spec, profile, frames, inputs)
-    still = spec.kind not in ("recipe", *MOVING_KINDS)
+    registered = RENDERERS.get(spec.kind)
+    still = registered.still if registered is not None else spec.kind not in ("recipe", *MOVING_KINDS)
     if still:
         # Background, highlight and text make one picture: drawn and converted once, then repeated.
         video = video.trim(end_frame=1)

@@ -1,0 +1,22 @@
+"""The `color` clip's picture: ffmpeg's colour source at the profile's size and rate, one frame repeated."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ffmpeg
+
+from engine.kinds import KindRenderer, register
+
+if TYPE_CHECKING:
+    from contracts.job import ClipSpec, Profile
+    from engine.media.graphs import ClipInputs
+
+
+def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
+    size = f"{profile.width}x{profile.height}"
+    source = ffmpeg.input(f"color=c=0x{spec.background.lstrip('#')}:s={size}:r={profile.fps}", f="lavfi")
+    return source.filter("format", "rgb24")
+
+
+RENDERER = register(KindRenderer(kind="color", video=video, still=True))
