@@ -182,6 +182,27 @@ def test_a_16_bit_picture_is_drawn_and_a_truncated_one_is_a_bad_asset(deps: Deps
         still_frame(spec, parsed.profile, fonts, theme, 1, 1, picture=cut)
 
 
+def test_a_photo_stored_on_its_side_is_drawn_upright_as_its_exif_orientation_says(deps: Deps, tmp_path: Path) -> None:
+    """A phone's portrait photo is stored landscape with EXIF orientation 6 (turn 90 degrees clockwise); ffmpeg,
+    which draws image clips, shows it upright, and so must the question's picture."""
+    theme = BUILTIN_THEMES["studio"]
+    parsed = parse_job(job(640, 360, image="file:///assets/picture.jpg"))
+    fonts = fonts_for(deps, theme)
+    spec = parsed.clips[0]
+    slot = layout_themed(spec, parsed.profile, fonts, theme).regions.picture
+    assert slot is not None
+    stored = Image.new("RGB", (400, 200), MAGENTA)
+    ImageDraw.Draw(stored).rectangle((0, 0, 199, 199), fill=GREEN)  # its left half: the top, once upright
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    photo = tmp_path / "phone.jpg"
+    stored.save(photo, exif=exif, quality=95)
+    drawn = np.asarray(still_frame(spec, parsed.profile, fonts, theme, 1, 1, picture=photo).convert("RGB"))
+    x = slot.x + slot.w // 4
+    assert near(drawn[slot.y + slot.h // 4 : slot.y + slot.h // 4 + 1, x : x + 1], GREEN).all()
+    assert near(drawn[slot.bottom - slot.h // 4 : slot.bottom - slot.h // 4 + 1, x : x + 1], MAGENTA).all()
+
+
 # --- validation ---
 
 

@@ -80,9 +80,11 @@ def draw_picture(layer: Image.Image, path: Path, slot: Rect, radius: int) -> Non
     try:
         with Image.open(path) as image:
             image.load()  # the first frame only, at the size its header declared (checked when it was fetched)
-            source: Image.Image = image
-            if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
-                source = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+            # Upright as its EXIF orientation says (a phone's portrait photo is stored on its side), as ffmpeg
+            # shows it in an image clip.
+            source: Image.Image = ImageOps.exif_transpose(image)
+            if source.mode.startswith("I;16") or source.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
+                source = source.convert("I").point(lambda value: value * (1 / 256)).convert("L")
             picture = source.convert("RGBA")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise BadAsset(f"question picture could not be drawn: {str(err)[-300:]}") from None
