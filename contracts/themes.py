@@ -133,26 +133,26 @@ EXIT_KINDS = ("question", "reveal")
 """The clips whose parts leave at the end when the theme has motion (a card has no moving parts)."""
 
 
-def look_material(theme: Theme, kind: str) -> dict[str, Any]:
-    """The theme as hashed in the key of a clip of `kind`: the transition only where it changes the clip's
-    pictures, and a mark on questions and reveals with motion, whose parts now leave too."""
-    material = theme_material(theme)
-    if kind not in TRANSITION_KINDS:
+def _kind_material(material: dict[str, Any], theme: Theme, kind: str) -> dict[str, Any]:
+    """`material` as it keys a clip of `kind`: the transition only where it changes the clip's pictures (not
+    `cut`, and only on the kinds it applies to), and a mark on questions and reveals with motion, whose parts
+    now leave too."""
+    if theme.transition == "cut" or kind not in TRANSITION_KINDS:
         material.pop("transition", None)
     if theme.motion != "none" and kind in EXIT_KINDS:
         material["exit"] = True
     return material
 
 
+def look_material(theme: Theme, kind: str) -> dict[str, Any]:
+    """The theme as hashed in the key of a clip of `kind` (`theme_material`, then the kind's choices)."""
+    return _kind_material(theme_material(theme), theme, kind)
+
+
 def cache_material(theme: Theme, kind: str) -> dict[str, Any]:
-    """The whole theme as the clip cache keys a clip of `kind` by: `look_material`'s choices over every field,
-    and fields added later keyed only when set."""
-    material = without_defaults(asdict(theme), CACHE_ADDED_LATER)
-    if theme.transition == "cut" or kind not in TRANSITION_KINDS:
-        del material["transition"]
-    if theme.motion != "none" and kind in EXIT_KINDS:
-        material["exit"] = True
-    return material
+    """The whole theme as the clip cache keys a clip of `kind` by: every field, those added later only when
+    set, then the kind's choices as `look_material` makes them."""
+    return _kind_material(without_defaults(asdict(theme), CACHE_ADDED_LATER), theme, kind)
 
 
 def answer_narration(theme: Theme, answer: str, language: str = "") -> str | None:
