@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import io
 import json
 import math
@@ -349,7 +348,7 @@ async def test_a_cancelled_synthesis_stops_retrying(google: GoogleStub, tmp_path
 
 
 def test_the_engine_is_the_jobs_else_the_channels_else_the_workers(settings: Settings) -> None:
-    configured = dataclasses.replace(settings, tts="none", tts_channels={"quiz": "google"})
+    configured = settings.replace(speech={"engine": "none", "channels": {"quiz": "google"}})
     voices = Voices(configured)
     assert isinstance(voices.default, SilentTts)
     assert isinstance(voices.choose(None, "default"), SilentTts)
@@ -370,8 +369,8 @@ def clip_inputs(video_id: str, **job: Any) -> list[ClipWork]:
 
 
 async def test_a_clip_is_narrated_by_the_channels_cloud_voice(settings: Settings, google: GoogleStub) -> None:
-    configured = dataclasses.replace(
-        settings, tts="none", tts_channels={"quiz": "google"}, google_tts_url=google.url, google_tts_api_key=API_KEY
+    configured = settings.replace(
+        speech={"engine": "none", "channels": {"quiz": "google"}, "google": {"url": google.url, "api_key": API_KEY}}
     )
     render = RenderActivities(Deps.from_settings(configured))
     video = f"voices-{uuid.uuid4().hex[:8]}"
