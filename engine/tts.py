@@ -16,7 +16,7 @@ import structlog
 
 from engine.settings import Settings, SpeechSettings
 from engine.voices import ENGINES, SilentTts
-from engine.voices import espeak as espeak
+from engine.voices import espeak as espeak  # each engine's module registers it in ENGINES
 from engine.voices import google as google
 from engine.voices import polly as polly
 from engine.voices.espeak import ESPEAK_BASE_WPM, EspeakTts, espeak_voices
