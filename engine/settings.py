@@ -12,7 +12,7 @@ engine wants in other units is a property (`limits.kept_bytes`, `limits.work_max
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
@@ -71,10 +71,11 @@ def uri_list(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def empty_is_none(value: Any) -> Any:
+    """An empty variable counts as unset."""
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _parsed(parse: Any) -> BeforeValidator:
+def _parsed(parse: Callable[[str], Any]) -> BeforeValidator:
     """Text (a variable's value) goes through `parse`; anything else (code) is taken as it is."""
     return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
 
@@ -118,7 +119,9 @@ class Section(BaseModel):
         return given or cls.env_prefix + name
 
     def replace(self, **changes: Any) -> Self:
-        """A copy with `changes`, validated; a section's change may be a mapping of its own changes."""
+        """A copy with `changes`, validated; a section's change may be a mapping of its own changes
+        (`settings.replace(speech={"polly": {"region": "eu-west-1"}})`). Storage roots derived from `data_dir`
+        stay as they were derived: change them by name."""
         values = dict(self)
         for name, change in changes.items():
             current = values.get(name)
