@@ -116,18 +116,18 @@ class AssembleActivities:
     ) -> CheckJobResult:
         """The checks themselves, on the job's output and assets (run inside an activity: it heartbeats)."""
         settings = self.deps.settings
-        output = output_uri or f"{settings.output_roots[0]}/{video_id}.mp4"
+        output = output_uri or f"{settings.storage.output_roots[0]}/{video_id}.mp4"
         checked = CheckJobResult(
             output,
-            settings.heartbeat_seconds,
-            dict(settings.usd_per_hour),
-            settings.queue_wait_seconds,
-            fairness_weight=for_channel(settings.channel_weights, channel, 1.0) or 1.0,
+            settings.render.heartbeat_seconds,
+            dict(settings.render.usd_per_hour),
+            settings.render.queue_wait_seconds,
+            fairness_weight=for_channel(settings.render.channel_weights, channel, 1.0) or 1.0,
         )
         with temporal_errors():
             async with keep_heartbeating() as beats:
                 beats.stage("checking the output")
-                confine(output, settings.output_roots, "output_uri")
+                confine(output, settings.storage.output_roots, "output_uri")
                 check_output_name(output)
                 check_output_place(output)
                 manifest, exists = await self._owner(video_id, output)
@@ -138,7 +138,7 @@ class AssembleActivities:
                     raise OutputTaken(reason)
                 for number, uri in enumerate(asset_uris, 1):
                     beats.stage(f"checking asset {number}/{len(asset_uris)}")
-                    confine(uri, settings.asset_roots, "asset")
+                    confine(uri, settings.storage.asset_roots, "asset")
                     if not await in_thread(self.deps.storages.for_uri(uri).exists, uri):
                         raise BadAsset(f"asset {uri} does not exist")
         return checked
@@ -193,8 +193,8 @@ class AssembleActivities:
                     first = (await probe(paths[0])).video
                     assert first is not None
                     profile = Profile(width=first.width, height=first.height, fps=inp.fps)
-                    encoder = await choose_encoder(self.deps.settings.encoder)
-                    extra = video_args(encoder, profile, self.deps.settings.ffmpeg_threads)
+                    encoder = await choose_encoder(self.deps.settings.render.encoder)
+                    extra = video_args(encoder, profile, self.deps.settings.render.ffmpeg_threads)
                     log.warning("clips differ in codec parameters, re-encoding at concat", encoder=encoder)
                 beats.stage("reading clip lengths")
                 frames_each = await self._clip_frames(inp, paths)
@@ -321,7 +321,7 @@ class AssembleActivities:
         source = self.deps.storages.for_uri(inp.source_uri)
         dest = self.deps.storages.for_uri(inp.output_uri)
         with temporal_errors():
-            confine(inp.output_uri, self.deps.settings.output_roots, "output_uri")
+            confine(inp.output_uri, self.deps.settings.storage.output_roots, "output_uri")
             async with (
                 keep_heartbeating() as beats,
                 scratch(self.deps.settings, f"{inp.video_id}-upload") as tmp,

@@ -123,7 +123,9 @@ class PlanStore:
     async def _put(self, key: str, data: bytes) -> None:
         uri = self.deps.settings.work_uri_for(key)
         storage = self.deps.storages.for_uri(uri)
-        with tempfile.NamedTemporaryFile(dir=self.deps.settings.scratch_dir, suffix=".json", delete=False) as out:
+        with tempfile.NamedTemporaryFile(
+            dir=self.deps.settings.storage.scratch_dir, suffix=".json", delete=False
+        ) as out:
             out.write(data)
         try:
             await in_thread(storage.upload, Path(out.name), uri)
@@ -137,7 +139,7 @@ class PlanStore:
         local = storage.local_path(uri)
         if local is not None:
             return local.read_bytes()
-        with tempfile.TemporaryDirectory(dir=self.deps.settings.scratch_dir) as tmp:
+        with tempfile.TemporaryDirectory(dir=self.deps.settings.storage.scratch_dir) as tmp:
             path = Path(tmp) / "record.json"
             storage.download(uri, path)
             return path.read_bytes()

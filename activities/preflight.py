@@ -90,23 +90,23 @@ async def check(raw: Any, settings: Settings | None = None) -> Report:
     every other problem is listed, not only the first (the workers stop at the first).
     """
     settings = settings or render_settings()
-    policy = WebhookPolicy(settings.webhook_hosts, settings.webhook_allow_loopback)
-    fonts = Fonts(settings.font, settings.font_bold)
+    policy = WebhookPolicy(settings.webhooks.hosts, settings.webhooks.allow_loopback)
+    fonts = Fonts(settings.render.font, settings.render.font_bold)
     try:
-        job = parse_job(raw, settings.budget)
+        job = parse_job(raw, settings.limits.budget)
     except JobError as err:  # nothing else can be looked at in a job that does not parse
         return Report([Problem(name, message) for name, message in err.problems])
     report = Report()
     for step in (
         lambda: checked_webhook(job, policy),
-        lambda: checked_job(raw, fonts, settings.budget, None, channel_themes()),  # text fit in the job's format
+        lambda: checked_job(raw, fonts, settings.limits.budget, None, channel_themes()),  # text fit in the job's format
     ):
         try:
             await asyncio.to_thread(step)
         except JobError as err:
             report.problems += [Problem(name, message) for name, message in err.problems]
     report.problems += voice_problems(raw, job, settings)
-    deps = Deps(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
+    deps = Deps(settings, Storages(settings.storage.s3.endpoint_url, settings.storage.s3.region))
     await _check_output(deps, job, report)
     for name, uri, kind in asset_fields(raw):
         await _check_asset(deps, name, uri, kind, report)
@@ -118,7 +118,7 @@ def voice_problems(raw: Any, job: Job, settings: Settings) -> list[Problem]:
     in the locales it has a voice for (`engine/voices/polly.py`): a question tagged `ko` would fail the
     video at narration. espeak-ng reads every language tag, but a cloud voice's id (`Lucia`) would be read in
     silence; Google picks a voice for every tag."""
-    engine = job.tts_engine or settings.tts_channels.get(job.channel) or settings.tts
+    engine = job.tts_engine or settings.speech.channels.get(job.channel) or settings.speech.engine
     local = engine in ("espeak", "auto") and shutil.which("espeak-ng") is not None
     if engine != "polly" and not local:
         return []
@@ -154,9 +154,9 @@ def _voice_field(raw: Any, place: str, voice: str) -> str:
 async def _check_output(deps: Deps, job: Job, report: Report) -> None:
     """check_job's output rules: inside the roots, a video file name, a place it can be written, not another's."""
     settings = deps.settings
-    output = job.output_uri or f"{settings.output_roots[0]}/{job.video_id}.mp4"
+    output = job.output_uri or f"{settings.storage.output_roots[0]}/{job.video_id}.mp4"
     try:
-        confine(output, settings.output_roots, "output_uri")
+        confine(output, settings.storage.output_roots, "output_uri")
         check_output_name(output)
         check_output_place(output)
     except (RenderError, StorageError) as err:
@@ -179,7 +179,7 @@ async def _check_asset(deps: Deps, name: str, uri: str, kind: str, report: Repor
     too (an image's pixels, an image or audio file that ffmpeg cannot read). A store this process cannot
     reach (no credentials, no endpoint) leaves the asset unchecked, not refused: the workers may reach it."""
     try:
-        confine(uri, deps.settings.asset_roots, name)
+        confine(uri, deps.settings.storage.asset_roots, name)
     except StorageError as err:
         report.problems.append(problem(name, err))
         return
@@ -193,7 +193,7 @@ async def _check_asset(deps: Deps, name: str, uri: str, kind: str, report: Repor
         if local is None or kind == "video":  # decoding a whole video (or fetching it) is the render's work
             return
         if kind == "image":
-            budget = deps.settings.budget.image_megapixels
+            budget = deps.settings.limits.budget.image_megapixels
             await asyncio.to_thread(check_image_pixels, local, f"{name} {uri[:200]}", budget)
         await decode_check(local, kind)
     except ProbeError as err:
@@ -220,13 +220,13 @@ async def preview(raw: Any, out: Path, clips: list[int] | None = None, settings:
     A JobError or an asset the render would refuse is raised as the render would raise it.
     """
     settings = settings or render_settings()
-    job = parse_job(raw, settings.budget)
+    job = parse_job(raw, settings.limits.budget)
     plan = plan_video(job, job_theme(job, channel_themes()))
     wanted = clips or [clip.index + 1 for clip in plan.clips]
     for number in wanted:
         if not 1 <= number <= len(plan.clips):
             raise JobError("--clip", f"is {number}; the video has {len(plan.clips)} clips (a question is two)")
-    deps = Deps(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
+    deps = Deps(settings, Storages(settings.storage.s3.endpoint_url, settings.storage.s3.region))
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for number in wanted:
@@ -250,8 +250,8 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
     video = await fetch_video(deps, spec, tmp / "video") if spec.video else None
     look = None
     fonts = Fonts(
-        deps.settings.font,
-        deps.settings.font_bold,
+        deps.settings.render.font,
+        deps.settings.render.font_bold,
         clip.language or None,
         text_hyphenation(spec.language, spec.voice, job.tts_voice),
     )

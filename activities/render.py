@@ -68,7 +68,7 @@ class RenderWork:
 class RenderActivities:
     def __init__(self, deps: Deps, tts: TtsEngine | None = None, gpus: int = 0) -> None:
         self.deps = deps
-        self.tts = tts or make_tts(deps.settings.tts, deps.settings)
+        self.tts = tts or make_tts(deps.settings.speech.engine, deps.settings)
         self.voices = Voices(deps.settings, self.tts)
         self.gpu_slots = GpuSlots(gpus)
         self.cache = ClipCache(deps)
@@ -148,7 +148,7 @@ class RenderActivities:
                 from_cache=True,
             )
         store = SegmentStore(
-            self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.segment_seconds)
+            self.deps, inp.video_id, clip, segment_frames(inp.profile, self.deps.settings.render.segment_seconds)
         )
         async with scratch(self.deps.settings, f"{inp.video_id}-{clip.index}") as tmp:
             claimed = claimed_segments(info.heartbeat_details)
@@ -194,13 +194,13 @@ class RenderActivities:
         """Render the audio track and every video segment not yet stored."""
         clip = inp.clip
         beats.stage("choosing the encoder")
-        encoder = await choose_encoder(self.deps.settings.encoder)
+        encoder = await choose_encoder(self.deps.settings.render.encoder)
         beats.stage("fetching assets and narration")
         inputs, narration = await self._inputs(inp, tmp)
         look = await self._look(inp, inputs, tmp)
         settings = self.deps.settings
         hyphenation = text_hyphenation(clip.spec.language, clip.spec.voice, inp.tts_voice)
-        fonts = Fonts(settings.font, settings.font_bold, clip.language or None, hyphenation)
+        fonts = Fonts(settings.render.font, settings.render.font_bold, clip.language or None, hyphenation)
         if look is not None:
             fonts = theme_fonts(look.theme, fonts)
         inputs = dataclasses.replace(inputs, first_frame=done * store.frames_per_segment)
@@ -218,7 +218,7 @@ class RenderActivities:
                         clip.frames,
                         inputs=inputs,
                         fonts=fonts,
-                        video_args=video_args(encoder, inp.profile, self.deps.settings.ffmpeg_threads, gpu),
+                        video_args=video_args(encoder, inp.profile, self.deps.settings.render.ffmpeg_threads, gpu),
                         text_dir=tmp / "text",
                         segments=segments,
                         audio_out=None if inp.video_only else tmp / "audio.wav",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Any
 
 from temporalio import activity
@@ -63,12 +62,12 @@ def job_hash(job: Job) -> str:
 def text_fonts() -> Fonts:
     """The primary faces the render workers are configured with (RENDER_FONT, RENDER_FONT_BOLD)."""
     env = load(RenderEnv)
-    return Fonts(Path(env.font), Path(env.font_bold))
+    return Fonts(env.render.font, env.render.font_bold)
 
 
 def channel_themes() -> dict[str, str]:
     """Each channel's default theme (RENDER_CHANNEL_THEMES, e.g. 'news=studio,*=midnight')."""
-    return parse_channel_themes(load(RenderEnv).channel_themes)
+    return parse_channel_themes(load(RenderEnv).render.channel_themes)
 
 
 def job_theme(job: Job, themes: dict[str, str]) -> Theme:

@@ -34,7 +34,7 @@ from engine.media.layers import Fonts
 from engine.media.themed import theme_fonts
 from engine.media.themed_graph import Look, themed_video
 from engine.media_assets import fetch_loop_video
-from engine.settings import Settings, file_uri
+from engine.settings import Settings, StorageSettings, file_uri
 from runtime.settings import RenderEnv, load
 
 FPS = 30
@@ -68,12 +68,13 @@ async def rows(work: Path, profile: Profile, seconds: int, loop: float) -> list[
                     "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", str(asset)], check=True)  # fmt: skip
     for sub in ("work", "output", "scratch"):
         (work / sub).mkdir()
-    settings = Settings(work_uri=file_uri(work / "work"), output_roots=(file_uri(work / "output"),),
-                        asset_roots=(file_uri(assets),), scratch_dir=work / "scratch")  # fmt: skip
+    storage = StorageSettings(work_uri=file_uri(work / "work"), output_roots=(file_uri(work / "output"),),
+                              asset_roots=(file_uri(assets),), scratch_dir=work / "scratch")  # fmt: skip
+    settings = Settings(storage=storage)
     looping = await fetch_loop_video(Deps.from_settings(settings), file_uri(asset), work / "fetched")
     env = load(RenderEnv)
     theme = BUILTIN_THEMES["midnight"]
-    fonts = theme_fonts(theme, Fonts(Path(env.font), Path(env.font_bold)))
+    fonts = theme_fonts(theme, Fonts(env.render.font, env.render.font_bold))
     frames = seconds * FPS
     still, _ = card_frames(work, profile, Look(theme), frames, 0, fonts)
     moving_theme = replace(theme, background=Background(video=file_uri(asset)))

@@ -31,7 +31,7 @@ from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipWork
 from engine.deps import Deps
-from engine.settings import Settings, file_uri
+from engine.settings import GB, LimitSettings, RenderSettings, Settings, SpeechSettings, StorageSettings, file_uri
 from runtime.logs import configure_logging
 
 CLIP_SECONDS = 3.0
@@ -77,14 +77,15 @@ async def run_batch(videos: list[list[ClipWork]], cache_bytes: int) -> Run:
         for sub in ("work", "assets", "output", "scratch"):
             (root / sub).mkdir()
         settings = Settings(
-            work_uri=file_uri(root / "work"),
-            output_roots=(file_uri(root / "output"),),
-            asset_roots=(file_uri(root / "assets"),),
-            scratch_dir=root / "scratch",
-            encoder="libx264",
-            ffmpeg_threads=1,
-            tts="none",
-            clip_cache_bytes=cache_bytes,
+            storage=StorageSettings(
+                work_uri=file_uri(root / "work"),
+                output_roots=(file_uri(root / "output"),),
+                asset_roots=(file_uri(root / "assets"),),
+                scratch_dir=root / "scratch",
+            ),
+            render=RenderSettings(encoder="libx264", ffmpeg_threads=1),
+            speech=SpeechSettings(engine="none"),
+            limits=LimitSettings(clip_cache_gb=cache_bytes / GB),
         )
         render = RenderActivities(Deps.from_settings(settings))
         hits = clips = 0

@@ -59,11 +59,11 @@ async def start_service_workers(group: Workers, render_slots: int = 0) -> tuple[
 
 async def toolkit(settings: Settings, profile: Profile) -> tuple[Toolkit, str]:
     """The fonts, TTS engine and encoder arguments a render worker with `settings` uses; and the encoder."""
-    encoder = await choose_encoder(settings.encoder)
+    encoder = await choose_encoder(settings.render.encoder)
     kit = Toolkit(
-        fonts=Fonts(settings.font, settings.font_bold),
-        tts=make_tts(settings.tts, settings),
-        video_args=video_args(encoder, profile, settings.ffmpeg_threads),
+        fonts=Fonts(settings.render.font, settings.render.font_bold),
+        tts=make_tts(settings.speech.engine, settings),
+        video_args=video_args(encoder, profile, settings.render.ffmpeg_threads),
     )
     return kit, encoder
 

@@ -33,7 +33,7 @@ from contracts.job import Job, parse_job
 from contracts.plan import fit_narration, plan_video
 from contracts.records import AudioWork, NarrationWork
 from engine.deps import Deps
-from engine.settings import Settings, file_uri
+from engine.settings import RenderSettings, Settings, StorageSettings, file_uri
 from engine.tts import EspeakTts
 
 
@@ -80,11 +80,13 @@ async def run(clips: int) -> list[list[object]]:
         for sub in ("work", "output", "assets", "scratch"):
             (root / sub).mkdir()
         settings = Settings(
-            work_uri=file_uri(root / "work"),
-            output_roots=(file_uri(root / "output"),),
-            asset_roots=(file_uri(root / "assets"),),
-            scratch_dir=root / "scratch",
-            ffmpeg_threads=1,
+            storage=StorageSettings(
+                work_uri=file_uri(root / "work"),
+                output_roots=(file_uri(root / "output"),),
+                asset_roots=(file_uri(root / "assets"),),
+                scratch_dir=root / "scratch",
+            ),
+            render=RenderSettings(ffmpeg_threads=1),
         )
         deps = Deps.from_settings(settings)
         job = parse_job(trivia_job("speech-cache", clips, size=(320, 180)))

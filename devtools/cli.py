@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import secrets
 import sys
 import time
@@ -31,7 +30,7 @@ SAMPLE_JOB = Path(__file__).resolve().parent.parent / "examples" / "trivia-sampl
 
 
 def data_dir() -> Path:
-    return Path(load(RenderEnv).data_dir).resolve()
+    return Path(load(RenderEnv).storage.data_dir).resolve()
 
 
 def ui_port(target: TemporalTarget) -> int:
@@ -70,8 +69,8 @@ async def demo(args: argparse.Namespace) -> int:
     if not ours:
         joining(target, args.join)
     settings = render_settings()
-    if not settings.webhook_secret:  # the demo signs with a throwaway key
-        settings = dataclasses.replace(settings, webhook_secret=secrets.token_hex(16))
+    if not settings.webhooks.secret:  # the demo signs with a throwaway key
+        settings = settings.replace(webhooks={"secret": secrets.token_hex(16)})
     options = WorkerOptions(mode="all")
     await check_farm(client.client, options.build, settings)
     workers = await build_workers(client.client, options, Deps.from_settings(settings))

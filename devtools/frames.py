@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path((args or [str(ROOT / "docs" / "frames")])[0])
     out.mkdir(parents=True, exist_ok=True)
     env = load(RenderEnv)
-    worker = Fonts(Path(env.font), Path(env.font_bold))
+    worker = Fonts(env.render.font, env.render.font_bold)
     raw = json.loads(SAMPLE.read_text())
     raw.pop("theme", None)  # the job's own theme would win over each built-in in turn
     for shape, (width, height) in SHAPES.items():

@@ -1,5 +1,6 @@
-"""docs/configuration.md's reference: every variable the settings models read (`runtime.settings.ENV_MODELS`),
-with its type, default and description (the field's docstring), so the page cannot drift from the models:
+"""docs/configuration.md's reference: every variable the settings models read (`runtime.settings.ENV_MODELS`,
+RenderEnv's through the sections of `engine.settings.Settings`), with its type, default and description (the
+field's docstring), so the page cannot drift from the models:
 tests/test_docs.py fails while the committed page is stale.
 
 The page's prose above MARKER is written by hand and kept; everything below it is generated.
@@ -17,7 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from devtools.job_reference import cell
-from runtime.settings import ENV_MODELS, EnvModel, expectation
+from runtime.settings import ENV_MODELS, EnvModel, Variable, expectation
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "configuration.md"
@@ -33,25 +34,34 @@ def kind(field: FieldInfo) -> str:
     return expectation(field) or "text"
 
 
+def written(value: Any) -> str:
+    """A value as its variable spells it: `true`, `10` for 10.0, `*=10` for {'*': 10.0}, `a,b` for a tuple."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict):
+        return ",".join(f"{key}={written(item)}" for key, item in value.items())
+    if isinstance(value, tuple):
+        return ",".join(written(item) for item in value)
+    return str(value)
+
+
 def default(field: FieldInfo) -> str:
-    value: Any = field.default
+    value: Any = field.get_default(call_default_factory=True) if field.default_factory else field.default
     if value is None or value is PydanticUndefined:
         return "unset"
-    if value == "":
-        return "empty"
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return f"`{value}`"
+    text = written(value)
+    return f"`{text}`" if text else "empty"
 
 
-def description(model: type[EnvModel], name: str, field: FieldInfo) -> str:
-    if field.description:
-        return field.description
+def description(model: type[EnvModel], variable: Variable) -> str:
+    name = variable.path[-1]
+    if variable.field.description:
+        return variable.field.description
     if name in getattr(model, "KNOB_FIELDS", ()):
         return f"The autoscaler's `{name}`, over its file's; see [Scaling on Kubernetes](kubernetes.md)."
-    raise ValueError(f"{model.__name__}.{name} ({model.variable(name)}) has no docstring to describe it")
+    raise ValueError(f"{variable.owner.__name__}.{name} ({variable.name}) has no docstring to describe it")
 
 
 def section(model: type[EnvModel]) -> list[str]:
@@ -64,8 +74,9 @@ def section(model: type[EnvModel]) -> list[str]:
         "| variable | type | default | description |",
         "|---|---|---|---|",
     ]
-    for name, field in model.model_fields.items():
-        row = (f"`{model.variable(name)}`", kind(field), default(field), description(model, name, field))
+    for variable in model.variables():
+        field = variable.field
+        row = (f"`{variable.name}`", kind(field), default(field), description(model, variable))
         lines.append("| " + " | ".join(cell(part) for part in row) + " |")
     return [*lines, ""]
 

@@ -117,9 +117,9 @@ def key_material(inp: ClipWork, settings: Settings, facts: Facts) -> dict[str, A
             "total": clip.total,
             "language": clip.language,
         },
-        "fonts": [str(settings.font), str(settings.font_bold), *facts.fonts],
-        "encoder": [facts.encoder, *video_args(facts.encoder, inp.profile, settings.ffmpeg_threads)],
-        "segment_frames": segment_frames(inp.profile, settings.segment_seconds),
+        "fonts": [str(settings.render.font), str(settings.render.font_bold), *facts.fonts],
+        "encoder": [facts.encoder, *video_args(facts.encoder, inp.profile, settings.render.ffmpeg_threads)],
+        "segment_frames": segment_frames(inp.profile, settings.render.segment_seconds),
         "ffmpeg": facts.ffmpeg,
         "text": facts.text,
         "assets": dict(sorted(facts.assets.items())),
@@ -127,10 +127,10 @@ def key_material(inp: ClipWork, settings: Settings, facts: Facts) -> dict[str, A
     }
     if not inp.video_only:
         # The clip's own sound: narration (stored by content, or synthesized here) and music.
-        engine = inp.tts_engine or settings.tts_channels.get(inp.channel) or settings.tts
+        engine = inp.tts_engine or settings.speech.channels.get(inp.channel) or settings.speech.engine
         material["sound"] = {
             "narration_key": clip.narration_key,
-            "voice": [inp.tts_voice, inp.tts_speed, engine, settings.polly_engine],
+            "voice": [inp.tts_voice, inp.tts_speed, engine, settings.speech.polly.engine],
         }
     return material
 
@@ -205,14 +205,14 @@ class ClipCache:
 
     @property
     def enabled(self) -> bool:
-        return self.deps.settings.clip_cache_bytes > 0
+        return self.deps.settings.limits.clip_cache_bytes > 0
 
     def entry_uri(self, key: str) -> str:
         return self.deps.settings.work_uri_for(f"{PREFIX}/{key}.mov")
 
     async def key(self, inp: ClipWork) -> str:
         settings = self.deps.settings
-        fonts = Fonts(settings.font, settings.font_bold, inp.clip.language or None)
+        fonts = Fonts(settings.render.font, settings.render.font_bold, inp.clip.language or None)
         if inp.clip.theme is not None:
             fonts = theme_fonts(inp.clip.theme, fonts)
         language = inp.clip.language or "zh"
@@ -220,7 +220,7 @@ class ClipCache:
         chains.append(FontChain.installed(fonts.bold, bold=True, language=language))
         faces = sorted({(str(path), index) for chain in chains for path, index in chain.files()})
         facts = Facts(
-            encoder=await choose_encoder(settings.encoder),
+            encoder=await choose_encoder(settings.render.encoder),
             ffmpeg=await ffmpeg_build(),
             text=text_libraries(),
             fonts=tuple([f"{path}#{index}:{await in_thread(font_digest, Path(path))}" for path, index in faces]),
@@ -252,7 +252,7 @@ class ClipCache:
             return None
         beats.stage("looking in the clip cache")
         key = key or await self.key(inp)
-        encoder = await choose_encoder(self.deps.settings.encoder)
+        encoder = await choose_encoder(self.deps.settings.render.encoder)
         entry = self.entry_uri(key)
         storage = self.deps.storages.for_uri(entry)
         try:

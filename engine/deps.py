@@ -36,8 +36,8 @@ class Deps:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deps:
-        use_home(child_home(settings.scratch_dir))
-        return cls(settings, Storages(settings.s3_endpoint_url, settings.s3_region))
+        use_home(child_home(settings.storage.scratch_dir))
+        return cls(settings, Storages(settings.storage.s3.endpoint_url, settings.storage.s3.region))
 
 
 def says_disk_full(err: BaseException) -> bool:
@@ -53,7 +53,7 @@ async def scratch(settings: Settings, prefix: str) -> AsyncIterator[Path]:
     It lives in this process's own scratch directory, so if the process is
     killed before it can clean up, the next worker on the node removes it.
     """
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=process_dir(settings.scratch_dir)))
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=process_dir(settings.storage.scratch_dir)))
     try:
         yield path
     except Exception as err:
@@ -64,7 +64,7 @@ async def scratch(settings: Settings, prefix: str) -> AsyncIterator[Path]:
         if not says_disk_full(err):
             usage = await asyncio.to_thread(shutil.disk_usage, path)
             if usage.free < SCRATCH_FULL_BYTES:
-                where = f"{settings.scratch_dir}: {usage.free} of {usage.total} bytes free"
+                where = f"{settings.storage.scratch_dir}: {usage.free} of {usage.total} bytes free"
                 seen = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
                 raise OSError(errno.ENOSPC, f"the scratch disk is full ({where}); it caused: {seen}") from err
         raise
@@ -84,7 +84,7 @@ async def fetch(deps: Deps, uri: str, dest: Path) -> Path:
 
 async def check_asset_size(deps: Deps, uri: str, what: str) -> None:
     """Refuse an asset larger than the budget before any of it is fetched."""
-    limit = deps.settings.budget.asset_megabytes
+    limit = deps.settings.limits.budget.asset_megabytes
     size = await asyncio.to_thread(deps.storages.for_uri(uri).size, uri)
     if size > limit * 1e6:
         raise BadAsset(f"{what} {uri} is {size / 1e6:.1f} MB; the limit is {limit:g} MB an asset")
@@ -92,7 +92,7 @@ async def check_asset_size(deps: Deps, uri: str, what: str) -> None:
 
 async def fetch_asset(deps: Deps, uri: str, dest: Path, kind: str) -> Path:
     """Fetch an image or audio asset and prove ffmpeg can read it, naming the asset if not."""
-    confine(uri, deps.settings.asset_roots, f"{kind} asset")
+    confine(uri, deps.settings.storage.asset_roots, f"{kind} asset")
     storage = deps.storages.for_uri(uri)
     if not await asyncio.to_thread(storage.exists, uri):
         raise BadAsset(f"{kind} asset {uri} does not exist")
@@ -101,7 +101,7 @@ async def fetch_asset(deps: Deps, uri: str, dest: Path, kind: str) -> Path:
     if kind == "image":
         # Before ffmpeg sees it: a small file may declare billions of pixels.
         name = f"image asset {uri[:200]}"
-        await asyncio.to_thread(check_image_pixels, path, name, deps.settings.budget.image_megapixels)
+        await asyncio.to_thread(check_image_pixels, path, name, deps.settings.limits.budget.image_megapixels)
     try:
         await decode_check(path, kind)
     except ProbeError as err:

@@ -30,7 +30,7 @@ LENGTH_SLACK_S = MIN_CLIP_SECONDS
 async def fetch_video(deps: Deps, spec: ClipSpec, dest: Path) -> VideoAsset:
     """The clip's video asset on local disk, checked: inside the roots, present, a video, long enough."""
     uri = spec.video or ""
-    confine(uri, deps.settings.asset_roots, "source")
+    confine(uri, deps.settings.storage.asset_roots, "source")
     storage = deps.storages.for_uri(uri)
     if not await asyncio.to_thread(storage.exists, uri):
         raise BadAsset(f"source: video asset {uri} does not exist")
@@ -93,7 +93,7 @@ async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
     exactly. Every frame is decoded here (a background loop is short), so an asset that is not a
     video or breaks part way fails now, naming the field, and a resumed render knows where each frame is.
     """
-    confine(uri, deps.settings.asset_roots, BACKGROUND_FIELD)
+    confine(uri, deps.settings.storage.asset_roots, BACKGROUND_FIELD)
     storage = deps.storages.for_uri(uri)
     if not await asyncio.to_thread(storage.exists, uri):
         raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} does not exist")
@@ -102,7 +102,7 @@ async def fetch_loop_video(deps: Deps, uri: str, dest: Path) -> LoopVideo:
     _, first = await _probe(fetched, uri, BACKGROUND_FIELD)
     # Every frame is decoded at this size, and again for each pass of the loop: bounded like an image.
     width, height = int(first["video"].get("width") or 0), int(first["video"].get("height") or 0)
-    limit = deps.settings.budget.image_megapixels
+    limit = deps.settings.limits.budget.image_megapixels
     if width * height > limit * 1e6:
         megapixels = f"{width}x{height} ({width * height / 1e6:.1f} MP)"
         raise BadAsset(f"{BACKGROUND_FIELD}: video asset {uri} is {megapixels}; the limit is {limit:g} MP")

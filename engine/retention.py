@@ -80,7 +80,7 @@ async def sweep_work_store(
 
     With `state_of`, also bound what videos no longer running keep (`bound_kept`).
     """
-    work_uri = deps.settings.work_uri
+    work_uri = deps.settings.storage.work_uri
     cutoff = (time.time() if now is None else now) - max_age_seconds
     storage = deps.storages.for_uri(work_uri)
     tally = _Tally()
@@ -91,7 +91,7 @@ async def sweep_work_store(
     else:  # pragma: no cover - Storages knows no other backend
         raise StorageError(f"cannot sweep {work_uri}: unknown storage backend", names.FORBIDDEN_PATH)
     # After the age rule (entries age from their last use): the clip cache's size bound.
-    await evict(deps, deps.settings.clip_cache_bytes)
+    await evict(deps, deps.settings.limits.clip_cache_bytes)
     if state_of is not None:
         await bound_kept(deps, state_of)
     log.info(
@@ -259,7 +259,7 @@ async def bound_kept(deps: Deps, state_of: StateOf, need_bytes: int = 0) -> Boun
 
     channels = {k.channel for k in kept}
     for channel in sorted(channels):
-        bound = settings.kept_channel_bytes.get(channel, settings.kept_channel_bytes.get(ANY_CHANNEL))
+        bound = settings.limits.kept_channel_bytes.get(channel, settings.limits.kept_channel_bytes.get(ANY_CHANNEL))
         if bound is None:
             continue
         mine = sorted((k for k in kept if k.channel == channel), key=lambda k: k.since)
@@ -270,7 +270,7 @@ async def bound_kept(deps: Deps, state_of: StateOf, need_bytes: int = 0) -> Boun
             if await remove(leftover, "channel"):
                 total -= leftover.size
     for leftover in sorted(kept, key=lambda k: k.since):
-        if done.kept_bytes <= settings.kept_bytes:
+        if done.kept_bytes <= settings.limits.kept_bytes:
             break
         await remove(leftover, "total")
     freed = 0
@@ -300,7 +300,7 @@ async def _still_kept(leftover: Leftover, state_of: StateOf) -> bool:
 
 def _video_sizes(deps: Deps) -> dict[str, tuple[int, float]]:
     """Each video's directory in the work store: its bytes and its newest file's time."""
-    work_uri = deps.settings.work_uri
+    work_uri = deps.settings.storage.work_uri
     storage = deps.storages.for_uri(work_uri)
     found: dict[str, tuple[int, float]] = {}
 
@@ -335,15 +335,15 @@ def _video_sizes(deps: Deps) -> dict[str, tuple[int, float]]:
 
 def work_free_bytes(deps: Deps) -> int | None:
     """Free bytes on a file:// work store's filesystem; None on an object store (it does not fill)."""
-    if not deps.settings.work_uri.startswith("file://"):
+    if not deps.settings.storage.work_uri.startswith("file://"):
         return None
-    return shutil.disk_usage(file_path(deps.settings.work_uri)).free
+    return shutil.disk_usage(file_path(deps.settings.storage.work_uri)).free
 
 
 async def relieve(deps: Deps, state_of: StateOf | None) -> int:
     """Free a low file:// work store up to RESUME_FACTOR x RENDER_DISK_MIN_FREE_MB: kept intermediates first
     (oldest first), then clip cache entries (least recently used first). Returns the bytes removed."""
-    minimum = deps.settings.disk_min_free_bytes
+    minimum = deps.settings.limits.disk_min_free_bytes
     free = await asyncio.to_thread(work_free_bytes, deps)
     if free is None or not minimum:
         return 0
@@ -358,7 +358,7 @@ async def relieve(deps: Deps, state_of: StateOf | None) -> int:
         freed += cached - await cached_bytes(deps)
     log.warning(
         "work store low on space, intermediates removed",
-        work_uri=deps.settings.work_uri,
+        work_uri=deps.settings.storage.work_uri,
         free_bytes=free,
         needed_bytes=need,
         removed_bytes=freed,
@@ -389,7 +389,7 @@ async def sweep_forever(
         except Exception as err:
             log.warning(
                 "work store sweep failed",
-                work_uri=deps.settings.work_uri,
+                work_uri=deps.settings.storage.work_uri,
                 error=str(err) or type(err).__name__,
                 retry_in_s=interval,
             )
@@ -406,7 +406,7 @@ async def sweep_forever(
             try:
                 await relieve(deps, state_of)
             except Exception as err:
-                log.warning("work store relief failed", work_uri=deps.settings.work_uri, error=str(err))
+                log.warning("work store relief failed", work_uri=deps.settings.storage.work_uri, error=str(err))
 
 
 @asynccontextmanager

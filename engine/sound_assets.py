@@ -35,7 +35,7 @@ class SoundAssets:
         """The asset on local disk; a bad one is refused naming `field` (a clip's label or the theme's field)."""
         if uri not in self._paths:
             if field.startswith("theme."):
-                confine(uri, self.deps.settings.asset_roots, field)  # named by the theme's field, not a clip
+                confine(uri, self.deps.settings.storage.asset_roots, field)  # named by the theme's field, not a clip
             try:
                 self._paths[uri] = await fetch_asset(self.deps, uri, self.tmp / f"asset-{len(self._paths)}", "audio")
             except BadAsset as err:

@@ -1,8 +1,9 @@
 """Voice-over behind a small interface: espeak-ng locally, Amazon Polly, Google Cloud TTS, or silence.
 
-An engine implements `TtsEngine.synthesize`; `make_tts` builds one by name and
-`Voices` picks one per clip: the job's `tts_engine`, else its channel's
-(RENDER_TTS_CHANNELS), else this worker's (RENDER_TTS).
+An engine implements `TtsEngine.synthesize` and registers itself in `engine.voices.ENGINES` (its module:
+engine/voices/<name>.py); `make_tts` builds one by name, resolving `auto` (espeak-ng when installed, else
+silence) and `none` (silence) itself, and `Voices` picks one per clip: the job's `tts_engine`, else its
+channel's (RENDER_TTS_CHANNELS), else this worker's (RENDER_TTS).
 """
 
 from __future__ import annotations
@@ -13,16 +14,26 @@ from typing import Protocol, runtime_checkable
 
 import structlog
 
-from contracts.languages import LANGUAGE_ALIASES
-from engine.media.process import run_tool
-from engine.settings import Settings
-from engine.threads import in_thread
-from engine.voices.espeak_words import WordTime, word_times
-from engine.voices.google import GoogleTts
-from engine.voices.polly import PollyTts
+from engine.settings import Settings, SpeechSettings
+from engine.voices import ENGINES, SilentTts
+from engine.voices import espeak as espeak  # each engine's module registers it in ENGINES
+from engine.voices import google as google
+from engine.voices import polly as polly
+from engine.voices.espeak import ESPEAK_BASE_WPM, EspeakTts, espeak_voices
+from engine.voices.espeak_words import WordTime
+
+__all__ = [
+    "ESPEAK_BASE_WPM",
+    "EspeakTts",
+    "SilentTts",
+    "TimesWords",
+    "TtsEngine",
+    "Voices",
+    "espeak_voices",
+    "make_tts",
+]
 
 log = structlog.get_logger(__name__)
-ESPEAK_BASE_WPM = 175
 
 
 class TtsEngine(Protocol):
@@ -40,76 +51,21 @@ class TimesWords(Protocol):
     async def words(self, text: str, voice: str, speed: float) -> list[WordTime]: ...
 
 
-class SilentTts:
-    name = "none"
-
-    async def synthesize(self, text: str, voice: str, speed: float, out: Path) -> bool:
-        return False
-
-
-def espeak_voices(voice: str) -> list[str]:
-    """'en-US-Neural2-F' (a cloud voice name) → ['en-us', 'en']: the nearest local voices; last, the language
-    the tag names where espeak-ng knows it by another code ('jpn' → 'ja', 'iw-IL' → 'he', 'nn' → 'no')."""
-    parts = voice.lower().split("-")
-    return list(dict.fromkeys(["-".join(parts[:2]), parts[0], LANGUAGE_ALIASES.get(parts[0], parts[0])]))
-
-
-class EspeakTts:
-    name = "espeak-ng"
-
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-
-    async def synthesize(self, text: str, voice: str, speed: float, out: Path) -> bool:
-        wpm = str(round(ESPEAK_BASE_WPM * speed))
-        for candidate in espeak_voices(voice):
-            # Text goes in on stdin: never parsed as options, never through a shell.
-            code, _, _ = await run_tool(
-                self.binary, "-v", candidate, "-s", wpm, "-w", str(out), "--stdin", stdin=text.encode()
-            )
-            if code == 0 and out.exists() and out.stat().st_size > 44:
-                return True
-        log.warning("tts voice unavailable, clip will be silent", voice=voice, engine=self.name)
-        return False
-
-    async def words(self, text: str, voice: str, speed: float) -> list[WordTime]:
-        """Each word's start in the take `synthesize` makes of the same text, voice and speed."""
-        return await in_thread(word_times, text, espeak_voices(voice), round(ESPEAK_BASE_WPM * speed))
-
-
 def make_tts(choice: str, settings: Settings | None = None) -> TtsEngine:
-    """The engine named `choice` (RENDER_TTS's values); cloud engines read theirs from `settings`."""
-    if choice in ("polly", "google"):
-        if settings is None:
-            raise ValueError(f"the {choice} speech engine needs the worker's settings")
-        return cloud_tts(choice, settings)
-    binary = shutil.which("espeak-ng")
-    if choice in ("auto", "espeak") and binary:
-        return EspeakTts(binary)
-    if choice == "espeak":
-        log.warning("RENDER_TTS=espeak but espeak-ng is not installed; narration will be silent")
-    elif choice == "auto":
+    """The engine named `choice` (RENDER_TTS's values); a registered engine reads its own section of `settings`."""
+    if choice == "auto":
+        binary = shutil.which("espeak-ng")
+        if binary:
+            return EspeakTts(binary)
         log.info("espeak-ng not installed; narration will be silent (apt-get install espeak-ng)")
-    return SilentTts()
-
-
-def cloud_tts(choice: str, given: Settings) -> TtsEngine:
-    timeout, attempts = given.tts_timeout_seconds, given.tts_attempts
-    if choice == "polly":
-        return PollyTts(
-            endpoint_url=given.polly_endpoint_url,
-            region=given.polly_region,
-            engine=given.polly_engine,
-            timeout=timeout,
-            attempts=attempts,
-        )
-    return GoogleTts(
-        url=given.google_tts_url,
-        api_key=given.google_tts_api_key,
-        token=given.google_tts_token,
-        timeout=timeout,
-        attempts=attempts,
-    )
+        return SilentTts()
+    engine = ENGINES.get(choice)
+    if engine is None:  # `none`
+        return SilentTts()
+    if settings is None and engine.needs_settings:
+        raise ValueError(f"the {choice} speech engine needs the worker's settings")
+    speech = settings.speech if settings is not None else SpeechSettings()
+    return engine.make(engine.section(speech), speech)
 
 
 class Voices:
@@ -118,7 +74,7 @@ class Voices:
     def __init__(self, settings: Settings, default: TtsEngine | None = None) -> None:
         self.settings = settings
         self._engines: dict[str, TtsEngine] = {}
-        self.default = default or self.engine(settings.tts)
+        self.default = default or self.engine(settings.speech.engine)
 
     def engine(self, choice: str) -> TtsEngine:
         if choice not in self._engines:
@@ -127,5 +83,5 @@ class Voices:
 
     def choose(self, engine: str | None, channel: str) -> TtsEngine:
         """The job's engine, else the channel's, else this worker's default."""
-        choice = engine or self.settings.tts_channels.get(channel)
+        choice = engine or self.settings.speech.channels.get(channel)
         return self.engine(choice) if choice else self.default

@@ -181,7 +181,7 @@ def worker_command(queue: str) -> str:
     worker = program("render-worker")
     if queue == names.CONTROL_QUEUE:  # every mode but gpu serves it; `all` renders too
         env = load(RenderEnv)
-        return f"RENDER_WEBHOOKS=false {worker}" if env.webhooks and not env.webhook_secret else worker
+        return f"RENDER_WEBHOOKS=false {worker}" if env.webhooks.enabled and not env.webhooks.secret else worker
     gpu_class = queue.removeprefix(names.GPU_QUEUE).lstrip("-")
     return f"{f'RENDER_GPU_CLASS={gpu_class} ' if gpu_class else ''}{worker} --mode gpu"
 
@@ -272,7 +272,7 @@ class RenderClient:
             client,
             target,
             channel_limits=load(ChannelEnv).limits(),
-            budget=load(RenderEnv).budget(),
+            budget=load(RenderEnv).limits.budget,
             deployment=load(DeploymentEnv).deployment_name,
         )
 

@@ -20,7 +20,7 @@ from contracts import search
 from devtools.devserver import temporal_binary
 from devtools.local import LocalCluster, free_port
 from engine.deps import Deps
-from engine.settings import Settings, file_uri
+from engine.settings import LimitSettings, RenderSettings, Settings, StorageSettings, WebhookSettings, file_uri
 from runtime.logs import configure_logging
 from starter import RenderClient
 from starter.client import root_cause
@@ -49,15 +49,15 @@ def settings(data_dir: Path) -> Settings:
     for sub in ("work", "output", "assets", "scratch"):
         (data_dir / sub).mkdir(exist_ok=True)
     return Settings(
-        work_uri=file_uri(data_dir / "work"),
-        output_roots=(file_uri(data_dir / "output"),),
-        asset_roots=(file_uri(data_dir / "assets"),),
-        scratch_dir=data_dir / "scratch",
-        encoder="libx264",
-        ffmpeg_threads=1,
-        webhook_secret=WEBHOOK_SECRET,
-        webhook_allow_loopback=True,  # the tests' receivers listen on loopback
-        clip_cache_bytes=0,  # tests count renders; the clip cache's own tests turn it on
+        storage=StorageSettings(
+            work_uri=file_uri(data_dir / "work"),
+            output_roots=(file_uri(data_dir / "output"),),
+            asset_roots=(file_uri(data_dir / "assets"),),
+            scratch_dir=data_dir / "scratch",
+        ),
+        render=RenderSettings(encoder="libx264", ffmpeg_threads=1),
+        webhooks=WebhookSettings(secret=WEBHOOK_SECRET, allow_loopback=True),
+        limits=LimitSettings(clip_cache_gb=0),
     )
 
 

@@ -124,7 +124,7 @@ async def test_a_cancel_while_the_job_is_checked_leaves_nothing_in_the_work_stor
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(), search_attributes=search.ALL
     ) as env:
-        validate = ValidateActivities(deps, deps.settings.budget)
+        validate = ValidateActivities(deps, deps.settings.limits.budget)
         assemble = AssembleActivities(deps)
         async with Worker(
             env.client,

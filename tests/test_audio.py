@@ -83,7 +83,7 @@ def test_concat_durations_add_up_exactly_at_any_clip_count() -> None:
 
 async def test_a_clip_ends_in_a_fade_not_a_cut(deps: Deps) -> None:
     """A tone longer than its clip is faded out over the last frames instead of stopping at full level."""
-    music = file_path(deps.settings.asset_roots[0]) / "long-tone.wav"
+    music = file_path(deps.settings.storage.asset_roots[0]) / "long-tone.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=3", str(music)], check=True)
     clips = [{"kind": "card", "duration": 1.0, "audio": music.as_uri(), "lines": ["fade"]}]
     job = parse_job({"video_id": "fade-out", "profile": {"width": 64, "height": 64}, "clips": clips})
@@ -164,7 +164,7 @@ def r128(path: Path) -> tuple[float, float]:
 
 async def test_music_and_narration_meet_the_loudness_target(deps: Deps) -> None:
     """A loud music bed (peaking at full scale) under narration, then a music-only clip."""
-    music = file_path(deps.settings.asset_roots[0]) / "loud-bed.wav"
+    music = file_path(deps.settings.storage.asset_roots[0]) / "loud-bed.wav"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anoisesrc=c=pink:a=0.9:d=12", "-f", "lavfi",
          "-i", "sine=f=220:d=12", "-filter_complex", "amix=inputs=2:normalize=0,alimiter=limit=1", str(music)],
@@ -194,7 +194,7 @@ async def test_music_and_narration_meet_the_loudness_target(deps: Deps) -> None:
 
 async def test_music_ducks_under_the_narration(deps: Deps) -> None:
     """A 6 kHz tone as the bed (above the voice's formants): it is clearly quieter while the voice speaks."""
-    tone = file_path(deps.settings.asset_roots[0]) / "bed-6k.wav"
+    tone = file_path(deps.settings.storage.asset_roots[0]) / "bed-6k.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=6000:d=14", str(tone)], check=True)
     job = narrated_job("ducked", duration=11, audio=tone.as_uri())
     narrated = await narrate(deps, job)
@@ -219,7 +219,7 @@ async def test_music_ducks_under_the_narration(deps: Deps) -> None:
 
 async def test_the_sound_built_once_is_muxed_in_sync_with_video_only_clips(deps: Deps) -> None:
     """Each clip's music starts with a tone; in the muxed video every tone starts where its clip's frames do."""
-    assets = file_path(deps.settings.asset_roots[0])
+    assets = file_path(deps.settings.storage.asset_roots[0])
     clips = []
     for i, duration in enumerate([1.0, 1.5, 0.7]):
         tone = assets / f"once-tone{i}.wav"
@@ -259,7 +259,7 @@ async def test_the_sound_built_once_is_muxed_in_sync_with_video_only_clips(deps:
 @pytest.mark.usefixtures("workers")
 async def test_a_failed_sound_track_stops_the_clip_renders(client: Client, settings: Settings) -> None:
     """Music ffmpeg cannot mix fails the video at once, naming its clip; the long clip beside it is stopped."""
-    bad = file_path(settings.asset_roots[0]) / "ten-channels-once.wav"
+    bad = file_path(settings.storage.asset_roots[0]) / "ten-channels-once.wav"
     with wave.open(str(bad), "wb") as out:
         out.setnchannels(10)
         out.setsampwidth(2)

@@ -36,9 +36,7 @@ def loop(tmp_path: Path, size: str = "320x180", frames: int = 40) -> str:
 
 def loop_deps(settings: Settings, tmp_path: Path, **budget: float) -> Deps:
     roots = (file_uri(tmp_path / "assets"),)
-    return Deps.from_settings(
-        dataclasses.replace(settings, asset_roots=roots, budget=dataclasses.replace(settings.budget, **budget))
-    )
+    return Deps.from_settings(settings.replace(storage={"asset_roots": roots}, limits=budget))
 
 
 async def test_a_background_video_within_the_limits_is_listed_frame_by_frame(

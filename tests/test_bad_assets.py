@@ -82,7 +82,7 @@ async def activity_outcomes(client: Client, video_id: str) -> dict[str, list[str
 
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_a_bad_asset_fails_the_video_cleanly_naming_it(client: Client, settings: Settings, case: str) -> None:
-    field, uri = make_assets(file_path(settings.asset_roots[0]))[case]
+    field, uri = make_assets(file_path(settings.storage.asset_roots[0]))[case]
     video_id = f"bad-{case}-{uuid.uuid4().hex[:6]}"
     long_render = {"kind": "recipe", "recipe": "testsrc", "duration": 30}
     job: dict[str, Any] = {
@@ -113,6 +113,6 @@ async def test_a_bad_asset_fails_the_video_cleanly_naming_it(client: Client, set
         # The bad clip failed once, for good; the long render beside it was stopped, not left running.
         assert sorted(outcomes[names.RENDER_CLIP]) == ["canceled", "failed"], outcomes
     assert running_ffmpeg(video_id) == ""
-    assert not [p for p in settings.scratch_dir.rglob(f"{video_id}*")]  # scratch cleaned
+    assert not [p for p in settings.storage.scratch_dir.rglob(f"{video_id}*")]  # scratch cleaned
     status = await RenderClient(client).status(video_id)
     assert status.state == "failed" and uri in (status.error or "")

@@ -28,7 +28,7 @@ WINDOW = RATE // 100
 
 
 def tone(deps: Deps, name: str, source: str) -> str:
-    path = file_path(deps.settings.asset_roots[0]) / name
+    path = file_path(deps.settings.storage.asset_roots[0]) / name
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, str(path)], check=True)
     return path.as_uri()
 

@@ -54,7 +54,7 @@ async def failed_run(client: Client, caplog: pytest.LogCaptureFixture, video_id:
 @pytest.mark.usefixtures("workers")
 async def test_a_missing_asset_is_benign(client: Client, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     video_id = f"benign-asset-{uuid.uuid4().hex[:6]}"
-    missing = file_uri(file_path(settings.asset_roots[0]) / f"{video_id}.png")
+    missing = file_uri(file_path(settings.storage.asset_roots[0]) / f"{video_id}.png")
     job = {"video_id": video_id, "profile": {"width": 160, "height": 90},
            "clips": [{"kind": "card", "duration": 0.5, "lines": ["x"], "image": missing}]}  # fmt: skip
     failures = await failed_run(client, caplog, video_id, RenderClient(client).submit(job))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -58,7 +57,7 @@ async def render_speech(deps: Deps, job: Job, tts: EspeakTts) -> AudioResult:
 async def test_a_second_render_of_the_same_job_runs_no_synthesis(settings: Settings, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    deps = Deps.from_settings(replace(settings, work_uri=file_uri(work)))  # an empty cache
+    deps = Deps.from_settings(settings.replace(storage={"work_uri": file_uri(work)}))  # an empty cache
     tts, calls = counting_espeak(tmp_path)
     question = {"kind": "question", "question": "Which is blue?", "answers": ["Sky", "Grass", "Sun", "Soil"]}
     raw = {

@@ -201,7 +201,7 @@ async def test_captions_are_off_for_a_job_that_asks_for_none_and_for_a_silent_vi
 ) -> None:
     renders = RenderClient(client)
     quiet, none = f"captions-none-{uuid.uuid4().hex[:6]}", f"captions-silent-{uuid.uuid4().hex[:6]}"
-    outputs = {v: file_path(settings.output_roots[0]) / f"{v}.mp4" for v in (quiet, none)}
+    outputs = {v: file_path(settings.storage.output_roots[0]) / f"{v}.mp4" for v in (quiet, none)}
     for output in outputs.values():  # captions an earlier run of this output left (stopped before its manifest)
         for suffix in (".vtt", ".srt"):
             output.with_name(output.name + suffix).write_text("WEBVTT\n\nstale\n")

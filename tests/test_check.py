@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from activities.manifest import Manifest
 from contracts.job import parse_job
 from contracts.job_models import asset_fields
 from devtools.local import free_port
-from engine.settings import Settings, file_uri
+from engine.settings import S3Settings, Settings, SpeechSettings, StorageSettings, file_uri
 from starter import check
 from starter.cli import parser, run
 from starter.exits import BAD_INPUT, OK
@@ -155,8 +154,14 @@ def test_submit_runs_the_same_checks_and_refuses_without_a_server(data: Path, tm
 
 
 async def test_check_in_python_takes_the_workers_settings(data: Path, tmp_path: Path) -> None:
-    settings = Settings(work_uri=file_uri(data / "work"), output_roots=(file_uri(data / "output"),),
-                        asset_roots=(file_uri(tmp_path),), scratch_dir=data / "scratch")  # fmt: skip
+    settings = Settings(
+        storage=StorageSettings(
+            work_uri=file_uri(data / "work"),
+            output_roots=(file_uri(data / "output"),),
+            asset_roots=(file_uri(tmp_path),),
+            scratch_dir=data / "scratch",
+        )
+    )
     logo = png(tmp_path / "logo.png")
     job = {"video_id": "lib-1", "theme": {"logo": {"uri": file_uri(logo)}}, "clips": [card()]}
     report = await check(job, settings)
@@ -169,8 +174,14 @@ async def test_a_language_the_jobs_speech_engine_has_no_voice_for_is_refused_nam
     data: Path, tmp_path: Path
 ) -> None:
     """Polly reads a tag only in its locales: a question tagged `ko` would pass the check and fail at narration."""
-    settings = Settings(work_uri=file_uri(data / "work"), output_roots=(file_uri(data / "output"),),
-                        asset_roots=(file_uri(tmp_path),), scratch_dir=data / "scratch")  # fmt: skip
+    settings = Settings(
+        storage=StorageSettings(
+            work_uri=file_uri(data / "work"),
+            output_roots=(file_uri(data / "output"),),
+            asset_roots=(file_uri(tmp_path),),
+            scratch_dir=data / "scratch",
+        )
+    )
     korean = {"question": "한국의 수도는?", "answer_a": "서울", "answer_b": "부산", "answer_c": "대구",
               "answer_d": "인천", "correct_answer": "서울", "language": "ko"}  # fmt: skip
     job = {"video_id": "polly-ko", "tts_engine": "polly", "tts_voice": "en-US", "questions": [korean],
@@ -178,8 +189,10 @@ async def test_a_language_the_jobs_speech_engine_has_no_voice_for_is_refused_nam
     report = await check(job, settings)
     assert [p.field for p in report.problems] == ["questions[0].language", "clips[0].voice"]
     assert report.problems[0].message.startswith("polly has no voice for 'ko'")
-    alone = await check({"video_id": "polly-ja", "language": "ko", "clips": [card(narration="안녕")]},
-                        replace(settings, tts="polly"))  # fmt: skip
+    alone = await check(
+        {"video_id": "polly-ja", "language": "ko", "clips": [card(narration="안녕")]},
+        settings.replace(speech={"engine": "polly"}),
+    )
     assert [p.field for p in alone.problems] == ["language"]
     assert (await check({**job, "tts_engine": "espeak"}, settings)).ok  # espeak-ng speaks every tag
 
@@ -269,9 +282,15 @@ async def test_s3_assets_are_checked_where_credentials_allow(
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket=bucket)
     s3.upload_file(str(png(tmp_path / "logo.png")), bucket, "assets/logo.png")
-    settings = Settings(work_uri=file_uri(data / "work"), output_roots=(file_uri(data / "output"),),
-                        asset_roots=(f"s3://{bucket}/assets",), scratch_dir=data / "scratch",
-                        s3_endpoint_url=s3_endpoint, s3_region="us-east-1")  # fmt: skip
+    settings = Settings(
+        storage=StorageSettings(
+            work_uri=file_uri(data / "work"),
+            output_roots=(file_uri(data / "output"),),
+            asset_roots=(f"s3://{bucket}/assets",),
+            scratch_dir=data / "scratch",
+            s3=S3Settings(endpoint_url=s3_endpoint, region="us-east-1"),
+        )
+    )
 
     def job(logo: str) -> dict[str, Any]:
         return {"video_id": "s3-check", "theme": {"logo": {"uri": f"s3://{bucket}/assets/{logo}"}}, "clips": [card()]}
@@ -294,8 +313,15 @@ async def test_s3_assets_are_checked_where_credentials_allow(
 async def test_a_cloud_voice_id_read_by_espeak_is_refused_instead_of_narrated_in_silence(
     data: Path, tmp_path: Path
 ) -> None:
-    settings = Settings(work_uri=file_uri(data / "work"), output_roots=(file_uri(data / "output"),),
-                        asset_roots=(file_uri(tmp_path),), scratch_dir=data / "scratch", tts="espeak")  # fmt: skip
+    settings = Settings(
+        storage=StorageSettings(
+            work_uri=file_uri(data / "work"),
+            output_roots=(file_uri(data / "output"),),
+            asset_roots=(file_uri(tmp_path),),
+            scratch_dir=data / "scratch",
+        ),
+        speech=SpeechSettings(engine="espeak"),
+    )
     job = {"video_id": "espeak-lucia", "tts_voice": "en-US",
            "clips": [card(narration="Hola", voice="Lucia"), card(narration="Hi")]}  # fmt: skip
     report = await check(job, settings)

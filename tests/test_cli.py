@@ -114,7 +114,7 @@ async def finished(address: str, tmp_path_factory: pytest.TempPathFactory) -> As
 @pytest.fixture(scope="module")
 async def failed(address: str, client: Client, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A video whose first clip rendered and whose second failed on a truncated audio file."""
-    assets = file_path(settings.asset_roots[0])
+    assets = file_path(settings.storage.asset_roots[0])
     whole = tmp_path_factory.mktemp("audio") / "whole.wav"
     ffmpeg = await asyncio.create_subprocess_exec(
         "ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=3", str(whole)

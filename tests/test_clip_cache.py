@@ -29,7 +29,7 @@ from engine.deps import Deps
 from engine.integrity import content_of, read_record, record_path
 from engine.metrics import DAMAGED
 from engine.retention import sweep_work_store
-from engine.settings import Settings, file_uri
+from engine.settings import GB, Settings, file_uri
 from engine.storage import file_path
 from starter import RenderClient
 from tests.test_render_engine import clip_inputs
@@ -39,19 +39,15 @@ OUTRO = {"kind": "card", "duration": 0.5, "lines": ["Thanks for watching"]}
 HOUR = 3600.0
 
 
-def cache_deps(tmp_path: Path, settings: Settings, work_uri: str | None = None, **changes: Any) -> Deps:
-    """The session's settings with the cache on and a work store of this test's own."""
+def cache_deps(tmp_path: Path, settings: Settings, **sections: Any) -> Deps:
+    """The session's settings with the cache on and a work store of this test's own; `sections` change them
+    further (`limits={"clip_cache_gb": 0}`)."""
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    fields: dict[str, Any] = {
-        "work_uri": work_uri or file_uri(work),
-        "scratch_dir": scratch,
-        "clip_cache_bytes": 1 << 30,
-        **changes,
-    }
-    return Deps.from_settings(dataclasses.replace(settings, **fields))
+    own = settings.replace(storage={"work_uri": file_uri(work), "scratch_dir": scratch}, limits={"clip_cache_gb": 1})
+    return Deps.from_settings(own.replace(**sections))
 
 
 def counted(result: str) -> float:
@@ -123,12 +119,12 @@ INPUT_CHANGES: dict[str, Callable[[ClipWork], ClipWork]] = {
 }
 
 SETTINGS_CHANGES: dict[str, dict[str, Any]] = {
-    "font": {"font": Path("/fonts/Other.ttf")},
-    "font_bold": {"font_bold": Path("/fonts/Other-Bold.ttf")},
-    "ffmpeg_threads": {"ffmpeg_threads": 4},
-    "segment_seconds": {"segment_seconds": 4.0},
-    "tts": {"tts": "espeak"},
-    "polly_engine": {"polly_engine": "standard"},
+    "font": {"render": {"font": Path("/fonts/Other.ttf")}},
+    "font_bold": {"render": {"font_bold": Path("/fonts/Other-Bold.ttf")}},
+    "ffmpeg_threads": {"render": {"ffmpeg_threads": 4}},
+    "segment_seconds": {"render": {"segment_seconds": 4.0}},
+    "tts": {"speech": {"engine": "espeak"}},
+    "polly_engine": {"speech": {"polly": {"engine": "standard"}}},
 }
 
 FACT_CHANGES: dict[str, dict[str, Any]] = {
@@ -147,7 +143,7 @@ def test_every_input_that_decides_the_bytes_changes_the_key(settings: Settings) 
     for name, change in INPUT_CHANGES.items():
         keys[name] = clip_key(change(BASE), settings, FACTS)
     for name, fields in SETTINGS_CHANGES.items():
-        keys[name] = clip_key(BASE, dataclasses.replace(settings, **fields), FACTS)
+        keys[name] = clip_key(BASE, settings.replace(**fields), FACTS)
     for name, fields in FACT_CHANGES.items():
         keys[name] = clip_key(BASE, settings, dataclasses.replace(FACTS, **fields))
     same = {name: key for name, key in keys.items() if name != "base" and key == base}
@@ -157,7 +153,7 @@ def test_every_input_that_decides_the_bytes_changes_the_key(settings: Settings) 
 
 def test_a_channel_engine_changes_the_key_of_a_clip_with_sound(settings: Settings) -> None:
     channel = dataclasses.replace(BASE, channel="news")
-    mapped = dataclasses.replace(settings, tts_channels={"news": "polly"})
+    mapped = settings.replace(speech={"channels": {"news": "polly"}})
     assert clip_key(channel, settings, FACTS) == clip_key(BASE, settings, FACTS)  # unmapped: the worker's engine
     assert clip_key(channel, mapped, FACTS) != clip_key(BASE, settings, FACTS)
 
@@ -203,13 +199,17 @@ async def test_a_second_video_takes_the_shared_intro_from_the_cache(tmp_path: Pa
     assert counted("hit") == hits + 2
     for cached, original in ((second[0], first[0]), (second[2], first[2])):
         assert cached.skipped and cached.cpu_seconds == 0 and cached.encoder == "libx264"
-        assert cached.uri != original.uri and cached.uri.startswith(f"{deps.settings.work_uri}/channel-video-2/")
+        assert cached.uri != original.uri and cached.uri.startswith(
+            f"{deps.settings.storage.work_uri}/channel-video-2/"
+        )
         assert frame_digests(file_path(cached.uri)) == frame_digests(file_path(original.uri))
         assert file_path(cached.uri).read_bytes() == file_path(original.uri).read_bytes()
     assert second[1].cpu_seconds > 0
 
     # The first video's intermediates going (completion, cancel) leaves the cache whole.
-    deps.storages.for_uri(deps.settings.work_uri).delete_prefix(f"{deps.settings.work_uri}/channel-video-1")
+    deps.storages.for_uri(deps.settings.storage.work_uri).delete_prefix(
+        f"{deps.settings.storage.work_uri}/channel-video-1"
+    )
     third = await render(deps, clip_inputs("channel-video-3", [INTRO])[0])
     assert third.from_cache and frame_digests(file_path(third.uri)) == frame_digests(file_path(second[0].uri))
 
@@ -220,7 +220,7 @@ async def test_two_videos_storing_the_same_clip_at_once_leave_one_good_entry(
     deps = cache_deps(tmp_path, settings)
     both = await asyncio.gather(*(render(deps, clip_inputs(f"race-{n}", [INTRO])[0]) for n in (1, 2)))
     assert not any(r.from_cache for r in both)
-    [entry] = (file_path(deps.settings.work_uri) / PREFIX).glob("*.mov")
+    [entry] = (file_path(deps.settings.storage.work_uri) / PREFIX).glob("*.mov")
     assert not [p for p in entry.parent.iterdir() if p.name.endswith(".partial")]
     assert read_record(entry) == content_of(entry)
     third = await render(deps, clip_inputs("race-3", [INTRO])[0])
@@ -236,11 +236,11 @@ async def test_a_different_look_is_rendered_not_taken(tmp_path: Path, settings: 
 
 
 async def test_the_cache_off_renders_every_clip(tmp_path: Path, settings: Settings) -> None:
-    deps = cache_deps(tmp_path, settings, clip_cache_bytes=0)
+    deps = cache_deps(tmp_path, settings, limits={"clip_cache_gb": 0})
     await render(deps, clip_inputs("off-1", [INTRO])[0])
     again = await render(deps, clip_inputs("off-2", [INTRO])[0])
     assert not again.from_cache and again.cpu_seconds > 0
-    assert not (file_path(deps.settings.work_uri) / PREFIX).exists()
+    assert not (file_path(deps.settings.storage.work_uri) / PREFIX).exists()
 
 
 def flipped(data: bytes) -> bytes:
@@ -259,7 +259,7 @@ async def test_a_bad_entry_is_rendered_again_and_replaced(tmp_path: Path, settin
     deps = cache_deps(tmp_path, settings)
     [one] = clip_inputs("bad-1", [INTRO])
     await render(deps, one)
-    [entry] = (file_path(deps.settings.work_uri) / PREFIX).glob("*.mov")
+    [entry] = (file_path(deps.settings.storage.work_uri) / PREFIX).glob("*.mov")
     good = entry.read_bytes()
     replacement = tmp_path / "replacement"
     if damage == "truncated":
@@ -283,7 +283,9 @@ async def test_a_bad_entry_is_rendered_again_and_replaced(tmp_path: Path, settin
     result = await render(deps, two)
     assert not result.from_cache and result.cpu_seconds > 0 and counted("bad") == bad + 1
     assert damaged_files() == damaged + 1
-    assert frame_digests(file_path(result.uri)) == frame_digests(file_path(f"{deps.settings.work_uri}/{one.clip.key}"))
+    assert frame_digests(file_path(result.uri)) == frame_digests(
+        file_path(f"{deps.settings.storage.work_uri}/{one.clip.key}")
+    )
     assert entry.read_bytes() == file_path(result.uri).read_bytes()  # replaced by the new render
     assert read_record(entry) == content_of(entry)  # with the record of its own bytes
     third = await render(deps, clip_inputs("bad-3", [INTRO])[0])
@@ -302,12 +304,12 @@ def aged(path: Path, size: int, hours: float) -> Path:
 
 
 async def test_the_bound_evicts_the_least_recently_used(tmp_path: Path, settings: Settings) -> None:
-    deps = cache_deps(tmp_path, settings, clip_cache_bytes=2500)
-    cache = file_path(deps.settings.work_uri) / PREFIX
+    deps = cache_deps(tmp_path, settings, limits={"clip_cache_gb": 2500 / GB})
+    cache = file_path(deps.settings.storage.work_uri) / PREFIX
     oldest = aged(cache / "a.mov", 1000, hours=5)
     middle = aged(cache / "b.mov", 1000, hours=3)
     newest = aged(cache / "c.mov", 1000, hours=1)
-    assert await evict(deps, deps.settings.clip_cache_bytes) == 1
+    assert await evict(deps, deps.settings.limits.clip_cache_bytes) == 1
     assert not oldest.exists() and middle.exists() and newest.exists()
     assert await evict(deps, 2000) == 0
     assert await evict(deps, 0) == 2 and not any(cache.iterdir())
@@ -316,7 +318,7 @@ async def test_the_bound_evicts_the_least_recently_used(tmp_path: Path, settings
 async def test_eviction_takes_an_entrys_record_with_it(tmp_path: Path, settings: Settings) -> None:
     deps = cache_deps(tmp_path, settings)
     await render(deps, clip_inputs("evict-1", [INTRO])[0])
-    cache = file_path(deps.settings.work_uri) / PREFIX
+    cache = file_path(deps.settings.storage.work_uri) / PREFIX
     assert sorted(p.suffix for p in cache.iterdir()) == [".mov", ".sha256"]
     assert await evict(deps, 0) == 1 and not any(cache.iterdir())
 
@@ -324,7 +326,7 @@ async def test_eviction_takes_an_entrys_record_with_it(tmp_path: Path, settings:
 async def test_a_hit_counts_as_a_use_for_the_sweep(tmp_path: Path, settings: Settings) -> None:
     deps = cache_deps(tmp_path, settings)
     await render(deps, clip_inputs("use-1", [INTRO])[0])
-    cache = file_path(deps.settings.work_uri) / PREFIX
+    cache = file_path(deps.settings.storage.work_uri) / PREFIX
     [intro] = cache.glob("*.mov")
     stamp = time.time() - 100 * HOUR
     for each in (intro, record_path(intro)):
@@ -338,8 +340,8 @@ async def test_a_hit_counts_as_a_use_for_the_sweep(tmp_path: Path, settings: Set
 
 
 async def test_the_sweep_keeps_the_cache_under_its_bound(tmp_path: Path, settings: Settings) -> None:
-    deps = cache_deps(tmp_path, settings, clip_cache_bytes=1500)
-    cache = file_path(deps.settings.work_uri) / PREFIX
+    deps = cache_deps(tmp_path, settings, limits={"clip_cache_gb": 1500 / GB})
+    cache = file_path(deps.settings.storage.work_uri) / PREFIX
     old = aged(cache / "old.mov", 1000, hours=2)
     young = aged(cache / "young.mov", 1000, hours=1)
     await sweep_work_store(deps, max_age_seconds=50 * HOUR)
@@ -362,7 +364,9 @@ async def test_on_s3_the_intro_is_copied_inside_the_store(
     bucket = f"cache-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     deps = cache_deps(
-        tmp_path, settings, work_uri=f"s3://{bucket}/work", s3_endpoint_url=s3_endpoint, s3_region="us-east-1"
+        tmp_path,
+        settings,
+        storage={"work_uri": f"s3://{bucket}/work", "s3": {"endpoint_url": s3_endpoint, "region": "us-east-1"}},
     )
 
     def body(uri: str) -> bytes:
@@ -403,7 +407,9 @@ async def test_on_s3_a_damaged_entry_with_its_metadata_intact_is_replaced(
     bucket = f"cache-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     deps = cache_deps(
-        tmp_path, settings, work_uri=f"s3://{bucket}/work", s3_endpoint_url=s3_endpoint, s3_region="us-east-1"
+        tmp_path,
+        settings,
+        storage={"work_uri": f"s3://{bucket}/work", "s3": {"endpoint_url": s3_endpoint, "region": "us-east-1"}},
     )
 
     def body(key: str) -> bytes:

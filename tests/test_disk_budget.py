@@ -33,7 +33,7 @@ from devtools.local import LocalCluster
 from engine import metrics
 from engine.deps import Deps
 from engine.retention import VideoState, bound_kept, relieve, sweep_work_store
-from engine.settings import Settings, file_uri
+from engine.settings import GB, Settings, file_uri
 from starter import RenderClient
 from tests.report import report
 from tests.test_resume_processes import long_job, render_attempts
@@ -89,8 +89,10 @@ def test_the_guard_pauses_below_the_minimum_and_resumes_with_room_to_spare(tmp_p
 def test_a_scratch_budget_counts_what_the_directory_holds(tmp_path: Path, settings: Settings) -> None:
     """An emptyDir's sizeLimit: the kubelet evicts the pod past it while statvfs reports the node's free space."""
     scratch = tmp_path / "scratch"
-    limited = dataclasses.replace(settings, scratch_dir=scratch, scratch_limit_bytes=8 * MB, disk_min_free_bytes=4 * MB)
-    guard = DiskGuard.for_settings(dataclasses.replace(limited, work_uri="s3://bucket/work"))
+    limited = settings.replace(
+        storage={"scratch_dir": scratch}, limits={"scratch_limit_gb": 8 * MB / GB, "disk_min_free_mb": 4}
+    )
+    guard = DiskGuard.for_settings(limited.replace(storage={"work_uri": "s3://bucket/work"}))
     assert guard.check() is None  # the node's disk has room, and so has the budget
     (scratch / "w.1.2.host").mkdir(parents=True)
     (scratch / "w.1.2.host" / "segment.mov").write_bytes(os.urandom(5 * MB))
@@ -98,9 +100,9 @@ def test_a_scratch_budget_counts_what_the_directory_holds(tmp_path: Path, settin
 
 
 def test_the_guard_watches_the_work_store_only_when_it_is_on_disk(tmp_path: Path, settings: Settings) -> None:
-    on_disk = DiskGuard.for_settings(dataclasses.replace(settings, work_uri=file_uri(tmp_path)))
+    on_disk = DiskGuard.for_settings(settings.replace(storage={"work_uri": file_uri(tmp_path)}))
     assert [d.name for d in on_disk.disks] == [SCRATCH, WORK_STORE]
-    on_s3 = DiskGuard.for_settings(dataclasses.replace(settings, work_uri="s3://bucket/work"))
+    on_s3 = DiskGuard.for_settings(settings.replace(storage={"work_uri": "s3://bucket/work"}))
     assert [d.name for d in on_s3.disks] == [SCRATCH]
 
 
@@ -177,17 +179,18 @@ def leave(root: Path, video_id: str, size: int, hours_ago: float = 0) -> Path:
     return root / video_id
 
 
-def budget_deps(tmp_path: Path, settings: Settings, **changes: Any) -> Deps:
+def budget_deps(tmp_path: Path, settings: Settings, **limits: Any) -> Deps:
+    """A work store of this test's own, and `limits` over the session's."""
     (tmp_path / "work").mkdir(exist_ok=True)
     (tmp_path / "scratch").mkdir(exist_ok=True)
-    fields: dict[str, Any] = {"work_uri": file_uri(tmp_path / "work"), "scratch_dir": tmp_path / "scratch", **changes}
-    return Deps.from_settings(dataclasses.replace(settings, **fields))
+    storage = {"work_uri": file_uri(tmp_path / "work"), "scratch_dir": tmp_path / "scratch"}
+    return Deps.from_settings(settings.replace(storage=storage, limits=limits))
 
 
 async def test_kept_intermediates_are_bounded_per_channel_then_overall_oldest_first(
     tmp_path: Path, settings: Settings
 ) -> None:
-    deps = budget_deps(tmp_path, settings, kept_bytes=2500, kept_channel_bytes={"news": 1500, "*": 10_000})
+    deps = budget_deps(tmp_path, settings, kept_gb=2500 / GB, kept_channel_gb={"news": 1500 / GB, "*": 10_000 / GB})
     root = tmp_path / "work"
     now = time.time()
     videos = Videos(
@@ -221,7 +224,7 @@ async def test_kept_intermediates_are_bounded_per_channel_then_overall_oldest_fi
 
 
 async def test_a_video_resubmitted_meanwhile_keeps_its_intermediates(tmp_path: Path, settings: Settings) -> None:
-    deps = budget_deps(tmp_path, settings, kept_bytes=0)
+    deps = budget_deps(tmp_path, settings, kept_gb=0)
     root = tmp_path / "work"
     leave(root, "again", 1000)
     answers = iter([VideoState(False, "a", 1.0, "first"), VideoState(True, "a", None, "second")])
@@ -236,7 +239,7 @@ async def test_a_video_resubmitted_meanwhile_keeps_its_intermediates(tmp_path: P
 async def test_relief_frees_a_low_work_store_kept_first_then_the_cache(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = budget_deps(tmp_path, settings, disk_min_free_bytes=10_000, kept_bytes=1 << 40)
+    deps = budget_deps(tmp_path, settings, disk_min_free_mb=10_000 / MB, kept_gb=1 << 10)
     root = tmp_path / "work"
     now = time.time()
     videos = Videos({"old": VideoState(False, "a", now - 100, "1"), "new": VideoState(False, "a", now - 10, "2")})
@@ -273,7 +276,7 @@ async def test_the_sweep_asks_the_real_server_and_keeps_running_videos(
     client: Client, tmp_path: Path, settings: Settings
 ) -> None:
     """Temporal's own answer: a failed video's channel and close time, a running one left alone."""
-    deps = budget_deps(tmp_path, settings, kept_bytes=0, kept_channel_bytes={})
+    deps = budget_deps(tmp_path, settings, kept_gb=0, kept_channel_gb={})
     root = tmp_path / "work"
     queue = f"kept-{uuid.uuid4().hex[:8]}"
     failed_id, running_id, unknown_id = (f"{queue}-{n}" for n in ("failed", "running", "unknown"))

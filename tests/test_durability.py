@@ -108,7 +108,7 @@ async def test_a_restart_with_a_different_job_never_overwrites_the_published_vid
 
 async def test_an_output_that_another_video_published_is_refused(client: Client, settings: Settings) -> None:
     owner, intruder = unique("owner"), unique("intruder")
-    output = f"{settings.output_roots[0]}/shared-{owner}.mp4"
+    output = f"{settings.storage.output_roots[0]}/shared-{owner}.mp4"
     renders = RenderClient(client)
     await renders.submit(small_job(owner, output_uri=output))
     first = await asyncio.wait_for(renders.result(owner), timeout=120)
@@ -122,7 +122,7 @@ async def test_an_output_that_another_video_published_is_refused(client: Client,
 
 async def test_a_file_no_render_published_is_never_overwritten(client: Client, settings: Settings) -> None:
     video_id = unique("foreign")
-    output = file_path(settings.output_roots[0]) / f"{video_id}.mp4"
+    output = file_path(settings.storage.output_roots[0]) / f"{video_id}.mp4"
     output.write_bytes(b"someone else's file")
     await RenderClient(client).submit(small_job(video_id))
     error = await failure_of(client, video_id)
@@ -132,7 +132,7 @@ async def test_a_file_no_render_published_is_never_overwritten(client: Client, s
 
 async def test_an_impossible_output_name_fails_at_once_naming_the_field(client: Client, settings: Settings) -> None:
     video_id = unique("long-name")
-    output = f"{settings.output_roots[0]}/{'n' * 240}.mp4"
+    output = f"{settings.storage.output_roots[0]}/{'n' * 240}.mp4"
     with pytest.raises(JobRefused, match="output_uri: the file name is 244 bytes"):
         await RenderClient(client).submit(small_job(video_id, output_uri=output))
     await client.start_workflow(names.WORKFLOW_NAME, small_job(video_id, output_uri=output), id=video_id,
@@ -153,9 +153,9 @@ def ten_channel_wav(path: Path) -> None:
 
 async def test_a_deterministic_ffmpeg_failure_ends_in_one_attempt(client: Client, settings: Settings) -> None:
     video_id = unique("ten-channels")
-    asset = file_path(settings.asset_roots[0]) / f"{video_id}.wav"
+    asset = file_path(settings.storage.asset_roots[0]) / f"{video_id}.wav"
     ten_channel_wav(asset)
-    card = {"kind": "card", "duration": 0.5, "lines": ["x"], "audio": f"{settings.asset_roots[0]}/{asset.name}"}
+    card = {"kind": "card", "duration": 0.5, "lines": ["x"], "audio": f"{settings.storage.asset_roots[0]}/{asset.name}"}
     await RenderClient(client).submit({"video_id": video_id, "profile": {"width": 160, "height": 90}, "clips": [card]})
     error = await failure_of(client, video_id)
     assert error.type == names.FFMPEG_REJECTED
@@ -221,9 +221,9 @@ async def test_a_resubmit_while_the_first_notice_retries_is_published_and_notifi
     client: Client, settings: Settings, hook_url: str
 ) -> None:
     video_id = unique("notify-resubmit")
-    image = file_path(settings.asset_roots[0]) / f"{video_id}.png"
+    image = file_path(settings.storage.asset_roots[0]) / f"{video_id}.png"
     job = small_job(video_id, webhook_url=hook_url)
-    job["clips"][0]["image"] = f"{settings.asset_roots[0]}/{image.name}"
+    job["clips"][0]["image"] = f"{settings.storage.asset_roots[0]}/{image.name}"
     renders = RenderClient(client)
     await renders.submit(job)
     await failure_of(client, video_id)  # the image is missing: failed, and its notice is sent
@@ -268,7 +268,7 @@ async def test_every_prefix_of_a_saved_history_replays(history_file: Path) -> No
 
 async def test_two_videos_claiming_one_output_at_once_leave_one_owner(client: Client, settings: Settings) -> None:
     first, second = unique("claim-a"), unique("claim-b")
-    output = f"{settings.output_roots[0]}/contested-{first}.mp4"
+    output = f"{settings.storage.output_roots[0]}/contested-{first}.mp4"
     renders = RenderClient(client)
     await asyncio.gather(*(renders.submit(small_job(v, output_uri=output)) for v in (first, second)))
     outcomes = await asyncio.gather(*(renders.result(v) for v in (first, second)), return_exceptions=True)
@@ -285,14 +285,14 @@ async def test_an_output_that_can_never_be_written_fails_before_rendering(
     client: Client, settings: Settings, where: str
 ) -> None:
     video_id = unique("bad-place")
-    root = file_path(settings.output_roots[0])
+    root = file_path(settings.storage.output_roots[0])
     if where == "a directory":
         (root / f"{video_id}.mp4").mkdir()
         (root / f"{video_id}.mp4" / "keep.txt").write_text("someone's")
-        output = f"{settings.output_roots[0]}/{video_id}.mp4"
+        output = f"{settings.storage.output_roots[0]}/{video_id}.mp4"
     else:
         (root / f"{video_id}.mp4").write_text("a file")
-        output = f"{settings.output_roots[0]}/{video_id}.mp4/child.mp4"
+        output = f"{settings.storage.output_roots[0]}/{video_id}.mp4/child.mp4"
     await RenderClient(client).submit(small_job(video_id, output_uri=output))
     error = await failure_of(client, video_id)
     assert error.type == names.INVALID_JOB and error.message.startswith("output_uri: ")
@@ -304,7 +304,7 @@ async def test_an_output_that_can_never_be_written_fails_before_rendering(
 async def test_unpublishing_removes_exactly_this_videos_output(deps: Deps, settings: Settings) -> None:
     """A cancel that raced the upload removes its own output and manifest, never a name that merely starts alike."""
     video_id, neighbour = unique("unpublish"), unique("neighbour")
-    output = f"{settings.output_roots[0]}/{video_id}.mp4"
+    output = f"{settings.storage.output_roots[0]}/{video_id}.mp4"
     storage = deps.storages.for_uri(output)
     for uri, owner in ((output, video_id), (output + ".v2.mp4", neighbour)):
         file_path(uri).write_bytes(b"video")

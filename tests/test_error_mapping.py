@@ -17,7 +17,7 @@ from engine.deps import scratch
 from engine.errors import BadAsset, IntermediateDamaged, IntermediateLost, InvalidOutput, MediaMismatch, OutputTaken
 from engine.media.process import FfmpegError
 from engine.scratch import activity_dirs
-from engine.settings import Settings, file_uri
+from engine.settings import Settings, StorageSettings, file_uri
 from engine.storage import ObjectMissing
 
 Usage = namedtuple("Usage", "total used free")
@@ -25,7 +25,11 @@ Usage = namedtuple("Usage", "total used free")
 
 def settings_in(tmp_path: Path) -> Settings:
     root = file_uri(tmp_path)
-    return Settings(work_uri=root, output_roots=(root,), asset_roots=(root,), scratch_dir=tmp_path / "scratch")
+    return Settings(
+        storage=StorageSettings(
+            work_uri=root, output_roots=(root,), asset_roots=(root,), scratch_dir=tmp_path / "scratch"
+        )
+    )
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ def card_job(video_id: str, lines: list[str]) -> Job:
 def laid_out_characters(deps: Deps, lines: list[str]) -> Counter[str]:
     """Every character the layout draws (lines are in visual order, so compared as a multiset)."""
     job = card_job("v", lines)
-    layout = layout_clip(job.clips[0], job.profile, Fonts(deps.settings.font, deps.settings.font_bold))
+    layout = layout_clip(job.clips[0], job.profile, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
     return visible("".join(line.text for block in layout.blocks for line in block.lines))
 
 

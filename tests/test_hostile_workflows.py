@@ -107,8 +107,8 @@ async def test_a_job_too_big_for_its_history_started_raw_is_refused_with_the_lim
 
 def escapes(settings: Settings) -> list[tuple[str, dict[str, Any], str]]:
     """(name, clip or job fields, what the refusal names) for each way out of the allowed roots."""
-    assets = file_path(settings.asset_roots[0])
-    output = file_path(settings.output_roots[0])
+    assets = file_path(settings.storage.asset_roots[0])
+    output = file_path(settings.storage.output_roots[0])
     link = assets / "escape-link"
     if not link.is_symlink():
         link.symlink_to("/etc")
@@ -121,7 +121,7 @@ def escapes(settings: Settings) -> list[tuple[str, dict[str, Any], str]]:
     return [
         ("absolute-image", {"image": "file:///etc/hostname"}, "asset"),
         ("symlinked-dir", {"image": file_uri(link) + "/hostname"}, "asset"),
-        ("symlinked-file", {"audio": f"{settings.asset_roots[0]}/hostname-link.png"}, "asset"),
+        ("symlinked-file", {"audio": f"{settings.storage.asset_roots[0]}/hostname-link.png"}, "asset"),
         ("other-root", {"image": file_uri(str(assets) + "-evil") + "/a.png"}, "asset"),
         ("s3-elsewhere", {"image": "s3://someone-elses-bucket/a.png"}, "asset"),
         ("output-absolute", {"output_uri": "file:///etc/cron.d/render.mp4"}, "output_uri"),
@@ -152,7 +152,7 @@ async def test_paths_out_of_the_roots_are_refused_before_any_render(
 )
 async def test_encoded_escapes_are_refused_by_the_workflow_itself(client: Client, settings: Settings, uri: str) -> None:
     video_id = unique("encoded")
-    image = uri.replace("file:///ASSETS", settings.asset_roots[0])
+    image = uri.replace("file:///ASSETS", settings.storage.asset_roots[0])
     job = {"video_id": video_id, "clips": [{"kind": "card", "duration": 1, "image": image}]}
     await client.start_workflow(names.WORKFLOW_NAME, job, id=video_id, task_queue=names.CONTROL_QUEUE)
     error = await failure_of(client, video_id)

@@ -100,7 +100,7 @@ async def test_a_retried_upload_publishes_once_and_never_a_partial_file(
     source = deps.settings.work_uri_for(f"{video_id}/video.mp4")
     file_path(source).parent.mkdir(parents=True)
     file_path(source).write_bytes(bytes(range(256)) * 4096)  # 1 MiB stands in for the joined video
-    output = f"{deps.settings.output_roots[0]}/{video_id}.mp4"
+    output = f"{deps.settings.storage.output_roots[0]}/{video_id}.mp4"
     out_dir = file_path(output).parent
     upload = AssembleActivities(deps).upload_video
     inp = UploadInput(video_id, source, output)

@@ -166,7 +166,7 @@ def _code_reads() -> set[str]:
     """The settings models' variables and upper-case string constants in the service's code: the
     environment names it can read."""
     found = {ENV_PREFIX + knob.upper() for knob in (*KNOBS, *POLICY_KNOBS)}
-    found |= {model.variable(name) for model in ENV_MODELS for name in model.model_fields}
+    found |= {variable.name for model in ENV_MODELS for variable in model.variables()}
     for package in ("activities", "contracts", "runtime", "starter", "workers", "workflows"):
         for source in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(source.read_text())):

@@ -4,7 +4,6 @@ that reads each clip, the fields refused by name, and a bilingual job narrated i
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -201,7 +200,9 @@ async def speech(deps: Deps, voice: str, text: str) -> bytes:
 
     engine = make_tts("espeak", deps.settings)
     key = narration_key(engine.name, voice, 1.0, text)
-    local = await narration_file(deps, engine, key, text, voice, 1.0, deps.settings.scratch_dir / uuid.uuid4().hex)
+    local = await narration_file(
+        deps, engine, key, text, voice, 1.0, deps.settings.storage.scratch_dir / uuid.uuid4().hex
+    )
     assert local is not None
     return local.read_bytes()
 
@@ -221,7 +222,7 @@ async def test_a_bilingual_job_is_narrated_in_both_languages(client: Client, dep
     result = await asyncio.wait_for(renders.result(await renders.submit(raw)), timeout=240)
     assert file_path(result.output_uri).exists()
 
-    work = file_path(deps.settings.work_uri)
+    work = file_path(deps.settings.storage.work_uri)
     stored = {
         (voice, text): work / narration_key(engine.name, voice, 1.0, text)
         for voice in ("en-US", "es")
@@ -235,7 +236,7 @@ async def test_a_bilingual_job_is_narrated_in_both_languages(client: Client, dep
     assert not stored[("en-US", "La respuesta es Madrid.")].exists()
     assert not stored[("es", "The answer is Paris.")].exists()
     # Made again apart from the render: the Spanish voice's reading is the render's, and the English voice's differs.
-    own = dataclasses.replace(deps.settings, work_uri=tmp_path.as_uri(), scratch_dir=tmp_path)
+    own = deps.settings.replace(storage={"work_uri": tmp_path.as_uri(), "scratch_dir": tmp_path})
     apart = Deps(own, deps.storages)
     spanish = stored[("es", "La respuesta es Madrid.")].read_bytes()
     assert await speech(apart, "es", "La respuesta es Madrid.") == spanish

@@ -3,7 +3,6 @@ an image with a slow zoom and pan; both resumed mid-clip as the same picture."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import uuid
 from dataclasses import asdict
@@ -193,7 +192,7 @@ async def test_image_clip_resumes_mid_clip_as_the_same_picture(deps: Deps) -> No
 async def test_bad_video_assets_fail_at_once_naming_the_field(
     deps: Deps, make: str | None, clip: dict[str, Any], said: str
 ) -> None:
-    root = file_path(deps.settings.asset_roots[0])
+    root = file_path(deps.settings.storage.asset_roots[0])
     name = f"bad-{make}.mp4"
     if make == "text":
         (root / name).write_text("not a video")
@@ -258,8 +257,8 @@ async def test_a_video_asset_on_s3_is_fetched_like_any_asset(
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=320x180:r=30:d=3", "-f", "lavfi",
                     "-i", "sine=f=440:d=3", "-c:v", "libx264", "-c:a", "flac", str(local)], check=True)  # fmt: skip
     client.upload_file(str(local), bucket, "assets/clip.mkv")
-    on_s3 = dataclasses.replace(
-        settings, asset_roots=(f"s3://{bucket}/assets",), s3_endpoint_url=s3_endpoint, s3_region="us-east-1"
+    on_s3 = settings.replace(
+        storage={"asset_roots": (f"s3://{bucket}/assets",), "s3": {"endpoint_url": s3_endpoint, "region": "us-east-1"}}
     )
     deps = Deps.from_settings(on_s3)
     [inp] = clip_inputs("media-s3", [{"kind": "video", "source": f"s3://{bucket}/assets/clip.mkv", "in": 1, "out": 2}])
@@ -297,7 +296,7 @@ async def test_colours_survive_fitting_and_zooming_in_hd(deps: Deps) -> None:
     video = make_asset(deps, "green.mp4", "-f", "lavfi", "-i", f"color=c={green}:s=960x720:r=25:d=2", "-vf",
                        "scale=out_color_matrix=bt709:out_range=tv", "-colorspace", "bt709", "-color_primaries",
                        "bt709", "-color_trc", "bt709", "-c:v", "libx264", "-pix_fmt", "yuv420p")  # fmt: skip
-    png = file_path(deps.settings.asset_roots[0]) / "green.png"
+    png = file_path(deps.settings.storage.asset_roots[0]) / "green.png"
     Image.new("RGB", (640, 480), (0x1E, 0x84, 0x49)).save(png)  # exact: lavfi's colour source rounds through YUV
     image = f"file://{png}"
     hd = {"profile": {"width": 1280, "height": 720}}

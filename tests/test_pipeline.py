@@ -230,7 +230,7 @@ async def test_output_outside_roots_fails_before_rendering(client: Client, setti
 
 async def test_missing_asset_fails_the_video_cleanly(client: Client, settings: Settings) -> None:
     video_id = unique("missing-asset")
-    asset = f"{settings.asset_roots[0]}/nowhere.png"
+    asset = f"{settings.storage.asset_roots[0]}/nowhere.png"
     job = {"video_id": video_id, "clips": [{"kind": "card", "duration": 1, "image": asset}]}
     await RenderClient(client).submit(job)
     error = await failure_of(client, video_id)
@@ -245,7 +245,7 @@ async def test_cancel_stops_ffmpeg_and_removes_intermediates(client: Client, set
            "clips": [{"kind": "recipe", "recipe": "testsrc", "duration": 60}] * 2}  # fmt: skip
     renders = RenderClient(client)
     await renders.submit(job)
-    segments = file_path(settings.work_uri) / video_id / "segments"
+    segments = file_path(settings.storage.work_uri) / video_id / "segments"
     async with asyncio.timeout(60):
         while not list(segments.glob("*/*.mov")):
             await asyncio.sleep(0.05)
@@ -260,6 +260,6 @@ async def test_cancel_stops_ffmpeg_and_removes_intermediates(client: Client, set
     assert progress.stage.startswith("canceled: work stopped")
     alive = subprocess.run(["pgrep", "-f", video_id], capture_output=True, text=True).stdout
     assert alive == ""  # no ffmpeg left for this video
-    assert not (file_path(settings.work_uri) / video_id).exists()
-    assert not list(settings.scratch_dir.rglob(f"{video_id}*"))
+    assert not (file_path(settings.storage.work_uri) / video_id).exists()
+    assert not list(settings.storage.scratch_dir.rglob(f"{video_id}*"))
     await replay_and_save(client, video_id)

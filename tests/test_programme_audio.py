@@ -91,7 +91,7 @@ def test_hundreds_of_clips_open_each_file_once(tmp_path: Path) -> None:
 
 async def test_a_long_programme_is_mixed_in_groups_that_join_exactly(deps: Deps) -> None:
     """More clips than one mix run takes: every clip's tone still starts on its clip's first sample."""
-    assets = file_path(deps.settings.asset_roots[0])
+    assets = file_path(deps.settings.storage.asset_roots[0])
     music = tone(assets / "group-tone.wav", "sine=f=1000:d=0.05,apad=whole_dur=0.2")
     count = MIX_GROUP + 5
     clips = [{"kind": "card", "duration": 0.4, "audio": music.as_uri(), "lines": [f"{i}"]} for i in range(count)]
@@ -114,7 +114,7 @@ async def test_the_delivered_sound_starts_on_its_frames_within_a_tenth_of_a_mill
     Each clip's music is a loud tone from its first sample: in the delivered AAC (decoded with its priming
     removed, as players do) every tone starts on its clip's first sample, give or take 0.1 ms.
     """
-    assets = file_path(deps.settings.asset_roots[0])
+    assets = file_path(deps.settings.storage.asset_roots[0])
     music = tone(assets / "sync-tone.wav", "sine=f=1000:d=0.2,apad=whole_dur=0.5")
     clips = [{"kind": "card", "duration": 0.5 + n / 30, "audio": music.as_uri(), "lines": [f"{n}"]} for n in range(6)]
     job = parse_job({"video_id": "audio-sync", "profile": {"width": 64, "height": 64}, "clips": clips})

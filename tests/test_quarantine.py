@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.keeper import Superseded, Unconfirmed
 from contracts import names
 from devtools.local import LocalCluster
-from engine.settings import Settings, file_uri
+from engine.settings import RenderSettings, Settings, StorageSettings, file_uri
 from starter import RenderClient
 from tests.report import report
 from workers.quarantine import Failure, Quarantine, worker_fault
@@ -119,11 +119,13 @@ async def test_a_worker_whose_ffmpeg_always_fails_quarantines_itself_while_video
 
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        work_uri=file_uri(tmp_path / "work"),
-        output_roots=(file_uri(tmp_path / "out"),),
-        asset_roots=(file_uri(tmp_path / "assets"),),
-        scratch_dir=tmp_path,
-        encoder="libx264",
+        storage=StorageSettings(
+            work_uri=file_uri(tmp_path / "work"),
+            output_roots=(file_uri(tmp_path / "out"),),
+            asset_roots=(file_uri(tmp_path / "assets"),),
+            scratch_dir=tmp_path,
+        ),
+        render=RenderSettings(encoder="libx264"),
     )
 
 

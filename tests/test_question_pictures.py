@@ -29,7 +29,7 @@ from engine.media.picture import corner_radius, picture_regions
 from engine.media.themed import Rect, layout_themed, regions, still_frame, theme_fonts
 from engine.media.themed_graph import Look, entrance_pictures
 from engine.media.zones import zones
-from engine.settings import Settings, file_uri
+from engine.settings import Settings, StorageSettings, file_uri
 from engine.storage import file_path
 from starter.exits import BAD_INPUT, OK
 from tests.media import rgb_frame
@@ -58,7 +58,7 @@ def job(width: int, height: int, **question: Any) -> dict[str, Any]:
 
 
 def fonts_for(deps: Deps, theme: Theme) -> Fonts:
-    return theme_fonts(theme, Fonts(deps.settings.font, deps.settings.font_bold))
+    return theme_fonts(theme, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
 
 
 def near(frame: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40) -> np.ndarray:
@@ -219,7 +219,7 @@ def test_a_picture_that_is_not_a_uri_is_refused_naming_its_field() -> None:
 async def test_a_missing_or_unreadable_picture_is_refused_at_check_naming_its_field(
     settings: Settings, tmp_path: Path
 ) -> None:
-    assets = file_path(settings.asset_roots[0])
+    assets = file_path(settings.storage.asset_roots[0])
     good = picture(assets / f"good-{uuid.uuid4().hex[:6]}.png", (64, 48))
     broken = assets / f"broken-{uuid.uuid4().hex[:6]}.png"
     broken.write_text("not a picture")
@@ -268,7 +268,7 @@ def test_render_check_lists_a_missing_picture_and_preview_draws_a_present_one(tm
 
 
 def test_text_fits_in_the_room_the_picture_leaves_or_each_field_is_named(deps: Deps) -> None:
-    fonts = Fonts(deps.settings.font, deps.settings.font_bold)
+    fonts = Fonts(deps.settings.render.font, deps.settings.render.font_bold)
     long = "Which of these rivers, all of them longer than a thousand kilometres, flows through the most countries?"
     raw = job(1080, 1920, question=long)
     raw["questions"] += [{**QUESTION, "question": long}, {**QUESTION}]
@@ -284,8 +284,11 @@ def test_text_fits_in_the_room_the_picture_leaves_or_each_field_is_named(deps: D
 
 # --- keys ---
 
-KEY_SETTINGS = Settings(work_uri="file:///w", output_roots=("file:///o",), asset_roots=("file:///a",),
-                        scratch_dir=Path("/s"))  # fmt: skip
+KEY_SETTINGS = Settings(
+    storage=StorageSettings(
+        work_uri="file:///w", output_roots=("file:///o",), asset_roots=("file:///a",), scratch_dir=Path("/s")
+    )
+)
 KEY_FACTS = Facts(encoder="libx264", ffmpeg="ffmpeg version 6", fonts=("a.ttf#0:aa",), assets={})
 BEFORE_PICTURES = {
     (1920, 1080): [
@@ -336,7 +339,7 @@ async def _render(deps: Deps, parsed: Job, clip: PlannedClip) -> Path:
 @pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=["9x16", "16x9"])
 async def test_a_real_render_shows_the_picture_in_its_slot(deps: Deps, size: tuple[int, int]) -> None:
     w, h = size
-    path = picture(file_path(deps.settings.asset_roots[0]) / f"render-{uuid.uuid4().hex[:6]}.png")
+    path = picture(file_path(deps.settings.storage.asset_roots[0]) / f"render-{uuid.uuid4().hex[:6]}.png")
     raw = {**job(w, h, image=file_uri(path)), "video_id": f"picture-{w}x{h}-{uuid.uuid4().hex[:6]}"}
     parsed = parse_job(raw)
     theme = BUILTIN_THEMES["midnight"]

@@ -25,7 +25,7 @@ HOSTILE = 'It\'s 100% "fine": %{pts} C:\\dir ; [x]\nnew line 🎬'
 
 
 def make_asset(deps: Deps, name: str, *args: str) -> str:
-    path = file_path(deps.settings.asset_roots[0]) / name
+    path = file_path(deps.settings.storage.asset_roots[0]) / name
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args, str(path)], check=True)
     return file_uri(path)
 
@@ -89,7 +89,7 @@ async def test_question_narration_is_spoken(deps: Deps) -> None:
     ],
 )
 async def test_bad_assets_fail_for_good_naming_the_asset(deps: Deps, asset: str, error_type: str, needle: str) -> None:
-    root = file_path(deps.settings.asset_roots[0])
+    root = file_path(deps.settings.storage.asset_roots[0])
     (root / "not-an-image.png").write_text("this is not a PNG")
     uri = file_uri(asset if asset.startswith("/") else root / asset)
     [inp] = clip_inputs("engine-bad", [{"kind": "card", "duration": 1, "image": uri}])
@@ -102,8 +102,8 @@ async def test_bad_assets_fail_for_good_naming_the_asset(deps: Deps, asset: str,
 async def test_check_job_refuses_outputs_outside_roots(deps: Deps) -> None:
     check = AssembleActivities(deps).check
     ok = await ActivityEnvironment().run(check, "v1", None, [])
-    assert ok.output_uri == f"{deps.settings.output_roots[0]}/v1.mp4"
-    for output in ("file:///etc/cron.d/x.mp4", f"{deps.settings.output_roots[0]}/../x.mp4"):
+    assert ok.output_uri == f"{deps.settings.storage.output_roots[0]}/v1.mp4"
+    for output in ("file:///etc/cron.d/x.mp4", f"{deps.settings.storage.output_roots[0]}/../x.mp4"):
         with pytest.raises(ApplicationError) as caught:
             await ActivityEnvironment().run(check, "v1", output, [])
         assert caught.value.type == names.FORBIDDEN_PATH and "output_uri" in caught.value.message
@@ -132,7 +132,7 @@ async def test_joins_keep_audio_in_sync_and_publish_once(deps: Deps) -> None:
     for found, expected in zip(starts, [0.0, 1.0, 2.5], strict=True):
         assert abs(found - expected) < 0.005, (starts, expected)
 
-    output = f"{deps.settings.output_roots[0]}/engine-join.mp4"
+    output = f"{deps.settings.storage.output_roots[0]}/engine-join.mp4"
     published = await ActivityEnvironment().run(assemble.upload_video, UploadInput("engine-join", joined.uri, output))
     assert published.bytes == file_path(output).stat().st_size > 0
     assert not file_path(deps.settings.work_uri_for("engine-join")).exists()  # intermediates cleaned
@@ -144,7 +144,7 @@ async def test_clips_from_different_encoders_are_reencoded_at_the_join(deps: Dep
     """As when a retry lands on a CPU worker mid-video: stream copy would glitch, so the join re-encodes."""
     [inp] = clip_inputs("engine-mixed", [{"kind": "card", "duration": 1, "lines": ["cpu"]}])
     rendered = await ActivityEnvironment().run(RenderActivities(deps).render, inp)
-    other = file_path(deps.settings.work_uri) / "engine-mixed" / "other.mov"
+    other = file_path(deps.settings.storage.work_uri) / "engine-mixed" / "other.mov"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=1", "-f", "lavfi",
          "-i", "anullsrc=r=48000:cl=stereo:d=1", "-c:v", "libx264", "-profile:v", "baseline", "-g", "60",

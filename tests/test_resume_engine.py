@@ -36,7 +36,7 @@ def long_clip(video_id: str) -> ClipWork:
 
 
 def store_for(deps: Deps, inp: ClipWork) -> SegmentStore:
-    return SegmentStore(deps, inp.video_id, inp.clip, segment_frames(inp.profile, deps.settings.segment_seconds))
+    return SegmentStore(deps, inp.video_id, inp.clip, segment_frames(inp.profile, deps.settings.render.segment_seconds))
 
 
 def stored_segments(deps: Deps, inp: ClipWork) -> list[Path]:
@@ -88,7 +88,7 @@ async def test_drain_finishes_the_segment_in_progress_then_resume_renders_only_t
     stored = stored_segments(deps, inp)
     # Segments finished before ffmpeg was stopped are stored and heartbeated; the clip was far from done.
     assert 3 < len(stored) == beats[-1]["segments_done"] < CLIP_FRAMES // SEGMENT
-    assert not activity_dirs(deps.settings.scratch_dir)  # the partial segment was discarded
+    assert not activity_dirs(deps.settings.storage.scratch_dir)  # the partial segment was discarded
 
     result = await resume(deps, inp, beats[-1])
     assert result.reused_frames == len(stored) * SEGMENT and result.attempt == 2
@@ -121,5 +121,5 @@ async def test_cancel_kills_ffmpeg_and_leaves_no_partial_files(deps: Deps) -> No
     await interrupt(deps, inp, after_segments=2, how="cancel")
     alive = subprocess.run(["pgrep", "-f", "resume-cancel"], capture_output=True, text=True).stdout
     assert alive == ""  # no ffmpeg left running for this clip
-    assert not activity_dirs(deps.settings.scratch_dir)
+    assert not activity_dirs(deps.settings.storage.scratch_dir)
     assert not file_path(deps.settings.work_uri_for(inp.clip.key)).exists()

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from engine.deps import Deps
 from engine.retention import sweep_forever, sweep_work_store, sweeping
-from engine.settings import Settings, file_uri
+from engine.settings import S3Settings, Settings, StorageSettings, file_uri
 
 HOUR = 3600.0
 MAX_AGE = 168 * HOUR
@@ -24,12 +24,13 @@ MAX_AGE = 168 * HOUR
 
 def work_deps(work_uri: str, tmp_path: Path, s3_endpoint: str | None = None) -> Deps:
     settings = Settings(
-        work_uri=work_uri,
-        output_roots=(file_uri(tmp_path / "output"),),
-        asset_roots=(file_uri(tmp_path / "assets"),),
-        scratch_dir=tmp_path / "scratch",
-        s3_endpoint_url=s3_endpoint,
-        s3_region="us-east-1",
+        storage=StorageSettings(
+            work_uri=work_uri,
+            output_roots=(file_uri(tmp_path / "output"),),
+            asset_roots=(file_uri(tmp_path / "assets"),),
+            scratch_dir=tmp_path / "scratch",
+            s3=S3Settings(endpoint_url=s3_endpoint, region="us-east-1"),
+        )
     )
     return Deps.from_settings(settings)
 

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from engine.settings import file_uri
+from engine.settings import Settings, StorageSettings, file_uri
 from runtime.connection import TemporalTarget
 from runtime.settings import (
     AutoscalerEnv,
@@ -128,7 +129,7 @@ def test_a_build_id_is_the_version_and_a_hash_of_the_worker_source(tmp_path: Pat
 
 def test_channel_maps_read_names_with_a_catch_all() -> None:
     settings = render_settings({"RENDER_CHANNEL_WEIGHTS": " news = 4 , *=0.5,a=b=2"})
-    assert settings.channel_weights == {"news": 4.0, "*": 0.5, "a=b": 2.0}
+    assert settings.render.channel_weights == {"news": 4.0, "*": 0.5, "a=b": 2.0}
     assert load(ChannelEnv, {"RENDER_CHANNEL_LIMITS": "news=3,*=10"}).limits() == {"news": 3, "*": 10}
     assert load(ChannelEnv, {}).limits() == {}
 
@@ -144,29 +145,57 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     assert TemporalTarget.from_env({"TEMPORAL_API_KEY": "k"}).tls
     assert not TemporalTarget.from_env({"TEMPORAL_API_KEY": "k", "TEMPORAL_TLS": "false"}).tls
     settings = render_settings({"RENDER_DATA_DIR": str(tmp_path), "RENDER_WORK_MAX_AGE_HOURS": "1"})
-    assert settings.work_uri == file_uri(tmp_path / "work")
-    assert settings.output_roots == (file_uri(tmp_path / "output"),)
-    assert settings.scratch_dir == tmp_path / "scratch"
-    assert (settings.encoder, settings.tts, settings.segment_seconds, settings.heartbeat_seconds) == (
+    assert settings.storage.work_uri == file_uri(tmp_path / "work")
+    assert settings.storage.output_roots == (file_uri(tmp_path / "output"),)
+    assert settings.storage.scratch_dir == tmp_path / "scratch"
+    render = settings.render
+    assert (render.encoder, settings.speech.engine, render.segment_seconds, render.heartbeat_seconds) == (
         "auto", "auto", 2.0, 30.0,
     )  # fmt: skip
-    assert settings.work_max_age_seconds == 3600
-    assert (settings.tts_channels, settings.tts_timeout_seconds, settings.tts_attempts) == ({}, 20.0, 3)
-    assert (settings.polly_endpoint_url, settings.polly_region, settings.polly_engine) == (None, None, "neural")
-    assert settings.google_tts_url == "https://texttospeech.googleapis.com"
+    assert settings.limits.work_max_age_seconds == 3600
+    assert (settings.speech.channels, settings.speech.timeout_seconds, settings.speech.attempts) == ({}, 20.0, 3)
+    polly = settings.speech.polly
+    assert (polly.endpoint_url, polly.region, polly.engine) == (None, None, "neural")
+    assert settings.speech.google.url == "https://texttospeech.googleapis.com"
     voices = render_settings(
         {"RENDER_TTS_CHANNELS": " kids = polly , news=google", "RENDER_GOOGLE_TTS_API_KEY": "secret-key"}
     )
-    assert voices.tts_channels == {"kids": "polly", "news": "google"}
-    assert voices.google_tts_api_key == "secret-key" and "secret-key" not in repr(voices)
+    assert voices.speech.channels == {"kids": "polly", "news": "google"}
+    assert voices.speech.google.api_key == "secret-key" and "secret-key" not in repr(voices)
     assert "secret-key" not in repr(load(RenderEnv, {"RENDER_GOOGLE_TTS_API_KEY": "secret-key"}))
-    assert settings.usd_per_hour["cpu"] == 0.04
-    assert (settings.kept_bytes, settings.kept_channel_bytes) == (50 << 30, {"*": 10 << 30})
-    assert (settings.disk_min_free_bytes, settings.disk_check_seconds) == (1 << 30, 5.0)
+    assert settings.render.usd_per_hour["cpu"] == 0.04
+    assert (settings.limits.kept_bytes, settings.limits.kept_channel_bytes) == (50 << 30, {"*": 10 << 30})
+    assert (settings.limits.disk_min_free_bytes, settings.limits.disk_check_seconds) == (1 << 30, 5.0)
     bounded = render_settings(
         {"RENDER_KEPT_GB": "0", "RENDER_KEPT_CHANNEL_GB": "news=0.5", "RENDER_DISK_MIN_FREE_MB": "0"}
     )
-    assert (bounded.kept_bytes, bounded.kept_channel_bytes, bounded.disk_min_free_bytes) == (0, {"news": 1 << 29}, 0)
+    limits = bounded.limits
+    assert (limits.kept_bytes, limits.kept_channel_bytes, limits.disk_min_free_bytes) == (0, {"news": 1 << 29}, 0)
+
+
+def test_the_defaults_are_declared_once_in_the_engines_model(tmp_path: Path) -> None:
+    """RenderEnv reads the environment into `Settings` itself: with nothing set, both are the model's defaults."""
+    assert render_settings({}) == Settings()
+    assert type(render_settings({})) is Settings
+    env = {"RENDER_DATA_DIR": str(tmp_path), "RENDER_POLLY_REGION": "eu-west-1", "RENDER_WEBHOOKS": "false"}
+    read = render_settings(env)
+    assert read == Settings(storage=StorageSettings(data_dir=str(tmp_path))).replace(
+        speech={"polly": {"region": "eu-west-1"}}, webhooks={"enabled": False}
+    )
+    variables = [variable.name for variable in RenderEnv.variables()]
+    assert len(variables) == len(set(variables)) == 44
+    assert {"RENDER_TTS", "RENDER_WEBHOOKS", "RENDER_GOOGLE_TTS_URL", "RENDER_S3_REGION"} <= set(variables)
+
+
+def test_settings_are_frozen_and_a_replaced_copy_is_validated() -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.render.encoder = "libx264"
+    with pytest.raises(ValidationError):
+        settings.replace(render={"encoder": "nvenc"})
+    changed = settings.replace(limits={"kept_gb": 1}, speech={"channels": "news=polly"})
+    assert (changed.limits.kept_bytes, changed.speech.channels) == (1 << 30, {"news": "polly"})
+    assert settings.limits.kept_bytes == 50 << 30
 
 
 def test_the_autoscaler_environment_lists_every_knob() -> None:

@@ -243,11 +243,12 @@ async def test_a_resume_renders_a_damaged_or_unrecorded_finished_clip_again(
     """A retry or a resubmit finds its clip stored: reused only when its bytes hash to the record stored with
     them. Damaged: removed, counted and rendered; without a record (stored before records were kept, perhaps
     the copy of a bad cache entry): rendered, not counted."""
-    changes: dict[str, Any] = {"clip_cache_bytes": 0}
+    changes: dict[str, Any] = {"limits": {"clip_cache_gb": 0}}
     if where == "s3":
         bucket = f"resume-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
-        changes |= {"work_uri": f"s3://{bucket}/work", "s3_endpoint_url": s3_endpoint, "s3_region": "us-east-1"}
+        s3_store = {"endpoint_url": s3_endpoint, "region": "us-east-1"}
+        changes["storage"] = {"work_uri": f"s3://{bucket}/work", "s3": s3_store}
     deps = cache_deps(tmp_path, settings, **changes)
     [inp] = clip_inputs(f"resume-{damage}", [INTRO])
     first = await render_clip(deps, inp)
@@ -287,7 +288,7 @@ async def test_a_clip_damaged_before_the_join_fails_the_video_naming_it_and_a_re
     """Between its render and the join: the join hashes each clip, removes a damaged one and fails at once
     (`IntermediateDamaged`, not retried) instead of `moov atom not found` five times; the resubmit's render
     finds the clip missing and renders it."""
-    deps = cache_deps(tmp_path, settings, clip_cache_bytes=0)
+    deps = cache_deps(tmp_path, settings, limits={"clip_cache_gb": 0})
     inputs = clip_inputs("join-damaged", [INTRO, card("Second")])
     results = [await render_clip(deps, inp) for inp in inputs]
     path = Path(results[1].uri.removeprefix("file://"))

@@ -20,7 +20,7 @@ from contracts.plan import plan_video
 from engine.deps import Deps
 from engine.metrics import DAMAGED
 from engine.segments import SegmentStore, segment_frames
-from engine.settings import Settings, file_uri
+from engine.settings import S3Settings, Settings, StorageSettings, file_uri
 from engine.storage import FileStorage, ObjectMissing, S3Storage, StorageError, confine
 
 
@@ -113,12 +113,13 @@ async def test_stored_segments_are_trusted_by_their_records_alone(
 ) -> None:
     """On S3: each segment goes up with its record; a retry reuses the leading ones whose bytes match."""
     settings = Settings(
-        work_uri="s3://videos/work",
-        output_roots=("s3://videos/out",),
-        asset_roots=("s3://videos/assets",),
-        scratch_dir=tmp_path,
-        s3_endpoint_url=s3_endpoint,
-        s3_region="us-east-1",
+        storage=StorageSettings(
+            work_uri="s3://videos/work",
+            output_roots=("s3://videos/out",),
+            asset_roots=("s3://videos/assets",),
+            scratch_dir=tmp_path,
+            s3=S3Settings(endpoint_url=s3_endpoint, region="us-east-1"),
+        )
     )
     job = parse_job({"video_id": "records", "profile": {"width": 160, "height": 90},
                      "clips": [{"kind": "recipe", "recipe": "testsrc", "duration": 7}]})  # fmt: skip

@@ -8,7 +8,6 @@ exactly as `render-worker` does; the tests read that port and prometheus_client'
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 import urllib.request
 from collections.abc import AsyncIterator
@@ -58,7 +57,7 @@ class Farm:
 @pytest.fixture(scope="module")
 async def farm(settings: Settings) -> AsyncIterator[Farm]:
     runtime, url = sdk_runtime()
-    configured = dataclasses.replace(settings, channel_weights={CHANNEL: 2.0})
+    configured = settings.replace(render={"channel_weights": {CHANNEL: 2.0}})
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

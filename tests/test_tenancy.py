@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -102,7 +101,7 @@ async def test_a_job_without_priority_queues_at_the_default_key(client: Client) 
 
 
 async def test_the_channel_weight_comes_from_the_control_workers_configuration(settings: Settings) -> None:
-    weighted = Deps.from_settings(dataclasses.replace(settings, channel_weights={"news": 4.0, "*": 0.5}))
+    weighted = Deps.from_settings(settings.replace(render={"channel_weights": {"news": 4.0, "*": 0.5}}))
     check = AssembleActivities(weighted).check
     env = ActivityEnvironment()
     news = await env.run(check, unique("w"), None, [], "", "news")

@@ -5,7 +5,6 @@ Started raw (as the `temporal` CLI would), past the starter: the worker's own bu
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 import uuid
@@ -129,10 +128,10 @@ def test_questions_are_named_by_their_own_field() -> None:
 
 def test_the_budget_is_configured_by_settings() -> None:
     budget = load(RenderEnv, {"RENDER_JOB_GIGAPIXELS": "5", "RENDER_CLIP_RENDER_SECONDS": "60",
-                              "RENDER_IMAGE_MEGAPIXELS": "4"}).budget()  # fmt: skip
+                              "RENDER_IMAGE_MEGAPIXELS": "4"}).limits.budget  # fmt: skip
     assert budget == Budget(5.0, 60.0, 4.0)
-    assert load(RenderEnv, {"RENDER_ASSET_MEGABYTES": "10"}).budget().asset_megabytes == 10.0
-    assert load(RenderEnv, {}).budget() == Budget()
+    assert load(RenderEnv, {"RENDER_ASSET_MEGABYTES": "10"}).limits.budget.asset_megabytes == 10.0
+    assert load(RenderEnv, {}).limits.budget == Budget()
     with pytest.raises(SettingsError, match="RENDER_JOB_GIGAPIXELS: must be a number > 0, got '0'"):
         load(RenderEnv, {"RENDER_JOB_GIGAPIXELS": "0"})
 
@@ -200,7 +199,7 @@ def no_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("no_ffmpeg")
 @pytest.mark.parametrize("rgba", [False, True], ids=["rgb", "rgba"])
 async def test_a_16000x16000_png_is_refused_before_ffmpeg_runs(deps: Deps, settings: Settings, rgba: bool) -> None:
-    folder = file_path(settings.asset_roots[0])
+    folder = file_path(settings.storage.asset_roots[0])
     bomb = write_png(folder / f"bomb-{uuid.uuid4().hex[:6]}.png", 16000, 16000, rgba)
     assert bomb.stat().st_size < 2_000_000  # small on disk, 1 GB (RGBA: 4 GB) decoded
     uri = file_uri(bomb)
@@ -211,7 +210,7 @@ async def test_a_16000x16000_png_is_refused_before_ffmpeg_runs(deps: Deps, setti
 
 @pytest.mark.usefixtures("no_ffmpeg")
 async def test_an_image_just_over_the_cap_is_named_with_its_size(deps: Deps, settings: Settings) -> None:
-    image = write_png(file_path(settings.asset_roots[0]) / f"big-{uuid.uuid4().hex[:6]}.png", 7000, 6000)
+    image = write_png(file_path(settings.storage.asset_roots[0]) / f"big-{uuid.uuid4().hex[:6]}.png", 7000, 6000)
     with pytest.raises(BadAsset, match=r": 7000x6000 pixels exceed the 36 MP cap$"):
         await fetch_asset(deps, file_uri(image), image.parent / "unused", "image")
 
@@ -220,10 +219,10 @@ async def test_an_image_just_over_the_cap_is_named_with_its_size(deps: Deps, set
 @pytest.mark.parametrize("kind", ["audio", "video"])
 async def test_an_asset_over_the_size_budget_is_refused_before_it_is_fetched(settings: Settings, kind: str) -> None:
     """Sized from the store: a sparse 3 MB file against a 2 MB budget, and nothing reads it."""
-    big = file_path(settings.asset_roots[0]) / f"long-{uuid.uuid4().hex[:6]}.wav"
+    big = file_path(settings.storage.asset_roots[0]) / f"long-{uuid.uuid4().hex[:6]}.wav"
     with big.open("wb") as out:
         out.truncate(3_000_000)
-    tight = Deps.from_settings(dataclasses.replace(settings, budget=Budget(asset_megabytes=2)))
+    tight = Deps.from_settings(settings.replace(limits={"asset_megabytes": 2}))
     uri = file_uri(big)
     with pytest.raises(BadAsset) as err:
         if kind == "audio":
@@ -238,9 +237,9 @@ async def test_an_asset_over_the_size_budget_is_refused_before_it_is_fetched(set
 @pytest.mark.usefixtures("workers")
 async def test_a_pixel_bomb_card_fails_the_video_naming_the_image(client: Client, settings: Settings) -> None:
     name = f"bomb-{uuid.uuid4().hex[:6]}.png"
-    write_png(file_path(settings.asset_roots[0]) / name, 16000, 16000)
+    write_png(file_path(settings.storage.asset_roots[0]) / name, 16000, 16000)
     video_id = unique("bomb")
-    clips = [{"kind": "card", "duration": 0.5, "image": f"{settings.asset_roots[0]}/{name}"}]
+    clips = [{"kind": "card", "duration": 0.5, "image": f"{settings.storage.asset_roots[0]}/{name}"}]
     await client.start_workflow(names.WORKFLOW_NAME, job(video_id, clips, 160, 90, 30), id=video_id,
                                 task_queue=names.CONTROL_QUEUE)  # fmt: skip
     error = await failure_of(client, video_id)
@@ -251,7 +250,7 @@ async def test_a_pixel_bomb_card_fails_the_video_naming_the_image(client: Client
 @pytest.mark.usefixtures("no_ffmpeg")
 async def test_a_format_the_header_check_cannot_read_never_reaches_ffmpeg(deps: Deps, settings: Settings) -> None:
     """ffmpeg decodes formats (EXR, DPX…) whose size nothing checked: such an 'image' is refused."""
-    odd = file_path(settings.asset_roots[0]) / f"odd-{uuid.uuid4().hex[:6]}.png"
+    odd = file_path(settings.storage.asset_roots[0]) / f"odd-{uuid.uuid4().hex[:6]}.png"
     odd.write_bytes(b"\x76\x2f\x31\x01" + b"\x02\x00\x00\x00" + b"\x00" * 256)  # an OpenEXR header
     with pytest.raises(BadAsset, match="is not readable media: not a still image"):
         await fetch_asset(deps, file_uri(odd), odd.parent / "unused", "image")
@@ -302,7 +301,7 @@ def test_many_costly_clips_are_refused_naming_the_per_job_render_time() -> None:
 
 
 def test_the_job_render_time_is_configured_by_settings() -> None:
-    assert load(RenderEnv, {"RENDER_JOB_RENDER_SECONDS": "7200"}).budget().job_render_seconds == 7200.0
+    assert load(RenderEnv, {"RENDER_JOB_RENDER_SECONDS": "7200"}).limits.budget.job_render_seconds == 7200.0
 
 
 def stacked_jpeg(path: Path, small: int, large: int) -> Path:

@@ -76,7 +76,7 @@ async def test_ffmpeg_started_by_a_render_sees_none_of_the_worker_s_secrets(
     result = await render
     assert isinstance(result, ClipResult)
     assert seen, "no running ffmpeg was seen"
-    home = str(child_home(settings.scratch_dir))
+    home = str(child_home(settings.storage.scratch_dir))
     for pid, env in seen.items():
         assert not set(env) & SECRETS.keys(), pid
         assert not set(env.values()) & set(SECRETS.values()), pid

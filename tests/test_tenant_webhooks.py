@@ -187,8 +187,8 @@ async def test_failures_do_not_tell_open_ports_from_closed_ones(receivers: list[
 @pytest.mark.server
 def test_a_control_worker_with_webhooks_refuses_to_start_without_a_secret(settings: Settings) -> None:
     with pytest.raises(WorkerConfigError, match="RENDER_WEBHOOK_SECRET is empty"):
-        check_webhook_secret(replace(settings, webhook_secret=""))
-    check_webhook_secret(replace(settings, webhook_secret="", webhooks=False))
+        check_webhook_secret(settings.replace(webhooks={"secret": ""}))
+    check_webhook_secret(settings.replace(webhooks={"secret": "", "enabled": False}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RENDER_", "TEMPORAL_"))}
     env |= {"PYTHONPATH": str(REPO), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "RENDER_HEALTH_PORT": "0"}
     done = subprocess.run([sys.executable, "-m", "workers", "--mode", "control"], env=env, capture_output=True,

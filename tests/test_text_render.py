@@ -70,7 +70,7 @@ def question_job(video_id: str, question: str, answers: list[str], width: int = 
 
 
 def fonts_of(deps: Deps) -> Fonts:
-    return Fonts(deps.settings.font, deps.settings.font_bold)
+    return Fonts(deps.settings.render.font, deps.settings.render.font_bold)
 
 
 async def render(deps: Deps, job: Job, index: int) -> Path:

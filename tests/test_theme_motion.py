@@ -35,7 +35,7 @@ from engine.media.motion import entrance_frames, leaves, starts
 from engine.media.themed import STATIC, still_frame, theme_fonts
 from engine.media.themed_graph import Look, entrance_pictures, motion_pictures
 from engine.media.transitions import dip_picture, transition_frames
-from engine.settings import Settings
+from engine.settings import Settings, StorageSettings
 from engine.storage import file_path
 from tests.test_render_engine import make_asset
 from tests.test_resume_engine import interrupt, psnr, resume
@@ -52,7 +52,7 @@ def clips(theme: Any, width: int = W, height: int = H) -> tuple[list[PlannedClip
 
 def fonts_of(deps: Deps, clip: PlannedClip) -> Fonts:
     assert clip.theme is not None
-    return theme_fonts(clip.theme, Fonts(deps.settings.font, deps.settings.font_bold))
+    return theme_fonts(clip.theme, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
 
 
 def test_motion_is_a_theme_field_hashed_only_when_set() -> None:
@@ -266,7 +266,9 @@ def keys(theme: Any) -> list[tuple[str, str]]:
     raw: dict[str, Any] = json.loads(SAMPLE.read_text())
     job = parse_job({**raw, "theme": theme})
     settings = Settings(
-        work_uri="file:///w", output_roots=("file:///o",), asset_roots=("file:///a",), scratch_dir=Path("/tmp/s")
+        storage=StorageSettings(
+            work_uri="file:///w", output_roots=("file:///o",), asset_roots=("file:///a",), scratch_dir=Path("/tmp/s")
+        )
     )
     facts = Facts(encoder="libx264", ffmpeg="ffmpeg version 6", fonts=("a.ttf#0:aa",), assets={})
     return [

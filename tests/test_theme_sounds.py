@@ -34,7 +34,7 @@ RATE = 48_000
 
 def tone(deps: Deps, name: str, source: str) -> str:
     """A small WAV made by ffmpeg's lavfi `sine`, in the asset root."""
-    path = file_path(deps.settings.asset_roots[0]) / name
+    path = file_path(deps.settings.storage.asset_roots[0]) / name
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, str(path)], check=True)
     return path.as_uri()
 
@@ -72,7 +72,7 @@ def test_ticks_fall_on_the_frames_where_the_countdown_shows_its_next_number(
 ) -> None:
     """The ring and the plain countdown start each number at the times the ticks are placed from."""
     profile = Profile(320, 320, fps)
-    fonts = Fonts(deps.settings.font, deps.settings.font_bold)
+    fonts = Fonts(deps.settings.render.font, deps.settings.render.font_bold)
     rings = [start for start, _ in countdown_rings(seconds, profile, fonts, BUILTIN_THEMES["midnight"])]
     plain = [start for start, _ in countdown_frames(seconds, profile, fonts)]
     assert rings == plain == countdown_starts(seconds)
@@ -176,7 +176,7 @@ async def test_a_themed_video_rendered_by_the_service_has_its_ticks_and_sting_in
 
 async def test_the_bed_runs_on_across_clips_instead_of_restarting(deps: Deps) -> None:
     """A bed that clicks once a second clicks every second of the video, not again at the 1.5 s cut."""
-    click = file_path(deps.settings.asset_roots[0]) / "bed-click-1s.wav"
+    click = file_path(deps.settings.storage.asset_roots[0]) / "bed-click-1s.wav"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=3000:d=0.05", "-af", "apad=whole_dur=1",
          str(click)],

@@ -3,7 +3,6 @@ ffmpeg as a moving, silent picture behind the card, and resumed mid-clip frame f
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import uuid
@@ -149,7 +148,7 @@ async def test_a_card_on_a_looping_video_resumes_mid_clip_frame_for_frame(deps: 
 
 
 async def test_a_background_video_that_is_not_a_video_fails_naming_the_field(deps: Deps) -> None:
-    path = file_path(deps.settings.asset_roots[0]) / "not-a-video.mp4"
+    path = file_path(deps.settings.storage.asset_roots[0]) / "not-a-video.mp4"
     path.write_text("not a video")
     inp = card_input(f"loop-bad-{uuid.uuid4().hex[:6]}", f"file://{path}", seconds=1)
     with pytest.raises(ApplicationError) as failed:
@@ -170,8 +169,8 @@ async def test_a_background_video_on_s3_is_fetched_like_any_asset_and_confined_t
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=1",
                     "-c:v", "libvpx-vp9", "-deadline", "realtime", str(local)], check=True)  # fmt: skip
     client.upload_file(str(local), bucket, "assets/loop.webm")
-    on_s3 = dataclasses.replace(
-        settings, asset_roots=(f"s3://{bucket}/assets",), s3_endpoint_url=s3_endpoint, s3_region="us-east-1"
+    on_s3 = settings.replace(
+        storage={"asset_roots": (f"s3://{bucket}/assets",), "s3": {"endpoint_url": s3_endpoint, "region": "us-east-1"}}
     )
     deps = Deps.from_settings(on_s3)
     inp = card_input(f"loop-s3-{uuid.uuid4().hex[:6]}", f"s3://{bucket}/assets/loop.webm", seconds=2)

@@ -52,7 +52,7 @@ def sample(width: int, height: int, **extra: Any) -> dict[str, Any]:
 
 
 def fonts_for(deps: Deps, theme: Theme) -> Fonts:
-    return theme_fonts(theme, Fonts(deps.settings.font, deps.settings.font_bold))
+    return theme_fonts(theme, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
 
 
 def themed_plan(job: Job, theme: Theme) -> list[PlannedClip]:
@@ -145,7 +145,7 @@ def test_a_bad_theme_is_refused_naming_the_field(theme: Any, field: str, message
 def test_a_theme_font_this_worker_lacks_is_refused(deps: Deps) -> None:
     raw = sample(1280, 720, theme={"fonts": {"bold": "No Such Family"}})
     with pytest.raises(JobError) as refused:
-        checked_job(raw, Fonts(deps.settings.font, deps.settings.font_bold))
+        checked_job(raw, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
     assert refused.value.field == "theme.fonts.bold"
 
 
@@ -194,7 +194,7 @@ def test_every_part_sits_in_the_safe_area_and_every_text_in_its_region(deps: Dep
 
 
 def test_a_long_question_shrinks_in_9_16_and_is_refused_only_below_the_minimum(deps: Deps) -> None:
-    fonts = Fonts(deps.settings.font, deps.settings.font_bold)
+    fonts = Fonts(deps.settings.render.font, deps.settings.render.font_bold)
     answers = {"answer_a": "a", "answer_b": "b", "answer_c": "c", "answer_d": "d", "correct_answer": "a"}
     long = "Which of these rivers, all of them longer than a thousand kilometres, flows through the most countries?"
     for size in SHAPES.values():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import io
 import json
 import math
@@ -33,11 +32,13 @@ from activities.render import RenderActivities
 from contracts.job import parse_job
 from contracts.plan import plan_video
 from contracts.records import ClipWork
+from contracts.voices import TTS_ENGINES
 from engine.deps import Deps
 from engine.errors import VoiceRejected, VoiceUnavailable
-from engine.settings import Settings
+from engine.settings import Settings, SpeechSettings
 from engine.storage import file_path
 from engine.tts import EspeakTts, SilentTts, Voices, make_tts
+from engine.voices import ENGINES, register
 from engine.voices.google import GoogleTts
 from engine.voices.polly import PollyTts, polly_voice
 from tests.fault_proxy import FaultProxy, Rule
@@ -349,7 +350,7 @@ async def test_a_cancelled_synthesis_stops_retrying(google: GoogleStub, tmp_path
 
 
 def test_the_engine_is_the_jobs_else_the_channels_else_the_workers(settings: Settings) -> None:
-    configured = dataclasses.replace(settings, tts="none", tts_channels={"quiz": "google"})
+    configured = settings.replace(speech={"engine": "none", "channels": {"quiz": "google"}})
     voices = Voices(configured)
     assert isinstance(voices.default, SilentTts)
     assert isinstance(voices.choose(None, "default"), SilentTts)
@@ -357,6 +358,21 @@ def test_the_engine_is_the_jobs_else_the_channels_else_the_workers(settings: Set
     assert isinstance(voices.choose("polly", "quiz"), PollyTts)
     assert voices.choose("polly", "x") is voices.choose("polly", "y")  # one client per engine
     assert isinstance(make_tts("espeak", configured), (EspeakTts, SilentTts))
+
+
+def test_each_engine_registers_itself_with_its_own_settings_section(settings: Settings) -> None:
+    """The registry holds every engine a job may name but `none`; each reads `settings.speech.<name>`."""
+    assert set(ENGINES) == set(TTS_ENGINES) - {"none"}
+    for name, engine in ENGINES.items():
+        assert SpeechSettings.model_fields[name].annotation is engine.settings
+    configured = settings.replace(speech={"polly": {"region": "eu-west-1", "engine": "standard"}, "attempts": 5})
+    polly = make_tts("polly", configured)
+    assert isinstance(polly, PollyTts) and (polly.region, polly.engine) == ("eu-west-1", "standard")
+    with pytest.raises(ValueError, match=r"^the google speech engine needs the worker's settings$"):
+        make_tts("google")
+    assert isinstance(make_tts("none", configured), SilentTts)
+    with pytest.raises(ValueError, match="registered twice"):
+        register(ENGINES["polly"])
 
 
 def clip_inputs(video_id: str, **job: Any) -> list[ClipWork]:
@@ -370,8 +386,8 @@ def clip_inputs(video_id: str, **job: Any) -> list[ClipWork]:
 
 
 async def test_a_clip_is_narrated_by_the_channels_cloud_voice(settings: Settings, google: GoogleStub) -> None:
-    configured = dataclasses.replace(
-        settings, tts="none", tts_channels={"quiz": "google"}, google_tts_url=google.url, google_tts_api_key=API_KEY
+    configured = settings.replace(
+        speech={"engine": "none", "channels": {"quiz": "google"}, "google": {"url": google.url, "api_key": API_KEY}}
     )
     render = RenderActivities(Deps.from_settings(configured))
     video = f"voices-{uuid.uuid4().hex[:8]}"

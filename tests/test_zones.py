@@ -34,7 +34,7 @@ def test_nothing_but_background_inside_any_platform_zone(deps: Deps, name: str, 
     w, h = SHAPES[shape]
     theme = BUILTIN_THEMES[name]
     job = parse_job(question_job(w, h))
-    fonts = theme_fonts(theme, Fonts(deps.settings.font, deps.settings.font_bold))
+    fonts = theme_fonts(theme, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
     found = zones(w, h)
     assert any("buttons" in zone for zone, _ in found)  # the right-hand column reaches every one of these shapes
     reg = regions(job.profile, theme)

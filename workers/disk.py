@@ -85,10 +85,10 @@ class DiskGuard:
 
     @classmethod
     def for_settings(cls, settings: Settings, usage: Usage = shutil.disk_usage) -> DiskGuard:
-        disks = [Disk(SCRATCH, settings.scratch_dir, settings.scratch_limit_bytes)]
-        if settings.work_uri.startswith("file://"):
-            disks.append(Disk(WORK_STORE, file_path(settings.work_uri)))
-        return cls(disks, settings.disk_min_free_bytes, settings.disk_check_seconds, usage)
+        disks = [Disk(SCRATCH, settings.storage.scratch_dir, settings.limits.scratch_limit_bytes)]
+        if settings.storage.work_uri.startswith("file://"):
+            disks.append(Disk(WORK_STORE, file_path(settings.storage.work_uri)))
+        return cls(disks, settings.limits.disk_min_free_bytes, settings.limits.disk_check_seconds, usage)
 
     @property
     def enabled(self) -> bool:

@@ -22,11 +22,11 @@ log = structlog.get_logger(__name__)
 
 def font_files(settings: Settings) -> list[Path]:
     """Every face the text engine may draw with: the chains of the worker's fonts and the built-in themes'."""
-    primaries = {(settings.font, False), (settings.font_bold, True)}
+    primaries = {(settings.render.font, False), (settings.render.font_bold, True)}
     for theme in BUILTIN_THEMES.values():
         primaries |= {(p, False) for p in [font_path(theme.font, False)] if p}
         primaries |= {(p, True) for p in [font_path(theme.font_bold, True)] if p}
-    files = {settings.font, settings.font_bold}  # a configured font that is missing counts too
+    files = {settings.render.font, settings.render.font_bold}  # a configured font that is missing counts too
     for primary, bold in primaries:
         for language in CJK_INDEX:
             files |= {face.path for face in FontChain.installed(primary, bold=bold, language=language).faces}
@@ -44,9 +44,9 @@ def font_set(settings: Settings) -> str:
 async def fingerprint(settings: Settings) -> dict[str, str]:
     """What must agree across the farm (runtime.farm.SETTINGS), as this worker has it."""
     return {
-        "work_uri": settings.work_uri,
-        "output_roots": ",".join(settings.output_roots),
-        "asset_roots": ",".join(settings.asset_roots),
+        "work_uri": settings.storage.work_uri,
+        "output_roots": ",".join(settings.storage.output_roots),
+        "asset_roots": ",".join(settings.storage.asset_roots),
         "fonts": await asyncio.to_thread(font_set, settings),
         "ffmpeg": (await ffmpeg_build()).split(" Copyright")[0],
         "engine": source_build_id(),

@@ -150,7 +150,7 @@ def task_queues(options: WorkerOptions) -> list[str]:
 
 def check_webhook_secret(settings: Settings) -> None:
     """Control workers sign every webhook: with webhooks on, an empty key would sign nothing."""
-    if settings.webhooks and not settings.webhook_secret:
+    if settings.webhooks.enabled and not settings.webhooks.secret:
         raise WorkerConfigError(
             "RENDER_WEBHOOK_SECRET is empty: control workers sign webhooks with it; set it, or RENDER_WEBHOOKS=false"
         )
@@ -188,7 +188,7 @@ def interceptors(
     settings: Settings, tracing: TracingInterceptor | None, quarantine: Quarantine | None = None
 ) -> list[Interceptor]:
     """Tracing outermost (its span is current inside), then the per-channel metrics, then the failure count."""
-    channels = metrics.Channels([*settings.channel_weights, *settings.tts_channels])
+    channels = metrics.Channels([*settings.render.channel_weights, *settings.speech.channels])
     watch = [quarantine.interceptor()] if quarantine else []
     return [*([tracing] if tracing else []), OperatorInterceptor(channels), *watch]
 
@@ -218,8 +218,8 @@ async def build_workers(
         assemble = AssembleActivities(deps)
         validate = ValidateActivities(
             deps,
-            deps.settings.budget,
-            WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
+            deps.settings.limits.budget,
+            WebhookPolicy(deps.settings.webhooks.hosts, deps.settings.webhooks.allow_loopback),
         )
         workers.append(
             Worker(
@@ -233,9 +233,9 @@ async def build_workers(
                     assemble.upload_video,
                     assemble.discard_intermediates,
                     NotifyActivities(
-                        deps.settings.webhook_secret,
-                        WebhookPolicy(deps.settings.webhook_hosts, deps.settings.webhook_allow_loopback),
-                        enabled=deps.settings.webhooks,
+                        deps.settings.webhooks.secret,
+                        WebhookPolicy(deps.settings.webhooks.hosts, deps.settings.webhooks.allow_loopback),
+                        enabled=deps.settings.webhooks.enabled,
                     ).notify_webhook,
                     validate.validate_job,
                     validate.clip_tickets,
@@ -348,13 +348,13 @@ def sdk_runtime() -> tuple[Runtime, str]:
 async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settings) -> int:
     if options.mode in ("all", "control"):
         check_webhook_secret(settings)  # before connecting: a misconfiguration, said in one line
-    stale = await asyncio.to_thread(sweep_stale, settings.scratch_dir)
+    stale = await asyncio.to_thread(sweep_stale, settings.storage.scratch_dir)
     if stale:
         log.info("removed scratch left by dead workers", directories=[p.name for p in stale])
     runtime, sdk_metrics_url = sdk_runtime()
-    metrics.watch_disk(settings.scratch_dir)
-    if settings.work_uri.startswith("file://"):
-        metrics.watch_work_disk(file_path(settings.work_uri))
+    metrics.watch_disk(settings.storage.scratch_dir)
+    if settings.storage.work_uri.startswith("file://"):
+        metrics.watch_work_disk(file_path(settings.storage.work_uri))
     guard = DiskGuard.for_settings(settings)
     client = await target.connect(runtime=runtime)
     await check_farm(client, options.build, settings)
@@ -380,7 +380,7 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
         mode=options.mode,
         task_queues=task_queues(options),
         render_slots=options.render_slots,
-        encoder=await choose_encoder(settings.encoder),
+        encoder=await choose_encoder(settings.render.encoder),
         gpus=gpus,
         sdk_metrics_url=sdk_metrics_url,
         status_detail=options.status_detail,
@@ -406,11 +406,11 @@ async def serve(options: WorkerOptions, target: TemporalTarget, settings: Settin
                  deployment=options.deployment_name, build_id=options.build.build_id)  # fmt: skip
         # Control workers remove intermediates older than RENDER_WORK_MAX_AGE_HOURS in the background, keep what
         # stopped videos hold within its bounds, and free a low file:// work store when the disk guard says so.
-        sweep_every = settings.sweep_interval_seconds if options.mode in ("all", "control") else 0
+        sweep_every = settings.limits.sweep_interval_seconds if options.mode in ("all", "control") else 0
         sweeper = sweeping(
             Deps.from_settings(settings),
             sweep_every,
-            settings.work_max_age_seconds,
+            settings.limits.work_max_age_seconds,
             state_of=video_states(client),
             pressure=guard.pressure,
         )

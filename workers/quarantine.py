@@ -90,12 +90,12 @@ class Failure:
 async def self_test(settings: Settings) -> str | None:
     """Why this worker cannot work, or None: a probe encode with its encoder, and room on its scratch disk."""
     try:
-        free = shutil.disk_usage(settings.scratch_dir).free
+        free = shutil.disk_usage(settings.storage.scratch_dir).free
     except OSError as err:
-        return f"its scratch directory {settings.scratch_dir} cannot be read: {err.strerror or err}"
+        return f"its scratch directory {settings.storage.scratch_dir} cannot be read: {err.strerror or err}"
     if free < SCRATCH_FULL_BYTES:
-        return f"its scratch disk {settings.scratch_dir} is full ({free} bytes free)"
-    encoder = await choose_encoder(settings.encoder)
+        return f"its scratch disk {settings.storage.scratch_dir} is full ({free} bytes free)"
+    encoder = await choose_encoder(settings.render.encoder)
     try:
         async with asyncio.timeout(SELF_TEST_SECONDS):
             code, _, stderr = await run_tool("ffmpeg", *PROBE_ARGS, "-c:v", encoder, "-f", "null", "-")

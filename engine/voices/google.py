@@ -21,7 +21,9 @@ from typing import Any
 import structlog
 
 from engine.errors import VoiceRejected, VoiceUnavailable
+from engine.settings import GoogleSettings, SpeechSettings
 from engine.threads import Stopped, in_thread, stoppable
+from engine.voices import SpeechEngine, register
 from engine.voices.wav import write_linear16
 
 log = structlog.get_logger(__name__)
@@ -139,3 +141,16 @@ def audio_content(answer: bytes, said: str) -> bytes:
         return base64.b64decode(json.loads(answer)["audioContent"], validate=True)
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise VoiceUnavailable(f"{said}: the answer has no audioContent") from None
+
+
+def make(settings: GoogleSettings, speech: SpeechSettings) -> GoogleTts:
+    return GoogleTts(
+        url=settings.url,
+        api_key=settings.api_key,
+        token=settings.token,
+        timeout=speech.timeout_seconds,
+        attempts=speech.attempts,
+    )
+
+
+ENGINE = register(SpeechEngine("google", GoogleSettings, make, needs_settings=True))

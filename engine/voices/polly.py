@@ -24,7 +24,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from engine.errors import VoiceRejected, VoiceUnavailable
+from engine.settings import PollySettings, SpeechSettings
 from engine.threads import Stopped, in_thread, stoppable
+from engine.voices import SpeechEngine, register
 from engine.voices.wav import write_pcm_wav
 
 log = structlog.get_logger(__name__)
@@ -150,3 +152,16 @@ class PollyTts:
             raise VoiceUnavailable(f"{said}: no AWS credentials or region on this worker ({err})") from None
         except BotoCoreError as err:
             raise VoiceUnavailable(f"{said}: {err}"[:300]) from None
+
+
+def make(settings: PollySettings, speech: SpeechSettings) -> PollyTts:
+    return PollyTts(
+        endpoint_url=settings.endpoint_url,
+        region=settings.region,
+        engine=settings.engine,
+        timeout=speech.timeout_seconds,
+        attempts=speech.attempts,
+    )
+
+
+ENGINE = register(SpeechEngine("polly", PollySettings, make, needs_settings=True))
