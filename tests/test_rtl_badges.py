@@ -11,7 +11,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from contracts.job import Job, parse_job
+from contracts.plan import plan_video
 from contracts.themes import BUILTIN_THEMES
+from devtools import frames
 from engine.media.fonts import grapheme_script
 from engine.media.layers import Fonts
 from engine.media.themed import answer_area, frame_shape, layout_themed, still_frame, theme_fonts
@@ -88,3 +90,40 @@ def test_the_badge_letter_matches_a_direct_drawing() -> None:
     assert ink[inner].sum() > 20
     assert coloured[ink & inner].mean() > 0.9  # drawn where the direct drawing draws
     assert coloured[~ink & inner].mean() < 0.1  # and hardly anywhere else
+
+
+@pytest.mark.parametrize("size", [(960, 540), (540, 960)])
+@pytest.mark.parametrize("language", ["arabic", "english"])
+def test_the_number_ring_and_bar_read_in_the_question_direction(
+    language: str, size: tuple[int, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A right-to-left question's header is mirrored, as rendered by the real clip graph: its number's pill at
+    the right, the countdown ring at the left, and its bar empties towards the left (halfway at half time)."""
+    question, answers, _ = QUESTIONS[language]
+    raw = {"video_id": "v", "profile": {"width": size[0], "height": size[1], "fps": 5}, "question_seconds": 6,
+           "questions": [{"question": question, "answer_a": answers[0], "answer_b": answers[1],
+                          "answer_c": answers[2], "answer_d": answers[3], "correct_answer": "A"}]}  # fmt: skip
+    theme = BUILTIN_THEMES["midnight"]
+    job = parse_job(raw)
+    clip = next(c for c in plan_video(job, theme).clips if c.spec.kind == "question")
+    assert clip.spec.duration == 6
+    monkeypatch.setattr(frames, "WIDTH", size[0])  # kept at full size
+    frames.render_frame(clip, *size, theme_fonts(theme, FONTS), tmp_path / "frame.png", 3.0)
+    frame = np.asarray(Image.open(tmp_path / "frame.png").convert("RGB")).astype(int)
+    accent = np.abs(frame - np.array(Image.new("RGB", (1, 1), theme.accent).getpixel((0, 0)))).max(axis=2) < 40
+    reg = layout_themed(clip.spec, job.profile, theme_fonts(theme, FONTS), theme).regions
+    half = size[0] // 2
+
+    def side(mask: np.ndarray) -> str:
+        left, right = mask[..., :half].sum(), mask[..., half:].sum()
+        assert left + right > 20
+        return "left" if left > right else "right"
+
+    rtl = language != "english"
+    reading, last = ("right", "left") if rtl else ("left", "right")
+    # Above the pill the header holds the ring's arc only; the pill's row is mostly the pill.
+    assert side(accent[reg.ring.y : reg.number.y]) == last
+    assert side(accent[reg.number.y + reg.number.h // 6]) == reading
+    bar = accent[reg.bar.y + reg.bar.h // 2]
+    quarter, three_quarters = reg.bar.x + reg.bar.w // 4, reg.bar.x + reg.bar.w * 3 // 4
+    assert (bar[quarter], bar[three_quarters]) == ((False, True) if rtl else (True, False))

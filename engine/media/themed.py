@@ -224,6 +224,18 @@ def answer_letters(question: str) -> tuple[bool, str]:
     return True, RTL_LETTERS.get(script, ANSWER_LETTERS)
 
 
+def reading_header(reg: Regions, rtl: bool) -> Regions:
+    """The header as the question reads: for right-to-left text the number's pill at the right and the ring at
+    the left, mirrored across the band between them (clear of a top logo as before). The ring's arc still runs
+    clockwise: a clock's hands turn the same way in every script."""
+    if not rtl:
+        return reg
+    left, right = reg.number.x, reg.ring.right
+    ring_x = left + right - reg.ring.right
+    ring = replace(reg.ring, x=ring_x + ring_x % 2)  # even: overlaid on 4:2:0 frames
+    return replace(reg, number=replace(reg.number, x=left + right - reg.number.right), ring=ring)
+
+
 def mirrored(boxes: tuple[Rect, ...]) -> tuple[Rect, ...]:
     """The boxes mirrored across their own band (not the frame: a platform's safe zone need not be symmetric)."""
     left, right = min(b.x for b in boxes), max(b.right for b in boxes)
@@ -253,6 +265,7 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     if spec.kind == "card":
         return _card(spec, reg, fonts, h)
     rtl, letters = answer_letters(spec.question or "")
+    reg = reading_header(reg, rtl)
     if question_picture(spec, theme):
         from engine.media.picture import picture_regions  # it lays out with this module's parts
 
@@ -486,7 +499,7 @@ def still_frame(
 
                 draw_picture(shapes, picture, reg.picture, corner_radius(reg, theme))
         if number and total and STATIC in parts:
-            _number(draw, fonts, reg, theme, f"{number}/{total}")
+            _number(draw, fonts, reg, theme, f"{number}/{total}", lay.rtl)
         for i, (rect, box) in enumerate(zip(lay.answers, lay.texts[1:], strict=False)):
             correct = reveal and i == spec.correct
             badge, _ = answer_area(rect, theme, reg.answer_size, lay.rtl)
@@ -526,14 +539,15 @@ def _faded(colour: str, alpha: float) -> str:
     return f"#{r:02X}{g:02X}{b:02X}{a:02X}"
 
 
-def _number(draw: ImageDraw.ImageDraw, fonts: Fonts, reg: Regions, theme: Theme, text: str) -> None:
-    """The question's number, "3/10", in a pill of the accent colour."""
+def _number(draw: ImageDraw.ImageDraw, fonts: Fonts, reg: Regions, theme: Theme, text: str, rtl: bool) -> None:
+    """The question's number, "3/10", in a pill of the accent colour, at the side its region's reading starts."""
     pill = reg.number
     size = round(pill.h * 0.55)
     font = fonts.chain(True, text).faces[0].font(size)
     width = min(pill.w, round(font.getlength(text) + pill.h))
-    draw.rounded_rectangle((pill.x, pill.y, pill.x + width, pill.bottom), radius=pill.h // 2, fill=rgba(theme.accent))
-    draw.text((pill.x + width / 2, pill.y + pill.h / 2), text, font=font, fill=rgba(on(theme.accent)), anchor="mm")
+    x = pill.right - 1 - width if rtl else pill.x
+    draw.rounded_rectangle((x, pill.y, x + width, pill.bottom), radius=pill.h // 2, fill=rgba(theme.accent))
+    draw.text((x + width / 2, pill.y + pill.h / 2), text, font=font, fill=rgba(on(theme.accent)), anchor="mm")
 
 
 def _logo(frame: Image.Image, path: Path, rect: Rect, theme: Theme) -> None:
