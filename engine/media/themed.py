@@ -21,6 +21,7 @@ from contracts.job import ClipSpec, Profile
 from contracts.pictures import question_picture
 from contracts.themes import Background, Theme
 from engine.media.fonts import grapheme_script
+from engine.media.images import upright
 from engine.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
 from engine.media.text import Block, block, direction, largest_fit, min_size, scales
 from engine.media.zones import zones
@@ -393,7 +394,7 @@ def background(theme: Theme, width: int, height: int, image: Path | None = None)
     """The clip's own image or the theme's (fetched to `image`), covering the frame; else its gradient or colour."""
     if image is not None:
         with Image.open(image) as picture:
-            return ImageOps.fit(picture.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+            return ImageOps.fit(upright(picture).convert("RGB"), (width, height), Image.Resampling.LANCZOS)
     bg = theme.background
     if len(bg.gradient) == 2:
         return gradient(bg.gradient[0], bg.gradient[1], bg.angle, width, height)
@@ -552,7 +553,7 @@ def _number(draw: ImageDraw.ImageDraw, fonts: Fonts, reg: Regions, theme: Theme,
 
 def _logo(frame: Image.Image, path: Path, rect: Rect, theme: Theme) -> None:
     with Image.open(path) as picture:
-        mark = ImageOps.contain(picture.convert("RGBA"), (rect.w, rect.h), Image.Resampling.LANCZOS)
+        mark = ImageOps.contain(upright(picture).convert("RGBA"), (rect.w, rect.h), Image.Resampling.LANCZOS)
     x = rect.x if theme.logo and theme.logo.corner.endswith("left") else rect.right - mark.width
     frame.alpha_composite(mark, (x, rect.y + (rect.h - mark.height) // 2))
 
