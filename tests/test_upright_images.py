@@ -83,7 +83,16 @@ def test_a_photo_stored_on_its_side_is_drawn_upright_as_a_themes_background_or_l
                      "clips": [{"kind": "card", "duration": 1, "lines": ["Upright"]}]})  # fmt: skip
     fonts = theme_fonts(theme, Fonts(deps.settings.font, deps.settings.font_bold))
     drawn = [
-        np.asarray(still_frame(job.clips[0], job.profile, fonts, theme, **{part if part == "logo" else "image": p}))
+        np.asarray(
+            still_frame(
+                job.clips[0],
+                job.profile,
+                fonts,
+                theme,
+                image=None if part == "logo" else p,
+                logo=p if part == "logo" else None,
+            )
+        )
         for p in (sideways, upright)
     ]
     assert same(*drawn)
