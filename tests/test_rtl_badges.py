@@ -4,6 +4,7 @@ their boxes, lettered in the question's own alphabet."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from devtools import frames
 from engine.media.fonts import grapheme_script
 from engine.media.layers import Fonts
 from engine.media.themed import answer_area, frame_shape, layout_themed, still_frame, theme_fonts
+from engine.media.themed_graph import Look, entrance_pictures
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 FONTS = Fonts(DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")
@@ -127,3 +129,35 @@ def test_the_number_ring_and_bar_read_in_the_question_direction(
     bar = accent[reg.bar.y + reg.bar.h // 2]
     quarter, three_quarters = reg.bar.x + reg.bar.w // 4, reg.bar.x + reg.bar.w * 3 // 4
     assert (bar[quarter], bar[three_quarters]) == ((False, True) if rtl else (True, False))
+
+
+@pytest.mark.parametrize("language", ["arabic", "english"])
+def test_a_highlight_wipes_in_and_answers_slide_in_from_where_reading_starts(language: str) -> None:
+    """With the `slide` motion a reveal's highlight wipes in from its badge's side, and a question's answers
+    slide in from it: from the right for a right-to-left question."""
+    question, answers, _ = QUESTIONS[language]
+    theme = replace(BUILTIN_THEMES["midnight"], motion="slide")
+    job = job_of(question, answers, (540, 960))
+    fonts = theme_fonts(theme, FONTS)
+    spec = job.clips[0]
+    layout = layout_themed(spec, job.profile, fonts, theme)
+    rtl = language != "english"
+    accent = np.array(Image.new("RGB", (1, 1), theme.accent).getpixel((0, 0)))
+    box = layout.answers[spec.correct]
+    # A fifth of a second into the reveal the highlight covers part of its box, from one end.
+    reveal = entrance_pictures(replace(spec, kind="reveal"), job.profile, fonts, Look(theme, 1, 1), 0)[1]
+    row = np.asarray(reveal)[box.y + box.h // 2, box.x : box.right].astype(int)
+    lit = np.flatnonzero(np.abs(row - accent).max(axis=1) < 40)
+    assert 0 < len(lit) < 0.8 * box.w
+    assert (lit.mean() > box.w / 2) == rtl
+    # The last answer, still entering, sits off its place towards the side it comes from.
+    frames = entrance_pictures(spec, job.profile, fonts, Look(theme, 1, 1), 0)
+    bare, entering, placed = (np.asarray(frames[n]).astype(int) for n in (0, 14, -1))
+    last = layout.answers[-1]
+
+    def left_edge(frame: np.ndarray) -> int:
+        """The leftmost column where the last answer's band differs from the frame before anything entered."""
+        drawn = np.abs(frame[last.y : last.bottom] - bare[last.y : last.bottom]).max(axis=2) > 30
+        return int(np.flatnonzero(drawn.any(axis=0))[0])
+
+    assert (left_edge(entering) > left_edge(placed)) == rtl

@@ -93,8 +93,9 @@ def motion_pictures(
         logo=look.logo,
         picture=look.picture,
     )
+    rtl, _ = answer_letters(spec.question or "")
     parts = {
-        name: Part(layer, begins.get(name, -math.inf), highlight=name == HIGHLIGHT, leave=ends.get(name))
+        name: Part(layer, begins.get(name, -math.inf), name == HIGHLIGHT, ends.get(name), rtl)
         for name in names
         if (layer := cropped(draw(backdrop=False, parts=frozenset({name})))) is not None
     }
