@@ -26,7 +26,7 @@ _HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff\uffa
 VOICE_LANGUAGES = {"ja": "ja", "jpn": "ja", "ko": "ko", "kor": "ko", "zh": "zh", "cmn": "zh", "yue": "zh"}
 """A voice's language tag (its first part: 'ja-JP-Neural2-B', 'cmn-CN') as the forms Han characters take."""
 
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 """Part of every spec hash: bump it when the same spec would render differently."""
 PORTRAIT_LAYOUT = 2
 """The themed layouts of 9:16, 4:5 and 1:1 frames, kept clear of the short-video players' interface: part of

@@ -1,16 +1,22 @@
 """Small frames of every built-in theme in every frame shape, rendered by the real clip graph (ffmpeg).
 
-`scripts/frames` writes them to docs/frames/, where docs/job-format.md shows them; `scripts/frames --zones`
-draws the short-video players' interface zones over them (`-zones.jpg`), to check a layout by eye.
+`scripts/frames` writes them to docs/frames/, where docs/job-format.md shows them: a question, its reveal, and
+the same question with a picture (`-picture.jpg`, a planet drawn here, so the repository holds no photo);
+`scripts/frames --zones` draws the short-video players' interface zones over them (`-zones.jpg`), to check a
+layout by eye.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFilter
 
 from contracts.job import parse_job
 from contracts.plan import PlannedClip, plan_video
@@ -42,11 +48,48 @@ def zones_filter(width: int, height: int) -> str:
     return ",".join(boxes) + "," if boxes else ""
 
 
+def planet(path: Path) -> Path:
+    """A banded gas giant with a red spot on a starry sky, 800x600, as PNG at `path`: the question's picture
+    (the sample's second question asks which planet has the shortest day; Jupiter). Drawn the same every time."""
+    scale, (w, h) = 2, (800, 600)
+    sky = Image.new("RGB", (w * scale, h * scale), (8, 10, 24))
+    draw = ImageDraw.Draw(sky)
+    stars = random.Random(5)
+    for _ in range(140):
+        x, y, r = stars.randrange(w * scale), stars.randrange(h * scale), stars.choice((1, 1, 2, 3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(200 + stars.randrange(56),) * 3)
+    cx, cy, radius = w * scale // 2, h * scale // 2, round(h * scale * 0.4)
+    disc = Image.new("RGB", (2 * radius, 2 * radius))
+    bands = ImageDraw.Draw(disc)
+    colours = [(222, 200, 168), (176, 124, 84), (236, 222, 196), (160, 104, 70), (214, 182, 140), (190, 146, 104)]
+    band = 2 * radius // 13
+    for i in range(14):
+        bands.rectangle((0, i * band, 2 * radius, (i + 1) * band), fill=colours[i % len(colours)])
+    disc = disc.filter(ImageFilter.GaussianBlur(band / 5))
+    ImageDraw.Draw(disc).ellipse(
+        (round(radius * 1.15), round(radius * 1.2), round(radius * 1.55), round(radius * 1.42)), fill=(190, 86, 58)
+    )
+    shade = Image.radial_gradient("L").resize(disc.size).point(lambda v: 255 - v * 3 // 5)
+    shaded = Image.composite(disc, Image.new("RGB", disc.size), shade)
+    mask = Image.new("L", disc.size)
+    ImageDraw.Draw(mask).ellipse((0, 0, 2 * radius - 1, 2 * radius - 1), fill=255)
+    sky.paste(shaded, (cx - radius, cy - radius), mask)
+    sky.resize((w, h), Image.Resampling.LANCZOS).save(path, "PNG")
+    return path
+
+
 def render_frame(
-    clip: PlannedClip, width: int, height: int, fonts: Fonts, out: Path, at: float, show_zones: bool = False
+    clip: PlannedClip,
+    width: int,
+    height: int,
+    fonts: Fonts,
+    out: Path,
+    at: float,
+    show_zones: bool = False,
+    picture: Path | None = None,
 ) -> None:
     """Render the clip's first seconds with libx264 and keep one frame, `WIDTH` pixels wide, as JPEG; with
-    `show_zones`, the platforms' interface zones drawn over it."""
+    `show_zones`, the platforms' interface zones drawn over it; `picture`: the question's picture, fetched."""
     job_profile = parse_job({"video_id": "f", "profile": {"width": width, "height": height, "fps": FPS},
                              "clips": [{"kind": "card", "duration": 1}]}).profile  # fmt: skip
     assert clip.theme is not None
@@ -58,7 +101,7 @@ def render_frame(
             clip.spec, job_profile, frames, inputs=ClipInputs(), fonts=fonts,
             video_args=video_args("libx264", job_profile), text_dir=work,
             segments=Segments(work / "segments", frames), audio_out=work / "audio.wav",
-            look=Look(clip.theme, clip.number, clip.total),
+            look=Look(clip.theme, clip.number, clip.total, picture=picture),
         )  # fmt: skip
         for path, text in commands.text_files.items():
             path.write_text(text, encoding="utf-8")
@@ -86,18 +129,26 @@ def main(argv: list[str] | None = None) -> int:
     worker = Fonts(env.render.font, env.render.font_bold)
     raw = json.loads(SAMPLE.read_text())
     raw.pop("theme", None)  # the job's own theme would win over each built-in in turn
-    for shape, (width, height) in SHAPES.items():
-        raw["profile"] = {"width": width, "height": height, "fps": FPS}
-        job = parse_job(raw)
-        for name, theme in BUILTIN_THEMES.items():
-            question, reveal = plan_video(job, theme).clips[2:4]  # the second question: "2/3"
-            fonts = theme_fonts(theme, worker)
-            for clip, at in ((question, AT_SECONDS), (reveal, 0.4)):
-                path = out / f"{name}-{shape}-{clip.spec.kind}{'-zones' if show_zones else ''}.jpg"
-                render_frame(clip, width, height, fonts, path, at, show_zones)
-                print(
-                    f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {path.stat().st_size // 1024} KB"
-                )
+    with tempfile.TemporaryDirectory() as tmp:
+        picture = planet(Path(tmp) / "planet.png")
+        illustrated: dict[str, Any] = {**raw, "questions": list(raw["questions"])}
+        illustrated["questions"][1] = {**raw["questions"][1], "image": picture.as_uri()}
+        for shape, (width, height) in SHAPES.items():
+            profile = {"width": width, "height": height, "fps": FPS}
+            job, with_picture = (parse_job({**r, "profile": profile}) for r in (raw, illustrated))
+            for name, theme in BUILTIN_THEMES.items():
+                question, reveal = plan_video(job, theme).clips[2:4]  # the second question: "2/3"
+                fonts = theme_fonts(theme, worker)
+                shown: list[tuple[PlannedClip, float, str, Path | None]] = [
+                    (question, AT_SECONDS, "question", None),
+                    (reveal, 0.4, "reveal", None),
+                ]
+                shown.append((plan_video(with_picture, theme).clips[2], AT_SECONDS, "picture", picture))
+                for clip, at, suffix, drawn in shown:
+                    path = out / f"{name}-{shape}-{suffix}{'-zones' if show_zones else ''}.jpg"
+                    render_frame(clip, width, height, fonts, path, at, show_zones, drawn)
+                    shown_path = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                    print(f"{shown_path}: {path.stat().st_size // 1024} KB")
     return 0
 
 

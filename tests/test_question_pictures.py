@@ -313,6 +313,7 @@ def _keys(raw: dict[str, Any], theme: Theme) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
+@pytest.mark.usefixtures("engine_2")  # BEFORE_PICTURES was recorded at engine version 2
 @pytest.mark.parametrize("size", BEFORE_PICTURES)
 def test_a_question_without_a_picture_keeps_its_keys_and_one_with_a_picture_gets_its_own(
     size: tuple[int, int],

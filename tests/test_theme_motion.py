@@ -280,6 +280,7 @@ def keys(theme: Any) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.usefixtures("engine_2")  # BEFORE was recorded at engine version 2
 def test_cut_and_no_motion_keep_every_key_of_before_and_a_transition_changes_only_the_themed_clips() -> None:
     assert keys("midnight") == keys({"extends": "midnight", "transition": "cut"}) == BEFORE["midnight"]
     pop = keys({"extends": "neon", "motion": "pop"})

@@ -40,6 +40,7 @@ def sample(**extra: Any) -> dict[str, Any]:
     return {**raw, **extra}
 
 
+@pytest.mark.usefixtures("engine_2")  # the keys below were recorded at engine version 2
 def test_themes_without_a_video_hash_and_key_their_clips_as_before() -> None:
     # Values from before background videos existed: a running video keeps its clips and its published output.
     named = parse_job(sample(theme="neon"))

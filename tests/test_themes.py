@@ -62,6 +62,7 @@ def themed_plan(job: Job, theme: Theme) -> list[PlannedClip]:
 # --- the theme as data ---
 
 
+@pytest.mark.usefixtures("engine_2")  # the keys below were recorded at engine version 2
 def test_a_job_names_a_theme_or_inlines_one_and_jobs_without_one_hash_as_before() -> None:
     raw = json.loads(SAMPLE.read_text())
     raw.pop("theme", None)

@@ -55,14 +55,22 @@ def check_image_pixels(path: Path, name: str, megapixels: float) -> tuple[int, i
     return width, height
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """The opened image decoded as it is meant to be seen: its first frame, turned upright as its EXIF
+    orientation says (a phone's portrait photo is stored on its side, and ffmpeg shows an image clip
+    upright), 16-bit grey scaled to 8 bits rather than clipped. Every still the engine draws with Pillow
+    (image clips' frames, theme backgrounds, logos, question pictures) goes through here."""
+    image.load()  # the first image only, at the size its header declared (and the cap allowed)
+    source = ImageOps.exif_transpose(image)
+    if source.mode.startswith("I;16") or source.mode == "I":
+        source = source.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    return source
+
+
 def _fit(path: Path, size: tuple[int, int], background: str, dest: Path) -> None:
     with Image.open(path) as image:
-        image.load()  # the first image only, at the size its header declared (and the cap allowed)
         alpha = "A" in image.getbands() or "transparency" in image.info
-        source: Image.Image = image
-        if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
-            source = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-        picture = source.convert("RGBA" if alpha else "RGB")
+        picture = upright(image).convert("RGBA" if alpha else "RGB")
     fitted = ImageOps.contain(picture, size, Image.Resampling.BICUBIC)
     canvas = Image.new(picture.mode, size, "#" + background.lstrip("#"))
     canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from engine.media.layers import Layer
 
@@ -27,7 +27,7 @@ STAGGER = 0.08
 SLIDE = 0.06
 """How far left of its place a sliding part starts, as a fraction of the frame width: sideways, so the last
 answer never crosses the progress bar just below it. A highlight slides in as a wipe from the left instead
-(moved, its translucent text would double the answer's)."""
+(moved, its translucent text would double the answer's). A right-to-left question's parts come from the right."""
 POP_FROM = 0.8
 """The size a popping part starts at; it overshoots a little before it settles."""
 
@@ -42,6 +42,9 @@ class Part:
     start: float
     highlight: bool = False
     leave: float | None = None
+    mirrored: bool = False
+    """A right-to-left question's part: it slides in from the right, and a highlight wipes in from the right,
+    the side its badge is on and reading starts."""
 
     def progress(self, n: int, fps: int, frames: int) -> float:
         """How far in frame n has the part: 0 or less, not there; 1 or more, in its place."""
@@ -119,6 +122,16 @@ def _pop(layer: Layer, p: float, width: int) -> Layer:
 MOTIONS: dict[str, Callable[[Layer, float, int], Layer]] = {"fade": _fade, "slide": _slide, "pop": _pop}
 
 
+def _mirrored(move: Callable[[Layer, float, int], Layer]) -> Callable[[Layer, float, int], Layer]:
+    """`move` as a mirror shows it: the layer flipped across the frame, moved, and flipped back."""
+
+    def moved(layer: Layer, p: float, width: int) -> Layer:
+        flipped = move(Layer(ImageOps.mirror(layer.image), width - layer.x - layer.image.width, layer.y), p, width)
+        return Layer(ImageOps.mirror(flipped.image), width - flipped.x - flipped.image.width, flipped.y)
+
+    return moved
+
+
 def picture(still: Image.Image, parts: list[Part], motion: str, fps: int, n: int, frames: int = 0) -> Image.Image:
     """Frame n of a clip of `frames` frames: `still` (every part that does not move) with each part where its
     motion has it at that frame. In the mode of `still` (RGB over a background, RGBA without)."""
@@ -129,6 +142,8 @@ def picture(still: Image.Image, parts: list[Part], motion: str, fps: int, n: int
         if p <= 0:
             continue
         how = _wipe if part.highlight and motion == "slide" else moved
+        if part.mirrored and motion == "slide":  # fading and popping look the same in a mirror
+            how = _mirrored(how)
         layer = part.layer if p >= 1 else how(part.layer, p, still.width)
         # Pillow places nothing left of or above the frame: a part starting there is cut where it leaves.
         left, top = max(0, -layer.x), max(0, -layer.y)

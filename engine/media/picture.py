@@ -20,6 +20,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageOps
 from contracts.job import Profile
 from contracts.themes import Theme
 from engine.errors import BadAsset
+from engine.media.images import upright
 from engine.media.themed import Rect, Regions, _clear
 from engine.media.zones import zones
 
@@ -79,13 +80,7 @@ def draw_picture(layer: Image.Image, path: Path, slot: Rect, radius: int) -> Non
         return
     try:
         with Image.open(path) as image:
-            image.load()  # the first frame only, at the size its header declared (checked when it was fetched)
-            # Upright as its EXIF orientation says (a phone's portrait photo is stored on its side), as ffmpeg
-            # shows it in an image clip.
-            source: Image.Image = ImageOps.exif_transpose(image)
-            if source.mode.startswith("I;16") or source.mode == "I":  # 16-bit grey: scaled to 8 bits, not clipped
-                source = source.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-            picture = source.convert("RGBA")
+            picture = upright(image).convert("RGBA")  # its size was checked when it was fetched
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise BadAsset(f"question picture could not be drawn: {str(err)[-300:]}") from None
     covered = ImageOps.fit(picture, (slot.w, slot.h), Image.Resampling.LANCZOS, centering=(0.5, 0.5))

@@ -21,6 +21,7 @@ from contracts.job import ClipSpec, Profile
 from contracts.pictures import question_picture
 from contracts.themes import Background, Theme
 from engine.media.fonts import grapheme_script
+from engine.media.images import upright
 from engine.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, with_shadow
 from engine.media.text import Block, block, direction, largest_fit, min_size, scales
 from engine.media.zones import zones
@@ -224,6 +225,18 @@ def answer_letters(question: str) -> tuple[bool, str]:
     return True, RTL_LETTERS.get(script, ANSWER_LETTERS)
 
 
+def reading_header(reg: Regions, rtl: bool) -> Regions:
+    """The header as the question reads: for right-to-left text the number's pill at the right and the ring at
+    the left, mirrored across the band between them (clear of a top logo as before). The ring's arc still runs
+    clockwise: a clock's hands turn the same way in every script."""
+    if not rtl:
+        return reg
+    left, right = reg.number.x, reg.ring.right
+    ring_x = left + right - reg.ring.right
+    ring = replace(reg.ring, x=ring_x + ring_x % 2)  # even: overlaid on 4:2:0 frames
+    return replace(reg, number=replace(reg.number, x=left + right - reg.number.right), ring=ring)
+
+
 def mirrored(boxes: tuple[Rect, ...]) -> tuple[Rect, ...]:
     """The boxes mirrored across their own band (not the frame: a platform's safe zone need not be symmetric)."""
     left, right = min(b.x for b in boxes), max(b.right for b in boxes)
@@ -253,6 +266,7 @@ def layout_themed(spec: ClipSpec, profile: Profile, fonts: Fonts, theme: Theme) 
     if spec.kind == "card":
         return _card(spec, reg, fonts, h)
     rtl, letters = answer_letters(spec.question or "")
+    reg = reading_header(reg, rtl)
     if question_picture(spec, theme):
         from engine.media.picture import picture_regions  # it lays out with this module's parts
 
@@ -380,7 +394,7 @@ def background(theme: Theme, width: int, height: int, image: Path | None = None)
     """The clip's own image or the theme's (fetched to `image`), covering the frame; else its gradient or colour."""
     if image is not None:
         with Image.open(image) as picture:
-            return ImageOps.fit(picture.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+            return ImageOps.fit(upright(picture).convert("RGB"), (width, height), Image.Resampling.LANCZOS)
     bg = theme.background
     if len(bg.gradient) == 2:
         return gradient(bg.gradient[0], bg.gradient[1], bg.angle, width, height)
@@ -486,7 +500,7 @@ def still_frame(
 
                 draw_picture(shapes, picture, reg.picture, corner_radius(reg, theme))
         if number and total and STATIC in parts:
-            _number(draw, fonts, reg, theme, f"{number}/{total}")
+            _number(draw, fonts, reg, theme, f"{number}/{total}", lay.rtl)
         for i, (rect, box) in enumerate(zip(lay.answers, lay.texts[1:], strict=False)):
             correct = reveal and i == spec.correct
             badge, _ = answer_area(rect, theme, reg.answer_size, lay.rtl)
@@ -526,19 +540,20 @@ def _faded(colour: str, alpha: float) -> str:
     return f"#{r:02X}{g:02X}{b:02X}{a:02X}"
 
 
-def _number(draw: ImageDraw.ImageDraw, fonts: Fonts, reg: Regions, theme: Theme, text: str) -> None:
-    """The question's number, "3/10", in a pill of the accent colour."""
+def _number(draw: ImageDraw.ImageDraw, fonts: Fonts, reg: Regions, theme: Theme, text: str, rtl: bool) -> None:
+    """The question's number, "3/10", in a pill of the accent colour, at the side its region's reading starts."""
     pill = reg.number
     size = round(pill.h * 0.55)
     font = fonts.chain(True, text).faces[0].font(size)
     width = min(pill.w, round(font.getlength(text) + pill.h))
-    draw.rounded_rectangle((pill.x, pill.y, pill.x + width, pill.bottom), radius=pill.h // 2, fill=rgba(theme.accent))
-    draw.text((pill.x + width / 2, pill.y + pill.h / 2), text, font=font, fill=rgba(on(theme.accent)), anchor="mm")
+    x = pill.right - 1 - width if rtl else pill.x
+    draw.rounded_rectangle((x, pill.y, x + width, pill.bottom), radius=pill.h // 2, fill=rgba(theme.accent))
+    draw.text((x + width / 2, pill.y + pill.h / 2), text, font=font, fill=rgba(on(theme.accent)), anchor="mm")
 
 
 def _logo(frame: Image.Image, path: Path, rect: Rect, theme: Theme) -> None:
     with Image.open(path) as picture:
-        mark = ImageOps.contain(picture.convert("RGBA"), (rect.w, rect.h), Image.Resampling.LANCZOS)
+        mark = ImageOps.contain(upright(picture).convert("RGBA"), (rect.w, rect.h), Image.Resampling.LANCZOS)
     x = rect.x if theme.logo and theme.logo.corner.endswith("left") else rect.right - mark.width
     frame.alpha_composite(mark, (x, rect.y + (rect.h - mark.height) // 2))
 

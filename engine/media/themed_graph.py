@@ -28,8 +28,10 @@ from engine.media.motion import Part, entrance_frames, leaves, moving_frames, pi
 from engine.media.themed import (
     ALL_PARTS,
     HIGHLIGHT,
+    answer_letters,
     answer_part,
     countdown_rings,
+    reading_header,
     regions,
     rgba,
     still_frame,
@@ -91,8 +93,9 @@ def motion_pictures(
         logo=look.logo,
         picture=look.picture,
     )
+    rtl, _ = answer_letters(spec.question or "")
     parts = {
-        name: Part(layer, begins.get(name, -math.inf), highlight=name == HIGHLIGHT, leave=ends.get(name))
+        name: Part(layer, begins.get(name, -math.inf), name == HIGHLIGHT, ends.get(name), rtl)
         for name in names
         if (layer := cropped(draw(backdrop=False, parts=frozenset({name})))) is not None
     }
@@ -183,7 +186,8 @@ def themed_video(
             video = ffmpeg.overlay(video, leave, eof_action="pass")
     if spec.kind != "question":
         return video
-    reg = regions(profile, look.theme)
+    rtl, _ = answer_letters(spec.question or "")
+    reg = reading_header(regions(profile, look.theme), rtl)
     rings = countdown_rings(spec.duration, profile, fonts, look.theme)
     names = [f"ring-{i:04d}.png" for i in range(len(rings))]
     for name, (_, image) in zip(names, rings, strict=True):
@@ -192,13 +196,18 @@ def themed_video(
     text_files[listing] = countdown_list([start for start, _ in rings], names)
     ring = _to_yuv(ffmpeg.input(str(listing), f="concat").filter("format", "rgba"), matrix, alpha=True)
     video = ffmpeg.overlay(video, ring, x=reg.ring.x, y=reg.ring.y, eof_action="repeat")
-    # The bar empties from the right: the accent slides left under a patch of the picture beside the track.
+    # The bar empties from the end reading reaches last (the right; the left for right-to-left text): the accent
+    # slides that way under a patch of the picture beside the track.
     bar = reg.bar
     r, g, b, _ = rgba(look.theme.accent)
     fill = ffmpeg.input(f"color=c=0x{r:02X}{g:02X}{b:02X}:s={bar.w}x{bar.h}:r={fps}", f="lavfi")
     fill = _to_yuv(fill.filter("format", "rgb24"), matrix)
     split = video.split()
     base, beside = split[0], split[1]
-    video = ffmpeg.overlay(base, fill, x=f"{bar.x}-{bar.w}*t/{spec.duration:g}", y=bar.y, shortest=1)
+    slid = f"{bar.w}*t/{spec.duration:g}"
+    video = ffmpeg.overlay(base, fill, x=f"{bar.x}+{slid}" if rtl else f"{bar.x}-{slid}", y=bar.y, shortest=1)
+    if rtl:
+        patch = beside.crop(bar.right, bar.y, profile.width - bar.right, bar.h)
+        return ffmpeg.overlay(video, patch, x=bar.right, y=bar.y, shortest=1)
     patch = beside.crop(0, bar.y, bar.x, bar.h)
     return ffmpeg.overlay(video, patch, x=0, y=bar.y, shortest=1)
