@@ -49,9 +49,15 @@ from contracts.fields import (
     _text_check,
     _unambiguous,
 )
+from contracts.fields import Colour as Colour  # re-exported with the kinds' models below: code imported them here
+from contracts.fields import Line as Line
 from contracts.gpus import GPU_CLASSES, class_for_memory
 from contracts.kinds import KINDS, JobDefaults, clip_kinds
+from contracts.kinds.card import CardClip as CardClip
+from contracts.kinds.image import ImageClip as ImageClip
 from contracts.kinds.question import QuestionClip
+from contracts.kinds.recipe import RECIPE_CLIPS as RECIPE_CLIPS
+from contracts.kinds.video import VideoClip as VideoClip
 from contracts.languages import voice_language, voice_problem
 from contracts.plan import clip_frames
 from contracts.rules import (
