@@ -27,6 +27,7 @@ from contracts.pictures import question_picture
 from contracts.plan import PlannedClip, plan_video
 from engine.deps import Deps, check_asset_size, fetch_asset
 from engine.errors import RenderError
+from engine.kinds import renderer_for
 from engine.media.encoder import video_args
 from engine.media.fit import clip_fields
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands, colour_matrix
@@ -34,7 +35,6 @@ from engine.media.images import check_image_pixels, frame_sized
 from engine.media.layers import Fonts
 from engine.media.probe import ProbeError, decode_check
 from engine.media.process import run_tool
-from engine.media.sources import MOVING_KINDS
 from engine.media.text import text_hyphenation
 from engine.media.themed import clip_theme, theme_fonts
 from engine.media.themed_graph import Look
@@ -245,7 +245,7 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
     profile = job.profile
     spec = clip.spec
     image = await fetch_asset(deps, spec.image, tmp / "image", "image") if spec.image else None
-    if image is not None and spec.kind not in MOVING_KINDS:  # a Ken Burns image is fitted as it zooms
+    if image is not None and renderer_for(spec.kind).still:  # a Ken Burns image is fitted as it zooms
         image = await frame_sized(image, profile, spec.background, tmp / "frame.png")
     video = await fetch_video(deps, spec, tmp / "video") if spec.video else None
     look = None

@@ -27,6 +27,7 @@ from engine.deps import Deps, fetch_asset, scratch
 from engine.errors import MediaMismatch, TextDoesNotFit
 from engine.gpu_slots import GpuSlots
 from engine.integrity import Verdict
+from engine.kinds import renderer_for
 from engine.media.encoder import NVENC, choose_encoder, video_args
 from engine.media.graphs import (
     MUSIC_BED_LUFS,
@@ -43,7 +44,6 @@ from engine.media.layers import DoesNotFit
 from engine.media.loudness import bed_gain_db
 from engine.media.probe import ProbeError, counted, shows_all
 from engine.media.process import FfmpegStopped, run_ffmpeg
-from engine.media.sources import MOVING_KINDS
 from engine.media.text import text_hyphenation
 from engine.media.themed import clip_theme, theme_fonts
 from engine.media.themed_graph import Look
@@ -323,7 +323,7 @@ class RenderActivities:
     async def _inputs(self, inp: ClipWork, tmp: Path) -> tuple[ClipInputs, str]:
         spec = inp.clip.spec
         image = await fetch_asset(self.deps, spec.image, tmp / "image", "image") if spec.image else None
-        if image is not None and spec.kind not in MOVING_KINDS:  # a Ken Burns image is fitted as it zooms
+        if image is not None and renderer_for(spec.kind).still:  # a Ken Burns image is fitted as it zooms
             image = await frame_sized(image, inp.profile, spec.background, tmp / "frame.png")
         video = await fetch_video(self.deps, spec, tmp / "video") if spec.video else None
         if inp.video_only:

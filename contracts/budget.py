@@ -3,20 +3,18 @@
 A job is refused at validation, naming the limit, when it would hold render slots for
 longer than any clip attempt is allowed to run, or when its frames x pixels exceed the
 per-job budget. Render time is estimated at the slowest expected rate: a plain clip at
-`SLOWEST_EXPECTED_FPS`, a procedural recipe at its own cost per pixel (`Recipe.cost`: a deep-zoom
-mandelbrot at a high `maxiter` renders at seconds per frame, not frames per second).
+`SLOWEST_EXPECTED_FPS`, a kind with its own rate (`KindContract.frame_seconds`) at that: a procedural recipe
+at its cost per pixel (`Recipe.cost`: a deep-zoom mandelbrot at a high `maxiter` renders at seconds per frame,
+not frames per second).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from contracts.recipes import RECIPES
-
-if TYPE_CHECKING:  # contracts.job reads this module while it loads
-    from contracts.job import ClipSpec, Profile
+from contracts.kinds import KINDS
+from contracts.rules import ClipSpec, Profile
 
 SLOWEST_EXPECTED_FPS = 5
 """Start-to-close budget for a clip: a 4K CPU-fallback render stays above this."""
@@ -49,16 +47,9 @@ class Budget:
 def frame_seconds(spec: ClipSpec, profile: Profile) -> float:
     """Seconds one frame of this clip may take at the slowest expected rate."""
     seconds = 1.0 / SLOWEST_EXPECTED_FPS
-    from contracts.kinds import KINDS  # contracts.kinds loads contracts.job, which reads this module
-
     registered = KINDS.get(spec.kind)
     if registered is not None and registered.frame_seconds is not None:
         return max(seconds, registered.frame_seconds(spec, profile))
-    recipe = RECIPES.get(spec.recipe or "") if spec.kind == "recipe" else None
-    if recipe is not None and recipe.cost is not None:
-        name, per_unit = recipe.cost
-        units = dict(spec.params).get(name, recipe.params[name].default)
-        seconds = max(seconds, profile.width * profile.height * units * per_unit)
     return seconds
 
 

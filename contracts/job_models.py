@@ -13,9 +13,7 @@ coerced ("5" is not a number, true is not 1) and pydantic's own messages are tra
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, NoReturn, TypedDict, Union, get_args
+from typing import Annotated, Any, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -26,27 +24,51 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
-    create_model,
     field_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
 
 from contracts.budget import Budget, budget_problems
+from contracts.fields import (
+    URI,
+    VOICE_MESSAGE,
+    Answer,
+    Choice,
+    Duration,
+    Integer,
+    Language,
+    Number,
+    OutputURI,
+    Text,
+    _fail,
+    _integer_check,
+    _items,
+    _Model,
+    _optional,
+    _Spoken,
+    _text_check,
+    _unambiguous,
+)
+from contracts.fields import Colour as Colour  # re-exported with the kinds' models below: code imported them here
+from contracts.fields import Line as Line
 from contracts.gpus import GPU_CLASSES, class_for_memory
-from contracts.job import (
+from contracts.kinds import KINDS, JobDefaults, clip_kinds
+from contracts.kinds.card import CardClip as CardClip
+from contracts.kinds.image import ImageClip as ImageClip
+from contracts.kinds.question import QuestionClip
+from contracts.kinds.recipe import RECIPE_CLIPS as RECIPE_CLIPS
+from contracts.kinds.video import VideoClip as VideoClip
+from contracts.languages import voice_language, voice_problem
+from contracts.plan import clip_frames
+from contracts.rules import (
     AUDIO_RATE,
     CAPTION_FORMATS,
     DEFAULT_PRIORITY,
-    HEX_COLOUR,
     LOUDNESS_TARGETS,
     MAX_CLIP_SECONDS,
     MAX_CLIPS,
     MAX_JOB_BYTES,
-    MAX_LINES,
-    MAX_TEXT_CHARS,
     MAX_URI_CHARS,
-    MIN_CLIP_SECONDS,
-    NAMED_COLOURS,
     NARRATION_FITS,
     PRIORITY_LEVELS,
     URI_SCHEMES,
@@ -59,59 +81,14 @@ from contracts.job import (
     Poster,
     Profile,
     brief,
-    check_output_uri,
-    check_text,
-    check_uri,
     field_key,
     type_name,
 )
-from contracts.languages import (
-    ANSWER_PHRASES,
-    LANGUAGE_PATTERN,
-    answer_phrase,
-    clip_voice,
-    language_problem,
-    text_language,
-    voice_language,
-    voice_problem,
-)
-from contracts.recipes import RECIPES
 from contracts.theme_models import ThemeField, parse_theme
 from contracts.voices import TTS_ENGINES
 from contracts.webhooks import BadWebhookUrl, split_url
 
-BUILT_IN_KINDS = ("card", "question", "recipe", "video", "image")
-"""The kinds with their own code here; the others are registered in `contracts.kinds`."""
 SCHEMA_ID = "https://render-service.invalid/schema/job.schema.json"
-
-
-def _fail(message: str) -> NoReturn:
-    raise PydanticCustomError("job", "{message}", {"message": message})
-
-
-def _checked(check: Callable[[], Any]) -> Any:
-    """Run one of the contract's check functions; its JobError becomes this field's error."""
-    try:
-        return check()
-    except JobError as err:
-        _fail(err.message)
-
-
-# --- field types: each validates the raw JSON value itself and describes itself to the schema ---
-
-
-def _text_check(limit: int, pattern: Any = None, pattern_message: str = "") -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value is None:
-            _fail("is required")
-        if not isinstance(value, str):
-            _fail(f"expected a string, got {type_name(value)}")
-        _checked(lambda: check_text("", value, limit=limit))
-        if pattern is not None and not pattern.match(value):
-            _fail(pattern_message.format(value=value[:80]))
-        return value
-
-    return check
 
 
 def _webhook_check(value: Any) -> str:
@@ -122,211 +99,6 @@ def _webhook_check(value: Any) -> str:
     except BadWebhookUrl as err:
         _fail(str(err))
     return url
-
-
-def Text(limit: int = MAX_TEXT_CHARS, **schema: Any) -> Any:
-    return Annotated[
-        str, PlainValidator(_text_check(limit)), WithJsonSchema({"type": "string", "maxLength": limit, **schema})
-    ]
-
-
-def Choice(*values: str) -> Any:
-    """One of a few named values, listed in the error and in the schema."""
-
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in values:
-            got = brief(value) if isinstance(value, str) else type_name(value)
-            _fail(f"expected one of {', '.join(values)}, got {got}")
-        return value
-
-    return Annotated[str, PlainValidator(check), WithJsonSchema({"enum": list(values)})]
-
-
-def _number_check(low: float, high: float) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        if value is None:
-            _fail("is required")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _fail(f"expected a number, got {type_name(value)}")
-        # Integers are compared as integers: JSON allows 10**400, which no float holds.
-        finite = isinstance(value, int) or math.isfinite(value)
-        if not finite or not low <= value <= high:
-            _fail(f"must be between {low:g} and {high:g}, got {brief(value)}")
-        return float(value)
-
-    return check
-
-
-def Number(low: float, high: float) -> Any:
-    return Annotated[
-        float,
-        PlainValidator(_number_check(low, high)),
-        WithJsonSchema({"type": "number", "minimum": low, "maximum": high}),
-    ]
-
-
-def _integer_check(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if value is None:
-            _fail("is required")
-        if isinstance(value, bool) or not isinstance(value, int):
-            _fail(f"expected an integer, got {type_name(value)}")
-        if not low <= value <= high:
-            _fail(f"must be between {low} and {high}, got {brief(value)}")
-        return value
-
-    return check
-
-
-def Integer(low: int, high: int, **schema: Any) -> Any:
-    return Annotated[
-        int,
-        PlainValidator(_integer_check(low, high)),
-        WithJsonSchema({"type": "integer", "minimum": low, "maximum": high, **schema}),
-    ]
-
-
-def _items(low: int, high: int) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if not isinstance(value, list):
-            _fail(f"expected a list, got {type_name(value)}")
-        if not low <= len(value) <= high:
-            _fail(f"must have between {low} and {high} items, got {len(value)}")
-        return value
-
-    return check
-
-
-def _uri(value: Any) -> str:
-    text: str = _text_check(MAX_URI_CHARS)(value)
-    return str(_checked(lambda: check_uri("", text)))
-
-
-def _output_uri(value: Any) -> str:
-    text: str = _text_check(MAX_URI_CHARS)(value)
-    return str(_checked(lambda: check_output_uri("", text)))
-
-
-OutputURI = Annotated[
-    str,
-    PlainValidator(_output_uri),
-    WithJsonSchema(
-        {"type": "string", "maxLength": MAX_URI_CHARS, "pattern": r"^(file:///|s3://[^/]+/.).*\.(mp4|m4v|mov)$"}
-    ),
-]
-"""Where the video is published: a URI whose file name is a video's."""
-
-URI = Annotated[
-    str,
-    PlainValidator(_uri),
-    WithJsonSchema({"type": "string", "maxLength": MAX_URI_CHARS, "pattern": "^(file:///|s3://[^/]+/.)"}),
-]
-
-
-def _colour(value: Any) -> str:
-    text = _text_check(32)(value)
-    colour = NAMED_COLOURS.get(text.lower(), text)
-    if not HEX_COLOUR.match(colour):
-        _fail(f"expected #RRGGBB or one of {', '.join(sorted(NAMED_COLOURS))}, got {brief(text)}")
-    return colour.upper()
-
-
-Colour = Annotated[
-    str,
-    PlainValidator(_colour),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": HEX_COLOUR.pattern},
-                {"enum": sorted(NAMED_COLOURS)},
-            ],
-            "description": "#RRGGBB or a colour name",
-        }
-    ),
-]
-
-
-def _answer(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        _fail("expected a non-empty string")
-    return str(_checked(lambda: check_text("", value, limit=200)))
-
-
-Answer = Annotated[str, PlainValidator(_answer), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200})]
-Line = Text(MAX_TEXT_CHARS)
-Duration = Number(MIN_CLIP_SECONDS, MAX_CLIP_SECONDS)
-
-
-def _unambiguous(value: str, answers: list[Any], hint: str) -> None:
-    """Refuse a letter that is also another answer's text: 'A' when answer B reads 'A' could mean either."""
-    if value.upper() in ("A", "B", "C", "D") and value in answers:
-        letter, text = "ABCD".index(value.upper()), answers.index(value)
-        if letter != text:
-            _fail(f"{value!r} is both answer {'ABCD'[text]}'s text and answer {'ABCD'[letter]}'s letter; {hint}")
-
-
-def _correct(value: Any, answers: list[str]) -> int:
-    """The correct answer, given as its letter (A-D), its index (0-3) or its text."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 4:
-        return value
-    if isinstance(value, str):
-        _unambiguous(value, answers, "give the answer's index 0-3 instead")
-        if value in answers:
-            return answers.index(value)
-        if value.upper() in ("A", "B", "C", "D"):
-            return "ABCD".index(value.upper())
-    _fail(f"must be one of the answers, a letter A-D or an index 0-3, got {brief(value)}")
-
-
-def _optional(check: Callable[[Any], str]) -> Callable[[Any], str | None]:
-    """A field that may be left out or set to null."""
-    return lambda value: None if value is None else check(value)
-
-
-def _language(value: Any) -> str:
-    tag: str = _text_check(32)(value)
-    problem = language_problem(tag)
-    if problem:
-        _fail(problem)
-    return tag
-
-
-Language = Annotated[
-    str | None,
-    PlainValidator(_optional(_language)),
-    WithJsonSchema(
-        {
-            "type": ["string", "null"],
-            "pattern": LANGUAGE_PATTERN.pattern,
-            "description": "the language its text is in (BCP-47: es, pt-BR); its first part one of "
-            + ", ".join(sorted(ANSWER_PHRASES))
-            + "; unset: the job's",
-        }
-    ),
-]
-VOICE_MESSAGE = "expected a voice name like 'en-US' or 'en-US-Neural2-F', got {value!r}"
-Voice = Annotated[
-    str | None,
-    PlainValidator(_optional(_text_check(64, VOICE_PATTERN, VOICE_MESSAGE))),
-    WithJsonSchema(
-        {
-            "type": ["string", "null"],
-            "pattern": VOICE_PATTERN.pattern,
-            "description": "the voice that reads it (as tts_voice); unset: one for its language, else the job's",
-        }
-    ),
-]
-
-
-class _Spoken(BaseModel):
-    """A clip with words: the language they are in and the voice that reads them, each defaulting to the job's."""
-
-    language: Language = None
-    voice: Voice = None
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
 
 
 class ProfileIn(_Model):
@@ -352,159 +124,13 @@ class ProfileIn(_Model):
         return value
 
 
-class CardClip(_Model, _Spoken):
-    """A still card: background colour or image, lines of text, optional narration or audio."""
-
-    kind: Literal["card"]
-    duration: Duration  # type: ignore[valid-type]
-    background: Colour = "#000000"
-    image: URI | None = None
-    audio: URI | None = None
-    narration: Text() | None = None  # type: ignore[valid-type]
-    lines: Annotated[list[Line], BeforeValidator(_items(0, MAX_LINES)), Field(max_length=MAX_LINES)] = []  # type: ignore[valid-type]
-
-
-class QuestionClip(_Model, _Spoken):
-    """A trivia question with four answers; it renders as the question, then the reveal."""
-
-    kind: Literal["question"]
-    question: Text()  # type: ignore[valid-type]
-    answers: Annotated[list[Answer], BeforeValidator(_items(4, 4)), Field(min_length=4, max_length=4)]
-    correct: Annotated[
-        int | str | None,
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "integer", "minimum": 0, "maximum": 3},
-                    {"type": "string", "description": "a letter A-D, or the correct answer's text"},
-                ]
-            }
-        ),
-    ]
-    duration: Number(1.0, MAX_CLIP_SECONDS) | None = None  # type: ignore[valid-type]
-    reveal_duration: Duration | None = None  # type: ignore[valid-type]
-    background: Colour = "#000000"
-    image: URI | None = None
-    picture: URI | None = Field(
-        default=None,
-        description="an image shown with the question and its reveal, beside or above the question text "
-        "(`image` is the clip's full-frame background)",
-    )
-    audio: URI | None = None
-    narration: Text() | None = None  # type: ignore[valid-type]
-
-    @field_validator("answers")
-    @classmethod
-    def _different_answers(cls, answers: list[str]) -> list[str]:
-        """Two equal answers make the question unanswerable, and `correct` given as text ambiguous."""
-        for i, answer in enumerate(answers):
-            if answer in answers[:i]:
-                _fail(
-                    f"answers[{i}] repeats answers[{answers.index(answer)}] ({brief(answer)}); each answer must differ"
-                )
-        return answers
-
-    @field_validator("correct", mode="plain")
-    @classmethod
-    def _correct_answer(cls, value: Any, info: ValidationInfo) -> int:
-        answers = info.data.get("answers")
-        if answers is None:  # the answers have their own error
-            return -1
-        return _correct(value, answers)
-
-
-MAX_ASSET_SECONDS = 86_400.0
-"""How far into a video asset `in` and `out` may reach."""
-MAX_ZOOM = 3.0
-
-
-class VideoClip(_Model, _Spoken):
-    """A video asset, trimmed to `in`..`out` seconds, scaled to the profile, then padded or cropped."""
-
-    kind: Literal["video"]
-    source: URI = Field(description="the video file: file:// or s3:// inside an asset root")
-    start: Number(0.0, MAX_ASSET_SECONDS) = Field(  # type: ignore[valid-type]
-        default=0.0, alias="in", description="seconds into the asset where the clip starts"
-    )
-    out: Number(MIN_CLIP_SECONDS, MAX_ASSET_SECONDS) = Field(  # type: ignore[valid-type]
-        description="seconds into the asset where the clip ends; the clip lasts out - in"
-    )
-    fit: Choice("pad", "crop") = Field(  # type: ignore[valid-type]
-        default="pad", description="pad: the whole picture, bars in `background`; crop: fill the frame"
-    )
-    audio: Choice("keep", "duck", "drop") = Field(  # type: ignore[valid-type]
-        default="keep", description="the asset's sound: as is, lowered by 12 dB under narration, or none"
-    )
-    background: Colour = "#000000"
-    narration: Text() | None = None  # type: ignore[valid-type]
-
-    @field_validator("out")
-    @classmethod
-    def _after_in(cls, out: float, info: ValidationInfo) -> float:
-        start = info.data.get("start", 0.0)
-        if out - start < MIN_CLIP_SECONDS:
-            _fail(f"must be at least {MIN_CLIP_SECONDS:g} s after in ({start:g}), got {out:g}")
-        if out - start > MAX_CLIP_SECONDS:
-            _fail(f"makes a clip of {out - start:g} s from in ({start:g}); the limit is {MAX_CLIP_SECONDS:g} s")
-        return out
-
-
-class ImageClip(_Model, _Spoken):
-    """A still image filling the frame, with a slow zoom and pan (Ken Burns)."""
-
-    kind: Literal["image"]
-    source: URI = Field(description="the image file: file:// or s3:// inside an asset root")
-    duration: Duration  # type: ignore[valid-type]
-    zoom: Annotated[
-        list[Number(1.0, MAX_ZOOM)],  # type: ignore[valid-type]
-        BeforeValidator(_items(2, 2)),
-        Field(min_length=2, max_length=2, description="zoom at the first and the last frame"),
-    ] = [1.0, 1.15]
-    pan: Choice("center", "left", "right", "up", "down") = Field(  # type: ignore[valid-type]
-        default="center", description="where the view drifts as it zooms"
-    )
-    audio: URI | None = None
-    narration: Text() | None = None  # type: ignore[valid-type]
-
-
-def _params_model(name: str) -> type[BaseModel]:
-    fields: dict[str, Any] = {
-        key: (Number(bound.low, bound.high), float(bound.default))
-        for key, bound in sorted(RECIPES[name].params.items())
-    }
-    return create_model(f"{name.capitalize()}Params", __base__=_Model, **fields)
-
-
-def _recipe_clip(name: str) -> type[BaseModel]:
-    params = _params_model(name)
-    fields: dict[str, Any] = {
-        "kind": (Literal["recipe"], ...),
-        "recipe": (Literal[name], ...),
-        "duration": (Duration, ...),
-        "params": (Annotated[params, BeforeValidator(lambda value: value or {})], Field(default_factory=params)),
-        "audio": (URI | None, None),
-    }
-    return create_model(
-        f"{name.capitalize()}Clip", __base__=_Model, __doc__=f"The {name!r} procedural recipe.", **fields
-    )
-
-
-RECIPE_CLIPS = {name: _recipe_clip(name) for name in sorted(RECIPES)}
-RecipeClip: Any = Annotated[Union[tuple(RECIPE_CLIPS.values())], Field(discriminator="recipe")]  # noqa: UP007
-
-# The registered kinds' models are built from the field types above, so the registry is read here.
-from contracts.kinds import KINDS, load  # noqa: E402
-
-load()
-CLIP_KINDS = (*BUILT_IN_KINDS, *KINDS)
-Clip: Any = Annotated[
-    Union[(CardClip, QuestionClip, RecipeClip, VideoClip, ImageClip, *(kind.model for kind in KINDS.values()))],
-    Field(discriminator="kind"),
-]
+CLIP_KINDS = tuple(contract.kind for contract in clip_kinds())
+"""The kinds a job file can write (`contracts.kinds`), in the order the schema and errors list them."""
+Clip: Any = Annotated[Union[tuple(contract.model for contract in clip_kinds())], Field(discriminator="kind")]  # noqa: UP007
 CLIP_MODELS: dict[str, type[BaseModel]] = {
-    "card": CardClip, "question": QuestionClip, "video": VideoClip, "image": ImageClip,
-    **{name: kind.model for name, kind in KINDS.items()},
-}  # fmt: skip
+    contract.kind: contract.model for contract in clip_kinds() if isinstance(contract.model, type)
+}
+"""The kinds whose model is one class (a recipe's is a union of its variants)."""
 
 
 PosterClip = Integer(
@@ -585,12 +211,12 @@ class JobIn(_Model):
         default=None, description="the language of the job's text; unset: its voice's (a job with one sets tts_voice)"
     )
     question_seconds: Number(1.0, MAX_CLIP_SECONDS) = 10.0  # type: ignore[valid-type]
-    reveal_seconds: Duration = 4.0  # type: ignore[valid-type]
+    reveal_seconds: Duration = 4.0
     questions: Annotated[
         list[SeedQuestion], BeforeValidator(_items(0, MAX_CLIPS // 2)), Field(max_length=MAX_CLIPS // 2)
-    ] = []
+    ] = []  # noqa: RUF012
     total_questions: Annotated[int | None, WithJsonSchema({"type": ["integer", "null"], "minimum": 0})] = None
-    clips: Annotated[list[Clip], BeforeValidator(_items(0, MAX_CLIPS)), Field(max_length=MAX_CLIPS)] = []
+    clips: Annotated[list[Clip], BeforeValidator(_items(0, MAX_CLIPS)), Field(max_length=MAX_CLIPS)] = []  # noqa: RUF012
     output_uri: OutputURI | None = None
     webhook_url: Annotated[
         str | None,
@@ -625,7 +251,7 @@ class JobIn(_Model):
             max_length=len(CAPTION_FORMATS),
             description="caption files beside a narrated video, named as the output plus .vtt or .srt; [] for none",
         ),
-    ] = ["vtt"]
+    ] = ["vtt"]  # noqa: RUF012
 
     @field_validator("captions")
     @classmethod
@@ -679,55 +305,11 @@ class JobIn(_Model):
 # --- from the validated models to the dataclasses the service uses ---
 
 
-def _question_specs(clip: QuestionClip, defaults: JobIn) -> list[ClipSpec]:
-    """A question clip renders as two: the question, then the reveal."""
-    answers = tuple(clip.answers)
-    correct = clip.correct if isinstance(clip.correct, int) else -1  # an int once validated
-    shared: dict[str, Any] = dict(
-        background=clip.background,
-        image=clip.image,
-        question=clip.question,
-        answers=answers,
-        correct=correct,
-        picture=clip.picture,
-    )
-    if "background" in clip.model_fields_set:
-        shared["own_background"] = True
-    shared.update(_spoken(clip, defaults))
-    said = answer_phrase(text_language(shared["language"], shared["voice"] or _job_voice(defaults)))
-    return [
-        ClipSpec(
-            kind="question",
-            duration=clip.duration if clip.duration is not None else defaults.question_seconds,
-            narration=clip.narration or clip.question,
-            audio=clip.audio,
-            **shared,
-        ),
-        ClipSpec(
-            kind="reveal",
-            duration=clip.reveal_duration if clip.reveal_duration is not None else defaults.reveal_seconds,
-            narration=said.replace("{answer}", answers[correct]),
-            **shared,
-        ),
-    ]
-
-
 def _job_voice(job: JobIn) -> str:
     """The job's voice: `tts_voice`, else its language's (the tag itself), else English."""
     if "tts_voice" in job.model_fields_set or job.language is None:
         return job.tts_voice
     return job.language
-
-
-class Spoken(TypedDict):
-    language: str
-    voice: str
-
-
-def _spoken(clip: _Spoken, job: JobIn) -> Spoken:
-    """A clip's `language` and `voice` as its spec holds them: '' where the job's apply."""
-    language = clip.language or job.language or ""
-    return {"language": language, "voice": clip_voice(clip.voice, language, _job_voice(job))}
 
 
 def _voice_problems(model: JobIn) -> list[tuple[str, str]]:
@@ -761,64 +343,15 @@ def _seed_as_clip(seed: SeedQuestion) -> QuestionClip:
     )
 
 
+def _defaults(job: JobIn) -> JobDefaults:
+    return JobDefaults(job.language, _job_voice(job), job.question_seconds, job.reveal_seconds)
+
+
 def _specs(clip: BaseModel, job: JobIn) -> list[ClipSpec]:
-    registered = KINDS.get(str(getattr(clip, "kind", "")))
-    if registered is not None:
-        spoken = _spoken(clip, job) if isinstance(clip, _Spoken) else None
-        return registered.specs(clip, {"language": spoken["language"], "voice": spoken["voice"]} if spoken else {})
-    if isinstance(clip, QuestionClip):
-        return _question_specs(clip, job)
-    if isinstance(clip, CardClip):
-        return [
-            ClipSpec(
-                kind="card",
-                duration=clip.duration,
-                background=clip.background,
-                image=clip.image,
-                audio=clip.audio,
-                narration=clip.narration,
-                lines=tuple(clip.lines),
-                own_background="background" in clip.model_fields_set,
-                **_spoken(clip, job),
-            )
-        ]
-    if isinstance(clip, VideoClip):
-        return [
-            ClipSpec(
-                kind="video",
-                duration=clip.out - clip.start,
-                video=clip.source,
-                trim_in=clip.start,
-                fit=clip.fit,
-                audio_mode=clip.audio,
-                background=clip.background,
-                narration=clip.narration,
-                **_spoken(clip, job),
-            )
-        ]
-    if isinstance(clip, ImageClip):
-        return [
-            ClipSpec(
-                kind="image",
-                duration=clip.duration,
-                image=clip.source,
-                zoom=tuple(clip.zoom),
-                pan=clip.pan,
-                audio=clip.audio,
-                narration=clip.narration,
-                **_spoken(clip, job),
-            )
-        ]
-    values = clip.model_dump()
-    return [
-        ClipSpec(
-            kind="recipe",
-            duration=values["duration"],
-            recipe=values["recipe"],
-            params=tuple(sorted(values["params"].items())),
-            audio=values["audio"],
-        )
-    ]
+    """The clip's specs, as its kind's contract plans them."""
+    specs = KINDS[str(getattr(clip, "kind", ""))].specs
+    assert specs is not None  # a kind a job file can write plans its specs
+    return specs(clip, _defaults(job))
 
 
 def _sourced_specs(model: JobIn) -> list[tuple[str, ClipSpec]]:
@@ -826,15 +359,13 @@ def _sourced_specs(model: JobIn) -> list[tuple[str, ClipSpec]]:
     sourced = [
         (f"questions[{i}]", spec)
         for i, seed in enumerate(model.questions)
-        for spec in _question_specs(_seed_as_clip(seed), model)
+        for spec in _specs(_seed_as_clip(seed), model)
     ]
     return sourced + [(f"clips[{i}]", spec) for i, clip in enumerate(model.clips) for spec in _specs(clip, model)]
 
 
 def check_budget(model: JobIn, job: Job, budget: Budget) -> None:
     """Refuse a job over `budget`, naming each clip (or the whole job) and the limit it breaks."""
-    from contracts.plan import clip_frames  # contracts.plan imports contracts.job, which loads this module
-
     fps = job.profile.fps
     clips = [(name, spec, clip_frames(spec, fps)) for name, spec in _sourced_specs(model)]
     problems = budget_problems(clips, job.profile, budget)
@@ -890,10 +421,6 @@ def _poster(given: PosterIn | None, clips: list[ClipSpec]) -> Poster | None:
     return Poster(given.clip, given.at)
 
 
-ASSET_KINDS = {"image": "image", "audio": "audio", "picture": "image"}
-"""A clip's asset fields and what they hold; `source` holds a video clip's video, an image clip's image."""
-
-
 def asset_fields(raw: Any) -> list[tuple[str, str, str]]:
     """Every asset a valid job reads as (field path, URI, kind: image, audio or video), in the job's own words,
     so a missing or misplaced asset is reported as `theme.logo.uri`, not as a URI alone."""
@@ -902,13 +429,7 @@ def asset_fields(raw: Any) -> list[tuple[str, str, str]]:
         (f"questions[{i}].image", seed.image, "image") for i, seed in enumerate(model.questions) if seed.image
     ]
     for i, clip in enumerate(model.clips):
-        registered = KINDS.get(clip.kind)
-        fields = (
-            dict(registered.assets)
-            if registered is not None
-            else {**ASSET_KINDS, "source": "video" if isinstance(clip, VideoClip) else "image"}
-        )
-        for name, kind in fields.items():
+        for name, kind in KINDS[clip.kind].assets.items():
             value = getattr(clip, name, None)
             if isinstance(value, str) and value.startswith(URI_SCHEMES):  # a video clip's `audio` is a mode
                 found.append((f"clips[{i}].{name}", value, kind))
@@ -957,9 +478,10 @@ def _path(loc: tuple[str | int, ...]) -> tuple[str, type[BaseModel] | None]:
                 kind = parts[i + 1]
                 i += 1
                 model = CLIP_MODELS.get(str(kind))
-                if kind == "recipe" and i + 1 < len(parts) and parts[i + 1] in RECIPE_CLIPS:
+                variants = KINDS[str(kind)].variants
+                if i + 1 < len(parts) and parts[i + 1] in variants:
                     i += 1
-                    model = RECIPE_CLIPS[str(parts[i])]
+                    model = variants[str(parts[i])]
         else:
             key = field_key(part)
             text = f"{text}.{key}" if text else key
@@ -1003,8 +525,9 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
             return where, "is required"
         if not isinstance(given, str):
             return where, f"expected a string, got {type_name(given)}"
-        if tag == "recipe":
-            return where, f"unknown recipe {brief(given)} (known: {', '.join(sorted(RECIPES))})"
+        variants = next((c.variants for c in KINDS.values() if c.variant_tag and c.variant_tag == tag), None)
+        if variants is not None:
+            return where, f"unknown {tag} {brief(given)} (known: {', '.join(sorted(variants))})"
         return where, f"unknown clip kind {brief(given)} (known: {', '.join(CLIP_KINDS)})"
     if kind == "list_type":
         return path, f"expected a list, got {type_name(value)}"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from contracts.job import ClipSpec
+from contracts.rules import ClipSpec
 from contracts.themes import Theme
 
 PICTURE_KINDS = ("question", "reveal")

@@ -13,11 +13,12 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from contracts.job import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Poster, Profile
 from contracts.kinds import KINDS
-from contracts.languages import primary, text_language
+from contracts.kinds import shown as shown  # labels elsewhere (starter.present) show text as these do
+from contracts.languages import primary
 from contracts.material import without_defaults
-from contracts.themes import Theme, answer_narration, look_material
+from contracts.rules import AUDIO_RATE, MEDIA_DEFAULTS, ClipSpec, Job, JobError, Poster, Profile
+from contracts.themes import Theme, look_material
 
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u32d0-\u32fe\u3300-\u3357\uff66-\uff9f\U0001b000-\U0001b16f]")
 """Hiragana and Katakana, with their phonetic extensions and half-width forms (the stdlib `re`: plans are
@@ -105,7 +106,7 @@ class VideoPlan:
         if not self.clips:
             return 0.0
         fps = self.profile.fps
-        index = next((i for i, clip in enumerate(self.clips) if clip.spec.kind == "question"), 0)
+        index = next((i for i, clip in enumerate(self.clips) if _counted(clip.spec)), 0)
         at: float | None = None
         if self.poster is not None and self.poster.clip <= len(self.clips):
             index, at = self.poster.clip - 1, self.poster.at
@@ -150,41 +151,28 @@ def spec_hash(spec: ClipSpec, job: Job, look: dict[str, Any] | None = None) -> s
 
 
 def clip_frames(spec: ClipSpec, fps: int) -> int:
-    """The clip's frames: its kind's rule where the kind is registered (`contracts.kinds`), else `frames_for`."""
+    """The clip's frames by its kind's rule (`contracts.kinds`); `frames_for` for a kind nobody registered."""
     registered = KINDS.get(spec.kind)
     return registered.frames(spec.duration, fps) if registered is not None else frames_for(spec.duration, fps)
 
 
 def clip_label(spec: ClipSpec, index: int, total: int) -> str:
+    """`clip 3/10 · ` and what the clip's kind says of it (bidi controls shown as escapes)."""
     head = f"clip {index + 1}/{total}"
     registered = KINDS.get(spec.kind)
-    if registered is not None:
-        return f"{head} · {shown(registered.label(spec))}"
-    if spec.kind in ("question", "reveal") and spec.question:
-        return f'{head} · {spec.kind} "{_shorten(spec.question)}" · {spec.duration:g} s'
-    if spec.kind == "recipe":
-        return f"{head} · recipe {spec.recipe} · {spec.duration:g} s"
-    if spec.kind in ("video", "image"):
-        source = (spec.video if spec.kind == "video" else spec.image) or ""
-        return f'{head} · {spec.kind} "{_shorten(source.rsplit("/", 1)[-1])}" · {spec.duration:g} s'
-
-    first = spec.lines[0] if spec.lines else ""
-    return f'{head} · card "{_shorten(first)}" · {spec.duration:g} s'
+    said = registered.label(spec) if registered is not None else f"{spec.kind} · {spec.duration:g} s"
+    return f"{head} · {shown(said)}"
 
 
-BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Characters that reorder the text around them: in a label an operator reads (CLI, Web UI), a
-tenant's U+202E could make 'exe.png' read as 'gnp.exe'."""
+def _counted(spec: ClipSpec) -> bool:
+    """A question of the quiz: the poster's default and a theme's question numbers count these."""
+    registered = KINDS.get(spec.kind)
+    return registered is not None and registered.counted
 
 
-def shown(text: str) -> str:
-    """`text` with bidi controls written as escapes (\\u202e), so it reads in the order it is stored."""
-    return BIDI_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    flat = " ".join(shown(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _numbered(spec: ClipSpec) -> bool:
+    registered = KINDS.get(spec.kind)
+    return registered is not None and registered.numbered
 
 
 def _planned(
@@ -212,16 +200,16 @@ def plan_video(job: Job, default_theme: Theme | None = None) -> VideoPlan:
     """The clips with their keys; drawn with the job's theme, else `default_theme` (the channel's)."""
     language = job_language(job)
     theme = job.theme or default_theme
-    questions = sum(1 for spec in job.clips if spec.kind == "question")
+    questions = sum(1 for spec in job.clips if _counted(spec))
     number = 0
     clips = []
     for index, spec in enumerate(job.clips):
-        number += spec.kind == "question"
-        place, count = (number, questions) if spec.kind in ("question", "reveal") else (0, 0)
-        if theme is not None and spec.kind == "reveal" and 0 <= spec.correct < len(spec.answers):
-            # The theme words the reveal's narration; with the default words the spec, and its key, are unchanged.
-            said = text_language(spec.language, spec.voice or job.tts_voice)
-            spec = replace(spec, narration=answer_narration(theme, spec.answers[spec.correct], said))
+        number += _counted(spec)
+        place, count = (number, questions) if _numbered(spec) else (0, 0)
+        registered = KINDS.get(spec.kind)
+        if theme is not None and registered is not None and registered.themed is not None:
+            # The theme words the spec (a reveal's narration); with the default words it, and its key, are unchanged.
+            spec = registered.themed(spec, theme, job.tts_voice)
         clips.append(_planned(job, index, spec, han_language(spec, language), theme, place, count))
     return VideoPlan(video_id=job.video_id, profile=job.profile, clips=tuple(clips), poster=job.poster)
 

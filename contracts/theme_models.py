@@ -23,8 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from contracts.job import NAMED_COLOURS, JobError, brief, check_text, check_uri, field_key, type_name
 from contracts.languages import LANGUAGE_PATTERN, language_problem
+from contracts.rules import NAMED_COLOURS, JobError, brief, check_text, check_uri, field_key, type_name
 from contracts.theme_inherit import extended
 from contracts.themes import ANSWER, ANSWER_PHRASE, BUILTIN_THEMES, Background, BoxStyle, Logo, Sounds, Theme
 

@@ -13,6 +13,7 @@ from contracts.plan import PlannedClip, VideoPlan, samples_for
 from contracts.themes import Sounds
 from engine.deps import Deps, fetch_asset
 from engine.errors import BadAsset
+from engine.kinds import renderer_for
 from engine.media.effects import Effect, bed_command, effect_gain_db, tick_samples
 from engine.media.graphs import MUSIC_BED_LUFS
 from engine.media.loudness import LoudnessError, bed_gain_db, measure, measure_file
@@ -64,11 +65,12 @@ class SoundAssets:
 async def clip_effects(assets: SoundAssets, clip: PlannedClip, fps: int) -> tuple[Effect, ...]:
     """A themed question's ticks, one per countdown number, or a themed reveal's sting at its first frame."""
     sounds = clip.theme.sounds if clip.theme is not None else Sounds()
-    if clip.spec.kind == "question" and sounds.tick:
-        return (await assets.effect(sounds.tick, "theme.sounds.tick", tick_samples(clip.spec.duration, fps)),)
-    if clip.spec.kind == "reveal" and sounds.sting:
-        return (await assets.effect(sounds.sting, "theme.sounds.sting", (0,)),)
-    return ()
+    renderer = renderer_for(clip.spec.kind)
+    uri = getattr(sounds, renderer.sound) if renderer.sound else None
+    if not uri:
+        return ()
+    at = tick_samples(clip.spec.duration, fps) if renderer.countdown else (0,)
+    return (await assets.effect(uri, f"theme.sounds.{renderer.sound}", at),)
 
 
 async def theme_bed(assets: SoundAssets, plan: VideoPlan, music: str) -> Path:

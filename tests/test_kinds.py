@@ -53,10 +53,43 @@ def rgb_frames(path: Path) -> np.ndarray:
 
 def test_both_registries_list_the_same_kinds() -> None:
     assert set(contracts.kinds.load()) == set(engine.kinds.load())
-    assert "color" in contracts.kinds.KINDS
-    assert all(kind in CLIP_KINDS for kind in contracts.kinds.KINDS)
+    every = {"card", "question", "reveal", "recipe", "video", "image", "color"}
+    assert set(contracts.kinds.KINDS) == set(engine.kinds.RENDERERS) == every
+    # The job file's kinds in the order the schema and an unknown kind's error list them; a reveal is planned only.
+    assert CLIP_KINDS == ("card", "question", "recipe", "video", "image", "color")
+    assert [c.kind for c in contracts.kinds.clip_kinds()] == list(CLIP_KINDS)
     for name, contract in contracts.kinds.KINDS.items():
-        assert contract.model.model_fields["kind"].annotation.__args__ == (name,)  # type: ignore[union-attr]
+        if contract.model is None:
+            assert contract.specs is None and name not in CLIP_KINDS
+            continue
+        models = contract.variants.values() if contract.variant_tag else [contract.model]
+        for model in models:
+            assert model.model_fields["kind"].annotation.__args__ == (name,)  # type: ignore[union-attr]
+
+
+def test_a_question_registers_its_reveal_in_both_registries() -> None:
+    """The reveal a question plans has its own label, numbering and renderer, from the question's modules."""
+    reveal, question = contracts.kinds.KINDS["reveal"], contracts.kinds.KINDS["question"]
+    assert reveal.model is None and reveal.numbered and not reveal.counted and reveal.themed is not None
+    assert question.counted and question.numbered
+    assert engine.kinds.RENDERERS["reveal"].sound == "sting" and not engine.kinds.RENDERERS["reveal"].countdown
+    assert engine.kinds.RENDERERS["question"].countdown and engine.kinds.RENDERERS["question"].sound == "tick"
+    plan = plan_video(parse_job(job([
+        {"kind": "question", "question": "Largest?", "answers": ["a", "b", "c", "d"], "correct": 1},
+    ])))  # fmt: skip
+    assert [c.label for c in plan.clips] == [
+        'clip 1/2 · question "Largest?" · 10 s',
+        'clip 2/2 · reveal "Largest?" · 4 s',
+    ]
+
+
+def test_no_kind_is_named_outside_its_modules_where_the_registry_answers() -> None:
+    """The job models, plan, budget and the clip graph name no kind: they ask the registries."""
+    literal = re.compile(r"""\.kind\s*(==|!=|in|not in)\s*[("']""")
+    for path in ("contracts/job_models.py", "contracts/plan.py", "contracts/budget.py", "engine/media/graphs.py",
+                 "engine/sound_assets.py", "activities/render.py", "activities/preflight.py"):  # fmt: skip
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert not literal.search(source), path
 
 
 def test_the_color_kind_lives_in_its_two_files() -> None:

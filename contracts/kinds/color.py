@@ -6,14 +6,13 @@ It is a still picture, so it costs the budget's plain rate per frame and renders
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
 
-from contracts.job import ClipSpec
-from contracts.job_models import URI, Colour, Duration, _Model
-from contracts.kinds import KindContract, register
+from contracts.fields import URI, Colour, Duration, _Model
+from contracts.kinds import JobDefaults, KindContract, register
+from contracts.rules import ClipSpec
 
 
 class ColorClip(_Model):
@@ -25,7 +24,7 @@ class ColorClip(_Model):
     audio: URI | None = None
 
 
-def specs(clip: Any, spoken: Mapping[str, str]) -> list[ClipSpec]:
+def specs(clip: Any, job: JobDefaults) -> list[ClipSpec]:
     return [ClipSpec(kind="color", duration=clip.duration, background=clip.color, audio=clip.audio)]
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ffmpeg
 
-from engine.kinds import KindRenderer, register
-
-if TYPE_CHECKING:
-    from contracts.job import ClipSpec, Profile
-    from engine.media.graphs import ClipInputs
+from contracts.job import ClipSpec, Profile
+from engine.kinds import ClipInputs, KindRenderer, register
 
 
 def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:

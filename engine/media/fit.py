@@ -15,10 +15,11 @@ from typing import Any
 
 from contracts.job import ClipSpec, Job
 from contracts.themes import Theme
+from engine.kinds import renderer_for
 from engine.media.fonts import graphemes, refusal
 from engine.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, clip_texts, layout_clip
 from engine.media.text import min_size, text_hyphenation
-from engine.media.themed import THEMED_KINDS, font_path, layout_themed, theme_fonts
+from engine.media.themed import font_path, layout_themed, theme_fonts
 from engine.threads import Stopped
 
 MAX_JOB_TEXT_CHARS = 100_000
@@ -124,7 +125,7 @@ def text_problems(
         # Long words break by the clip's own language, as the render will break them.
         hyphenated = replace(fonts, hyphenation=text_hyphenation(spec.language, spec.voice, job.tts_voice))
         try:
-            if theme is not None and spec.kind in THEMED_KINDS:
+            if theme is not None and renderer_for(spec.kind).themed:
                 layout_themed(spec, job.profile, hyphenated, theme)
             else:
                 layout_clip(spec, job.profile, hyphenated)

@@ -22,9 +22,8 @@ from PIL import Image
 
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 from contracts.plan import samples_for
-from contracts.recipes import RECIPES
-from engine.kinds import RENDERERS
-from engine.media.effects import Effect, with_effects
+from engine.kinds import ClipInputs, renderer_for
+from engine.media.effects import with_effects
 from engine.media.layers import (
     Fonts,
     clip_texts,
@@ -35,8 +34,6 @@ from engine.media.layers import (
     layout_clip,
     shadow_offset,
 )
-from engine.media.sources import MOVING_KINDS, VideoAsset, ken_burns_stream, video_asset_stream
-from engine.media.themed import THEMED_KINDS
 from engine.media.themed_graph import Look, themed_video
 from engine.media.transitions import with_transition
 
@@ -49,24 +46,6 @@ FADE_OUT_SECONDS = 0.04
 """Every clip's audio ends with this fade: long enough to never click, short enough to cut no word."""
 
 __all__ = ["ClipCommands", "ClipInputs", "Fonts", "Segments", "build_clip_commands"]
-
-
-@dataclass(frozen=True)
-class ClipInputs:
-    """Local files the activity fetched or made for this clip."""
-
-    image: Path | None = None
-    audio: Path | None = None
-    narration: Path | None = None
-    music_gain_db: float = 0.0
-    """Brings the music to MUSIC_BED_LUFS, from its measured loudness."""
-    video: VideoAsset | None = None
-    first_frame: int = 0
-    """The first frame this render needs: a video asset may be decoded from just before it."""
-    audio_start: float = 0.0
-    """Seconds into `audio` where this clip's stretch starts (the theme's bed runs on across clips)."""
-    effects: tuple[Effect, ...] = ()
-    """The theme's ticks and sting, added on top of the mix."""
 
 
 @dataclass
@@ -126,7 +105,7 @@ def _text_overlays(
 
 def _countdown(video: Any, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path, files: ClipCommands) -> Any:
     """A question's countdown: one drawn number per second, from an ffconcat list of PNGs."""
-    if spec.kind == "question":
+    if renderer_for(spec.kind).countdown:
         h = profile.height
         frames = countdown_frames(spec.duration, profile, fonts)
         names = [f"count-{i:04d}.png" for i in range(len(frames))]
@@ -145,30 +124,8 @@ def colour_matrix(profile: Profile) -> str:
 
 
 def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
-    size = f"{profile.width}x{profile.height}"
-    registered = RENDERERS.get(spec.kind)
-    if registered is not None:
-        return registered.video(spec, profile, frames, inputs)
-    if spec.kind == "video" and inputs.video is not None:
-        return video_asset_stream(spec, profile, inputs.video, inputs.first_frame)
-    if spec.kind == "image" and inputs.image is not None:
-        return ken_burns_stream(spec, profile, inputs.image, frames)
-    if spec.kind == "recipe" and spec.recipe:
-        recipe = RECIPES[spec.recipe]
-        params = "".join(f":{k}={int(v) if recipe.params[k].integer else repr(float(v))}" for k, v in spec.params)
-        stream = ffmpeg.input(f"{recipe.source}=s={size}:r={profile.fps}{params}", f="lavfi")
-    elif inputs.image is not None:
-        stream = (
-            ffmpeg.input(str(inputs.image), loop=1, framerate=profile.fps)
-            .filter("format", "rgb24")  # so the padding colour is exact too
-            .filter("scale", profile.width, profile.height, force_original_aspect_ratio="decrease")
-            .filter("pad", profile.width, profile.height, "(ow-iw)/2", "(oh-ih)/2", color=spec.background)
-            .filter("setsar", 1)
-        )
-    else:
-        stream = ffmpeg.input(f"color=c=0x{spec.background.lstrip('#')}:s={size}:r={profile.fps}", f="lavfi")
-    # Drawn in RGB and converted to YUV once, with the matrix the output is tagged with.
-    return stream.filter("format", "rgb24")
+    """The clip's picture in rgb24, as its kind's renderer (`engine.kinds`) draws it."""
+    return renderer_for(spec.kind).video(spec, profile, frames, inputs)
 
 
 MIX_GROUP = 32
@@ -273,8 +230,8 @@ def _plain_video(
 ) -> tuple[Any, ClipCommands]:
     """The look of plans made before themes: text on the clip's colour or image, the countdown, a white bar."""
     video = _video_source(spec, profile, frames, inputs)
-    registered = RENDERERS.get(spec.kind)
-    still = registered.still if registered is not None else spec.kind not in ("recipe", *MOVING_KINDS)
+    renderer = renderer_for(spec.kind)
+    still = renderer.still
     if still:
         # Background, highlight and text make one picture: drawn and converted once, then repeated.
         video = video.trim(end_frame=1)
@@ -284,7 +241,7 @@ def _plain_video(
         video = video.filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{profile.fps}/TB")
     # White on black from here on: the same in either matrix, so these are overlaid in YUV.
     video = _countdown(video, spec, profile, fonts, text_dir, text)
-    if spec.kind == "question":
+    if renderer.countdown:
         bar_height = max(4, profile.height // 40)
         bar = ffmpeg.input(f"color=c=white:s={profile.width}x{bar_height}:r={profile.fps}", f="lavfi")
         video = ffmpeg.overlay(video, bar, x=f"-w*t/{spec.duration:g}", y=profile.height - bar_height, shortest=1)
@@ -309,7 +266,7 @@ def build_clip_commands(
     Trimming happens after every layer is drawn, so `t` in the countdown and the
     recipes is clip time and a resumed segment is the same picture as the original.
     """
-    if look is not None and spec.kind in THEMED_KINDS:
+    if look is not None and renderer_for(spec.kind).themed:
         text = ClipCommands([], [])
         video = themed_video(
             spec, profile, fonts, look, text_dir, colour_matrix(profile), text.images, text.text_files, countdown_list,

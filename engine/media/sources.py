@@ -16,8 +16,6 @@ import ffmpeg
 
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 
-MOVING_KINDS = ("video", "image")
-"""Media clips change every frame: never drawn once and repeated like a card."""
 DUCK_DB = -12.0
 """How far a ducked asset's sound sits under the narration."""
 SEEK_MARGIN_S = 1.0
@@ -144,3 +142,21 @@ def asset_audio_command(spec: ClipSpec, asset: VideoAsset, output: Path, *, narr
     )
     command: list[str] = ffmpeg.output(audio, str(output), f="wav", acodec="pcm_s16le", ac=2).compile()
     return command
+
+
+def plain_background(spec: ClipSpec, profile: Profile, image: Path | None) -> Any:
+    """A card's (and a question's) picture without a theme: its image fitted to the frame, bars in its
+    background colour, else the colour alone; in rgb24."""
+    size = f"{profile.width}x{profile.height}"
+    if image is not None:
+        stream = (
+            ffmpeg.input(str(image), loop=1, framerate=profile.fps)
+            .filter("format", "rgb24")  # so the padding colour is exact too
+            .filter("scale", profile.width, profile.height, force_original_aspect_ratio="decrease")
+            .filter("pad", profile.width, profile.height, "(ow-iw)/2", "(oh-ih)/2", color=spec.background)
+            .filter("setsar", 1)
+        )
+    else:
+        stream = ffmpeg.input(f"color=c=0x{spec.background.lstrip('#')}:s={size}:r={profile.fps}", f="lavfi")
+    # Drawn in RGB and converted to YUV once, with the matrix the output is tagged with.
+    return stream.filter("format", "rgb24")

@@ -26,7 +26,6 @@ from engine.media.layers import ANSWER_LETTERS, DoesNotFit, Fonts, _draw_line, w
 from engine.media.text import Block, block, direction, largest_fit, min_size, scales
 from engine.media.zones import zones
 
-THEMED_KINDS = ("card", "question", "reveal")
 TEXT_DEPTH = 1.25
 """A line's ink below its top, in font sizes: the ascent, plus room for descenders."""
 

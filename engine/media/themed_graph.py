@@ -22,6 +22,7 @@ from PIL import Image
 
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Theme
+from engine.kinds import renderer_for
 from engine.media.backdrop import LoopVideo, loop_stream
 from engine.media.layers import Fonts, cropped
 from engine.media.motion import Part, entrance_frames, leaves, moving_frames, picture, starts
@@ -184,7 +185,7 @@ def themed_video(
             leave = _pictures_input(exits, text_dir, "exit", leaving, fps, images).filter("format", "rgb24")
             leave = _to_yuv(leave, matrix).filter("setpts", f"(N+{leaving})/{fps}/TB")
             video = ffmpeg.overlay(video, leave, eof_action="pass")
-    if spec.kind != "question":
+    if not renderer_for(spec.kind).countdown:
         return video
     rtl, _ = answer_letters(spec.question or "")
     reg = reading_header(regions(profile, look.theme), rtl)
