@@ -104,10 +104,10 @@ def clip_args(clip: PlannedClip, profile: Profile, inputs: ClipInputs, look: Loo
     return [*commands.video, "|", *commands.audio]
 
 
-def plain(clip: dict[str, Any], inputs: ClipInputs = ClipInputs()) -> Callable[[], list[str]]:
+def plain(clip: dict[str, Any], inputs: ClipInputs | None = None) -> Callable[[], list[str]]:
     def build() -> list[str]:
         one = planned(clip)[0]
-        return clip_args(one, Profile(640, 360, 30), inputs)
+        return clip_args(one, Profile(640, 360, 30), inputs or ClipInputs())
 
     return build
 
@@ -219,4 +219,3 @@ def test_a_stream_used_twice_without_a_split_is_refused() -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["record"]:
     record()
-

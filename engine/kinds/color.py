@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import ffmpeg
+from typing import TYPE_CHECKING
 
 from engine.kinds import KindRenderer, register
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream
 
 if TYPE_CHECKING:
     from contracts.job import ClipSpec, Profile
     from engine.media.graphs import ClipInputs
 
 
-def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
+def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Stream:
     size = f"{profile.width}x{profile.height}"
     source = ffmpeg.input(f"color=c=0x{spec.background.lstrip('#')}:s={size}:r={profile.fps}", f="lavfi")
     return source.filter("format", "rgb24")

@@ -71,7 +71,9 @@ class Node:
         self.args: tuple[Value, ...] = tuple(args)
         self.kwargs: dict[str, Value] = dict(kwargs or {})
         edges = tuple((label, s.node, s.label, s.selector) for label, s in self.incoming)
-        self._key = (kind, name, tuple(map(str, self.args)), tuple(sorted((k, str(v)) for k, v in self.kwargs.items())), edges)
+        # Compared as ffmpeg writes them: 1 and "1" are the same argument.
+        named = tuple(sorted((k, str(v)) for k, v in self.kwargs.items()))
+        self._key = (kind, name, tuple(map(str, self.args)), named, edges)
         self._hash = hash(self._key)
 
     def __hash__(self) -> int:
