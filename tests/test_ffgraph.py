@@ -211,6 +211,14 @@ def test_the_golden_file_covers_every_case() -> None:
     assert set(golden()) == set(BUILDER_CASES) | set(ENGINE_CASES)
 
 
+def test_filters_differing_only_in_name_are_two_filters() -> None:
+    """ffmpeg-python took these for one node (its identity left the name out) and refused the graph."""
+    source = ffgraph.input("in.mp4").video
+    args = ffgraph.overlay(source.filter("hflip"), source.filter("vflip")).output("o.mp4").get_args()
+    graph = "[0:v]hflip[s0];[0:v]vflip[s1];[s0][s1]overlay=eof_action=repeat[s2]"
+    assert args == ["-i", "in.mp4", "-filter_complex", graph, "-map", "[s2]", "o.mp4"]
+
+
 def test_a_stream_used_twice_without_a_split_is_refused() -> None:
     stream = ffgraph.input("a.wav").audio.filter("volume", 2)
     with pytest.raises(ffgraph.GraphError, match="split"):

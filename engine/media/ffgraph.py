@@ -6,8 +6,12 @@ clip keys and pictures stay as they were. The engine runs the command itself (en
 segments, NVENC, cancellation by process group); this module only writes it, so it neither runs nor probes.
 
 Identity: two nodes with the same filter, arguments and inputs are one node, as in ffmpeg-python, so opening
-one file twice with the same options gives one `-i`. A filter output feeding two filters needs a `split`
+one file twice with the same options gives one `-i` (ffmpeg-python also merged filters differing only in name,
+`hflip` and `vflip` of one stream; here they stay two). A filter output feeding two filters needs a `split`
 (`asplit`), whose count is the number of its outputs in use.
+
+Only what the engine uses is here: no running, probing or drawing to a picture, and output options are written
+as given (ffmpeg-python's `video_bitrate` and `video_size` shorthands are not).
 """
 
 from __future__ import annotations
