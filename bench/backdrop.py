@@ -20,7 +20,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import ffmpeg
 from PIL import Image
 
 from bench.jobs import parse_size
@@ -29,6 +28,7 @@ from bench.report import table
 from contracts.job import ClipSpec, Profile
 from contracts.themes import BUILTIN_THEMES, Background
 from engine.deps import Deps
+from engine.media import ffgraph as ffmpeg
 from engine.media.graphs import colour_matrix, countdown_list
 from engine.media.layers import Fonts
 from engine.media.themed import theme_fonts

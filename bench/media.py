@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import ffmpeg
 import numpy as np
 
 from bench.jobs import parse_size
 from bench.report import table
 from contracts.job import ClipSpec, Profile
+from engine.media import ffgraph as ffmpeg
 from engine.media.sources import VideoAsset, ken_burns_stream, oversample, video_asset_stream, zoompan_options
 
 FPS = 30

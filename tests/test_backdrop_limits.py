@@ -6,9 +6,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import ffmpeg
 import numpy as np
 import pytest
 
@@ -16,7 +14,9 @@ from contracts.job import Profile
 from engine import media_assets
 from engine.deps import Deps
 from engine.errors import BadAsset
+from engine.media import ffgraph as ffmpeg
 from engine.media.backdrop import loop_stream
+from engine.media.ffgraph import Stream
 from engine.media_assets import fetch_loop_video
 from engine.settings import Settings, file_uri
 from engine.storage import file_path
@@ -75,8 +75,9 @@ async def test_a_background_video_of_too_many_frames_is_refused_without_listing_
         await fetch_loop_video(loop_deps(settings, tmp_path), uri, tmp_path / "fetched")
 
 
-def first_frame(stream: Any, width: int, height: int) -> np.ndarray:
-    out, _ = stream.output("pipe:", vframes=1, format="rawvideo", pix_fmt="rgb24").run(quiet=True)
+def first_frame(stream: Stream, width: int, height: int) -> np.ndarray:
+    command = stream.output("pipe:", vframes=1, format="rawvideo", pix_fmt="rgb24").compile()
+    out = subprocess.run(command, check=True, capture_output=True).stdout
     return np.frombuffer(out, np.uint8).reshape(height, width, 3).astype(int)
 
 

@@ -108,7 +108,7 @@ def test_the_color_kind_lives_in_its_two_files() -> None:
     tests = sorted(
         path.name for path in (ROOT / "tests").glob("*.py") if as_kind.search(path.read_text(encoding="utf-8"))
     )
-    assert tests == ["test_kinds.py"]
+    assert tests == ["test_ffgraph.py", "test_kinds.py"]  # and the golden command lines, one per kind's graph
 
 
 def test_a_color_clip_validates_and_is_planned_from_the_registry() -> None:

@@ -58,7 +58,7 @@ def near(pixel: np.ndarray, colour: tuple[int, int, int]) -> bool:
 async def test_a_photo_stored_on_its_side_renders_upright_as_a_clips_image(deps: Deps, kind: str) -> None:
     """An `image` clip (decoded by ffmpeg, which turns it by the photo's display matrix) and a card's image
     (fitted to the frame by Pillow) both show the photo as its upright copy does."""
-    sideways, upright = photos(file_path(deps.settings.asset_roots[0]))
+    sideways, upright = photos(file_path(deps.settings.storage.asset_roots[0]))
     frames = []
     for photo in (sideways, upright):
         if kind == "image":
@@ -81,7 +81,7 @@ def test_a_photo_stored_on_its_side_is_drawn_upright_as_a_themes_background_or_l
         theme = replace(theme, logo=Logo("file:///logo.jpg", "top-left", 0.2))
     job = parse_job({"video_id": "v", "profile": {"width": 640, "height": 360},
                      "clips": [{"kind": "card", "duration": 1, "lines": ["Upright"]}]})  # fmt: skip
-    fonts = theme_fonts(theme, Fonts(deps.settings.font, deps.settings.font_bold))
+    fonts = theme_fonts(theme, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
     drawn = [
         np.asarray(
             still_frame(

@@ -18,10 +18,10 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from contracts.job import ClipSpec, Profile
 from engine.media.effects import Effect
+from engine.media.ffgraph import Stream
 from engine.media.sources import VideoAsset
 
 
@@ -48,8 +48,8 @@ class KindRenderer:
     """How the engine draws one clip kind (or a spec kind another kind plans)."""
 
     kind: str
-    video: Callable[[ClipSpec, Profile, int, ClipInputs], Any]
-    """The clip's picture as an ffmpeg-python stream in rgb24, from the spec, the profile, the clip's frame
+    video: Callable[[ClipSpec, Profile, int, ClipInputs], Stream]
+    """The clip's picture as an `engine.media.ffgraph` stream in rgb24, from the spec, the profile, the clip's frame
     count and the files fetched for it; time in the stream is clip time (a resumed segment is trimmed from it)."""
     still: bool = False
     """One picture for the whole clip: its first frame is drawn and converted once, then repeated; its `image`

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from contracts.job import ClipSpec, Profile
 from engine.kinds import ClipInputs, KindRenderer, register
+from engine.media.ffgraph import Stream
 from engine.media.sources import plain_background
 
 
-def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
+def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Stream:
     return plain_background(spec, profile, inputs.image)
 
 

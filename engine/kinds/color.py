@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import ffmpeg
-
 from contracts.job import ClipSpec, Profile
 from engine.kinds import ClipInputs, KindRenderer, register
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream
 
 
-def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
+def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Stream:
     size = f"{profile.width}x{profile.height}"
     source = ffmpeg.input(f"color=c=0x{spec.background.lstrip('#')}:s={size}:r={profile.fps}", f="lavfi")
     return source.filter("format", "rgb24")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import ffmpeg
-
 from contracts.job import ClipSpec, Profile
 from contracts.recipes import RECIPES
 from engine.kinds import ClipInputs, KindRenderer, register
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream
 from engine.media.sources import plain_background
 
 
-def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
+def video(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Stream:
     if not spec.recipe:
         return plain_background(spec, profile, inputs.image)
     size = f"{profile.width}x{profile.height}"

@@ -14,11 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
-
-import ffmpeg
 
 from contracts.job import Profile
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream
 from engine.media.sources import VideoAsset
 
 LEAD_FRAMES = 2
@@ -52,7 +51,7 @@ def loop_start(video: LoopVideo, fps: int, first_frame: int) -> tuple[int, int]:
     return divmod(max(0, shown - LEAD_FRAMES), video.frames)
 
 
-def _from_frame(video: LoopVideo, frame: int) -> Any:
+def _from_frame(video: LoopVideo, frame: int) -> Stream:
     """The asset from source frame `frame` to its end, once."""
     path = str(video.asset.path)
     if frame == 0:
@@ -64,7 +63,7 @@ def _from_frame(video: LoopVideo, frame: int) -> Any:
     return ffmpeg.input(path).video.trim(start_frame=frame)
 
 
-def loop_stream(video: LoopVideo, profile: Profile, first_frame: int) -> Any:
+def loop_stream(video: LoopVideo, profile: Profile, first_frame: int) -> Stream:
     """The looping background in planar RGB at the profile's size and rate, from clip frame 0 on, endless.
 
     Frames before `first_frame` are copies of the first one decoded (the clip's trim drops them).
@@ -86,7 +85,7 @@ def loop_stream(video: LoopVideo, profile: Profile, first_frame: int) -> Any:
     return stream.filter("setsar", 1).filter("fps", fps=profile.fps, start_time=0)
 
 
-def _turned(stream: Any, rotation: int) -> Any:
+def _turned(stream: Stream, rotation: int) -> Stream:
     """The picture turned `rotation` degrees counterclockwise, as ffmpeg turns a file that says it is rotated."""
     if rotation == 90:
         return stream.filter("transpose", "cclock")

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import ffmpeg
 
 from contracts.job import AUDIO_RATE
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream, Value
 
 BED_GATE_SECONDS = 0.25
 """The bed fades in and out over this where a run of clips with their own sound starts or ends."""
@@ -47,11 +46,11 @@ def merged_spans(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple(merged)
 
 
-def _pcm(stream: Any) -> Any:
+def _pcm(stream: Stream) -> Stream:
     return stream.filter("aresample", AUDIO_RATE).filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
 
 
-def _bed_runs(bed: BedPlay) -> list[Any]:
+def _bed_runs(bed: BedPlay) -> list[Stream]:
     """The bed's runs, each cut from the bed at its own place in the programme, faded at its edges and placed."""
     source = ffmpeg.input(str(bed.path)).audio
     split = source.filter_multi_output("asplit", len(bed.spans)) if len(bed.spans) > 1 else None
@@ -74,7 +73,7 @@ def layered_programme_command(
 
     `total` is the programme's length in samples; the output is exactly that long.
     """
-    listing = {"f": "concat", "safe": 0}
+    listing: dict[str, Value] = {"f": "concat", "safe": 0}
     own = _pcm(ffmpeg.input(str(clips), **listing).audio)
     own_split = own.filter_multi_output("asplit", 2)
     under = [run for bed in beds for run in _bed_runs(bed)]

@@ -13,12 +13,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import ffmpeg
 
 from contracts.job import AUDIO_RATE
 from contracts.plan import samples_for
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream
 
 EFFECT_PEAK_DBTP = -12.0
 """A tick or sting is levelled to peak here: clearly heard, under speech (levelled to -18 LUFS) at its loudest."""
@@ -44,7 +43,7 @@ def tick_samples(seconds: float, fps: int) -> tuple[int, ...]:
     return tuple(samples_for(math.ceil(start * fps - 1e-6), fps) for start in countdown_starts(seconds))
 
 
-def with_effects(audio: Any, effects: tuple[Effect, ...], opened: Callable[..., Any]) -> Any:
+def with_effects(audio: Stream, effects: tuple[Effect, ...], opened: Callable[..., Stream]) -> Stream:
     """`audio` with every effect added at its offsets, at the effect's level; nothing else is changed.
 
     `opened(name)` gives an input's audio stream (graphs.AudioInput): a programme's mix opens each file once."""

@@ -15,15 +15,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import ffmpeg
 from PIL import Image
 
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
 from contracts.plan import samples_for
 from engine.kinds import ClipInputs, renderer_for
+from engine.media import ffgraph as ffmpeg
 from engine.media.effects import with_effects
+from engine.media.ffgraph import Stream, Value
 from engine.media.layers import (
     Fonts,
     clip_texts,
@@ -85,8 +85,8 @@ def countdown_list(times: list[float], names: list[str]) -> str:
 
 
 def _text_overlays(
-    video: Any, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path
-) -> tuple[Any, ClipCommands]:
+    video: Stream, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path
+) -> tuple[Stream, ClipCommands]:
     """The clip's text drawn once into a PNG (shaped, with font fallback) and overlaid, with the highlight."""
     files = ClipCommands([], [])
     w, h = profile.width, profile.height
@@ -103,7 +103,9 @@ def _text_overlays(
     return video, files
 
 
-def _countdown(video: Any, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path, files: ClipCommands) -> Any:
+def _countdown(
+    video: Stream, spec: ClipSpec, profile: Profile, fonts: Fonts, text_dir: Path, files: ClipCommands
+) -> Stream:
     """A question's countdown: one drawn number per second, from an ffconcat list of PNGs."""
     if renderer_for(spec.kind).countdown:
         h = profile.height
@@ -123,7 +125,7 @@ def colour_matrix(profile: Profile) -> str:
     return "bt709" if profile.height >= 720 else "bt601"
 
 
-def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Any:
+def _video_source(spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs) -> Stream:
     """The clip's picture in rgb24, as its kind's renderer (`engine.kinds`) draws it."""
     return renderer_for(spec.kind).video(spec, profile, frames, inputs)
 
@@ -133,11 +135,11 @@ MIX_GROUP = 32
 clip of one run rises past this (on a 2-core EPYC, clips of music ducked under speech: about 23 ms each
 in runs of 20, 27 ms at 50, 43 ms at 100, 80 ms at 400), while one run per clip costs over 50 ms."""
 
-AudioInput = Callable[..., Any]
+AudioInput = Callable[..., Stream]
 """`(name, **input options)` → an audio stream of that input: how a sound graph opens its files."""
 
 
-def _own_input(name: str, **options: Any) -> Any:
+def _own_input(name: str, **options: Value) -> Stream:
     return ffmpeg.input(name, **options).audio
 
 
@@ -149,11 +151,11 @@ class _SharedInputs:
     """
 
     def __init__(self) -> None:
-        self.uses: Counter[tuple[str, tuple[tuple[str, Any], ...]]] = Counter()
-        self.branches: dict[tuple[str, tuple[tuple[str, Any], ...]], list[Any]] = {}
+        self.uses: Counter[tuple[str, tuple[tuple[str, Value], ...]]] = Counter()
+        self.branches: dict[tuple[str, tuple[tuple[str, Value], ...]], list[Stream]] = {}
         self.counting = True
 
-    def __call__(self, name: str, **options: Any) -> Any:
+    def __call__(self, name: str, **options: Value) -> Stream:
         key = (name, tuple(sorted(options.items())))
         if self.counting:
             self.uses[key] += 1
@@ -168,7 +170,7 @@ class _SharedInputs:
 
 def _audio_source(
     profile: Profile, frames: int, inputs: ClipInputs, opened: AudioInput = _own_input, effects: bool = True
-) -> Any:
+) -> Stream:
     """The clip's sound: music levelled to a bed and ducked under the narration, which plays on top, then
     the theme's ticks or sting (unless `effects` is False: the programme then ducks them with its bed)."""
     music = None
@@ -181,10 +183,8 @@ def _audio_source(
             .filter("aformat", sample_fmts="s16", channel_layouts="stereo")
         )
     voice = opened(str(inputs.narration)) if inputs.narration is not None else None
-    if music is None and voice is None:
-        audio = opened(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi")
-    elif music is None or voice is None:
-        audio = music if voice is None else voice
+    if music is None or voice is None:
+        audio = music or voice or opened(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi")
     else:
         voice = voice.filter("aresample", AUDIO_RATE).filter("aformat", sample_fmts="s16", channel_layouts="stereo")
         split = voice.filter_multi_output("asplit")
@@ -194,7 +194,7 @@ def _audio_source(
     return _exact(with_effects(audio, inputs.effects if effects else (), opened), profile, frames)
 
 
-def _exact(audio: Any, profile: Profile, frames: int) -> Any:
+def _exact(audio: Stream, profile: Profile, frames: int) -> Stream:
     """`audio` as exactly the clip's samples, ending in a short fade."""
     return (
         audio.filter("aresample", AUDIO_RATE)
@@ -227,7 +227,7 @@ class Segments:
 
 def _plain_video(
     spec: ClipSpec, profile: Profile, frames: int, inputs: ClipInputs, fonts: Fonts, text_dir: Path
-) -> tuple[Any, ClipCommands]:
+) -> tuple[Stream, ClipCommands]:
     """The look of plans made before themes: text on the clip's colour or image, the countdown, a white bar."""
     video = _video_source(spec, profile, frames, inputs)
     renderer = renderer_for(spec.kind)
@@ -277,7 +277,7 @@ def build_clip_commands(
         video, text = _plain_video(spec, profile, frames, inputs, fonts, text_dir)
     first = segments.start * segments.frames
     video = video.trim(start_frame=first, end_frame=frames).setpts("PTS-STARTPTS")
-    segment_options = {
+    segment_options: dict[str, Value] = {
         "f": "segment",
         "segment_format": "mov",
         "segment_time": f"{segments.frames / profile.fps:.6f}",
@@ -377,7 +377,7 @@ def clip_audio_command(profile: Profile, frames: int, inputs: ClipInputs, output
     return [compiled[0], *progress_args(), *compiled[1:]]
 
 
-def _effects_source(profile: Profile, frames: int, inputs: ClipInputs, opened: AudioInput) -> Any:
+def _effects_source(profile: Profile, frames: int, inputs: ClipInputs, opened: AudioInput) -> Stream:
     """The clip's ticks or sting alone (silence when it has none), exactly its samples long."""
     silence = opened(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi")
     return _exact(with_effects(silence, inputs.effects, opened), profile, frames)
@@ -404,14 +404,14 @@ def programme_audio_command(
     shared = _SharedInputs()
     apart = effects_output is not None
 
-    def joined(source: Callable[[int, ClipInputs], Any]) -> Any:
+    def joined(source: Callable[[int, ClipInputs], Stream]) -> Stream:
         parts = [source(frames, inputs) for frames, inputs in clips]
         return ffmpeg.concat(*parts, v=0, a=1) if len(parts) > 1 else parts[0]
 
-    def mixes(frames: int, inputs: ClipInputs) -> Any:
+    def mixes(frames: int, inputs: ClipInputs) -> Stream:
         return _audio_source(profile, frames, inputs, shared, effects=not apart)
 
-    def effects(frames: int, inputs: ClipInputs) -> Any:
+    def effects(frames: int, inputs: ClipInputs) -> Stream:
         return _effects_source(profile, frames, inputs, shared)
 
     for counting in (True, False):

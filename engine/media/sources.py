@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import ffmpeg
 
 from contracts.job import AUDIO_RATE, ClipSpec, Profile
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream, Value
 
 DUCK_DB = -12.0
 """How far a ducked asset's sound sits under the narration."""
@@ -53,14 +52,14 @@ def seek_point(spec: ClipSpec, asset: VideoAsset, first_frame: int, fps: int) ->
     return round(point, 3) if asset.seekable and point > SEEK_MARGIN_S else 0.0
 
 
-def video_asset_stream(spec: ClipSpec, profile: Profile, asset: VideoAsset, first_frame: int) -> Any:
+def video_asset_stream(spec: ClipSpec, profile: Profile, asset: VideoAsset, first_frame: int) -> Stream:
     """The asset from `in` on at the profile's rate and size; frames past its end repeat the last one.
 
     Timestamps are the asset's own (`copyts`), whether decoding starts at 0 or at a seek
     point, so the same source frame lands on the same clip frame either way.
     """
     seek = seek_point(spec, asset, first_frame, profile.fps)
-    options: dict[str, Any] = {"copyts": None, "start_at_zero": None}
+    options: dict[str, Value] = {"copyts": None, "start_at_zero": None}
     if seek:
         options["ss"] = f"{seek:.3f}"
     w, h = profile.width, profile.height
@@ -89,7 +88,7 @@ def oversample(profile: Profile) -> int:
     return max(2, min(4, math.isqrt(KEN_BURNS_PIXELS // (profile.width * profile.height))))
 
 
-def zoompan_options(spec: ClipSpec, profile: Profile, frames: int) -> dict[str, Any]:
+def zoompan_options(spec: ClipSpec, profile: Profile, frames: int) -> dict[str, Value]:
     """`zoompan`'s zoom and window position as expressions of the output frame number `on` alone.
 
     The window's centre moves in a straight line from as far to one side as the first zoom
@@ -111,7 +110,7 @@ def zoompan_options(spec: ClipSpec, profile: Profile, frames: int) -> dict[str, 
     }
 
 
-def ken_burns_stream(spec: ClipSpec, profile: Profile, image: Path, frames: int) -> Any:
+def ken_burns_stream(spec: ClipSpec, profile: Profile, image: Path, frames: int) -> Stream:
     """The image decoded once, cut to the frame's shape, then zoomed and panned frame by frame.
 
     `zoompan` turns the one decoded frame into `frames` frames; its window is cut from
@@ -144,7 +143,7 @@ def asset_audio_command(spec: ClipSpec, asset: VideoAsset, output: Path, *, narr
     return command
 
 
-def plain_background(spec: ClipSpec, profile: Profile, image: Path | None) -> Any:
+def plain_background(spec: ClipSpec, profile: Profile, image: Path | None) -> Stream:
     """A card's (and a question's) picture without a theme: its image fitted to the frame, bars in its
     background colour, else the colour alone; in rgb24."""
     size = f"{profile.width}x{profile.height}"

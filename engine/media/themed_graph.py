@@ -12,18 +12,19 @@ covers the last frames likewise.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-import ffmpeg
 from PIL import Image
 
 from contracts.job import ClipSpec, Profile
 from contracts.themes import Theme
 from engine.kinds import renderer_for
+from engine.media import ffgraph as ffmpeg
 from engine.media.backdrop import LoopVideo, loop_stream
+from engine.media.ffgraph import Stream
 from engine.media.layers import Fonts, cropped
 from engine.media.motion import Part, entrance_frames, leaves, moving_frames, picture, starts
 from engine.media.themed import (
@@ -55,7 +56,7 @@ class Look:
     """A question's picture (its own or the theme's `question_image`), fetched: drawn in its picture slot."""
 
 
-def _to_yuv(stream: Any, matrix: str, alpha: bool = False) -> Any:
+def _to_yuv(stream: Stream, matrix: str, alpha: bool = False) -> Stream:
     return stream.filter("scale", out_color_matrix=matrix, out_range="tv").filter(
         "format", "yuva420p" if alpha else "yuv420p"
     )
@@ -111,7 +112,7 @@ def motion_pictures(
 
 def _pictures_input(
     pictures: list[Image.Image], text_dir: Path, name: str, first: int, fps: int, images: dict[Path, Image.Image]
-) -> Any:
+) -> Stream:
     """Pictures of frames `first`.. written as numbered PNGs (`name`-NNNN.png) and read back as one input."""
     for n, image in enumerate(pictures, first):
         images[text_dir / f"{name}-{n:04d}.png"] = image
@@ -127,10 +128,10 @@ def themed_video(
     matrix: str,
     images: dict[Path, Image.Image],
     text_files: dict[Path, str],
-    countdown_list: Any,
+    countdown_list: Callable[[list[float], list[str]], str],
     first_frame: int = 0,
     frames: int = 0,
-) -> Any:
+) -> Stream:
     """The clip's video stream in YUV, every frame of it; files to write go into `images` and `text_files`.
 
     `first_frame` is the first frame the render keeps: a background video is decoded from where it is there.

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
-import ffmpeg
 from PIL import Image
 
 from contracts.job import Profile
 from contracts.themes import Theme
+from engine.media import ffgraph as ffmpeg
+from engine.media.ffgraph import Stream
 from engine.media.themed import background
 
 TRANSITION = 0.25
@@ -37,21 +37,21 @@ def dip_picture(theme: Theme, profile: Profile) -> Image.Image:
     return background(theme, profile.width, profile.height)
 
 
-def _yuv(stream: Any, matrix: str, *, alpha: bool) -> Any:
+def _yuv(stream: Stream, matrix: str, *, alpha: bool) -> Stream:
     return stream.filter("scale", out_color_matrix=matrix, out_range="tv").filter(
         "format", "yuva420p" if alpha else "yuv420p"
     )
 
 
 def with_transition(
-    video: Any,
+    video: Stream,
     theme: Theme,
     profile: Profile,
     frames: int,
     matrix: str,
     text_dir: Path,
     images: dict[Path, Image.Image],
-) -> Any:
+) -> Stream:
     """`video` (YUV, every frame of the clip from its first, at times n / fps) with the theme's transition."""
     fps, k = profile.fps, transition_frames(profile.fps, frames)
     if theme.transition == "cut" or k < 1:
@@ -64,7 +64,7 @@ def with_transition(
     picture = ffmpeg.input(str(path), loop=1, framerate=fps).filter("format", "rgba").trim(end_frame=1)
     dips = _yuv(picture, matrix, alpha=fade).split()
 
-    def dip(branch: int, count: int) -> Any:
+    def dip(branch: int, count: int) -> Stream:
         """The picture repeated `count` times, at times from 0."""
         return dips[branch].filter("loop", loop=count - 1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
 
