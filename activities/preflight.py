@@ -30,7 +30,7 @@ from engine.errors import RenderError
 from engine.media.encoder import video_args
 from engine.media.fit import clip_fields
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands, colour_matrix
-from engine.media.images import check_image_pixels, frame_sized
+from engine.media.images import check_image_pixels, frame_sized, write_picture
 from engine.media.layers import Fonts
 from engine.media.probe import ProbeError, decode_check
 from engine.media.process import run_tool
@@ -279,7 +279,7 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
     for text_path, text in commands.text_files.items():
         text_path.write_text(text, encoding="utf-8")
     for image_path, drawn in commands.images.items():
-        drawn.save(image_path, "PNG")
+        write_picture(image_path, drawn)
     code, _, err = await run_tool(*commands.video)
     if code != 0:
         raise PreviewFailed(f"{clip.label}: ffmpeg exited with {code}: {err.decode(errors='replace').strip()[-300:]}")

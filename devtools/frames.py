@@ -17,6 +17,7 @@ from contracts.plan import PlannedClip, plan_video
 from contracts.themes import BUILTIN_THEMES
 from engine.media.encoder import video_args
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands
+from engine.media.images import write_picture
 from engine.media.layers import Fonts
 from engine.media.themed import theme_fonts
 from engine.media.themed_graph import Look
@@ -63,7 +64,7 @@ def render_frame(
         for path, text in commands.text_files.items():
             path.write_text(text, encoding="utf-8")
         for path, image in commands.images.items():
-            image.save(path, "PNG")
+            write_picture(path, image)
         subprocess.run(commands.video, check=True, capture_output=True)
         matrix = "bt709" if height >= 720 else "bt601"
         subprocess.run(

@@ -30,6 +30,7 @@ from engine.clip_cache import Facts, clip_key
 from engine.deps import Deps
 from engine.media.encoder import video_args
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands
+from engine.media.images import write_picture
 from engine.media.layers import Fonts
 from engine.media.motion import entrance_frames, leaves, starts
 from engine.media.themed import STATIC, still_frame, theme_fonts
@@ -112,7 +113,7 @@ def render_from(
     for path, text in commands.text_files.items():
         path.write_text(text, encoding="utf-8")
     for path, image in commands.images.items():
-        image.save(path, "PNG", compress_level=1)
+        write_picture(path, image)
     subprocess.run(commands.video, check=True, capture_output=True)
     raw = b"".join(
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(p), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
