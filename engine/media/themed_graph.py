@@ -216,13 +216,13 @@ def themed_video(
         if pictures:
             # Frames first_frame.. of the entrance, each over the repeated still at its own time; after the
             # last, the still shows through.
+            # BMPs decode as BGR, converted to YUV in one step.
             enter = _pictures_input(pictures, text_dir, "enter", first_frame, fps, images, "bmp")
-            enter = enter.filter("format", "rgb24")
             enter = _to_yuv(enter, matrix).filter("setpts", f"(N+{first_frame})/{fps}/TB")
             video = ffmpeg.overlay(video, enter, x=x, y=y, eof_action="pass")
         if exits:
             # The exit's frames from where the render starts (or the exit does) to the clip's last, likewise.
-            leave = _pictures_input(exits, text_dir, "exit", leaving, fps, images, "bmp").filter("format", "rgb24")
+            leave = _pictures_input(exits, text_dir, "exit", leaving, fps, images, "bmp")
             leave = _to_yuv(leave, matrix).filter("setpts", f"(N+{leaving})/{fps}/TB")
             video = ffmpeg.overlay(video, leave, x=x, y=y, eof_action="pass")
     if spec.kind != "question":
