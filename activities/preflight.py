@@ -269,12 +269,14 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
         look = Look(theme, clip.number, clip.total, background, logo, loop, picture)
         fonts = theme_fonts(theme, fonts)
     shown = min(clip.frames // 2, round(PREVIEW_SECONDS * profile.fps))
-    frames = shown + 1
-    segments = Segments(tmp / "segments", frames)
+    segments = Segments(tmp / "segments", clip.frames)
     segments.directory.mkdir()
+    # The clip's own length places a theme's exit and transition where the render has them; only the frames up
+    # to the one shown are encoded.
     commands = await asyncio.to_thread(
-        build_clip_commands, spec, profile, frames, inputs=ClipInputs(image=image, video=video), fonts=fonts,
-        video_args=video_args("libx264", profile), text_dir=tmp, segments=segments, audio_out=None, look=look,
+        build_clip_commands, spec, profile, clip.frames, inputs=ClipInputs(image=image, video=video), fonts=fonts,
+        video_args=[*video_args("libx264", profile), "-frames:v", str(shown + 1)], text_dir=tmp, segments=segments,
+        audio_out=None, look=look,
     )  # fmt: skip
     for text_path, text in commands.text_files.items():
         text_path.write_text(text, encoding="utf-8")
