@@ -52,13 +52,14 @@ def render_frame(
                              "clips": [{"kind": "card", "duration": 1}]}).profile  # fmt: skip
     assert clip.theme is not None
     frames = round((at + 1 / FPS) * FPS)
+    whole = clip.frames  # where a theme's exit and fade are; only `frames` encoded
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "segments").mkdir()
         commands = build_clip_commands(
-            clip.spec, job_profile, frames, inputs=ClipInputs(), fonts=fonts,
-            video_args=video_args("libx264", job_profile), text_dir=work,
-            segments=Segments(work / "segments", frames), audio_out=work / "audio.wav",
+            clip.spec, job_profile, max(frames, whole), inputs=ClipInputs(), fonts=fonts,
+            video_args=[*video_args("libx264", job_profile), "-frames:v", str(frames)], text_dir=work,
+            segments=Segments(work / "segments", max(frames, whole)), audio_out=work / "audio.wav",
             look=Look(clip.theme, clip.number, clip.total),
         )  # fmt: skip
         for path, text in commands.text_files.items():

@@ -56,7 +56,7 @@ def fonts_of(deps: Deps, clip: PlannedClip) -> Fonts:
     return theme_fonts(clip.theme, Fonts(deps.settings.font, deps.settings.font_bold))
 
 
-STILL = {"motion": "none", "transition": "cut"}
+STILL: dict[str, Any] = {"motion": "none", "transition": "cut"}
 """What turns a built-in theme (each moves by default) back into the still look of before."""
 NEON_BEFORE = "2ab76fdda94dcfe695d900f6734947c7e91ca870894e6f4555c678ca0f766bbd"
 """The sample's job hash under "neon" before the built-in themes moved."""
