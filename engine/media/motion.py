@@ -1,9 +1,10 @@
 """Entrances and exits: the question, its answers (one after another) and a reveal's highlight enter as the
 theme says, and the question's or reveal's parts leave the same way, backwards, in the clip's last frames.
 
-An entrance is the clip's first few frames, each drawn whole by Pillow from the parts of the still picture
+An entrance is the clip's first few frames, each drawn by Pillow from the parts of the still picture
 moved by where frame n is in it, and nothing else: frame n's picture follows from n alone, so a render
-resumed at any frame draws what an uninterrupted one draws. An exit is the same for the last few frames,
+resumed at any frame draws what an uninterrupted one draws. Only the box the parts can reach (`reach`) is
+drawn: outside it every frame is the still picture, which the clip's graph shows beneath. An exit is the same for the last few frames,
 mirrored: frame n of a clip of N frames shows each leaving part as an entrance would show it at frame
 N - 1 - n, so the last frame is the picture without them. Between the two the clip is the still
 picture, repeated, exactly as without motion.
