@@ -31,7 +31,7 @@ from engine.kinds import renderer_for
 from engine.media.encoder import video_args
 from engine.media.fit import clip_fields
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands, colour_matrix
-from engine.media.images import check_image_pixels, frame_sized
+from engine.media.images import check_image_pixels, frame_sized, write_picture
 from engine.media.layers import Fonts
 from engine.media.probe import ProbeError, decode_check
 from engine.media.process import run_tool
@@ -269,17 +269,19 @@ async def _preview_frame(deps: Deps, job: Job, clip: PlannedClip, tmp: Path, pat
         look = Look(theme, clip.number, clip.total, background, logo, loop, picture)
         fonts = theme_fonts(theme, fonts)
     shown = min(clip.frames // 2, round(PREVIEW_SECONDS * profile.fps))
-    frames = shown + 1
-    segments = Segments(tmp / "segments", frames)
+    segments = Segments(tmp / "segments", clip.frames)
     segments.directory.mkdir()
+    # The clip's own length places a theme's exit and transition where the render has them; only the frames up
+    # to the one shown are encoded.
     commands = await asyncio.to_thread(
-        build_clip_commands, spec, profile, frames, inputs=ClipInputs(image=image, video=video), fonts=fonts,
-        video_args=video_args("libx264", profile), text_dir=tmp, segments=segments, audio_out=None, look=look,
+        build_clip_commands, spec, profile, clip.frames, inputs=ClipInputs(image=image, video=video), fonts=fonts,
+        video_args=[*video_args("libx264", profile), "-frames:v", str(shown + 1)], text_dir=tmp, segments=segments,
+        audio_out=None, look=look,
     )  # fmt: skip
     for text_path, text in commands.text_files.items():
         text_path.write_text(text, encoding="utf-8")
     for image_path, drawn in commands.images.items():
-        drawn.save(image_path, "PNG")
+        write_picture(image_path, drawn)
     code, _, err = await run_tool(*commands.video)
     if code != 0:
         raise PreviewFailed(f"{clip.label}: ffmpeg exited with {code}: {err.decode(errors='replace').strip()[-300:]}")

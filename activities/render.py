@@ -39,7 +39,7 @@ from engine.media.graphs import (
     concat_list,
     join_clip_command,
 )
-from engine.media.images import frame_sized
+from engine.media.images import frame_sized, write_picture
 from engine.media.layers import DoesNotFit
 from engine.media.loudness import bed_gain_db
 from engine.media.probe import ProbeError, counted, shows_all
@@ -229,7 +229,7 @@ class RenderActivities:
                 for path, text in commands.text_files.items():
                     path.write_text(text, encoding="utf-8")
                 for path, image in commands.images.items():
-                    image.save(path, "PNG", compress_level=1)  # read once, by ffmpeg: speed over size
+                    write_picture(path, image)
                 return commands
 
             beats.stage("drawing text")

@@ -30,6 +30,7 @@ from contracts.themes import BUILTIN_THEMES, Background
 from engine.deps import Deps
 from engine.media import ffgraph as ffmpeg
 from engine.media.graphs import colour_matrix, countdown_list
+from engine.media.images import write_picture
 from engine.media.layers import Fonts
 from engine.media.themed import theme_fonts
 from engine.media.themed_graph import Look, themed_video
@@ -53,7 +54,7 @@ def card_frames(
         spec, profile, fonts, look, text, colour_matrix(profile), images, files, countdown_list, first_frame=first
     )
     for path, image in images.items():
-        image.save(path, "PNG")
+        write_picture(path, image)
     picture = video.trim(start_frame=first, end_frame=frames).setpts("PTS-STARTPTS")
     seconds, out = cpu_of(ffmpeg.output(picture, "-", f="framemd5").compile())
     return seconds, [line.split(",")[-1].strip() for line in out.decode().splitlines() if not line.startswith("#")]

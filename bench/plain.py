@@ -35,6 +35,7 @@ from engine.media.graphs import (
     mux_command,
     progress_args,
 )
+from engine.media.images import write_picture
 from engine.media.loudness import measure, measure_file
 from engine.media.programme import encode_programme, mix_clips
 from engine.segments import segment_frames
@@ -119,7 +120,7 @@ async def clip_commands(plan: VideoPlan, voice: str, speed: float, kit: Toolkit,
         for path, text in commands.text_files.items():
             path.write_text(text, encoding="utf-8")
         for path, image in commands.images.items():
-            image.save(path, "PNG")
+            write_picture(path, image)
         count = math.ceil(clip.frames / segments.frames)
         segment_list = folder / "segments.ffconcat"
         output = folder / "clip.mov"

@@ -177,6 +177,8 @@ BUILTIN_THEMES: dict[str, Theme] = {
         box=BoxStyle(radius=0.5, padding=0.14, border=0.0028),
         font="Noto Sans",
         font_bold="Noto Sans Display",
+        motion="slide",
+        transition="fade",
     ),
     "studio": Theme(
         name="studio",
@@ -191,6 +193,8 @@ BUILTIN_THEMES: dict[str, Theme] = {
         box=BoxStyle(radius=0.22, padding=0.14, border=0.002),
         font="Noto Sans",
         font_bold="Noto Sans Display",
+        motion="fade",
+        transition="fade",
     ),
     "neon": Theme(
         name="neon",
@@ -205,8 +209,13 @@ BUILTIN_THEMES: dict[str, Theme] = {
         box=BoxStyle(radius=0.18, padding=0.14, border=0.0035),
         font="Noto Sans",
         font_bold="Noto Sans Display",
+        motion="pop",
+        transition="fade",
     ),
 }
+"""The themes a job names. Each moves by default (a channel publishes the default output as it is): its question
+and answers enter and leave (`motion`) and each card, question and reveal fades in and out (`transition`);
+`{"extends": ..., "motion": "none", "transition": "cut"}` is the still look of before, with its hashes and keys."""
 
 
 def parse_channel_themes(value: str, variable: str = "RENDER_CHANNEL_THEMES") -> dict[str, str]:

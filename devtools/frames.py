@@ -23,6 +23,7 @@ from contracts.plan import PlannedClip, plan_video
 from contracts.themes import BUILTIN_THEMES
 from engine.media.encoder import video_args
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands
+from engine.media.images import write_picture
 from engine.media.layers import Fonts
 from engine.media.themed import theme_fonts
 from engine.media.themed_graph import Look
@@ -94,19 +95,20 @@ def render_frame(
                              "clips": [{"kind": "card", "duration": 1}]}).profile  # fmt: skip
     assert clip.theme is not None
     frames = round((at + 1 / FPS) * FPS)
+    whole = clip.frames  # where a theme's exit and fade are; only `frames` encoded
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "segments").mkdir()
         commands = build_clip_commands(
-            clip.spec, job_profile, frames, inputs=ClipInputs(), fonts=fonts,
-            video_args=video_args("libx264", job_profile), text_dir=work,
-            segments=Segments(work / "segments", frames), audio_out=work / "audio.wav",
+            clip.spec, job_profile, max(frames, whole), inputs=ClipInputs(), fonts=fonts,
+            video_args=[*video_args("libx264", job_profile), "-frames:v", str(frames)], text_dir=work,
+            segments=Segments(work / "segments", max(frames, whole)), audio_out=work / "audio.wav",
             look=Look(clip.theme, clip.number, clip.total, picture=picture),
         )  # fmt: skip
         for path, text in commands.text_files.items():
             path.write_text(text, encoding="utf-8")
         for path, image in commands.images.items():
-            image.save(path, "PNG")
+            write_picture(path, image)
         subprocess.run(commands.video, check=True, capture_output=True)
         matrix = "bt709" if height >= 720 else "bt601"
         subprocess.run(

@@ -319,7 +319,7 @@ def test_a_question_without_a_picture_keeps_its_keys_and_one_with_a_picture_gets
     size: tuple[int, int],
 ) -> None:
     raw = {**job(*size), "video_id": "keys"}
-    midnight = BUILTIN_THEMES["midnight"]
+    midnight = replace(BUILTIN_THEMES["midnight"], motion="none", transition="cut")  # the still look, as recorded
     assert _keys(raw, midnight) == BEFORE_PICTURES[size]
     own = _keys({**raw, "questions": [{**QUESTION, "image": "file:///a/p.png"}]}, midnight)
     other = _keys({**raw, "questions": [{**QUESTION, "image": "file:///a/q.png"}]}, midnight)
@@ -343,7 +343,7 @@ async def test_a_real_render_shows_the_picture_in_its_slot(deps: Deps, size: tup
     path = picture(file_path(deps.settings.storage.asset_roots[0]) / f"render-{uuid.uuid4().hex[:6]}.png")
     raw = {**job(w, h, image=file_uri(path)), "video_id": f"picture-{w}x{h}-{uuid.uuid4().hex[:6]}"}
     parsed = parse_job(raw)
-    theme = BUILTIN_THEMES["midnight"]
+    theme = replace(BUILTIN_THEMES["midnight"], motion="none", transition="cut")  # the slot, not the entrance
     question, reveal = plan_video(parsed, theme).clips
     spec = replace(question.spec, duration=1.0)
     question = replace(question, spec=spec, frames=5)

@@ -30,6 +30,7 @@ from engine.clip_cache import Facts, clip_key
 from engine.deps import Deps
 from engine.media.encoder import video_args
 from engine.media.graphs import ClipInputs, Segments, build_clip_commands
+from engine.media.images import write_picture
 from engine.media.layers import Fonts
 from engine.media.motion import entrance_frames, leaves, starts
 from engine.media.themed import STATIC, still_frame, theme_fonts
@@ -55,12 +56,20 @@ def fonts_of(deps: Deps, clip: PlannedClip) -> Fonts:
     return theme_fonts(clip.theme, Fonts(deps.settings.render.font, deps.settings.render.font_bold))
 
 
+STILL: dict[str, Any] = {"motion": "none", "transition": "cut"}
+"""What turns a built-in theme (each moves by default) back into the still look of before."""
+NEON_BEFORE = "2ab76fdda94dcfe695d900f6734947c7e91ca870894e6f4555c678ca0f766bbd"
+"""The sample's job hash under "neon" before the built-in themes moved."""
+
+
 def test_motion_is_a_theme_field_hashed_only_when_set() -> None:
     raw: dict[str, Any] = json.loads(SAMPLE.read_text())
-    still = parse_job({**raw, "theme": {"extends": "neon", "motion": "none"}})
-    assert still.theme == BUILTIN_THEMES["neon"]
-    assert job_hash(still) == job_hash(parse_job({**raw, "theme": "neon"}))
-    moving = parse_job({**raw, "theme": {"extends": "neon", "motion": "pop"}})
+    assert (BUILTIN_THEMES["neon"].motion, BUILTIN_THEMES["neon"].transition) == ("pop", "fade")  # moving by default
+    still = parse_job({**raw, "theme": {"extends": "neon", **STILL}})
+    assert still.theme == replace(BUILTIN_THEMES["neon"], **STILL)
+    assert job_hash(still) == NEON_BEFORE  # the still look keeps the job hash of before
+    assert job_hash(parse_job({**raw, "theme": "neon"})) != NEON_BEFORE
+    moving = parse_job({**raw, "theme": {"extends": "neon", "motion": "pop", "transition": "cut"}})
     assert job_hash(moving) != job_hash(still)
     assert plan_video(moving).clips[1].key != plan_video(still).clips[1].key
 
@@ -91,7 +100,7 @@ def test_an_entrance_starts_bare_moves_and_ends_on_the_still_picture(deps: Deps,
         # Resumed inside the entrance: the same pictures from there on.
         later = entrance_pictures(clip.spec, profile, fonts, look, 7)
         assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(later, pictures[7:], strict=True))
-    plain = clips("midnight", 640, 360)[0][2]
+    plain = clips({"extends": "midnight", **STILL}, 640, 360)[0][2]
     assert plain.theme is not None
     assert entrance_pictures(plain.spec, profile, fonts_of(deps, plain), Look(plain.theme), 0) == []
 
@@ -112,7 +121,7 @@ def render_from(
     for path, text in commands.text_files.items():
         path.write_text(text, encoding="utf-8")
     for path, image in commands.images.items():
-        image.save(path, "PNG", compress_level=1)
+        write_picture(path, image)
     subprocess.run(commands.video, check=True, capture_output=True)
     raw = b"".join(
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(p), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
@@ -186,7 +195,7 @@ def test_a_transition_starts_and_ends_each_themed_clip_on_its_background(
     frames, k = card.frames, transition_frames(FPS, card.frames)
     assert (frames, k) == (90, 8)
     moving = render_from(deps, card, profile, 0, 30, frames, tmp_path / "moving")
-    cut = clips({"extends": "midnight", "transition": "cut"})[0][-2]
+    cut = clips({"extends": "midnight", **STILL})[0][-2]
     still = render_from(deps, cut, profile, 0, 30, frames, tmp_path / "cut")
     assert len(moving) == len(still) == frames
     dip = np.asarray(dip_picture(card.theme, profile), np.int16)
@@ -202,10 +211,12 @@ def test_a_transition_starts_and_ends_each_themed_clip_on_its_background(
 
 def test_transition_is_hashed_only_when_set_and_only_in_the_keys_of_clips_it_draws() -> None:
     raw: dict[str, Any] = json.loads(SAMPLE.read_text())
-    plain = parse_job({**raw, "theme": "midnight"})
-    cut = parse_job({**raw, "theme": {"extends": "midnight", "transition": "cut"}})
-    assert cut.theme == BUILTIN_THEMES["midnight"] and job_hash(cut) == job_hash(plain)
-    fade = parse_job({**raw, "theme": {"extends": "midnight", "transition": "fade"}})
+    plain = parse_job({**raw, "theme": {"extends": "midnight", "motion": "none"}})
+    cut = parse_job({**raw, "theme": {"extends": "midnight", **STILL}})
+    assert cut.theme == replace(BUILTIN_THEMES["midnight"], **STILL) and job_hash(cut) != job_hash(plain)
+    assert job_hash(parse_job({**raw, "theme": "midnight"})) != job_hash(plain)
+    plain = cut
+    fade = parse_job({**raw, "theme": {"extends": "midnight", "motion": "none", "transition": "fade"}})
     assert fade.theme is not None and fade.theme.transition == "fade" and job_hash(fade) != job_hash(plain)
     assert parse_theme({"extends": "neon", "transition": "slide", "motion": "pop"})[0] == replace(
         BUILTIN_THEMES["neon"], transition="slide", motion="pop"
@@ -282,10 +293,12 @@ def keys(theme: Any) -> list[tuple[str, str]]:
 
 @pytest.mark.usefixtures("engine_2")  # BEFORE was recorded at engine version 2
 def test_cut_and_no_motion_keep_every_key_of_before_and_a_transition_changes_only_the_themed_clips() -> None:
-    assert keys("midnight") == keys({"extends": "midnight", "transition": "cut"}) == BEFORE["midnight"]
-    pop = keys({"extends": "neon", "motion": "pop"})
-    assert pop[6:] == BEFORE["pop"] and not set(pop[:6]) & set(keys("neon"))
-    fade = keys({"extends": "midnight", "transition": "fade"})
+    assert keys({"extends": "midnight", **STILL}) == BEFORE["midnight"]  # the still look of before keeps its keys
+    assert not set(keys("midnight")[:7]) & set(BEFORE["midnight"])  # midnight moves by default: new keys
+    pop = keys({"extends": "neon", "motion": "pop", "transition": "cut"})
+    assert pop[6:] == BEFORE["pop"] and not set(pop[:6]) & set(keys({"extends": "neon", **STILL}))
+    assert keys("neon")[7] == BEFORE["pop"][1]  # the recipe: no motion, no transition
+    fade = keys({"extends": "midnight", "motion": "none", "transition": "fade"})
     assert [a == b for a, b in zip(fade, BEFORE["midnight"], strict=True)] == [False] * 7 + [True]  # not the recipe
-    slide = keys({"extends": "midnight", "transition": "slide"})
+    slide = keys({"extends": "midnight", "motion": "none", "transition": "slide"})
     assert not set(fade[:7]) & set(slide[:7]) and fade[7] == slide[7]

