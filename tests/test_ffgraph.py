@@ -1,6 +1,9 @@
-"""engine.media.ffgraph writes the same ffmpeg command, byte for byte, as ffmpeg-python 0.2.0 wrote before it:
-tests/golden/ffgraph.json holds every case's argument list as that library built it (recorded with
-`python -m tests.test_ffgraph record` while it was installed), so clip keys and rendered pictures stay as they were.
+"""engine.media.ffgraph writes the same ffmpeg command, byte for byte, as ffmpeg-python 0.2.0 wrote before it.
+
+tests/golden/ffgraph.json holds each case's argument list. The builder cases were recorded with ffmpeg-python
+(`python -m tests.test_ffgraph record` while it was installed) and never change. The engine cases were recorded
+the same way, and since then by `python -m tests.test_ffgraph record-engine` whenever a graph changes on purpose
+(moving pictures written as BMPs and overlaid at their box, for one), so a change to a command shows in review.
 """
 
 from __future__ import annotations
@@ -225,5 +228,13 @@ def test_a_stream_used_twice_without_a_split_is_refused() -> None:
         ffgraph.filter([stream, stream.filter("apad")], "amix", inputs=2).output("o.wav").compile()
 
 
+def record_engine() -> None:
+    """Writes the engine cases' commands as the engine builds them now, keeping the builder cases as recorded."""
+    found = golden() | {name: case() for name, case in ENGINE_CASES.items()}
+    GOLDEN.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["record"]:
     record()
+if __name__ == "__main__" and sys.argv[1:] == ["record-engine"]:
+    record_engine()
