@@ -11,6 +11,8 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.render import RenderActivities
+from contracts.job import parse_job
+from contracts.rules import JobError
 from engine.deps import Deps
 from engine.media.themed import installed_font
 from engine.settings import DEJAVU
@@ -80,3 +82,19 @@ def test_render_check_refuses_a_missing_font_in_one_line(tmp_path: Path) -> None
     assert (
         done.stderr == "render: RENDER_FONT: must be a font file or an installed family, got '/nonexistent/font.ttf'\n"
     )
+
+
+@pytest.mark.parametrize("question", ["", "  \n "])
+def test_a_question_with_no_words_is_refused(question: str) -> None:
+    seed = {"question": question, "answer_a": "a", "answer_b": "b", "answer_c": "c", "answer_d": "d"}
+    job = {
+        "video_id": "blank-question",
+        "questions": [{**seed, "correct_answer": "A"}],
+        "clips": [{"kind": "question", "question": question, "answers": ["a", "b", "c", "d"], "correct": 0}],
+    }
+    with pytest.raises(JobError) as caught:
+        parse_job(job)
+    assert caught.value.problems == [
+        ("questions[0].question", "expected a non-empty string"),
+        ("clips[0].question", "expected a non-empty string"),
+    ]
