@@ -34,6 +34,8 @@ from engine.settings import DAY, Optional, Section, Settings, empty_is_none
 
 WORKER_MODES = ("all", "control", "gpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_SLOTS = 10_000
+"""Activities a worker runs at once, at most: Temporal's slot semaphore refuses (or panics on) far larger counts."""
 
 
 class SettingsError(ValueError):
@@ -226,6 +228,13 @@ class WorkerEnv(EnvModel):
     that stalled) after which it quarantines itself: stops polling and exits with status 4; 0: never."""
     quarantine_linger_seconds: Annotated[float, Field(ge=0)] = 60.0
     """How long a quarantined worker stays up, polling nothing, so that /status and the metrics say why."""
+
+    @field_validator("slots", "control_slots", "sessions_per_gpu")
+    @classmethod
+    def _few_enough(cls, value: int) -> int:
+        if value > MAX_SLOTS:
+            raise ValueError(f"must be at most {MAX_SLOTS}, got {value}")
+        return value
 
     @field_validator("gpu_class")
     @classmethod

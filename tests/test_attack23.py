@@ -98,3 +98,18 @@ def test_a_question_with_no_words_is_refused(question: str) -> None:
         ("questions[0].question", "expected a non-empty string"),
         ("clips[0].question", "expected a non-empty string"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RENDER_SLOTS", "99999999999999999999999", "must be at most 10000, got 99999999999999999999999"),
+        ("RENDER_CONTROL_SLOTS", str(2**62), f"must be at most 10000, got {2**62}"),
+        ("RENDER_SESSIONS_PER_GPU", "10001", "must be at most 10000, got 10001"),
+    ],
+)
+def test_slot_counts_temporal_cannot_take_are_refused(variable: str, value: str, message: str) -> None:
+    """Temporal's worker fails to build its tuner (TypeError) or panics in its semaphore for such counts."""
+    with pytest.raises(SettingsError) as caught:
+        load(WorkerEnv, {variable: value})
+    assert str(caught.value) == f"{variable}: {message}"
