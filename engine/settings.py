@@ -12,6 +12,7 @@ engine wants in other units is a property (`limits.kept_bytes`, `limits.work_max
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,17 @@ def _checked_themes(value: str) -> str:
 
 Optional = Annotated[str | None, BeforeValidator(empty_is_none)]
 """An optional text variable: unset and empty both mean None."""
+
+
+def _credential(value: str | None) -> str | None:
+    # Sent as a header: a stray newline (a secret file's last line) fails the request with an error quoting it.
+    if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value):
+        raise ValueError("must be printable ASCII without spaces or line breaks (the value is not shown)")
+    return value
+
+
+Credential = Annotated[str | None, BeforeValidator(empty_is_none), AfterValidator(_credential)]
+"""An optional key or token sent as a request header; checked without ever being quoted."""
 
 
 @dataclass(frozen=True)
@@ -219,9 +231,9 @@ class GoogleSettings(Section):
 
     url: Annotated[str, AfterValidator(_no_trailing_slash)] = "https://texttospeech.googleapis.com"
     """Google Cloud TTS endpoint (an override for tests or a regional endpoint)."""
-    api_key: Optional = Field(default=None, repr=False)
+    api_key: Credential = Field(default=None, repr=False)
     """Google Cloud TTS API key, sent as the `X-Goog-Api-Key` header; never logged."""
-    token: Optional = Field(default=None, repr=False)
+    token: Credential = Field(default=None, repr=False)
     """Google Cloud TTS OAuth bearer token (instead of an API key); never logged."""
 
 

@@ -30,7 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from contracts.gpus import GPU_CLASSES
 from contracts.tenancy import parse_channel_map
 from engine.media.themed import installed_font
-from engine.settings import DAY, Optional, Section, Settings, empty_is_none
+from engine.settings import DAY, Credential, Optional, Section, Settings, empty_is_none
 
 WORKER_MODES = ("all", "control", "gpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -179,7 +179,7 @@ class TemporalEnv(EnvModel):
     """Temporal frontend, host:port."""
     namespace: str = "default"
     """The Temporal namespace."""
-    api_key: Optional = None
+    api_key: Credential = Field(default=None, repr=False)
     """API key (Temporal Cloud); turns TLS on unless TEMPORAL_TLS says otherwise."""
     tls: Annotated[bool | None, BeforeValidator(empty_is_none)] = None
     """TLS to the frontend; unset: on with an API key, else off."""

@@ -17,7 +17,7 @@ from engine.deps import Deps
 from engine.media.themed import installed_font
 from engine.settings import DEJAVU
 from engine.storage import file_path
-from runtime.settings import SettingsError, WorkerEnv, load, render_settings
+from runtime.settings import SettingsError, TemporalEnv, WorkerEnv, load, render_settings
 from tests.media import frame
 from tests.test_render_engine import clip_inputs, make_asset
 
@@ -113,3 +113,17 @@ def test_slot_counts_temporal_cannot_take_are_refused(variable: str, value: str,
     with pytest.raises(SettingsError) as caught:
         load(WorkerEnv, {variable: value})
     assert str(caught.value) == f"{variable}: {message}"
+
+
+@pytest.mark.parametrize("variable", ["RENDER_GOOGLE_TTS_API_KEY", "RENDER_GOOGLE_TTS_TOKEN", "TEMPORAL_API_KEY"])
+def test_a_credential_with_a_line_break_is_refused_without_being_shown(variable: str) -> None:
+    """urllib refused such a header with `Invalid header value b'<the key>'`: the key went into the clip's error."""
+    with pytest.raises(SettingsError) as caught:
+        render_settings({variable: "SEKRIT-KEY\n"}) if variable.startswith("RENDER") else load(
+            TemporalEnv, {variable: "SEKRIT-KEY\n"}
+        )
+    assert (
+        str(caught.value)
+        == f"{variable}: must be printable ASCII without spaces or line breaks (the value is not shown)"
+    )
+    assert "SEKRIT" not in repr(caught.value)
