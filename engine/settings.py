@@ -90,6 +90,13 @@ def _parsed(parse: Callable[[str], Any]) -> BeforeValidator:
     return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
 
 
+def _stored(uri: str) -> str:
+    """A storage root the workers can reach: anything else failed every clip later, naming no variable."""
+    if not uri.startswith(("file:///", "s3://")):
+        raise ValueError(f"must be file:///absolute/path or s3://bucket/prefix, got {uri[:200]!r}")
+    return uri
+
+
 def _no_trailing_slash(url: str) -> str:
     return url.rstrip("/")
 
@@ -184,7 +191,7 @@ class StorageSettings(Section):
     @classmethod
     def _work_uri(cls, value: Any, info: ValidationInfo) -> Any:
         value = empty_is_none(value) or file_uri(cls._data(info) / "work")
-        return value.rstrip("/") if isinstance(value, str) else value
+        return _stored(value.rstrip("/")) if isinstance(value, str) else value
 
     @field_validator("output_roots", "asset_roots", mode="before")
     @classmethod
@@ -192,7 +199,7 @@ class StorageSettings(Section):
         value = empty_is_none(value)
         if value is None:
             value = file_uri(cls._data(info) / ("output" if info.field_name == "output_roots" else "assets"))
-        roots = uri_list(value) if isinstance(value, (str, list, tuple)) else value
+        roots = tuple(_stored(root) for root in uri_list(value)) if isinstance(value, (str, list, tuple)) else value
         if info.field_name == "output_roots" and roots == ():
             # The first root is where a job without an output goes: none leaves every job nowhere to go.
             raise ValueError(f"must name at least one root, got {value!r}")

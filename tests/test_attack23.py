@@ -127,3 +127,17 @@ def test_a_credential_with_a_line_break_is_refused_without_being_shown(variable:
         == f"{variable}: must be printable ASCII without spaces or line breaks (the value is not shown)"
     )
     assert "SEKRIT" not in repr(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RENDER_WORK_URI", "ftp://x"),
+        ("RENDER_WORK_URI", "relative/path"),
+        ("RENDER_ASSET_ROOTS", "file:///a,http://x"),
+    ],
+)
+def test_a_storage_root_no_worker_can_reach_is_refused(variable: str, value: str) -> None:
+    """Such a root was taken, and every clip failed later with `unsupported URI scheme`, naming no variable."""
+    with pytest.raises(SettingsError, match=f"^{variable}: must be file:///absolute/path or s3://bucket/prefix, got"):
+        render_settings({variable: value})
