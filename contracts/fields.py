@@ -191,6 +191,19 @@ def _answer(value: Any) -> str:
 
 
 Answer = Annotated[str, PlainValidator(_answer), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200})]
+
+
+def _question(value: Any) -> str:
+    """A question with no words draws an empty box and speaks nothing before its answers."""
+    text = _text_check(MAX_TEXT_CHARS)(value)
+    if not text.strip():
+        _fail("expected a non-empty string")
+    return text
+
+
+Question = Annotated[
+    str, PlainValidator(_question), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS})
+]
 Line = Text(MAX_TEXT_CHARS)
 Duration = Number(MIN_CLIP_SECONDS, MAX_CLIP_SECONDS)
 

@@ -39,6 +39,7 @@ from contracts.fields import (
     Language,
     Number,
     OutputURI,
+    Question,
     Text,
     _fail,
     _integer_check,
@@ -152,7 +153,7 @@ class PosterIn(_Model):
 class SeedQuestion(_Model, _Spoken):
     """The trivia farm's question format: a question clip written as answer_a..answer_d, correct_answer."""
 
-    question: Text()  # type: ignore[valid-type]
+    question: Question
     answer_a: Answer
     answer_b: Answer
     answer_c: Answer

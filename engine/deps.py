@@ -76,6 +76,11 @@ async def fetch(deps: Deps, uri: str, dest: Path) -> Path:
     """A local path for `uri`: the file itself when on local disk, else a copy in `dest`."""
     storage = deps.storages.for_uri(uri)
     local = storage.local_path(uri)
+    if local is not None and "%" in str(local):
+        # ffmpeg's image demuxer reads `%` in a file name as a frame-number pattern: a link without one reads it.
+        dest.unlink(missing_ok=True)
+        dest.symlink_to(local)
+        return dest
     if local is not None:
         return local
     await stoppable(storage.download, uri, dest)

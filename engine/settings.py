@@ -12,6 +12,7 @@ engine wants in other units is a property (`limits.kept_bytes`, `limits.work_max
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from contracts.voices import TTS_ENGINES
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 GB = 1 << 30
 MB = 1 << 20
+DAY = 86400
+"""Bound of the timeouts handed to Temporal: far longer ones overflow a timedelta or the server's durations."""
 
 
 def file_uri(path: Path | str) -> str:
@@ -44,12 +47,19 @@ def default_rates() -> dict[str, float]:
 def parse_rates(value: str) -> dict[str, float]:
     """'t4=0.35,cpu=0.04' → {'t4': 0.35, 'cpu': 0.04}; a bad entry names itself."""
     rates = {}
+    known = default_rates()
     for entry in filter(None, (part.strip() for part in value.split(","))):
-        name, _, price = entry.partition("=")
+        name, _, price = (part.strip() for part in entry.partition("="))
         try:
-            rates[name.strip()] = float(price)
+            rate = float(price)
         except ValueError:
             raise ValueError(f"RENDER_RATES: {entry!r} is not NAME=USD_PER_HOUR") from None
+        # A misspelt class would be ignored, and a negative price would make a render look like income.
+        if name not in known:
+            raise ValueError(f"RENDER_RATES: {entry!r} names no rate (known: {', '.join(sorted(known))})")
+        if not 0 <= rate < float("inf"):
+            raise ValueError(f"RENDER_RATES: {entry!r} is not a price ≥ 0 USD per hour")
+        rates[name] = rate
     return rates
 
 
@@ -80,6 +90,13 @@ def _parsed(parse: Callable[[str], Any]) -> BeforeValidator:
     return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
 
 
+def _stored(uri: str) -> str:
+    """A storage root the workers can reach: anything else failed every clip later, naming no variable."""
+    if not uri.startswith(("file:///", "s3://")):
+        raise ValueError(f"must be file:///absolute/path or s3://bucket/prefix, got {uri[:200]!r}")
+    return uri
+
+
 def _no_trailing_slash(url: str) -> str:
     return url.rstrip("/")
 
@@ -91,6 +108,17 @@ def _checked_themes(value: str) -> str:
 
 Optional = Annotated[str | None, BeforeValidator(empty_is_none)]
 """An optional text variable: unset and empty both mean None."""
+
+
+def _credential(value: str | None) -> str | None:
+    # Sent as a header: a stray newline (a secret file's last line) fails the request with an error quoting it.
+    if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value):
+        raise ValueError("must be printable ASCII without spaces or line breaks (the value is not shown)")
+    return value
+
+
+Credential = Annotated[str | None, BeforeValidator(empty_is_none), AfterValidator(_credential)]
+"""An optional key or token sent as a request header; checked without ever being quoted."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +179,8 @@ class StorageSettings(Section):
     work_uri: str = derived()
     """Intermediates; must be shared by all workers (`s3://bucket/prefix` in a cluster). Unset: `file://<data>/work`."""
     output_roots: tuple[str, ...] = derived()
-    """Comma-separated roots finished videos may be written under; the first is the default destination. Unset:
-    `file://<data>/output`."""
+    """Comma-separated roots finished videos may be written under (at least one); the first is the default
+    destination. Unset: `file://<data>/output`."""
     asset_roots: tuple[str, ...] = derived()
     """Comma-separated roots assets may be read from. Unset: `file://<data>/assets`."""
     scratch_dir: Path = derived()
@@ -163,7 +191,7 @@ class StorageSettings(Section):
     @classmethod
     def _work_uri(cls, value: Any, info: ValidationInfo) -> Any:
         value = empty_is_none(value) or file_uri(cls._data(info) / "work")
-        return value.rstrip("/") if isinstance(value, str) else value
+        return _stored(value.rstrip("/")) if isinstance(value, str) else value
 
     @field_validator("output_roots", "asset_roots", mode="before")
     @classmethod
@@ -171,7 +199,11 @@ class StorageSettings(Section):
         value = empty_is_none(value)
         if value is None:
             value = file_uri(cls._data(info) / ("output" if info.field_name == "output_roots" else "assets"))
-        return uri_list(value) if isinstance(value, (str, list, tuple)) else value
+        roots = tuple(_stored(root) for root in uri_list(value)) if isinstance(value, (str, list, tuple)) else value
+        if info.field_name == "output_roots" and roots == ():
+            # The first root is where a job without an output goes: none leaves every job nowhere to go.
+            raise ValueError(f"must name at least one root, got {value!r}")
+        return roots
 
     @field_validator("scratch_dir", mode="before")
     @classmethod
@@ -206,9 +238,9 @@ class GoogleSettings(Section):
 
     url: Annotated[str, AfterValidator(_no_trailing_slash)] = "https://texttospeech.googleapis.com"
     """Google Cloud TTS endpoint (an override for tests or a regional endpoint)."""
-    api_key: Optional = Field(default=None, repr=False)
+    api_key: Credential = Field(default=None, repr=False)
     """Google Cloud TTS API key, sent as the `X-Goog-Api-Key` header; never logged."""
-    token: Optional = Field(default=None, repr=False)
+    token: Credential = Field(default=None, repr=False)
     """Google Cloud TTS OAuth bearer token (instead of an API key); never logged."""
 
 
@@ -313,20 +345,21 @@ class RenderSettings(Section):
     ffmpeg_threads: Annotated[int, Field(ge=0)] = 0
     """Encoder threads per render (0: ffmpeg decides)."""
     font: Path = DEJAVU / "DejaVuSans.ttf"
-    """Primary face for text (a file or an installed family); the installed Noto faces follow in the font chain.
-    Control workers read it too: validation lays text out."""
+    """Primary face for text (a file or an installed family; one that is not there is refused at start); the
+    installed Noto faces follow in the font chain. Control workers read it too: validation lays text out."""
     font_bold: Path = DEJAVU / "DejaVuSans-Bold.ttf"
     """Primary bold face, as RENDER_FONT."""
     segment_seconds: Annotated[float, Field(gt=0)] = 2.0
     """Checkpoint granularity of a clip render (rounded to whole 2 s GOPs); at most this much video is rendered again
     after a worker loss."""
-    heartbeat_seconds: Annotated[float, Field(gt=0)] = 30.0
+    heartbeat_seconds: Annotated[float, Field(gt=0, le=DAY)] = 30.0
     """Heartbeat timeout of renders, joins, uploads and clean-ups, read by control workers: how soon a silent worker's
     work is retried elsewhere (every activity heartbeats every 2 s)."""
-    queue_wait_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    queue_wait_seconds: Annotated[float, Field(gt=0, le=30 * DAY)] = 1800.0
     """How long a clip render may wait for a worker to pick it up before the video fails, naming the queue."""
     rates: Annotated[dict[str, float], _parsed(parse_rates)] = Field(default_factory=dict)
-    """Prices, `t4=0.35,l4=0.70,gpu=0.35,cpu=0.04` (USD per hour), over the defaults in `contracts/gpus.py`."""
+    """Prices, `t4=0.35,l4=0.70,gpu=0.35,cpu=0.04` (USD per hour, ≥ 0), over the defaults in `contracts/gpus.py`;
+    a name that is not a GPU class, `gpu` or `cpu` is refused."""
     channel_weights: Annotated[
         dict[str, float], _parsed(lambda value: parse_channel_map(value, "RENDER_CHANNEL_WEIGHTS"))
     ] = Field(default_factory=dict)

@@ -19,6 +19,7 @@ import types
 import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import annotated_types
@@ -28,10 +29,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from contracts.gpus import GPU_CLASSES
 from contracts.tenancy import parse_channel_map
-from engine.settings import Optional, Section, Settings, empty_is_none
+from engine.media.themed import installed_font
+from engine.settings import DAY, Credential, Optional, Section, Settings, empty_is_none
 
 WORKER_MODES = ("all", "control", "gpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_SLOTS = 10_000
+"""Activities a worker runs at once, at most: Temporal's slot semaphore refuses (or panics on) far larger counts."""
 
 
 class SettingsError(ValueError):
@@ -175,7 +179,7 @@ class TemporalEnv(EnvModel):
     """Temporal frontend, host:port."""
     namespace: str = "default"
     """The Temporal namespace."""
-    api_key: Optional = None
+    api_key: Credential = Field(default=None, repr=False)
     """API key (Temporal Cloud); turns TLS on unless TEMPORAL_TLS says otherwise."""
     tls: Annotated[bool | None, BeforeValidator(empty_is_none)] = None
     """TLS to the frontend; unset: on with an API key, else off."""
@@ -203,7 +207,7 @@ class WorkerEnv(EnvModel):
     """Concurrent clip renders; 0 = 3 per NVENC GPU, else one per CPU core."""
     control_slots: Annotated[int, Field(ge=1)] = 8
     """Concurrent control activities."""
-    drain_seconds: Annotated[float, Field(ge=0)] = 60.0
+    drain_seconds: Annotated[float, Field(ge=0, le=DAY)] = 60.0
     """On SIGTERM, how long running activities get before they are handed back."""
     gpu_class: Optional = None
     """The GPU class this render worker serves (polls `render-gpu-<class>`)."""
@@ -224,6 +228,13 @@ class WorkerEnv(EnvModel):
     that stalled) after which it quarantines itself: stops polling and exits with status 4; 0: never."""
     quarantine_linger_seconds: Annotated[float, Field(ge=0)] = 60.0
     """How long a quarantined worker stays up, polling nothing, so that /status and the metrics say why."""
+
+    @field_validator("slots", "control_slots", "sessions_per_gpu")
+    @classmethod
+    def _few_enough(cls, value: int) -> int:
+        if value > MAX_SLOTS:
+            raise ValueError(f"must be at most {MAX_SLOTS}, got {value}")
+        return value
 
     @field_validator("gpu_class")
     @classmethod
@@ -352,4 +363,22 @@ ENV_MODELS: tuple[type[EnvModel], ...] = (
 
 def render_settings(env: Mapping[str, str] | None = None) -> Settings:
     """The engine's settings from RENDER_* (see `RenderEnv`); a bad value raises SettingsError naming the variable."""
-    return Settings.model_validate(dict(load(RenderEnv, env)))
+    settings = Settings.model_validate(dict(load(RenderEnv, env)))
+    return _fonts(settings, os.environ if env is None else env)
+
+
+def _fonts(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """RENDER_FONT and RENDER_FONT_BOLD as files: a family name is looked up, and a face that is not there is
+    refused, where the text engine would silently draw with another and every cached clip would change."""
+    found = {}
+    for field, variable, bold in (("font", "RENDER_FONT", False), ("font_bold", "RENDER_FONT_BOLD", True)):
+        value = env.get(variable)
+        if value is None:
+            continue
+        path: Path | None = Path(value)
+        if not value.strip() or not Path(value).is_file():
+            path = installed_font(value.strip(), bold) if value.strip() and "/" not in value else None
+        if path is None:
+            raise SettingsError(variable, f"must be a font file or an installed family, got {value!r}")
+        found[field] = path
+    return settings.replace(render=found) if found else settings

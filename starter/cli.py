@@ -28,7 +28,7 @@ from runtime import farm
 from runtime.connection import TemporalTarget, Unreachable
 from runtime.logs import configure_logging
 from runtime.process import exit_now, settings_or_exit
-from runtime.settings import ChannelEnv, LogEnv, RenderEnv, load
+from runtime.settings import ChannelEnv, LogEnv, load, render_settings
 from runtime.tracing import flush_traces
 from starter import batch, exits
 from starter.client import (
@@ -466,7 +466,7 @@ def main(argv: list[str] | None = None) -> None:
     with settings_or_exit("render"):
         logs = load(LogEnv)
         load(ChannelEnv)
-        load(RenderEnv)
+        render_settings()
         TemporalTarget.from_env()
     args = parser().parse_args(argv)
     configure_logging(logs.log_format, logs.log_level or "WARNING")

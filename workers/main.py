@@ -526,3 +526,7 @@ def main(argv: list[str] | None = None) -> None:
         log.exception("worker failed")
         code = 1
     exit_now(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
-from contracts.fields import URI, Answer, Colour, Duration, Number, Text, _fail, _items, _Model, _Spoken, _unambiguous
+from contracts.fields import (
+    URI,
+    Answer,
+    Colour,
+    Duration,
+    Number,
+    Question,
+    Text,
+    _fail,
+    _items,
+    _Model,
+    _Spoken,
+    _unambiguous,
+)
 from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
 from contracts.languages import answer_phrase, text_language
 from contracts.rules import MAX_CLIP_SECONDS, ClipSpec, brief
@@ -37,7 +50,7 @@ class QuestionClip(_Model, _Spoken):
     """A trivia question with four answers; it renders as the question, then the reveal."""
 
     kind: Literal["question"]
-    question: Text()  # type: ignore[valid-type]
+    question: Question
     answers: Annotated[list[Answer], BeforeValidator(_items(4, 4)), Field(min_length=4, max_length=4)]
     correct: Annotated[
         int | str | None,
