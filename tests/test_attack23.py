@@ -68,6 +68,9 @@ def test_fonts_read_from_the_environment_are_files() -> None:
     family = installed_font("Noto Sans", False)
     if family is not None:  # a family name is looked up as fontconfig knows it
         assert render_settings({"RENDER_FONT": "Noto Sans"}).render.font == family
+    # DejaVu names its regular face "Book": found by weight, as the regular face, not a condensed one
+    named = render_settings({"RENDER_FONT": "DejaVu Sans", "RENDER_FONT_BOLD": "DejaVu Sans"}).render
+    assert (named.font, named.font_bold) == (DEJAVU / "DejaVuSans.ttf", DEJAVU / "DejaVuSans-Bold.ttf")
 
 
 def test_render_check_refuses_a_missing_font_in_one_line(tmp_path: Path) -> None:

@@ -591,11 +591,12 @@ def countdown_rings(seconds: float, profile: Profile, fonts: Fonts, theme: Theme
 
 @lru_cache(maxsize=64)
 def installed_font(family: str, bold: bool) -> Path | None:
-    """A family name's file, as fontconfig knows it; None when no such family is installed."""
-    style = "Bold" if bold else "Regular"
+    """A family name's upright face of normal width (weight 80, regular, or 200, bold), as fontconfig knows it;
+    None when no such family is installed. By weight, not style name: DejaVu calls its regular face "Book"."""
+    weight = 200 if bold else 80
     try:
         found = subprocess.run(
-            ["fc-list", "--format", "%{file}\\n", f":family={family}:style={style}"],
+            ["fc-list", "--format", "%{file}\\n", f":family={family}:weight={weight}:slant=0:width=100"],
             capture_output=True, text=True, timeout=10, check=False,
         ).stdout.split()  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
