@@ -13,7 +13,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
-from contracts.fields import URI, Answer, Colour, Duration, Number, Text, _fail, _items, _Model, _Spoken, _unambiguous
+from contracts.fields import (
+    URI,
+    Answer,
+    Colour,
+    Duration,
+    Number,
+    Text,
+    _fail,
+    _items,
+    _Model,
+    _Spoken,
+    _unambiguous,
+    default_of,
+)
 from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
 from contracts.languages import answer_phrase, text_language
 from contracts.rules import MAX_CLIP_SECONDS, ClipSpec, brief
@@ -52,7 +65,7 @@ class QuestionClip(_Model, _Spoken):
     ]
     duration: Number(1.0, MAX_CLIP_SECONDS) | None = None  # type: ignore[valid-type]
     reveal_duration: Duration | None = None
-    background: Colour = "#000000"
+    background: Colour = default_of(ClipSpec, "background")
     image: URI | None = None
     picture: URI | None = Field(
         default=None,
