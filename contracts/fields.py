@@ -8,6 +8,7 @@ types without importing the job's models, and the job's models read the kinds' r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
@@ -31,6 +32,17 @@ from contracts.rules import (
     check_uri,
     type_name,
 )
+
+
+def default_of(record: type[Any], name: str) -> Any:
+    """The default the recorded dataclass `record` declares for its field `name`, for the input model's field
+    that becomes it: each default is written once, on the record, so the job file and its record cannot drift."""
+    found = {field.name: field for field in dataclasses.fields(record)}[name]
+    if found.default is not dataclasses.MISSING:
+        return found.default
+    if found.default_factory is not dataclasses.MISSING:
+        return found.default_factory()
+    raise KeyError(f"{record.__name__}.{name} has no default")
 
 
 def _fail(message: str) -> NoReturn:

@@ -49,6 +49,7 @@ from contracts.fields import (
     _Spoken,
     _text_check,
     _unambiguous,
+    default_of,
 )
 from contracts.fields import Colour as Colour  # re-exported with the kinds' models below: code imported them here
 from contracts.fields import Line as Line
@@ -64,7 +65,6 @@ from contracts.plan import clip_frames
 from contracts.rules import (
     AUDIO_RATE,
     CAPTION_FORMATS,
-    DEFAULT_PRIORITY,
     LOUDNESS_TARGETS,
     MAX_CLIP_SECONDS,
     MAX_CLIPS,
@@ -105,10 +105,12 @@ def _webhook_check(value: Any) -> str:
 class ProfileIn(_Model):
     """Encoding profile shared by every clip of one video."""
 
-    width: Integer(64, 3840, multipleOf=2) = 1280  # type: ignore[valid-type]
-    height: Integer(64, 2160, multipleOf=2) = 720  # type: ignore[valid-type]
-    fps: Integer(1, 60, description=f"must divide {AUDIO_RATE}") = 30  # type: ignore[valid-type]
-    quality: Integer(1, 51, description="CRF or NVENC CQ; lower is better") = 23  # type: ignore[valid-type]
+    width: Integer(64, 3840, multipleOf=2) = default_of(Profile, "width")  # type: ignore[valid-type]
+    height: Integer(64, 2160, multipleOf=2) = default_of(Profile, "height")  # type: ignore[valid-type]
+    fps: Integer(1, 60, description=f"must divide {AUDIO_RATE}") = default_of(Profile, "fps")  # type: ignore[valid-type]
+    quality: Integer(1, 51, description="CRF or NVENC CQ; lower is better") = default_of(  # type: ignore[valid-type]
+        Profile, "quality"
+    )
 
     @field_validator("width", "height")
     @classmethod
@@ -146,7 +148,7 @@ class PosterIn(_Model):
 
     clip: PosterClip  # type: ignore[valid-type]
     at: Number(0.0, MAX_CLIP_SECONDS) | None = Field(  # type: ignore[valid-type]
-        default=None, description="seconds into the clip; unset: its middle"
+        default=default_of(Poster, "at"), description="seconds into the clip; unset: its middle"
     )
 
 
@@ -207,12 +209,12 @@ class JobIn(_Model):
         str,
         PlainValidator(_text_check(64, VOICE_PATTERN, VOICE_MESSAGE)),
         WithJsonSchema({"type": "string", "pattern": VOICE_PATTERN.pattern}),
-    ] = "en"
+    ] = default_of(Job, "tts_voice")
     language: Language = Field(
         default=None, description="the language of the job's text; unset: its voice's (a job with one sets tts_voice)"
     )
-    question_seconds: Number(1.0, MAX_CLIP_SECONDS) = 10.0  # type: ignore[valid-type]
-    reveal_seconds: Duration = 4.0
+    question_seconds: Number(1.0, MAX_CLIP_SECONDS) = default_of(JobDefaults, "question_seconds")  # type: ignore[valid-type]
+    reveal_seconds: Duration = default_of(JobDefaults, "reveal_seconds")
     questions: Annotated[
         list[SeedQuestion], BeforeValidator(_items(0, MAX_CLIPS // 2)), Field(max_length=MAX_CLIPS // 2)
     ] = []  # noqa: RUF012
@@ -227,17 +229,19 @@ class JobIn(_Model):
     profile: Annotated[ProfileIn, BeforeValidator(lambda value: {} if value is None else value)] = Field(
         default_factory=ProfileIn
     )
-    channel: Text(64) = "default"  # type: ignore[valid-type]
-    tts_speed: Number(0.5, 2.0) = 1.0  # type: ignore[valid-type]
+    channel: Text(64) = default_of(Job, "channel")  # type: ignore[valid-type]
+    tts_speed: Number(0.5, 2.0) = default_of(Job, "tts_speed")  # type: ignore[valid-type]
     tts_engine: Annotated[str | None, WithJsonSchema({"enum": [*TTS_ENGINES, None]})] = Field(
         default=None, description="the speech engine; unset: the channel's or the render worker's"
     )
-    max_parallel_clips: Integer(1, 64) = 8  # type: ignore[valid-type]
+    max_parallel_clips: Integer(1, 64) = default_of(Job, "max_parallel_clips")  # type: ignore[valid-type]
     gpu_class: Annotated[str | None, WithJsonSchema({"enum": [*sorted(GPU_CLASSES), None]})] = None
     min_gpu_memory_gb: Number(1, 1024) | None = None  # type: ignore[valid-type]
-    priority: Integer(1, PRIORITY_LEVELS, description="1 most urgent … 5 least") = DEFAULT_PRIORITY  # type: ignore[valid-type]
-    narration_fit: Choice(*NARRATION_FITS) = "grow"  # type: ignore[valid-type]
-    loudness: Choice(*LOUDNESS_TARGETS) = "web"  # type: ignore[valid-type]
+    priority: Integer(1, PRIORITY_LEVELS, description="1 most urgent … 5 least") = default_of(  # type: ignore[valid-type]
+        Job, "priority"
+    )
+    narration_fit: Choice(*NARRATION_FITS) = default_of(Job, "narration_fit")  # type: ignore[valid-type]
+    loudness: Choice(*LOUDNESS_TARGETS) = default_of(Job, "loudness")  # type: ignore[valid-type]
     theme: Annotated[Any, PlainValidator(lambda value: value, json_schema_input_type=ThemeField)] = Field(
         default=None, description="the video's look; unset: the channel's default theme (RENDER_CHANNEL_THEMES)"
     )
@@ -252,7 +256,7 @@ class JobIn(_Model):
             max_length=len(CAPTION_FORMATS),
             description="caption files beside a narrated video, named as the output plus .vtt or .srt; [] for none",
         ),
-    ] = ["vtt"]  # noqa: RUF012
+    ] = list(default_of(Job, "captions"))  # noqa: RUF012
 
     @field_validator("captions")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote
@@ -56,13 +56,6 @@ MIN_CLIP_SECONDS = 0.1
 MAX_TEXT_CHARS = 500
 MAX_LINES = 12
 MAX_URI_CHARS = 1024
-MEDIA_DEFAULTS: dict[str, object] = {
-    "video": None, "trim_in": 0.0, "fit": "pad", "audio_mode": "keep", "zoom": (), "pan": "center",
-    "own_background": False, "language": "", "voice": "", "picture": None,
-}  # fmt: skip
-"""ClipSpec's fields added after the first clips were hashed (media clips, a clip's language and voice, a
-question's picture), with
-their defaults: a clip that leaves them so hashes as it did before they existed."""
 AUDIO_RATE = 48_000
 NARRATION_FITS = ("grow", "refuse")
 
@@ -153,6 +146,17 @@ class ClipSpec:
     picture: str | None = None
     """A question's (and its reveal's) picture, shown in the layout's picture slot; None: the theme's
     `question_image`, if it has one (`contracts.pictures.question_picture`)."""
+
+
+MEDIA_FIELDS = (
+    "video", "trim_in", "fit", "audio_mode", "zoom", "pan", "own_background", "language", "voice", "picture",
+)  # fmt: skip
+"""ClipSpec's fields added after the first clips were hashed (media clips, a clip's language and voice, a
+question's picture)."""
+MEDIA_DEFAULTS: dict[str, object] = {
+    spec_field.name: spec_field.default for spec_field in fields(ClipSpec) if spec_field.name in MEDIA_FIELDS
+}
+"""MEDIA_FIELDS with ClipSpec's own defaults: a clip that leaves them so hashes as it did before they existed."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from contracts.fields import URI, Colour, Duration, Line, Text, _items, _Model, _Spoken
+from contracts.fields import URI, Colour, Duration, Line, Text, _items, _Model, _Spoken, default_of
 from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
 from contracts.rules import MAX_LINES, ClipSpec
 
@@ -20,7 +20,7 @@ class CardClip(_Model, _Spoken):
 
     kind: Literal["card"]
     duration: Duration
-    background: Colour = "#000000"
+    background: Colour = default_of(ClipSpec, "background")
     image: URI | None = None
     audio: URI | None = None
     narration: Text() | None = None  # type: ignore[valid-type]

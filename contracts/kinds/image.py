@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from contracts.fields import URI, Choice, Duration, Number, Text, _items, _Model, _Spoken
+from contracts.fields import URI, Choice, Duration, Number, Text, _items, _Model, _Spoken, default_of
 from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
 from contracts.rules import ClipSpec
 
@@ -25,7 +25,7 @@ class ImageClip(_Model, _Spoken):
         Field(min_length=2, max_length=2, description="zoom at the first and the last frame"),
     ] = [1.0, 1.15]  # noqa: RUF012
     pan: Choice("center", "left", "right", "up", "down") = Field(  # type: ignore[valid-type]
-        default="center", description="where the view drifts as it zooms"
+        default=default_of(ClipSpec, "pan"), description="where the view drifts as it zooms"
     )
     audio: URI | None = None
     narration: Text() | None = None  # type: ignore[valid-type]

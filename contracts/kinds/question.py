@@ -26,6 +26,7 @@ from contracts.fields import (
     _Model,
     _Spoken,
     _unambiguous,
+    default_of,
 )
 from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
 from contracts.languages import answer_phrase, text_language
@@ -65,7 +66,7 @@ class QuestionClip(_Model, _Spoken):
     ]
     duration: Number(1.0, MAX_CLIP_SECONDS) | None = None  # type: ignore[valid-type]
     reveal_duration: Duration | None = None
-    background: Colour = "#000000"
+    background: Colour = default_of(ClipSpec, "background")
     image: URI | None = None
     picture: URI | None = Field(
         default=None,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from contracts.fields import URI, Choice, Colour, Number, Text, _fail, _Model, _Spoken
+from contracts.fields import URI, Choice, Colour, Number, Text, _fail, _Model, _Spoken, default_of
 from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
 from contracts.rules import MAX_CLIP_SECONDS, MIN_CLIP_SECONDS, ClipSpec
 
@@ -20,18 +20,20 @@ class VideoClip(_Model, _Spoken):
     kind: Literal["video"]
     source: URI = Field(description="the video file: file:// or s3:// inside an asset root")
     start: Number(0.0, MAX_ASSET_SECONDS) = Field(  # type: ignore[valid-type]
-        default=0.0, alias="in", description="seconds into the asset where the clip starts"
+        default=default_of(ClipSpec, "trim_in"), alias="in", description="seconds into the asset where the clip starts"
     )
     out: Number(MIN_CLIP_SECONDS, MAX_ASSET_SECONDS) = Field(  # type: ignore[valid-type]
         description="seconds into the asset where the clip ends; the clip lasts out - in"
     )
     fit: Choice("pad", "crop") = Field(  # type: ignore[valid-type]
-        default="pad", description="pad: the whole picture, bars in `background`; crop: fill the frame"
+        default=default_of(ClipSpec, "fit"),
+        description="pad: the whole picture, bars in `background`; crop: fill the frame",
     )
     audio: Choice("keep", "duck", "drop") = Field(  # type: ignore[valid-type]
-        default="keep", description="the asset's sound: as is, lowered by 12 dB under narration, or none"
+        default=default_of(ClipSpec, "audio_mode"),
+        description="the asset's sound: as is, lowered by 12 dB under narration, or none",
     )
-    background: Colour = "#000000"
+    background: Colour = default_of(ClipSpec, "background")
     narration: Text() | None = None  # type: ignore[valid-type]
 
     @field_validator("out")
