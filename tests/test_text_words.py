@@ -68,6 +68,14 @@ def test_a_long_question_breaks_its_lines_between_words(text: str, locale: str, 
 
 
 @needs_icu
+def test_a_line_never_starts_with_a_khmer_or_burmese_full_stop() -> None:
+    assert break_units("ភាសាខ្មែរ។ ប្រទេសកម្ពុជា។") == ("ភាសាខ្មែរ។ ", "ប្រទេស", "កម្ពុជា។")
+    units = break_units("မြန်မာဘာသာစကား။ ဖြစ်သည်၊ စကား")
+    assert len(units) > 3 and not any(unit[0] in "၊။" for unit in units), units
+    assert "".join(units) == "မြန်မာဘာသာစကား။ ဖြစ်သည်၊ စကား"
+
+
+@needs_icu
 def test_lao_breaks_between_words_too() -> None:
     assert break_units("ພາສາລາວແມ່ນພາສາທາງການ") == ("ພາສາ", "ລາວ", "ແມ່ນ", "ພາສາ", "ທາງການ")
 

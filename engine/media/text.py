@@ -122,9 +122,10 @@ _IDEOGRAPHIC = regex.compile(
     r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Bopomofo}\u3000-\u303f\uff00-\uffef\p{Extended_Pictographic}\p{Regional_Indicator}]"
 )
 NO_LINE_START = frozenset(
-    "、。，．・：；？！ー」』）］｝〕〉》】〙〗〟’”｠»ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ‐゠–〜?!.,:;)]}%"
+    "、。，．・：；？！ー」』）］｝〕〉》】〙〗〟’”｠»ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ‐゠–〜?!.,:;)]}%។៕၊။"
 )
-"""Closing punctuation and small kana: a line never starts with them (UAX #14 CL, EX, CJ, IS; kinsoku)."""
+"""Closing punctuation, small kana and Khmer and Myanmar stops: a line never starts with them
+(UAX #14 CL, EX, CJ, IS, BA; kinsoku)."""
 NO_LINE_END = frozenset("「『（［｛〔〈《【〘〖〝‘“｟«([{")
 """Opening punctuation: a line never ends with it (UAX #14 OP)."""
 
