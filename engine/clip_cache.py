@@ -56,6 +56,7 @@ from engine.media.probe import ProbeError, counted, shows_all
 from engine.media.process import run_tool
 from engine.media.text import LAYOUT_VERSION
 from engine.media.themed import theme_fonts
+from engine.media.wordbreak import icu_version
 from engine.progress import Reporter
 from engine.segments import segment_frames
 from engine.settings import Settings
@@ -167,7 +168,7 @@ async def ffmpeg_build() -> str:
 @functools.cache
 def text_libraries() -> str:
     """Pillow with the FreeType, HarfBuzz, raqm and FriBiDi it draws and shapes with, and the Python
-    packages that pick faces and break lines, with their versions."""
+    packages and the libicu that pick faces and break lines, with their versions."""
     from PIL import __version__ as pillow
     from PIL import features
 
@@ -178,6 +179,7 @@ def text_libraries() -> str:
         except ValueError:  # a Pillow too old to report it
             drawn.append(f"{lib} unknown")
     drawn += [f"{package} {metadata.version(package)}" for package in ("fonttools", "regex", "pythainlp", "pyphen")]
+    drawn.append(f"icu {icu_version() or 'none'}")  # its dictionaries break Khmer, Myanmar and Lao lines
     drawn.append(f"line breaking {LAYOUT_VERSION}")
     return ", ".join(drawn)
 

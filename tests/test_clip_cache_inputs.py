@@ -86,7 +86,9 @@ async def test_the_key_follows_the_libraries_that_draw_the_text(
     """Another Pillow, FreeType or line-breaking dictionary may draw other pixels or break a line elsewhere."""
     [inp] = clip_inputs("key-text", [INTRO])
     facts = Facts(encoder="libx264", ffmpeg="ffmpeg version 6", fonts=(), assets={}, text=text_libraries())
-    assert "pillow " in facts.text and "freetype2 " in facts.text and "pythainlp " in facts.text
+    assert (
+        "pillow " in facts.text and "freetype2 " in facts.text and "pythainlp " in facts.text and "icu " in facts.text
+    )
     base = clip_key(inp, settings, facts)
     assert clip_key(inp, settings, dataclasses.replace(facts, text=facts.text.replace("pillow ", "pillow 0"))) != base
     cache = ClipCache(cache_deps(tmp_path, settings))

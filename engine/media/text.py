@@ -1,8 +1,9 @@
 """Text layout: shaped, fallen back per run, wrapped at legal breaks, and shrunk until it fits.
 
 Lines break where UAX #14 allows (at spaces, between CJK characters, never before
-closing punctuation), Thai at word boundaries from a dictionary, and only at grapheme boundaries: a flag or an emoji
-sequence is never split. Each line is split into runs by face and direction and put
+closing punctuation), Thai at word boundaries from a dictionary (pythainlp), Khmer, Myanmar and
+Lao at ICU's dictionary word boundaries (engine.media.wordbreak), and only at grapheme boundaries:
+a flag or an emoji sequence is never split. Each line is split into runs by face and direction and put
 in visual order; each run is shaped by HarfBuzz (Pillow with libraqm) when drawn.
 Nothing is ever cut: text that does not fit at the minimum size is refused.
 """
@@ -18,6 +19,7 @@ from typing import TypeVar
 import regex
 
 from engine.media.fonts import Face, FontChain, graphemes
+from engine.media.wordbreak import word_starts
 
 LINE_SPACING = 1.3
 """Line pitch in font sizes: room for Thai and Devanagari marks above and below."""
@@ -30,6 +32,12 @@ Faced = tuple[tuple[str, Face], ...]
 """Graphemes, each with the face that draws it."""
 
 _THAI_RUN = regex.compile(r"\p{Script=Thai}+")
+_ICU_RUNS = (
+    (regex.compile(r"\p{Script=Khmer}+"), "km"),
+    (regex.compile(r"\p{Script=Myanmar}+"), "my"),
+    (regex.compile(r"\p{Script=Lao}+"), "lo"),
+)
+"""Scripts written without spaces between words, segmented by ICU's dictionaries (Thai stays on pythainlp)."""
 _URL = regex.compile(
     r"^(?:[a-z][a-z0-9+.-]*://|www\.)|^[\w-]+(?:\.[\w-]+)+/|@[\w-]+\.\w|^(?:[\w-]+\.)+[a-z]{2,}\W*$", regex.I
 )
@@ -114,18 +122,19 @@ _IDEOGRAPHIC = regex.compile(
     r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Bopomofo}\u3000-\u303f\uff00-\uffef\p{Extended_Pictographic}\p{Regional_Indicator}]"
 )
 NO_LINE_START = frozenset(
-    "、。，．・：；？！ー」』）］｝〕〉》】〙〗〟’”｠»ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ‐゠–〜?!.,:;)]}%"
+    "、。，．・：；？！ー」』）］｝〕〉》】〙〗〟’”｠»ヽヾゝゞ々〻ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ‐゠–〜?!.,:;)]}%។៕၊။"
 )
-"""Closing punctuation and small kana: a line never starts with them (UAX #14 CL, EX, CJ, IS; kinsoku)."""
+"""Closing punctuation, small kana and Khmer and Myanmar stops: a line never starts with them
+(UAX #14 CL, EX, CJ, IS, BA; kinsoku)."""
 NO_LINE_END = frozenset("「『（［｛〔〈《【〘〖〝‘“｟«([{")
 """Opening punctuation: a line never ends with it (UAX #14 OP)."""
 
 
-def _may_break(before: str, after: str, thai_word_starts: bool) -> bool:
+def _may_break(before: str, after: str, word_starts: bool) -> bool:
     """Whether a line may end between two graphemes (the UAX #14 rules that matter for these scripts)."""
     if after.isspace() or after[0] in NO_LINE_START or before[-1] in NO_LINE_END:
         return False
-    if before[-1].isspace() or thai_word_starts:
+    if before[-1].isspace() or word_starts:
         return True
     if bool(_IDEOGRAPHIC.match(before)) or bool(_IDEOGRAPHIC.match(after)):
         return True  # ideographs, kana and emoji break on either side (UAX #14 ID)
@@ -134,19 +143,23 @@ def _may_break(before: str, after: str, thai_word_starts: bool) -> bool:
 
 @lru_cache(maxsize=4096)
 def break_units(text: str) -> tuple[str, ...]:
-    """Pieces a line may end after: at spaces, around ideographs and emoji, between Thai words;
-    only ever between graphemes, so a flag or an emoji sequence stays whole.
+    """Pieces a line may end after: at spaces, around ideographs and emoji, between Thai, Khmer,
+    Myanmar and Lao words; only ever between graphemes, so a flag or an emoji sequence stays whole.
 
-    These are the UAX #14 rules that matter here, with kinsoku for CJK punctuation; Thai is
-    segmented with a dictionary, since it separates words with no space at all.
+    These are the UAX #14 rules that matter here, with kinsoku for CJK punctuation; Thai, Khmer,
+    Myanmar and Lao are segmented with dictionaries, since they separate words with no space at all.
     """
     clusters = graphemes(text)
-    thai_starts: set[int] = set()
+    dictionary_starts: set[int] = set()
     for match in _THAI_RUN.finditer(text):
         offset = match.start()
         for word in _thai_words(match.group()):
-            thai_starts.add(offset)
+            dictionary_starts.add(offset)
             offset += len(word)
+    for pattern, locale in _ICU_RUNS:
+        for match in pattern.finditer(text):
+            starts = word_starts(match.group(), locale)  # None without libicu: graphemes only, as before
+            dictionary_starts |= {match.start() + i for i in starts or ()}
     inside_urls = {
         i
         for token in regex.finditer(r"\S+", text)
@@ -156,7 +169,7 @@ def break_units(text: str) -> tuple[str, ...]:
     units: list[str] = []
     current, offset = "", 0
     for grapheme in clusters:
-        if current and offset not in inside_urls and _may_break(current, grapheme, offset in thai_starts):
+        if current and offset not in inside_urls and _may_break(current, grapheme, offset in dictionary_starts):
             units.append(current)
             current = ""
         current += grapheme
@@ -275,7 +288,7 @@ def _reorder(runs: list[tuple[int, Run]]) -> list[tuple[int, Run]]:
     return runs
 
 
-LAYOUT_VERSION = "3"
+LAYOUT_VERSION = "4"
 """How lines break: part of the clip cache key, so a cached clip laid out by older rules is not reused."""
 
 URL_BREAK_AFTER = frozenset("/?&=#")

@@ -11,10 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # ffmpeg builds the video's sound once (mix, loudness, AAC) and joins the clips by stream copy;
 # ffprobe checks media; espeak-ng speaks again any narration the work store no longer holds;
-# validation lays the job's text out with the same fonts as the render workers, so it needs them too.
+# validation lays the job's text out with the same fonts as the render workers, so it needs them too,
+# and libicu, whose dictionaries break Khmer, Burmese and Lao lines between words (ffmpeg pulls it
+# through libxml2; named so that it stays).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg espeak-ng fonts-dejavu-core \
-      fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji \
+      fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji libicu72 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/render-service

@@ -15,10 +15,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/venv/bin:$PATH
 
 # ffmpeg renders, espeak-ng narrates; DejaVu (RENDER_FONT's default) and the Noto faces draw the text:
-# Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai, CJK and colour emoji.
+# Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai, CJK and colour emoji; libicu's dictionaries
+# break Khmer, Burmese and Lao lines between words (Ubuntu 24.04 ships ICU 74; ffmpeg pulls it too).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg espeak-ng fonts-dejavu-core \
-      fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji python3 python3-venv \
+      fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji libicu74 python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
 
 # Ubuntu 24.04's Python 3.12 refuses system-wide pip installs: the service gets its own venv.
