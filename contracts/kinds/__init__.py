@@ -140,4 +140,9 @@ def shorten(text: str, limit: int = 40) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def file_label(kind: str, uri: str | None, duration: float) -> str:
+    """A media clip's label: its kind, its file's name (not the whole URI) and its length."""
+    return f'{kind} "{shorten((uri or "").rsplit("/", 1)[-1])}" · {duration:g} s'
+
+
 load()

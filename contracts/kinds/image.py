@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from contracts.fields import URI, Choice, Duration, Number, Text, _items, _Model, _Spoken, default_of
-from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
+from contracts.kinds import JobDefaults, KindContract, file_label, register, spoken
 from contracts.rules import ClipSpec
 
 MAX_ZOOM = 3.0
@@ -47,7 +47,7 @@ def specs(clip: Any, job: JobDefaults) -> list[ClipSpec]:
 
 
 def label(spec: ClipSpec) -> str:
-    return f'image "{shorten((spec.image or "").rsplit("/", 1)[-1])}" · {spec.duration:g} s'
+    return file_label("image", spec.image, spec.duration)
 
 
 CONTRACT = register(

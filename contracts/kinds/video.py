@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from contracts.fields import URI, Choice, Colour, Number, Text, _fail, _Model, _Spoken, default_of
-from contracts.kinds import JobDefaults, KindContract, register, shorten, spoken
+from contracts.kinds import JobDefaults, KindContract, file_label, register, spoken
 from contracts.rules import MAX_CLIP_SECONDS, MIN_CLIP_SECONDS, ClipSpec
 
 MAX_ASSET_SECONDS = 86_400.0
@@ -64,7 +64,7 @@ def specs(clip: Any, job: JobDefaults) -> list[ClipSpec]:
 
 
 def label(spec: ClipSpec) -> str:
-    return f'video "{shorten((spec.video or "").rsplit("/", 1)[-1])}" · {spec.duration:g} s'
+    return file_label("video", spec.video, spec.duration)
 
 
 CONTRACT = register(
